@@ -1,0 +1,83 @@
+"""Screenings: a community screening and distribution manager."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+
+from .config import load_config
+from .extensions import csrf, db, limiter, login_manager, mail, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = ("en", "fr", "he")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, CLI and error handlers."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    load_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    from .views import register_error_handlers, register_template_helpers
+
+    register_error_handlers(app)
+    register_template_helpers(app)
+    return app
+
+
+def select_locale() -> str:
+    """The language chosen with the switcher, else the browser's best match."""
+    chosen = session.get("language")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def register_extensions(app: Flask) -> None:
+    from flask_babel import Babel
+
+    from .outbox import init_outbox
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    mail.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    limiter.init_app(app)
+    Babel(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(PROJECT_ROOT / "screenings" / "translations"),
+    )
+    with app.app_context():
+        init_outbox(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .organizer import bp as organizer_bp
+    from .producer import bp as producer_bp
+    from .producer.auth import auth_bp
+    from .public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(organizer_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(producer_bp)
+
+
+def register_cli(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,90 @@
+"""flask --app screenings … commands."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from .extensions import db
+from .outbox import deliver_pending
+from .services import DomainError
+from .services.films import seed_catalogue
+from .services.producers import create_producer, producer_count
+
+producer_cli = AppGroup("producer", help="Producer accounts.")
+outbox_cli = AppGroup("outbox", help="The e-mail outbox.")
+
+
+@producer_cli.command("create")
+@click.argument("email")
+@click.option("--password", help="Prompted for (hidden) when not given.")
+def producer_create(email: str, password: str | None) -> None:
+    """Create a producer account."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        create_producer(email, password)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Producer {email} created.")
+
+
+@producer_cli.command("bootstrap")
+@click.option("--email", default="producer@localhost", show_default=True)
+def producer_bootstrap(email: str) -> None:
+    """On a new install only: create a first producer with a one-time random password."""
+    if producer_count():
+        click.echo("A producer account exists already; nothing to do.")
+        return
+    password = secrets.token_urlsafe(18)
+    create_producer(email, password)
+    banner = "*" * 72
+    click.echo(
+        f"\n{banner}\nFirst producer account created (shown once, not stored in clear):\n"
+        f"  e-mail:   {email}\n  password: {password}\n"
+        f"Log in at /producer/login. Create your own account with\n"
+        f"  flask --app screenings producer create YOU@EXAMPLE.ORG\n{banner}\n"
+    )
+
+
+@outbox_cli.command("deliver")
+@click.option("--limit", type=int, default=None, help="At most this many messages.")
+def outbox_deliver(limit: int | None) -> None:
+    """Send every due message once (for cron); failures wait for the next run."""
+    outcome = deliver_pending(limit=limit)
+    click.echo(f"sent {outcome['sent']}, failed {outcome['failed']}")
+
+
+@outbox_cli.command("run")
+@click.option("--interval", type=float, default=5.0, show_default=True)
+@click.option("--iterations", type=int, default=0, help="Stop after N rounds (0: run forever).")
+def outbox_run(interval: float, iterations: int) -> None:
+    """Keep delivering: a long-running worker; run as many as you like."""
+    rounds = 0
+    while True:
+        outcome = deliver_pending(limit=500)
+        if outcome["sent"] or outcome["failed"]:
+            click.echo(f"sent {outcome['sent']}, failed {outcome['failed']}")
+        rounds += 1
+        if iterations and rounds >= iterations:
+            return
+        db.session.remove()
+        if not (outcome["sent"] or outcome["failed"]):
+            time.sleep(interval)
+
+
+@click.command("seed")
+def seed() -> None:
+    """Add the film catalogue (idempotent)."""
+    films = seed_catalogue()
+    click.echo(f"Catalogue: {', '.join(film.title for film in films)}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(producer_cli)
+    app.cli.add_command(outbox_cli)
+    app.cli.add_command(seed)

@@ -1,0 +1,68 @@
+"""Configuration: defaults, then instance/config.py, then FLASK_* environment, then tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": "dev-only-not-secret",
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": "Screenings <screenings@localhost>",
+    # Seconds an SMTP attempt may take before the message waits for the next retry.
+    "MAIL_TIMEOUT": 10,
+    # Attempts before an outbox message is marked dead and shown to the producer.
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    # Seconds after which a message stuck "sending" (a crashed worker) is retried.
+    "OUTBOX_STALE_AFTER": 600,
+    # Deliver right after the commit that queued the message (off in some tests).
+    "OUTBOX_DELIVER_ON_COMMIT": True,
+    # Absolute base for links in e-mails and calendar files (no request outside a view).
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "PRODUCER_NAME": "Chutzpa Productions",
+    "WTF_CSRF_TIME_LIMIT": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_LOGIN": "10 per minute",
+    "RATELIMIT_FORMS": "30 per minute",
+    # Minutes added to a film's runtime for the discussion, for the default duration.
+    "DISCUSSION_MINUTES": 30,
+    "ENV_NAME": "development",
+}
+
+
+class ConfigurationError(RuntimeError):
+    """The app was asked to start with a configuration that is unsafe."""
+
+
+def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Fill app.config in the documented order, then refuse unsafe production settings."""
+    app.config.from_mapping(DEFAULTS)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+        app.instance_path, "screenings.db"
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env()
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if app.config["ENV_NAME"] == "production":
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+        secret = app.config.get("SECRET_KEY") or ""
+        if secret == DEFAULTS["SECRET_KEY"] or len(secret) < 32:
+            raise ConfigurationError(
+                "FLASK_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production (python -c 'import secrets; print(secrets.token_hex(32))')."
+            )

@@ -1,0 +1,54 @@
+"""What every form shares: refusing control characters and line breaks in typed text."""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectChoice, StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+# C0 controls (NUL included), DEL and C1 controls; tab, CR and LF are judged separately.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class SafeForm(FlaskForm):
+    """A FlaskForm whose text fields refuse invisible control characters.
+
+    Single-line fields also refuse line breaks, so a typed value can never start a new
+    e-mail header or iCalendar property downstream.
+    """
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if not isinstance(field, StringField) or not isinstance(field.data, str):
+                continue
+            value = field.data
+            if _CONTROL.search(value) or _SURROGATE.search(value):
+                field.errors.append(_l("This contains invisible control characters. Remove them."))
+                valid = False
+            elif not isinstance(field, TextAreaField) and ("\n" in value or "\r" in value):
+                field.errors.append(_l("This must be on one line."))
+                valid = False
+        return valid
+
+
+def strip_text(value):
+    """Field filter: surrounding whitespace is never meaningful."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def one_of(values, message):
+    def _check(form, field):
+        if field.data not in values:
+            raise ValidationError(message)
+
+    return _check
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as the option objects WTForms 3.3+ expects."""
+    return [SelectChoice(value, label) for value, label in pairs]

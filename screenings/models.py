@@ -1,0 +1,324 @@
+"""What the data is: films, licence terms, screenings, licences, history, outbox, producers.
+
+Timestamps named ``*_at`` are naive UTC. A screening's local start is stored beside its
+IANA zone so the venue's wall-clock time survives changes to the zone rules.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetime every ``*_at`` column holds."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class OrganizationType(enum.StrEnum):
+    SCHOOL = "school"
+    UNIVERSITY = "university"
+    FAITH_COMMUNITY = "faith_community"
+    COMMUNITY_GROUP = "community_group"
+    CINEMA = "cinema"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class ScreeningStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class Film(db.Model):
+    __tablename__ = "films"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Short upper-case prefix of licence numbers, e.g. "TKR" in TKR-2026-00042.
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int]
+    genre: Mapped[str] = mapped_column(String(60), default="documentary")
+    director: Mapped[str] = mapped_column(String(200))
+    production_company: Mapped[str] = mapped_column(String(200))
+    synopsis: Mapped[str] = mapped_column(Text)
+    runtime_minutes: Mapped[int]
+    content_advisory: Mapped[str] = mapped_column(Text, default="")
+    requires_approval: Mapped[bool] = mapped_column(default=False)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    terms_versions: Mapped[list[LicenceTerms]] = relationship(
+        back_populates="film", order_by="LicenceTerms.version"
+    )
+
+    @property
+    def current_terms(self) -> LicenceTerms | None:
+        return self.terms_versions[-1] if self.terms_versions else None
+
+    def __repr__(self) -> str:
+        return f"<Film {self.code} {self.title!r}>"
+
+
+class LicenceTerms(db.Model):
+    """One version of a film's licence terms; a licence keeps the version it was issued under."""
+
+    __tablename__ = "licence_terms"
+    __table_args__ = (UniqueConstraint("film_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    film_id: Mapped[int] = mapped_column(ForeignKey("films.id"), index=True)
+    version: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    film: Mapped[Film] = relationship(back_populates="terms_versions")
+
+    def __repr__(self) -> str:
+        return f"<LicenceTerms film={self.film_id} v{self.version}>"
+
+
+class Screening(db.Model):
+    """A booked screening: the organization, its contact, the venue and time, and its status."""
+
+    __tablename__ = "screenings"
+    __table_args__ = (
+        CheckConstraint("capacity >= 1", name="capacity_positive"),
+        CheckConstraint(
+            "seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"
+        ),
+        Index("ix_screenings_status_starts_at", "status", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    film_id: Mapped[int] = mapped_column(ForeignKey("films.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ScreeningStatus.PENDING)
+    # Random per rendered booking form: the same form posted twice is one booking.
+    submission_key: Mapped[str] = mapped_column(String(64), unique=True)
+    manage_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Raised to revoke every manage link sent so far (the token is derived from it).
+    manage_token_version: Mapped[int] = mapped_column(default=1)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+
+    organization_name: Mapped[str] = mapped_column(String(200))
+    organization_type: Mapped[str] = mapped_column(String(32))
+    organization_website: Mapped[str] = mapped_column(String(300), default="")
+    organization_country: Mapped[str] = mapped_column(String(2))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    contact_phone: Mapped[str] = mapped_column(String(40), default="")
+
+    venue_name: Mapped[str] = mapped_column(String(200))
+    street_address: Mapped[str] = mapped_column(String(300))
+    city: Mapped[str] = mapped_column(String(120), index=True)
+    region: Mapped[str] = mapped_column(String(120), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    local_start: Mapped[datetime]
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    duration_minutes: Mapped[int]
+    expected_audience: Mapped[int]
+    capacity: Mapped[int]
+    seats_taken: Mapped[int] = mapped_column(default=0)
+    is_public: Mapped[bool] = mapped_column(default=True)
+    rsvps_enabled: Mapped[bool] = mapped_column(default=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    rejection_reason: Mapped[str] = mapped_column(Text, default="")
+    # iCalendar SEQUENCE: raised on every change of time, place or status.
+    calendar_sequence: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    film: Mapped[Film] = relationship()
+    licences: Mapped[list[Licence]] = relationship(
+        back_populates="screening", order_by="Licence.revision"
+    )
+    changes: Mapped[list[ScreeningChange]] = relationship(
+        back_populates="screening", order_by="ScreeningChange.id"
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def starts_at_utc(self) -> datetime:
+        return self.starts_at.replace(tzinfo=UTC)
+
+    @property
+    def ends_at_utc(self) -> datetime:
+        return self.starts_at_utc + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def local_start_aware(self) -> datetime:
+        """The start in the venue's zone, with the offset that applies on the day."""
+        return self.starts_at_utc.astimezone(self.zone)
+
+    @property
+    def is_past(self) -> bool:
+        return self.ends_at_utc <= datetime.now(UTC)
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.capacity - self.seats_taken, 0)
+
+    @property
+    def current_licence(self) -> Licence | None:
+        return self.licences[-1] if self.licences else None
+
+    @property
+    def is_open_for_changes(self) -> bool:
+        return (
+            self.status in (ScreeningStatus.PENDING, ScreeningStatus.APPROVED) and not self.is_past
+        )
+
+    def __repr__(self) -> str:
+        return f"<Screening {self.id} {self.status} {self.organization_name!r} {self.starts_at}>"
+
+
+class Licence(db.Model):
+    """A revision of a screening's licence; a material change issues a new revision."""
+
+    __tablename__ = "licences"
+    __table_args__ = (UniqueConstraint("number", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    revision: Mapped[int] = mapped_column(default=1)
+    terms_id: Mapped[int] = mapped_column(ForeignKey("licence_terms.id"))
+    # The particulars as issued, so the licence reads the same after later edits.
+    particulars_json: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    screening: Mapped[Screening] = relationship(back_populates="licences")
+    terms: Mapped[LicenceTerms] = relationship()
+
+    @property
+    def particulars(self) -> dict[str, Any]:
+        return json.loads(self.particulars_json)
+
+    @property
+    def is_current(self) -> bool:
+        return self.screening.current_licence is self
+
+    @property
+    def validity(self) -> str:
+        """valid, superseded, cancelled or past: what the public verification page says."""
+        if self.screening.status == ScreeningStatus.CANCELLED:
+            return "cancelled"
+        if not self.is_current:
+            return "superseded"
+        if self.screening.is_past:
+            return "past"
+        return "valid"
+
+    def __repr__(self) -> str:
+        return f"<Licence {self.number} r{self.revision}>"
+
+
+class ScreeningChange(db.Model):
+    """History of a screening: who did what, when, and which fields changed."""
+
+    __tablename__ = "screening_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(40))
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+
+    screening: Mapped[Screening] = relationship(back_populates="changes")
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return json.loads(self.details_json)
+
+    def __repr__(self) -> str:
+        return f"<ScreeningChange {self.screening_id} {self.action} by {self.actor}>"
+
+
+class OutboxMessage(db.Model):
+    """An e-mail written in the same transaction as the change that caused it, sent after commit."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    screening_id: Mapped[int | None] = mapped_column(ForeignKey("screenings.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.kind} {self.status} to {self.recipient}>"
+
+
+class Producer(UserMixin, db.Model):
+    """A producer account. The session carries a nonce, rotated on login and logout."""
+
+    __tablename__ = "producers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    session_nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    def get_id(self) -> str:
+        return self.session_nonce
+
+    def __repr__(self) -> str:
+        return f"<Producer {self.email}>"
+
+
+def count(statement) -> int:
+    """Row count of a select, as one query."""
+    return db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0

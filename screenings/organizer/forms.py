@@ -1,0 +1,257 @@
+"""The booking form (also used to edit a booking) and the cancellation form."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+    TimeField,
+    URLField,
+)
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from ..forms import SafeForm, choices, strip_text
+from ..models import OrganizationType
+from ..places import all_zones, countries, is_zone, zones_for_country
+from ..services.bookings import BookingDetails
+
+ORGANIZATION_TYPES = [
+    (OrganizationType.SCHOOL.value, _l("School")),
+    (OrganizationType.UNIVERSITY.value, _l("University or college")),
+    (OrganizationType.FAITH_COMMUNITY.value, _l("Faith community")),
+    (OrganizationType.COMMUNITY_GROUP.value, _l("Community group")),
+    (OrganizationType.CINEMA.value, _l("Cinema")),
+    (OrganizationType.OTHER.value, _l("Other")),
+]
+REQUIRED = _l("This field is required.")
+
+
+def _text(label, max_length, required=True, **kwargs):
+    validators = [DataRequired(REQUIRED) if required else Optional(), Length(max=max_length)]
+    return StringField(label, validators=validators, filters=[strip_text], **kwargs)
+
+
+class BookingForm(SafeForm):
+    submission_key = HiddenField()
+
+    film_id = SelectField(_l("Film"), coerce=int, validators=[InputRequired(REQUIRED)])
+
+    organization_name = _text(_l("Organization name"), 200)
+    organization_type = SelectField(
+        _l("Type of organization"),
+        choices=choices(ORGANIZATION_TYPES),
+        validators=[InputRequired()],
+    )
+    organization_website = URLField(
+        _l("Website"),
+        validators=[
+            Optional(),
+            Length(max=300),
+            URL(message=_l("Enter a web address such as https://example.org.")),
+        ],
+        filters=[strip_text],
+    )
+    organization_country = SelectField(
+        _l("Organization's country"), validators=[InputRequired(REQUIRED)]
+    )
+
+    contact_name = _text(_l("Your name"), 200)
+    contact_email = EmailField(
+        _l("Your e-mail"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        filters=[strip_text],
+    )
+    contact_phone = TelField(
+        _l("Phone (optional)"),
+        validators=[
+            Optional(),
+            Length(max=40),
+            Regexp(r"^[0-9+()./ -]+$", message=_l("Use digits, spaces and + ( ) - . / only.")),
+        ],
+        filters=[strip_text],
+    )
+
+    venue_name = _text(_l("Venue name"), 200)
+    street_address = _text(_l("Street address"), 300)
+    city = _text(_l("City"), 120)
+    region = _text(_l("Region, state or province"), 120, required=False)
+    postal_code = _text(_l("Postal code"), 20, required=False)
+    country = SelectField(_l("Country of the venue"), validators=[InputRequired(REQUIRED)])
+    timezone = SelectField(_l("Time zone of the venue"), validate_choice=False)
+
+    start_date = DateField(
+        _l("Date"), validators=[InputRequired(_l("Enter the date of the screening."))]
+    )
+    start_time = TimeField(
+        _l("Start time (venue's local time)"),
+        validators=[InputRequired(_l("Enter the start time."))],
+    )
+    duration_minutes = IntegerField(
+        _l("Duration in minutes (film and discussion)"),
+        validators=[
+            Optional(),
+            NumberRange(min=30, max=600, message=_l("Enter between 30 and 600 minutes.")),
+        ],
+    )
+    expected_audience = IntegerField(
+        _l("Expected audience"),
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=1, max=100000, message=_l("Enter a number from 1 to 100,000.")),
+        ],
+    )
+    capacity = IntegerField(
+        _l("Seats available for RSVPs"),
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=1, max=100000, message=_l("Enter a number from 1 to 100,000.")),
+        ],
+    )
+    listing = RadioField(
+        _l("Listing"),
+        choices=choices(
+            [
+                ("public", _l("Public: listed on the upcoming screenings page")),
+                ("private", _l("Private: not listed; only people you invite know of it")),
+            ]
+        ),
+        default="public",
+        validators=[InputRequired(REQUIRED)],
+    )
+    rsvps_enabled = BooleanField(_l("Let attendees RSVP online"), default=True)
+    notes = TextAreaField(
+        _l("Notes for the producer (optional)"),
+        validators=[Optional(), Length(max=2000)],
+        filters=[strip_text],
+    )
+    accept_terms = BooleanField(
+        _l("I accept the licence terms above on behalf of my organization."),
+        validators=[DataRequired(_l("You must accept the licence terms to book a screening."))],
+    )
+    free_admission = BooleanField(
+        _l("I confirm that admission will be free of charge for everyone."),
+        validators=[DataRequired(_l("Screenings under this licence must be free of charge."))],
+    )
+
+    def __init__(self, *args, films=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.film_id.choices = choices((film.id, f"{film.title} ({film.year})") for film in films)
+        locale = str(get_locale() or "en")
+        country_choices = choices([("", _l("Choose a country")), *countries(locale)])
+        self.organization_country.choices = country_choices
+        self.country.choices = country_choices
+        self.timezone.choices = choices(
+            [("", _l("Choose a time zone"))]
+            + [(zone, zone.replace("_", " ")) for zone in all_zones()]
+        )
+
+    def validate_contact_email(self, field):
+        try:
+            result = validate_email(field.data, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValidationError(
+                _l("Enter a valid e-mail address (%(reason)s).", reason=str(error))
+            ) from None
+        field.data = result.normalized
+
+    def validate_organization_country(self, field):
+        if field.data not in dict(countries()):
+            raise ValidationError(_l("Choose a country from the list."))
+
+    def validate_country(self, field):
+        if field.data not in dict(countries()):
+            raise ValidationError(_l("Choose a country from the list."))
+
+    def validate_timezone(self, field):
+        zones = zones_for_country(self.country.data or "")
+        if not field.data:
+            if len(zones) == 1:
+                field.data = zones[0]
+                return
+            raise ValidationError(_l("Choose the time zone of the venue."))
+        if not is_zone(field.data):
+            raise ValidationError(_l("Choose a time zone from the list."))
+
+    def validate_start_date(self, field):
+        if isinstance(field.data, date) and field.data.year > date.today().year + 3:
+            raise ValidationError(_l("Bookings can be made up to three years ahead."))
+
+    def to_details(self) -> BookingDetails:
+        """The validated entries, as the booking service takes them."""
+        return BookingDetails(
+            film_id=self.film_id.data,
+            organization_name=self.organization_name.data,
+            organization_type=self.organization_type.data,
+            organization_website=self.organization_website.data or "",
+            organization_country=self.organization_country.data,
+            contact_name=self.contact_name.data,
+            contact_email=self.contact_email.data,
+            contact_phone=self.contact_phone.data or "",
+            venue_name=self.venue_name.data,
+            street_address=self.street_address.data,
+            city=self.city.data,
+            region=self.region.data or "",
+            postal_code=self.postal_code.data or "",
+            country=self.country.data,
+            timezone=self.timezone.data,
+            start_date=self.start_date.data,
+            start_time=self.start_time.data,
+            duration_minutes=self.duration_minutes.data,
+            expected_audience=self.expected_audience.data,
+            capacity=self.capacity.data,
+            is_public=self.listing.data == "public",
+            rsvps_enabled=bool(self.rsvps_enabled.data),
+            notes=self.notes.data or "",
+        )
+
+    def fill_from(self, screening) -> None:
+        """Pre-fill the edit form with a screening's current particulars."""
+        for name in BookingDetails.__dataclass_fields__:
+            if name in ("start_date", "start_time", "is_public"):
+                continue
+            getattr(self, name).data = getattr(screening, name)
+        self.start_date.data = screening.local_start.date()
+        self.start_time.data = time(screening.local_start.hour, screening.local_start.minute)
+        self.listing.data = "public" if screening.is_public else "private"
+
+
+class EditBookingForm(BookingForm):
+    """The booking form without the one-time acceptances, to change a booking."""
+
+    accept_terms = None
+    free_admission = None
+    submission_key = None
+
+
+class CancelForm(SafeForm):
+    confirm = BooleanField(
+        _l("Yes, cancel this screening. Its licence will no longer be valid."),
+        validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
+    )
+    reason = TextAreaField(
+        _l("Reason (optional, shared with the producer)"),
+        validators=[Optional(), Length(max=1000)],
+        filters=[strip_text],
+    )

@@ -1,0 +1,190 @@
+"""Booking a screening and managing it through the private link."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from ..extensions import limiter
+from ..licence_pdf import render_licence_pdf
+from ..models import Film
+from ..security import new_token
+from ..services import DomainError
+from ..services import bookings as booking_service
+from ..services.films import active_films
+from ..urls import external_url
+from ..views import form_error, private_page, rate_limit_forms
+from . import bp
+from .forms import BookingForm, CancelForm, EditBookingForm
+
+
+def _film_from_query() -> Film | None:
+    slug = request.args.get("film", "")
+    return next((film for film in active_films() if film.slug == slug), None)
+
+
+@bp.route("/book", methods=["GET", "POST"])
+@limiter.limit(rate_limit_forms, methods=["POST"])
+def book():
+    """The booking form; a valid booking leads to its manage page."""
+    films = active_films()
+    form = BookingForm(films=films)
+    if request.method == "GET":
+        film = _film_from_query() or (films[0] if films else None)
+        form.submission_key.data = new_token()
+        if film is not None:
+            form.film_id.data = film.id
+            form.duration_minutes.data = booking_service.default_duration(film)
+    elif form.validate_on_submit():
+        try:
+            result = booking_service.create_booking(
+                form.to_details(),
+                submission_key=form.submission_key.data or new_token(),
+                language=request.accept_languages.best_match(["en", "fr", "he"]) or "en",
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            _flash_booking_result(result)
+            return redirect(url_for(".manage", token=result.manage_token))
+    selected = next((film for film in films if film.id == form.film_id.data), None)
+    status = 422 if request.method == "POST" else 200
+    return render_template("organizer/book.html", form=form, films=films, film=selected), status
+
+
+def _flash_booking_result(result: booking_service.BookingResult) -> None:
+    screening = result.screening
+    if not result.is_new:
+        flash(_("This booking was already received; here it is."), "info")
+    elif screening.status == "approved":
+        flash(
+            _(
+                "Your screening is booked and licence %(number)s is issued. "
+                "We've e-mailed it to %(email)s.",
+                number=screening.current_licence.number,
+                email=screening.contact_email,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "Your booking is received. The producer will review it; "
+                "we've e-mailed you this page's link."
+            ),
+            "success",
+        )
+    if result.was_ambiguous:
+        flash(
+            _(
+                "The start time occurs twice that night (the clocks go back); "
+                "we used the first occurrence, %(when)s.",
+                when=screening.local_start_aware.strftime("%H:%M %Z"),
+            ),
+            "warning",
+        )
+
+
+def _screening_for(token: str):
+    screening = booking_service.find_by_manage_token(token)
+    if screening is None:
+        abort(404)
+    return screening
+
+
+@bp.route("/manage/<token>")
+@private_page
+def manage(token: str):
+    """The organizer's private page: status, licence, what happens next."""
+    screening = _screening_for(token)
+    return render_template(
+        "organizer/manage.html",
+        screening=screening,
+        token=token,
+        cancel_form=CancelForm(),
+        verify_url=external_url("public.licence", number=screening.current_licence.number)
+        if screening.current_licence
+        else None,
+    )
+
+
+@bp.route("/manage/<token>/edit", methods=["GET", "POST"])
+@private_page
+def edit(token: str):
+    screening = _screening_for(token)
+    if not screening.is_open_for_changes:
+        flash(_("This screening can no longer be changed."), "warning")
+        return redirect(url_for(".manage", token=token))
+    form = EditBookingForm(films=[screening.film])
+    if request.method == "GET":
+        form.fill_from(screening)
+        form.film_id.data = screening.film_id
+    elif form.validate_on_submit():
+        try:
+            revisions_before = len(screening.licences)
+            booking_service.update_booking(
+                screening, form.to_details(), actor=f"organizer:{screening.contact_email}"
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            if len(screening.licences) > revisions_before:
+                flash(
+                    _("Changes saved. A revised licence is issued and e-mailed to you."),
+                    "success",
+                )
+            else:
+                flash(_("Changes saved."), "success")
+            return redirect(url_for(".manage", token=token))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "organizer/edit.html", form=form, screening=screening, token=token
+    ), status
+
+
+@bp.route("/manage/<token>/cancel", methods=["POST"])
+@private_page
+def cancel(token: str):
+    screening = _screening_for(token)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            booking_service.cancel_booking(
+                screening,
+                actor=f"organizer:{screening.contact_email}",
+                reason=form.reason.data or "",
+            )
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("The screening is cancelled. We've e-mailed you a confirmation."), "success")
+        return redirect(url_for(".manage", token=token))
+    return render_template(
+        "organizer/manage.html",
+        screening=screening,
+        token=token,
+        cancel_form=form,
+        verify_url=None,
+    ), 422
+
+
+@bp.route("/manage/<token>/licence.pdf")
+@private_page
+def licence_pdf(token: str):
+    screening = _screening_for(token)
+    licence = screening.current_licence
+    if licence is None:
+        abort(404)
+    pdf = render_licence_pdf(
+        licence,
+        verify_url=external_url("public.licence", number=licence.number),
+        issuer_name=screening.film.production_company,
+    )
+    return (
+        pdf,
+        200,
+        {
+            "Content-Type": "application/pdf",
+            "Content-Disposition": f'attachment; filename="licence-{licence.number}.pdf"',
+        },
+    )

@@ -1,0 +1,289 @@
+"""The outbox: e-mail is written in the caller's transaction and delivered after commit.
+
+Guarantee: at-least-once delivery with a stable Message-ID. A message is claimed
+(``pending``/``failed`` → ``sending``) by a conditional UPDATE before it is sent, so two
+workers never send the same row; it is marked ``sent`` right after the SMTP server accepts
+it. If a worker dies between those two steps the row stays ``sending`` and is retried after
+``OUTBOX_STALE_AFTER`` seconds: at most one duplicate, with the same Message-ID, which
+most mail systems collapse.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid, parseaddr
+
+from flask import Flask, current_app, g, has_request_context, render_template
+from flask_babel import force_locale
+from flask_mail import Connection
+from sqlalchemy import event, or_, select, update
+
+from .extensions import db
+from .models import OutboxMessage, OutboxStatus, utcnow
+
+_NEW_IDS = "outbox_new_ids"
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content: bytes
+    maintype: str
+    subtype: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CalendarPart:
+    """An iMIP part: text/calendar with a method= parameter equal to the body's METHOD."""
+
+    ics: bytes
+    method: str
+
+
+class TimedConnection(Connection):
+    """Flask-Mail's connection with a socket timeout, so a hung server cannot hang a request."""
+
+    def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
+        timeout = current_app.config["MAIL_TIMEOUT"]
+        mail = self.mail
+        host: smtplib.SMTP | smtplib.SMTP_SSL
+        if mail.use_ssl:
+            host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=timeout)
+        else:
+            host = smtplib.SMTP(mail.server, mail.port, timeout=timeout)
+        if mail.use_tls:
+            host.starttls()
+        if mail.username and mail.password:
+            host.login(mail.username, mail.password)
+        return host
+
+
+def sender_address() -> Address:
+    """The configured From address, parsed once rather than trusted as a string."""
+    name, addr = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    return Address(display_name=name, addr_spec=addr)
+
+
+def compose(
+    *,
+    template: str,
+    recipient_name: str,
+    recipient_email: str,
+    context: dict,
+    language: str = "en",
+    calendar: CalendarPart | None = None,
+    attachments: Iterable[Attachment] = (),
+) -> EmailMessage:
+    """Render templates/email/<template>/{subject.txt,body.txt,body.html} into a MIME message.
+
+    The headers are built with the standard library's header registry: a typed name is a
+    display name, never parsed as addresses, and CR/LF in it cannot start a new header.
+    """
+    with force_locale(language):
+        subject = render_template(f"email/{template}/subject.txt", **context)
+        text = render_template(f"email/{template}/body.txt", **context)
+        html = render_template(f"email/{template}/body.html", **context)
+    subject = " ".join(subject.split())
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = subject
+    message["From"] = sender_address()
+    message["To"] = Address(
+        display_name=" ".join(recipient_name.split()), addr_spec=recipient_email
+    )
+    message["Date"] = formatdate(usegmt=True)
+    domain = sender_address().domain or "localhost"
+    message["Message-ID"] = make_msgid(domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = language
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    if calendar is not None:
+        message.add_alternative(
+            calendar.ics.decode("utf-8"),
+            subtype="calendar",
+            params={"method": calendar.method.upper()},
+        )
+        attachments = [
+            *attachments,
+            Attachment(
+                "invite.ics",
+                calendar.ics,
+                "application",
+                "ics",
+            ),
+        ]
+    for attachment in attachments:
+        message.add_attachment(
+            attachment.content,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=attachment.filename,
+        )
+    return message
+
+
+def enqueue(message: EmailMessage, *, kind: str, screening_id: int | None = None) -> OutboxMessage:
+    """Add the message to the caller's transaction; it is delivered once that commits."""
+    row = OutboxMessage(
+        message_id=message["Message-ID"],
+        kind=kind,
+        recipient=message["To"].addresses[0].addr_spec,
+        subject=str(message["Subject"])[:300],
+        raw=message.as_bytes(),
+        screening_id=screening_id,
+    )
+    db.session.add(row)
+    db.session.flush()
+    db.session.info.setdefault(_NEW_IDS, []).append(row.id)
+    return row
+
+
+def _claim(row_id: int, stale_before) -> bool:
+    """Move one message to 'sending' if nobody else has it; True when this caller won it."""
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            or_(
+                OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
+                (OutboxMessage.status == OutboxStatus.SENDING)
+                & (OutboxMessage.claimed_at < stale_before),
+            ),
+        )
+        .values(
+            status=OutboxStatus.SENDING,
+            claimed_at=utcnow(),
+            attempts=OutboxMessage.attempts + 1,
+        )
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _due_ids(limit: int | None, only_ids: Iterable[int] | None) -> list[int]:
+    now = utcnow()
+    stale_before = now - timedelta(seconds=current_app.config["OUTBOX_STALE_AFTER"])
+    query = select(OutboxMessage.id).where(
+        or_(
+            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED])
+            & (OutboxMessage.next_attempt_at <= now),
+            (OutboxMessage.status == OutboxStatus.SENDING)
+            & (OutboxMessage.claimed_at < stale_before),
+        )
+    )
+    if only_ids is not None:
+        query = query.where(OutboxMessage.id.in_(list(only_ids)))
+    query = query.order_by(OutboxMessage.id)
+    if limit:
+        query = query.limit(limit)
+    if db.engine.dialect.name == "postgresql":
+        # Several workers on several hosts each take a different slice of the queue.
+        query = query.with_for_update(skip_locked=True)
+    ids = list(db.session.scalars(query))
+    db.session.commit()
+    return ids
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try: 30 s, 1 min, 2 min, … capped at 6 hours."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
+
+
+def _record_failure(row: OutboxMessage, error: Exception) -> None:
+    row.last_error = f"{type(error).__name__}: {error}"[:2000]
+    if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        row.status = OutboxStatus.DEAD
+    else:
+        row.status = OutboxStatus.FAILED
+        row.next_attempt_at = utcnow() + backoff(row.attempts)
+    db.session.commit()
+
+
+def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None = None) -> dict:
+    """Send every due message once over one SMTP connection; returns counts by outcome."""
+    stale_before = utcnow() - timedelta(seconds=current_app.config["OUTBOX_STALE_AFTER"])
+    outcome = {"sent": 0, "failed": 0}
+    ids = _due_ids(limit, only_ids)
+    if not ids:
+        return outcome
+    connection: TimedConnection | None = None
+    try:
+        for row_id in ids:
+            if not _claim(row_id, stale_before):
+                continue
+            row = db.session.get(OutboxMessage, row_id)
+            try:
+                if connection is None:
+                    connection = TimedConnection(current_app.extensions["mail"])
+                    connection.__enter__()
+                sender = sender_address().addr_spec
+                if connection.host is not None:
+                    connection.host.sendmail(sender, [row.recipient], row.raw)
+            except (TimeoutError, smtplib.SMTPException, OSError) as error:
+                _record_failure(row, error)
+                outcome["failed"] += 1
+                if not isinstance(error, smtplib.SMTPRecipientsRefused):
+                    connection = _close_quietly(connection)
+                continue
+            row.status = OutboxStatus.SENT
+            row.sent_at = utcnow()
+            row.last_error = ""
+            db.session.commit()
+            outcome["sent"] += 1
+    finally:
+        _close_quietly(connection)
+    return outcome
+
+
+def _close_quietly(connection: TimedConnection | None) -> None:
+    if connection is not None and connection.host is not None:
+        try:
+            connection.host.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.host.close()
+    return None
+
+
+def retry_message(row: OutboxMessage) -> None:
+    """Put a failed or dead message back in the queue (producer action)."""
+    row.status = OutboxStatus.PENDING
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    db.session.commit()
+
+
+def init_outbox(app: Flask) -> None:
+    """Deliver messages right after the commit that queued them, once the response is sent."""
+
+    @event.listens_for(db.session, "after_commit")
+    def _after_commit(session) -> None:
+        new_ids = session.info.pop(_NEW_IDS, [])
+        if new_ids and has_request_context():
+            g.setdefault("outbox_ids", []).extend(new_ids)
+
+    @event.listens_for(db.session, "after_soft_rollback")
+    def _after_rollback(session, previous_transaction) -> None:
+        session.info.pop(_NEW_IDS, None)
+
+    @app.after_request
+    def _deliver_after_response(response):
+        ids = g.pop("outbox_ids", None)
+        if ids and current_app.config["OUTBOX_DELIVER_ON_COMMIT"]:
+            flask_app = current_app._get_current_object()
+
+            def deliver() -> None:
+                with flask_app.app_context():
+                    try:
+                        deliver_pending(only_ids=ids)
+                    except Exception:  # the worker retries; the response is already sent
+                        flask_app.logger.exception("outbox delivery after commit failed")
+
+            response.call_on_close(deliver)
+        return response

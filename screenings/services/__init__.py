@@ -1,0 +1,18 @@
+"""The rules of Screenings. Views call these; each public function owns its transaction."""
+
+
+class DomainError(Exception):
+    """A rule said no. ``message`` is shown to the user, beside ``field`` when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BookingError(DomainError):
+    pass
+
+
+class NotAllowed(DomainError):
+    """The action does not apply to the object in its current state."""

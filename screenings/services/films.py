@@ -1,0 +1,85 @@
+"""The film catalogue and its versioned licence terms."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Film, LicenceTerms
+
+THE_KILLING_ROADS_TERMS = """\
+1. Grant. Chutzpa Productions grants the organization named in this licence a non-exclusive, \
+non-transferable, royalty-free licence to show the film "The Killing Roads" (2024) once, \
+at the venue, date and time stated in this licence.
+2. Free admission. The screening must be free of charge to every attendee. No ticket, \
+entry fee, suggested donation at the door or paid membership may be required to attend. \
+Voluntary collections for unrelated charitable causes are not permitted during the screening.
+3. Registration. The screening must be registered in advance and this licence number shown \
+on request. Any change of date, time or venue must be registered before the screening.
+4. Integrity of the work. The film must be shown complete and unaltered, including its \
+credits. It may not be edited, dubbed, re-titled or excerpted without written permission.
+5. Content advisory. The film contains graphic footage of the 7 October 2023 attacks. \
+Organizers must tell attendees in advance, must not admit minors without the consent of a \
+parent or guardian, and should offer a quiet space and a discussion after the screening.
+6. No recording or broadcast. The screening may not be recorded, streamed or broadcast.
+7. Promotion. Organizers may use the film's title, poster and trailer to promote the \
+screening, and must credit "The Killing Roads, a film by Igal Hecht, Chutzpa Productions".
+8. Cancellation. This licence ends if the screening is cancelled, and may be revoked if \
+these terms are breached.
+"""
+
+CATALOGUE = [
+    {
+        "code": "TKR",
+        "slug": "the-killing-roads",
+        "title": "The Killing Roads",
+        "year": 2024,
+        "genre": "documentary",
+        "director": "Igal Hecht",
+        "production_company": "Chutzpa Productions",
+        "synopsis": (
+            "A documentary about the massacres on Routes 232 and 34 in southern Israel on "
+            "7 October 2023, told through survivors, first responders and the footage of "
+            "that day. Free for public screenings; organizers must register."
+        ),
+        "runtime_minutes": 115,
+        "content_advisory": (
+            "Contains graphic footage of the 7 October 2023 attacks on Routes 232 and 34, "
+            "including violence and its aftermath. Viewer discretion is strongly advised; "
+            "not suitable for children."
+        ),
+        "requires_approval": False,
+        "terms": THE_KILLING_ROADS_TERMS,
+    }
+]
+
+
+def set_terms(film: Film, text: str) -> LicenceTerms:
+    """Add a new terms version when the text changed; issued licences keep theirs."""
+    current = film.current_terms
+    if current is not None and current.text == text:
+        return current
+    terms = LicenceTerms(film=film, version=(current.version + 1) if current else 1, text=text)
+    db.session.add(terms)
+    film.terms_versions.append(terms)
+    return terms
+
+
+def seed_catalogue() -> list[Film]:
+    """Create the catalogue's films if missing (idempotent: safe on every start)."""
+    films = []
+    for entry in CATALOGUE:
+        entry = dict(entry)
+        terms = entry.pop("terms")
+        film = db.session.scalar(select(Film).where(Film.code == entry["code"]))
+        if film is None:
+            film = Film(**entry)
+            db.session.add(film)
+            set_terms(film, terms)
+        films.append(film)
+    db.session.commit()
+    return films
+
+
+def active_films() -> list[Film]:
+    return list(db.session.scalars(select(Film).where(Film.is_active).order_by(Film.title)))

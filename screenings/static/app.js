@@ -1,0 +1,72 @@
+// Progressive enhancement only: every page works without this script.
+(function () {
+  "use strict";
+
+  // Time zone follows the venue's country: preselected where it has one zone,
+  // narrowed to that country's zones otherwise.
+  function wireZones(form) {
+    var data = form.getAttribute("data-country-zones");
+    if (!data) { return; }
+    var zonesByCountry = JSON.parse(data);
+    var country = form.querySelector("[data-zone-target]");
+    if (!country) { return; }
+    var zoneSelect = document.getElementById(country.getAttribute("data-zone-target"));
+    var allOptions = Array.prototype.map.call(zoneSelect.options, function (o) {
+      return { value: o.value, text: o.text };
+    });
+    function refresh(keepCurrent) {
+      var zones = zonesByCountry[country.value] || null;
+      var current = zoneSelect.value;
+      zoneSelect.innerHTML = "";
+      allOptions.forEach(function (o) {
+        if (o.value === "" || !zones || zones.indexOf(o.value) !== -1 || o.value === "UTC") {
+          zoneSelect.appendChild(new Option(o.text, o.value));
+        }
+      });
+      if (zones && zones.length === 1) {
+        zoneSelect.value = zones[0];
+      } else if (keepCurrent && (!zones || zones.indexOf(current) !== -1)) {
+        zoneSelect.value = current;
+      } else {
+        zoneSelect.value = "";
+      }
+    }
+    country.addEventListener("change", function () { refresh(false); });
+    refresh(true);
+  }
+
+  // The licence terms shown are those of the film chosen.
+  function wireTerms(form) {
+    var film = form.querySelector("select[name=film_id]");
+    if (!film) { return; }
+    function show() {
+      Array.prototype.forEach.call(form.querySelectorAll("[data-film-terms]"), function (box) {
+        box.hidden = box.getAttribute("data-film-terms") !== film.value;
+      });
+    }
+    film.addEventListener("change", show);
+    show();
+  }
+
+  // One submission per form: a second click does nothing while the first is sent.
+  function wireSingleSubmit(form) {
+    form.addEventListener("submit", function () {
+      if (form.getAttribute("data-submitting")) { return; }
+      form.setAttribute("data-submitting", "1");
+      Array.prototype.forEach.call(form.querySelectorAll("button[type=submit]"), function (b) {
+        b.setAttribute("aria-disabled", "true");
+        b.classList.add("busy");
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("form"), function (form) {
+      wireZones(form);
+      wireTerms(form);
+      wireSingleSubmit(form);
+    });
+    var summary = document.getElementById("error-summary");
+    if (summary) { summary.setAttribute("tabindex", "-1"); summary.focus(); }
+  });
+})();

@@ -1,0 +1,250 @@
+"""Fixtures: app, db, client, runner, smtp (a real aiosmtpd server on loopback), factories.
+
+The database is SQLite by default. With TEST_DATABASE_URI=postgresql+psycopg://… the whole
+suite runs on PostgreSQL, in a database of its own created for this run and dropped after.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from datetime import date, datetime, timedelta
+from email.policy import default as default_policy
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+
+from screenings import create_app
+from screenings.extensions import db as _db
+from screenings.services.films import seed_catalogue
+
+
+# ---------------------------------------------------------------- databases
+def _postgres_database(uri: str):
+    """Create a fresh database beside the one named in uri; yields its uri."""
+    name = f"screenings_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(uri, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(uri)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory):
+    configured = os.environ.get("TEST_DATABASE_URI", "")
+    if configured.startswith("postgresql"):
+        yield from _postgres_database(configured)
+    else:
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "screenings.db")
+
+
+@pytest.fixture(scope="session")
+def postgres_uri():
+    """A scratch PostgreSQL database, for tests that need PostgreSQL itself."""
+    configured = os.environ.get("TEST_POSTGRES_URI", "")
+    if not configured:
+        pytest.skip("no PostgreSQL configured: set TEST_POSTGRES_URI (the CI run does)")
+    yield from _postgres_database(configured)
+
+
+# ---------------------------------------------------------------- smtp
+class RecordingHandler:
+    """An aiosmtpd handler that keeps every message it accepts, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes = []
+        self.lock = threading.Lock()
+        self.refuse = False
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse:
+            return "451 Try again later"
+        with self.lock:
+            self.envelopes.append(envelope)
+            self.messages.append(
+                email.message_from_bytes(envelope.original_content, policy=default_policy)
+            )
+        return "250 OK"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.envelopes.clear()
+        self.refuse = False
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.messages)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    """The loopback SMTP server's recorder, empty at the start of each test."""
+    smtp_server.handler.clear()
+    return smtp_server.handler
+
+
+# ---------------------------------------------------------------- app
+def app_config(database_uri: str, smtp_port: int, **overrides) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "SQLALCHEMY_DATABASE_URI": database_uri,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_port,
+        "MAIL_DEFAULT_SENDER": "Screenings <screenings@example.org>",
+        "MAIL_TIMEOUT": 3,
+        "MAIL_SUPPRESS_SEND": False,
+        "PUBLIC_BASE_URL": "http://screenings.test",
+        "RATELIMIT_ENABLED": False,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def _schema(database_uri, smtp_server):
+    app = create_app(app_config(database_uri, smtp_server.port))
+    with app.app_context():
+        _db.create_all()
+    yield
+    with app.app_context():
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    with _db.engine.begin() as connection:
+        for table in reversed(_db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def app(database_uri, smtp_server, _schema, request):
+    overrides = getattr(request, "param", None) or {}
+    marker = request.node.get_closest_marker("config")
+    if marker:
+        overrides = {**overrides, **marker.kwargs}
+    app = create_app(app_config(database_uri, smtp_server.port, **overrides))
+    with app.app_context():
+        _empty_tables()
+        seed_catalogue()
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- forms
+HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>')
+ATTR = re.compile(r'(name|value)="([^"]*)"')
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of a page (CSRF token, submission key), as a browser would send."""
+    fields = {}
+    for tag in HIDDEN.findall(html):
+        attrs = dict(ATTR.findall(tag))
+        if "name" in attrs:
+            fields[attrs["name"]] = attrs.get("value", "")
+    return fields
+
+
+def submit(client, url: str, data: dict, *, form_url: str | None = None, **kwargs):
+    """GET the form page, then POST data with its hidden fields (CSRF token included)."""
+    page = client.get(form_url or url)
+    assert page.status_code == 200, page.status_code
+    payload = {**hidden_fields(page.get_data(as_text=True)), **data}
+    return client.post(url, data=payload, **kwargs)
+
+
+def future_date(days: int = 30) -> date:
+    return (datetime.now() + timedelta(days=days)).date()
+
+
+def booking_data(**overrides) -> dict:
+    """A complete, valid booking form submission."""
+    data = {
+        "film_id": "1",
+        "organization_name": "Beth Tzedec Congregation",
+        "organization_type": "faith_community",
+        "organization_website": "https://example.org",
+        "organization_country": "CA",
+        "contact_name": "Miriam Cohen",
+        "contact_email": "miriam@example.org",
+        "contact_phone": "+1 416 555 0100",
+        "venue_name": "Main Sanctuary Hall",
+        "street_address": "1700 Bathurst Street",
+        "city": "Toronto",
+        "region": "Ontario",
+        "postal_code": "M5P 3K3",
+        "country": "CA",
+        "timezone": "America/Toronto",
+        "start_date": future_date().isoformat(),
+        "start_time": "19:00",
+        "duration_minutes": "145",
+        "expected_audience": "120",
+        "capacity": "100",
+        "listing": "public",
+        "rsvps_enabled": "y",
+        "notes": "",
+        "accept_terms": "y",
+        "free_admission": "y",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@pytest.fixture
+def book(client):
+    """Submit the booking form; returns the response (follow_redirects=True)."""
+
+    def _book(**overrides):
+        return submit(client, "/book", booking_data(**overrides), follow_redirects=True)
+
+    return _book

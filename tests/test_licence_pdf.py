@@ -1,0 +1,230 @@
+"""The licence PDF says what was licensed, in any script, and its QR code leads to the check."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+import segno
+from pypdf import PdfReader
+
+from screenings.licence_pdf import _printable, qr_svg, render_licence_pdf
+
+VERIFY_URL = "https://screenings.example.org/licences/TKR-2026-00042/verify?r=2&lang=fr"
+TERMS = "\n\n".join(
+    [
+        "1. Grant. The Licensee may screen the Film once, at the venue and time stated above.",
+        "2. Admission. No ticket, fee, donation or membership may be required for entry.",
+        *(
+            f"{n}. Conduct. The Film is shown in full, without cuts, and credited as supplied."
+            for n in range(3, 40)
+        ),
+        "40. Law. These terms are governed by the laws of the Province of Quebec.",
+    ]
+)
+
+
+def make_licence(**overrides) -> SimpleNamespace:
+    """A licence stand-in with the fields the renderer reads; particulars may be overridden."""
+    revision = overrides.pop("revision", 1)
+    particulars = {
+        "film_title": "The Keepers of the River",
+        "film_year": 2025,
+        "director": "Amélie Tremblay",
+        "production_company": "Northern Light Films Ltd.",
+        "organization_name": "Théâtre de l'Œil",
+        "organization_type_label": "Community group",
+        "venue_name": "Salle Émile-Nelligan",
+        "street_address": "1234 rue Saint-Denis",
+        "city": "Montréal",
+        "region": "QC",
+        "postal_code": "H2X 3K4",
+        "country_name": "Canada",
+        "timezone": "America/Toronto",
+        "local_start_display": "Thursday 10 December 2026, 19:00 (America/Toronto, UTC−05:00)",
+        "duration_minutes": 95,
+        "expected_audience": 120,
+        "listing": "Public",
+        **overrides,
+    }
+    return SimpleNamespace(
+        number="TKR-2026-00042",
+        revision=revision,
+        issued_at=datetime(2026, 11, 24, 14, 5),
+        terms=SimpleNamespace(text=TERMS, version=3),
+        particulars=particulars,
+    )
+
+
+def render(licence: SimpleNamespace) -> bytes:
+    return render_licence_pdf(licence, verify_url=VERIFY_URL, issuer_name="Northern Light Films")
+
+
+def text_of(pdf: bytes) -> str:
+    """All pages' extracted text, whitespace collapsed so wrapped lines read as one."""
+    reader = PdfReader(io.BytesIO(pdf))
+    return re.sub(r"\s+", " ", " ".join(page.extract_text() for page in reader.pages))
+
+
+def test_pdf_is_an_a4_document_dated_when_issued():
+    pdf = render(make_licence())
+
+    reader = PdfReader(io.BytesIO(pdf))
+    assert pdf.startswith(b"%PDF-")
+    assert [round(float(v)) for v in reader.pages[0].mediabox[2:]] == [595, 842]
+    assert reader.metadata.title == "Screening licence TKR-2026-00042"
+    issued = datetime(2026, 11, 24, 14, 5, tzinfo=UTC)
+    assert reader.metadata.creation_date.astimezone(UTC) == issued
+
+
+def test_pdf_states_number_particulars_condition_and_verify_address():
+    text = text_of(render(make_licence()))
+
+    for expected in [
+        "Screening licence",
+        "TKR-2026-00042",
+        "Issued 24 November 2026, 14:05 UTC",
+        "Théâtre de l'Œil",
+        "The Keepers of the River (2025)",
+        "Salle Émile-Nelligan",
+        "Montréal, QC H2X 3K4",
+        "Thursday 10 December 2026, 19:00 (America/Toronto, UTC−05:00)",
+        "95 minutes",
+        "120 people",
+        "Admission must be free of charge",
+        "Verify this licence at",
+    ]:
+        assert expected in text
+    # The address wraps under the QR code at '/' and '&', so compare it without spaces.
+    assert VERIFY_URL in text.replace(" ", "")
+
+
+def test_pdf_carries_the_full_terms_with_their_version():
+    pdf = render(make_licence())
+    text = text_of(pdf)
+
+    assert "LICENCE TERMS (VERSION 3)" in text
+    for paragraph in TERMS.split("\n\n"):
+        assert paragraph in text
+    pages = len(PdfReader(io.BytesIO(pdf)).pages)
+    assert pages > 1
+    assert f"Page {pages} of {pages}" in text
+
+
+def test_qr_code_and_printed_address_link_to_the_verify_page():
+    reader = PdfReader(io.BytesIO(render(make_licence())))
+
+    uris = [annotation.get_object()["/A"]["/URI"] for annotation in reader.pages[0]["/Annots"]]
+    assert uris
+    assert set(uris) == {VERIFY_URL}
+
+
+@pytest.mark.parametrize(
+    ("revision", "shown"),
+    [(1, None), (2, "Revision 2"), (11, "Revision 11")],
+)
+def test_revision_is_stated_once_there_is_more_than_one(revision, shown):
+    text = text_of(render(make_licence(revision=revision)))
+
+    if shown:
+        assert shown in text
+    else:
+        assert "Revision" not in text
+
+
+@pytest.mark.parametrize(
+    ("field", "name", "readable"),
+    [
+        ("organization_name", "בית הכנסת", None),
+        ("organization_name", "🎬 Film Club", "Film Club"),
+        ("venue_name", "Salle 👨‍👩‍👧 des familles 🇨🇦", "Salle des familles"),
+        ("venue_name", "בית הכנסת 🎬 Film Club", "Film Club"),
+        ("organization_name", "映画クラブ Montréal", "Montréal"),
+        ("organization_name", "Cafe\u0301 Ciné", "Café Ciné"),
+    ],
+)
+def test_any_script_renders_without_missing_glyphs(field, name, readable, caplog):
+    caplog.set_level(logging.WARNING, logger="fpdf")
+
+    text = text_of(render(make_licence(**{field: name})))
+
+    assert "TKR-2026-00042" in text
+    if readable:
+        assert readable in text
+    assert not any(char in text for char in "🎬👨🇨")
+    # fpdf2 logs, rather than raises, when it has to draw a glyph as an empty box.
+    assert not [r for r in caplog.records if "missing" in r.getMessage()]
+
+
+def test_hebrew_letters_reach_the_pdf():
+    text = text_of(render(make_licence(organization_name="בית הכנסת")))
+
+    assert set("ביתהכנסת") <= set(text)
+
+
+@pytest.mark.parametrize(
+    ("given", "printed"),
+    [
+        ("Théâtre de l'Œil", "Théâtre de l'Œil"),
+        ("בית הכנסת", "בית הכנסת"),
+        ("🎬 Film Club", "Film Club"),
+        ("Club 🍿🎬 du jeudi", "Club du jeudi"),
+        ("👩🏽‍💻 Coders", "Coders"),
+        ("映画 Club", "\ufffd Club"),
+        ("Cafe\u0301", "Café"),
+        ("one\r\ntwo\tthree", "one\ntwo three"),
+    ],
+)
+def test_printable_drops_decoration_and_marks_unknown_letters(given, printed):
+    assert _printable(given) == printed
+
+
+def test_same_licence_renders_to_the_same_small_pdf():
+    first = render(make_licence(revision=2))
+
+    assert render(make_licence(revision=2)) == first
+    assert len(first) < 80_000
+    assert render(make_licence(revision=3)) != first
+
+
+def svg_modules(svg: str) -> list[list[bool]]:
+    """The module matrix an SVG from segno draws, rebuilt from its path's horizontal runs."""
+    root = ET.fromstring(svg)
+    path = root.find("path")
+    scale = float(re.fullmatch(r"scale\((\d+)\)", path.get("transform"))[1])
+    size = round(float(root.get("width")) / scale)
+    modules = [[False] * size for _ in range(size)]
+    x = y = 0.0
+    for command, a, b in re.findall(r"([Mmh])(-?[\d.]+)(?: (-?[\d.]+))?", path.get("d")):
+        if command == "M":
+            x, y = float(a), float(b)
+        elif command == "m":
+            x, y = x + float(a), y + float(b)
+        else:
+            for column in range(int(x), int(x) + int(a)):
+                modules[int(y)][column] = True
+            x += int(a)
+    return modules
+
+
+def test_qr_svg_is_inline_titled_markup_of_the_url():
+    svg = qr_svg(VERIFY_URL)
+
+    root = ET.fromstring(svg)  # also proves '&' in the URL is escaped
+    assert svg.startswith("<svg ")
+    assert "<?xml" not in svg
+    assert root.get("role") == "img"
+    assert root.find("title").text == f"QR code for {VERIFY_URL}"
+    assert 100 <= int(root.get("width")) == int(root.get("height")) <= 400
+    expected = segno.make_qr(VERIFY_URL, error="m", boost_error=False)
+    assert svg_modules(svg) == [list(row) for row in expected.matrix_iter(scale=1, border=4)]
+
+
+def test_qr_svg_is_stable_per_url():
+    assert qr_svg(VERIFY_URL) == qr_svg(VERIFY_URL)
+    assert svg_modules(qr_svg(VERIFY_URL)) != svg_modules(qr_svg(VERIFY_URL + "x"))
