@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a76c03823d85
+Revision ID: 40f127d1f572
 Revises: 
-Create Date: 2026-11-24 18:33:18.269661
+Create Date: 2026-11-24 18:37:53.943746
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'a76c03823d85'
+revision = '40f127d1f572'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -61,6 +61,20 @@ def upgrade():
     with op.batch_alter_table('licence_terms', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_licence_terms_film_id'), ['film_id'], unique=False)
 
+    op.create_table('screening_formats',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('film_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('download_url', sa.Text(), nullable=False),
+    sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['film_id'], ['films.id'], name=op.f('fk_screening_formats_film_id_films')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening_formats'))
+    )
+    with op.batch_alter_table('screening_formats', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_screening_formats_film_id'), ['film_id'], unique=False)
+
     op.create_table('screenings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('film_id', sa.Integer(), nullable=False),
@@ -91,6 +105,12 @@ def upgrade():
     sa.Column('seats_taken', sa.Integer(), nullable=False),
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('rsvps_enabled', sa.Boolean(), nullable=False),
+    sa.Column('max_party_size', sa.Integer(), nullable=False),
+    sa.Column('format_id', sa.Integer(), nullable=True),
+    sa.Column('latitude', sa.Double(), nullable=True),
+    sa.Column('longitude', sa.Double(), nullable=True),
+    sa.Column('reminder_sent_at', sa.DateTime(), nullable=True),
+    sa.Column('report_requested_at', sa.DateTime(), nullable=True),
     sa.Column('notes', sa.Text(), nullable=False),
     sa.Column('rejection_reason', sa.Text(), nullable=False),
     sa.Column('calendar_sequence', sa.Integer(), nullable=False),
@@ -99,6 +119,7 @@ def upgrade():
     sa.CheckConstraint('capacity >= 1', name=op.f('ck_screenings_capacity_positive')),
     sa.CheckConstraint('seats_taken >= 0 AND seats_taken <= capacity', name=op.f('ck_screenings_seats_within_capacity')),
     sa.ForeignKeyConstraint(['film_id'], ['films.id'], name=op.f('fk_screenings_film_id_films')),
+    sa.ForeignKeyConstraint(['format_id'], ['screening_formats.id'], name=op.f('fk_screenings_format_id_screening_formats')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_screenings')),
     sa.UniqueConstraint('manage_token_hash', name=op.f('uq_screenings_manage_token_hash')),
     sa.UniqueConstraint('submission_key', name=op.f('uq_screenings_submission_key'))
@@ -107,6 +128,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_screenings_city'), ['city'], unique=False)
         batch_op.create_index(batch_op.f('ix_screenings_country'), ['country'], unique=False)
         batch_op.create_index(batch_op.f('ix_screenings_film_id'), ['film_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_screenings_format_id'), ['format_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_screenings_starts_at'), ['starts_at'], unique=False)
         batch_op.create_index('ix_screenings_status_starts_at', ['status', 'starts_at'], unique=False)
 
@@ -185,11 +207,16 @@ def downgrade():
     with op.batch_alter_table('screenings', schema=None) as batch_op:
         batch_op.drop_index('ix_screenings_status_starts_at')
         batch_op.drop_index(batch_op.f('ix_screenings_starts_at'))
+        batch_op.drop_index(batch_op.f('ix_screenings_format_id'))
         batch_op.drop_index(batch_op.f('ix_screenings_film_id'))
         batch_op.drop_index(batch_op.f('ix_screenings_country'))
         batch_op.drop_index(batch_op.f('ix_screenings_city'))
 
     op.drop_table('screenings')
+    with op.batch_alter_table('screening_formats', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_screening_formats_film_id'))
+
+    op.drop_table('screening_formats')
     with op.batch_alter_table('licence_terms', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_licence_terms_film_id'))
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from ..extensions import db
 
 
 def utcnow() -> datetime:
@@ -156,6 +156,13 @@ class Screening(db.Model):
     seats_taken: Mapped[int] = mapped_column(default=0)
     is_public: Mapped[bool] = mapped_column(default=True)
     rsvps_enabled: Mapped[bool] = mapped_column(default=True)
+    # Largest party one RSVP may reserve seats for.
+    max_party_size: Mapped[int] = mapped_column(default=10)
+    format_id: Mapped[int | None] = mapped_column(ForeignKey("screening_formats.id"), index=True)
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    reminder_sent_at: Mapped[datetime | None]
+    report_requested_at: Mapped[datetime | None]
     notes: Mapped[str] = mapped_column(Text, default="")
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
     # iCalendar SEQUENCE: raised on every change of time, place or status.
