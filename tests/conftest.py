@@ -145,9 +145,19 @@ def _schema(database_uri, smtp_server):
 
 
 def _empty_tables() -> None:
+    """Every test starts from empty tables, with ids from 1 again."""
+    tables = _db.metadata.sorted_tables
     with _db.engine.begin() as connection:
-        for table in reversed(_db.metadata.sorted_tables):
-            connection.execute(table.delete())
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(f'"{table.name}"' for table in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                connection.execute(table.delete())
+            if connection.execute(
+                text("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'")
+            ).first():
+                connection.execute(text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture
@@ -200,7 +210,12 @@ def submit(client, url: str, data: dict, *, form_url: str | None = None, **kwarg
     page = client.get(form_url or url)
     assert page.status_code == 200, page.status_code
     payload = {**hidden_fields(page.get_data(as_text=True)), **data}
-    return client.post(url, data=payload, **kwargs)
+    response = client.post(url, data=payload, **kwargs)
+    # Close the response as a WSGI server does, running its call_on_close hooks
+    # (the outbox delivers right after the response is sent).
+    response.get_data()
+    response.close()
+    return response
 
 
 def future_date(days: int = 30) -> date:
