@@ -1,7 +1,8 @@
-"""Faults and concurrency: duplicate submissions at once, unique licences, the database going away."""
+"""Faults and concurrency: duplicate submissions, unique licences, the database going away."""
 
 from __future__ import annotations
 
+import contextlib
 import select as select_module
 import socket
 import threading
@@ -130,10 +131,8 @@ class FlakyProxy:
         self.up = False
         with self.lock:
             for sock in self.sockets:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self.sockets.clear()
 
