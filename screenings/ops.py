@@ -36,9 +36,13 @@ def readyz():
         return {"status": "unavailable", "database": type(error).__name__}, 503, headers
     expected = _migration_heads()
     if current != expected:
-        return {
-            "status": "migrations pending",
-            "database_revision": sorted(current),
-            "code_revision": sorted(expected),
-        }, 503, headers
+        return (
+            {
+                "status": "migrations pending",
+                "database_revision": sorted(current),
+                "code_revision": sorted(expected),
+            },
+            503,
+            headers,
+        )
     return {"status": "ready", "revision": sorted(current)}, 200, headers
