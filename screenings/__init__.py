@@ -66,15 +66,19 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .attendee import bp as attendee_bp
+    from .ops import bp as ops_bp
     from .organizer import bp as organizer_bp
     from .producer import bp as producer_bp
     from .producer.auth import auth_bp
     from .public import bp as public_bp
 
+    app.register_blueprint(ops_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(organizer_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(producer_bp)
+    app.register_blueprint(attendee_bp)
 
 
 def register_cli(app: Flask) -> None:

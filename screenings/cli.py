@@ -88,3 +88,62 @@ def register(app: Flask) -> None:
     app.cli.add_command(producer_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(seed)
+    register_reminders(app)
+    register_reports(app)
+
+
+reminders_cli = AppGroup("reminders", help="Reminder e-mails before screenings.")
+
+
+@reminders_cli.command("send")
+@click.option(
+    "--lead-hours",
+    type=float,
+    default=None,
+    help="Remind screenings starting within this many hours (default: REMINDER_LEAD_HOURS).",
+)
+def reminders_send(lead_hours: float | None) -> None:
+    """E-mail organizers and attendees of screenings that start soon (idempotent; for cron)."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from .services.reminders import send_reminders
+
+    hours = current_app.config["REMINDER_LEAD_HOURS"] if lead_hours is None else lead_hours
+    outcome = send_reminders(lead=timedelta(hours=float(hours)))
+    delivered = deliver_pending()
+    click.echo(
+        f"reminded {outcome['screenings']} screening(s), queued {outcome['emails']} e-mail(s); "
+        f"sent {delivered['sent']}, failed {delivered['failed']}"
+    )
+
+
+def register_reminders(app: Flask) -> None:
+    app.cli.add_command(reminders_cli)
+
+
+reports_cli = AppGroup("reports", help="Post-screening reports.")
+
+
+@reports_cli.command("request")
+@click.option(
+    "--since-days",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Only screenings that started within this many days (older ones are left alone).",
+)
+def reports_request(since_days: int) -> None:
+    """E-mail each organizer whose screening ended the link to its report (idempotent; cron)."""
+    from .services.reports import request_reports
+
+    queued = request_reports(since_days=since_days)
+    delivered = deliver_pending()
+    click.echo(
+        f"requested {queued} report(s); sent {delivered['sent']}, failed {delivered['failed']}"
+    )
+
+
+def register_reports(app: Flask) -> None:
+    app.cli.add_command(reports_cli)

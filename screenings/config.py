@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     "ENV_NAME": "development",
+    # Hours before a screening that `flask reminders send` e-mails its organizer and attendees.
+    "REMINDER_LEAD_HOURS": 24,
+    # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.
+    "PRODUCER_FEED_TOKEN": None,
 }
 
 
@@ -57,6 +61,11 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Writers queue for SQLite's single write lock instead of failing at once (RSVP races).
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.setdefault("connect_args", {"timeout": 30})
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if app.config["ENV_NAME"] == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True

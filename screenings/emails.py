@@ -43,11 +43,12 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
     """The organizer's own calendar entry for their screening, as an iMIP part."""
     sender = sender_address()
     licence = screening.current_licence
-    url = (
-        external_url("public.licence", number=licence.number)
-        if licence
-        else current_app.config["PUBLIC_BASE_URL"]
-    )
+    if screening.is_public:
+        url = screening_page_url(screening)
+    elif licence:
+        url = external_url("public.licence", number=licence.number)
+    else:
+        url = current_app.config["PUBLIC_BASE_URL"]
     ics = calendar.invite(
         screening,
         method=method,
@@ -84,7 +85,15 @@ def send_licence_issued(screening: Screening, licence: Licence) -> None:
         ),
         licence=licence,
         verify_url=verify_url,
+        **_delivery_context(screening),
     )
+
+
+def _delivery_context(screening: Screening) -> dict:
+    """Download link or shipment, and the film's screening materials (licence e-mails)."""
+    from .services.distribution import licence_email_context
+
+    return licence_email_context(screening)
 
 
 def send_booking_rejected(screening: Screening) -> None:
@@ -98,4 +107,112 @@ def send_booking_cancelled(screening: Screening, had_licence: bool) -> None:
         screening,
         "booking_cancelled",
         calendar_part=organizer_invite(screening, "CANCEL") if had_licence else None,
+    )
+
+
+# -- attendees ----------------------------------------------------------------------------------
+
+
+def screening_page_url(screening: Screening) -> str:
+    """The public page of a screening (what calendar entries link to)."""
+    return external_url("public.screening", screening_id=screening.id)
+
+
+def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
+    """An attendee's iMIP part: the app's address organizes it in the organization's name."""
+    screening = rsvp.screening
+    ics = calendar.invite(
+        screening,
+        method=method,
+        url=screening_page_url(screening),
+        organizer_email=sender_address().addr_spec,
+        organizer_name=screening.organization_name,
+        attendee_email=rsvp.email,
+        attendee_name=rsvp.name,
+        domain=public_domain(),
+        partstat="ACCEPTED",
+    )
+    return CalendarPart(ics, method)
+
+
+def _to_attendee(rsvp, kind: str, *, calendar_part: CalendarPart | None = None, **context) -> None:
+    """Compose an attendee e-mail (with their private RSVP link) and queue it."""
+    from .services.rsvps import rsvp_token
+
+    screening = rsvp.screening
+    message = compose(
+        template=kind,
+        recipient_name=rsvp.name,
+        recipient_email=rsvp.email,
+        language=rsvp.language,
+        context={
+            "rsvp": rsvp,
+            "screening": screening,
+            "film": screening.film,
+            "screening_url": screening_page_url(screening),
+            "rsvp_url": external_url("attendee.rsvp", token=rsvp_token(rsvp)),
+            **context,
+        },
+        calendar=calendar_part,
+    )
+    enqueue(message, kind=kind, screening_id=screening.id)
+
+
+def send_rsvp_confirmed(rsvp, *, promoted: bool = False) -> None:
+    """A confirmed seat: the invite (REQUEST) and the private link to cancel."""
+    _to_attendee(
+        rsvp, "rsvp_promoted" if promoted else "rsvp_confirmed", calendar_part=attendee_invite(rsvp)
+    )
+
+
+def send_rsvp_waitlisted(rsvp) -> None:
+    """On the waiting list: no invite yet, only the link to leave the list."""
+    _to_attendee(rsvp, "rsvp_waitlisted")
+
+
+def send_rsvp_cancelled(rsvp, *, had_seat: bool) -> None:
+    """The attendee cancelled: their own CANCEL takes the entry out of their calendar."""
+    _to_attendee(
+        rsvp,
+        "rsvp_cancelled",
+        calendar_part=attendee_invite(rsvp, "CANCEL") if had_seat else None,
+        had_seat=had_seat,
+    )
+
+
+def send_rsvp_screening_changed(rsvp) -> None:
+    """The organizer changed time or place: an updated REQUEST (same UID, higher SEQUENCE)."""
+    _to_attendee(rsvp, "rsvp_screening_changed", calendar_part=attendee_invite(rsvp))
+
+
+def send_rsvp_screening_cancelled(rsvp, *, had_seat: bool) -> None:
+    """The screening is cancelled: a CANCEL for those holding a seat, a note for the list."""
+    _to_attendee(
+        rsvp,
+        "rsvp_screening_cancelled",
+        calendar_part=attendee_invite(rsvp, "CANCEL") if had_seat else None,
+    )
+
+
+def send_rsvp_reminder(rsvp) -> None:
+    """The screening is soon (attendee)."""
+    _to_attendee(rsvp, "rsvp_reminder")
+
+
+def send_organizer_reminder(screening: Screening, *, seats: int, attendees: int) -> None:
+    """The screening is soon (organizer): with the current count of RSVPs."""
+    _to_organizer(screening, "organizer_reminder", seats=seats, attendees=attendees)
+
+
+# -- producer: reach ------------------------------------------------------------------------------
+
+
+def send_report_request(screening: Screening) -> None:
+    """After the screening: ask the organizer for a short report (attendance, feedback)."""
+    from .services.bookings import manage_token
+
+    _to_organizer(
+        screening,
+        "report_request",
+        report_url=external_url("organizer.report", token=manage_token(screening)),
     )

@@ -52,7 +52,8 @@ _RULES = sorted(
     (
         rule
         for rule in create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).url_map.iter_rules()
-        if rule.endpoint != "static"
+        # /readyz answers 503 by design here: the test schema is not made by migrations.
+        if rule.endpoint not in ("static", "ops.readyz")
     ),
     key=lambda rule: rule.rule,
 )

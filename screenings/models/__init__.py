@@ -3,4 +3,5 @@
 from .core import *  # noqa: F403
 from .core import count, utcnow  # noqa: F401
 from .distribution import *  # noqa: F403
+from .reports import *  # noqa: F403
 from .rsvps import *  # noqa: F403

@@ -316,6 +316,8 @@ class Producer(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     session_nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    # The producer's own IANA zone: the dashboard shows each screening's time in it too.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 

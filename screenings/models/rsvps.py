@@ -1,5 +1,71 @@
-"""Attendees' RSVPs and the waiting list (see the public/RSVP issue)."""
+"""Attendees' RSVPs and the waiting list.
+
+A screening's ``seats_taken`` counter is the sum of its confirmed RSVPs' party sizes; it is
+changed only by conditional UPDATEs in services/rsvps.py, and a CHECK keeps it within capacity.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .core import Screening, utcnow
+
+__all__ = ["Rsvp", "RsvpStatus"]
+
+
+class RsvpStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class Rsvp(db.Model):
+    """One reply to a public screening: a party of ``party_size`` seats, confirmed or waiting."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (
+        CheckConstraint("party_size >= 1", name="party_size_positive"),
+        # One active reply per e-mail address and screening: a double submission is one RSVP.
+        Index(
+            "uq_rsvps_screening_id_email_active",
+            "screening_id",
+            "email_normalized",
+            unique=True,
+            sqlite_where=text("status != 'cancelled'"),
+            postgresql_where=text("status != 'cancelled'"),
+        ),
+        # The waiting list in order, and the attendee list.
+        Index("ix_rsvps_screening_id_status_created_at", "screening_id", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"))
+    status: Mapped[str] = mapped_column(String(16), default=RsvpStatus.CONFIRMED)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    # Lower-cased address: the key of "one active RSVP per person".
+    email_normalized: Mapped[str] = mapped_column(String(254))
+    party_size: Mapped[int] = mapped_column(default=1)
+    consent_to_email: Mapped[bool] = mapped_column(default=False)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # Random key the private cancel link is derived from; replace it to revoke the link.
+    cancel_key: Mapped[str] = mapped_column(String(64))
+    cancel_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    screening: Mapped[Screening] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != RsvpStatus.CANCELLED
+
+    def __repr__(self) -> str:
+        return f"<Rsvp {self.id} {self.status} x{self.party_size} screening={self.screening_id}>"

@@ -48,6 +48,30 @@ ORGANIZATION_TYPES = [
 REQUIRED = _l("This field is required.")
 
 
+def _int_or_none(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _format_choices(films) -> list:
+    """The films' active screening formats; the film's title is shown when there are several."""
+    from ..services.distribution import formats_for
+
+    films = list(films)
+    several = len(films) > 1
+    titles = {film.id: film.title for film in films}
+    options = [("", _l("Not decided yet"))]
+    for fmt in formats_for(films):
+        kind = _l("download") if fmt.is_download else _l("shipped")
+        label = f"{fmt.name} ({kind})"
+        options.append((fmt.id, f"{titles[fmt.film_id]}: {label}" if several else label))
+    return choices(options)
+
+
 def _text(label, max_length, required=True, **kwargs):
     validators = [DataRequired(REQUIRED) if required else Optional(), Length(max=max_length)]
     return StringField(label, validators=validators, filters=[strip_text], **kwargs)
@@ -57,6 +81,10 @@ class BookingForm(SafeForm):
     submission_key = HiddenField()
 
     film_id = SelectField(_l("Film"), coerce=int, validators=[InputRequired(REQUIRED)])
+    # Checked against the chosen film by the booking service (formats belong to a film).
+    format_id = SelectField(
+        _l("Screening format"), coerce=_int_or_none, validate_choice=False, default=None
+    )
 
     organization_name = _text(_l("Organization name"), 200)
     organization_type = SelectField(
@@ -158,6 +186,7 @@ class BookingForm(SafeForm):
     def __init__(self, *args, films=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.film_id.choices = choices((film.id, f"{film.title} ({film.year})") for film in films)
+        self.format_id.choices = _format_choices(films)
         locale = str(get_locale() or "en")
         country_choices = choices([("", _l("Choose a country")), *countries(locale)])
         self.organization_country.choices = country_choices
@@ -224,6 +253,7 @@ class BookingForm(SafeForm):
             is_public=self.listing.data == "public",
             rsvps_enabled=bool(self.rsvps_enabled.data),
             notes=self.notes.data or "",
+            format_id=self.format_id.data,
         )
 
     def fill_from(self, screening) -> None:
@@ -252,6 +282,28 @@ class CancelForm(SafeForm):
     )
     reason = TextAreaField(
         _l("Reason (optional, shared with the producer)"),
+        validators=[Optional(), Length(max=1000)],
+        filters=[strip_text],
+    )
+
+
+class ReportForm(SafeForm):
+    """The organizer's post-screening report."""
+
+    actual_attendance = IntegerField(
+        _l("How many people came?"),
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(min=0, max=1000000, message=_l("Enter the number of people who came.")),
+        ],
+    )
+    feedback = TextAreaField(
+        _l("How did it go? What did people say?"),
+        validators=[Optional(), Length(max=5000)],
+        filters=[strip_text],
+    )
+    quote = TextAreaField(
+        _l("A sentence the producer may quote (optional)"),
         validators=[Optional(), Length(max=1000)],
         filters=[strip_text],
     )

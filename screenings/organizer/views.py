@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -11,6 +14,7 @@ from ..models import Film
 from ..security import new_token
 from ..services import DomainError
 from ..services import bookings as booking_service
+from ..services import rsvps as rsvp_service
 from ..services.films import active_films
 from ..urls import external_url
 from ..views import form_error, private_page, rate_limit_forms
@@ -102,6 +106,8 @@ def manage(token: str):
         screening=screening,
         token=token,
         cancel_form=CancelForm(),
+        attendees=rsvp_service.attendees(screening),
+        rsvp_counts=rsvp_service.counts(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
@@ -165,6 +171,8 @@ def cancel(token: str):
         token=token,
         cancel_form=form,
         verify_url=None,
+        attendees=rsvp_service.attendees(screening),
+        rsvp_counts=rsvp_service.counts(screening),
     ), 422
 
 
@@ -188,3 +196,88 @@ def licence_pdf(token: str):
             "Content-Disposition": f'attachment; filename="licence-{licence.number}.pdf"',
         },
     )
+
+
+def _csv_cell(value) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.route("/manage/<token>/attendees.csv")
+@private_page
+def attendees_csv(token: str):
+    """The attendee list (confirmed, then waiting) as CSV for the organizer."""
+    screening = _screening_for(token)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["status", "name", "email", "party_size", "replied_at_utc"])
+    for row in rsvp_service.attendees(screening):
+        writer.writerow(
+            [
+                row.status,
+                _csv_cell(row.name),
+                _csv_cell(row.email),
+                row.party_size,
+                row.created_at.isoformat(timespec="seconds"),
+            ]
+        )
+    return (
+        "\ufeff" + out.getvalue(),
+        200,
+        {
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="attendees-{screening.id}.csv"',
+        },
+    )
+
+
+# -- after the screening: the organizer's report; the personal download link ----------------------
+
+
+@bp.route("/manage/<token>/report", methods=["GET", "POST"])
+@private_page
+def report(token: str):
+    """The post-screening report: attendance, feedback, an optional quote for the producer."""
+    from ..services import reports as report_service
+    from .forms import ReportForm
+
+    screening = _screening_for(token)
+    if not report_service.can_report(screening):
+        flash(_("You can write the report once the screening has taken place."), "info")
+        return redirect(url_for(".manage", token=token))
+    existing = report_service.report_of(screening)
+    form = ReportForm(obj=existing)
+    if form.validate_on_submit():
+        try:
+            report_service.submit_report(
+                screening,
+                actual_attendance=form.actual_attendance.data,
+                feedback=form.feedback.data or "",
+                quote=form.quote.data or "",
+                actor=f"organizer:{screening.contact_email}",
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Thank you! Your report is saved."), "success")
+            return redirect(url_for(".report", token=token))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "organizer/report.html", form=form, screening=screening, token=token, report=existing
+    ), status
+
+
+@bp.route("/downloads/<token>")
+@private_page
+def download(token: str):
+    """A personal, expiring download link: counted, then sent on to the file's location."""
+    from ..services import distribution
+
+    try:
+        target = distribution.open_download(token)
+    except DomainError as error:
+        abort(410, description=error.message)
+    if target is None:
+        abort(404)
+    return redirect(target, code=303)

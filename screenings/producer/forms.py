@@ -1,12 +1,45 @@
-"""Producer forms: login and the approval decisions."""
+"""Producer forms: login, decisions, the screening filters, shipments, films, settings."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, HiddenField, PasswordField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
-from ..forms import SafeForm, strip_text
+from ..forms import SafeForm, choices, strip_text
+from ..models import FormatKind, MaterialKind
+from ..places import all_zones
+
+
+def _int_or_none(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class LoginForm(SafeForm):
@@ -27,3 +60,210 @@ class RejectForm(SafeForm):
         validators=[DataRequired(_l("Give the organizer a reason.")), Length(max=2000)],
         filters=[strip_text],
     )
+
+
+class BulkDecisionForm(SafeForm):
+    """Approve or reject the ticked bookings of the approval queue."""
+
+    screening_ids = SelectMultipleField(
+        _l("Bookings"),
+        coerce=int,
+        validate_choice=False,
+        validators=[DataRequired(_l("Tick at least one booking."))],
+    )
+    action = RadioField(
+        _l("Decision"),
+        choices=choices([("approve", _l("Approve")), ("reject", _l("Reject"))]),
+        validators=[InputRequired(_l("Choose approve or reject."))],
+    )
+    reason = TextAreaField(
+        _l("Reason for rejecting (sent to each organizer)"),
+        validators=[Optional(), Length(max=2000)],
+        filters=[strip_text],
+    )
+
+    def validate_reason(self, field):
+        if self.action.data == "reject" and not field.data:
+            raise ValidationError(_l("Give the organizers a reason."))
+
+
+STATUS_CHOICES = [
+    ("active", _l("Pending and approved")),
+    ("pending", _l("Pending")),
+    ("approved", _l("Approved")),
+    ("cancelled", _l("Cancelled")),
+    ("rejected", _l("Rejected")),
+    ("all", _l("All")),
+]
+SORT_CHOICES = [
+    ("starts_at", _l("Date")),
+    ("film", _l("Film")),
+    ("organization", _l("Organization")),
+    ("city", _l("City")),
+    ("country", _l("Country")),
+    ("status", _l("Status")),
+    ("seats", _l("Seats booked")),
+]
+
+
+class ScreeningFilterForm(SafeForm):
+    """The dashboard's filters, read from the query string (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    film = SelectField(_l("Film"), coerce=_int_or_none, validate_choice=False)
+    country = SelectField(_l("Country"), validate_choice=False)
+    status = SelectField(_l("Status"), choices=choices(STATUS_CHOICES), default="active")
+    date_from = DateField(_l("From"), validators=[Optional()])
+    date_to = DateField(_l("To"), validators=[Optional()])
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=200)], filters=[strip_text])
+    sort = SelectField(_l("Sort by"), choices=choices(SORT_CHOICES), default="starts_at")
+    desc = BooleanField(_l("Newest first"))
+    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
+
+    def set_choices(self, films, countries, country_name) -> None:
+        self.film.choices = choices([("", _l("All films")), *films])
+        self.country.choices = choices(
+            [("", _l("All countries"))] + [(c, country_name(c)) for c in countries]
+        )
+
+
+class ShipForm(SafeForm):
+    tracking_number = StringField(
+        _l("Tracking number"),
+        validators=[DataRequired(_l("Enter the tracking number.")), Length(max=120)],
+        filters=[strip_text],
+    )
+
+
+class ReturnForm(SafeForm):
+    pass
+
+
+class AddressForm(SafeForm):
+    address = TextAreaField(
+        _l("Shipping address"),
+        validators=[DataRequired(_l("Enter the address.")), Length(max=1000)],
+        filters=[strip_text],
+    )
+
+
+class FilmForm(SafeForm):
+    title = StringField(
+        _l("Title"), validators=[DataRequired(), Length(max=200)], filters=[strip_text]
+    )
+    code = StringField(
+        _l("Licence code"),
+        validators=[
+            DataRequired(),
+            Regexp(r"^[A-Z0-9]{2,8}$", message=_l("2 to 8 capital letters or digits.")),
+        ],
+        filters=[strip_text, lambda v: v.upper() if isinstance(v, str) else v],
+    )
+    slug = StringField(
+        _l("Address name (slug)"),
+        validators=[
+            DataRequired(),
+            Regexp(r"^[a-z0-9]+(-[a-z0-9]+)*$", message=_l("Lower-case words joined by -.")),
+            Length(max=80),
+        ],
+        filters=[strip_text],
+    )
+    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(min=1888, max=2100)])
+    genre = StringField(_l("Genre"), validators=[Optional(), Length(max=60)], filters=[strip_text])
+    director = StringField(
+        _l("Director"), validators=[DataRequired(), Length(max=200)], filters=[strip_text]
+    )
+    production_company = StringField(
+        _l("Production company"),
+        validators=[DataRequired(), Length(max=200)],
+        filters=[strip_text],
+    )
+    runtime_minutes = IntegerField(
+        _l("Running time (minutes)"), validators=[InputRequired(), NumberRange(min=1, max=1000)]
+    )
+    synopsis = TextAreaField(
+        _l("Synopsis"), validators=[DataRequired(), Length(max=5000)], filters=[strip_text]
+    )
+    content_advisory = TextAreaField(
+        _l("Content advisory"), validators=[Optional(), Length(max=2000)], filters=[strip_text]
+    )
+    requires_approval = BooleanField(_l("Bookings need my approval"))
+    is_active = BooleanField(_l("Open for bookings"), default=True)
+    terms = TextAreaField(
+        _l("Licence terms"),
+        validators=[DataRequired(), Length(max=20000)],
+        filters=[strip_text],
+    )
+
+    def values(self) -> dict:
+        return {
+            "title": self.title.data,
+            "code": self.code.data,
+            "slug": self.slug.data,
+            "year": self.year.data,
+            "genre": self.genre.data or "documentary",
+            "director": self.director.data,
+            "production_company": self.production_company.data,
+            "runtime_minutes": self.runtime_minutes.data,
+            "synopsis": self.synopsis.data,
+            "content_advisory": self.content_advisory.data or "",
+            "requires_approval": bool(self.requires_approval.data),
+            "is_active": bool(self.is_active.data),
+        }
+
+
+FORMAT_KINDS = [
+    (FormatKind.DOWNLOAD.value, _l("Download (personal expiring link)")),
+    (FormatKind.PHYSICAL.value, _l("Physical (shipped: DCP, Blu-ray…)")),
+]
+
+
+class FormatForm(SafeForm):
+    name = StringField(
+        _l("Format name"),
+        validators=[DataRequired(), Length(max=80)],
+        filters=[strip_text],
+    )
+    kind = SelectField(_l("Kind"), choices=choices(FORMAT_KINDS))
+    download_url = URLField(
+        _l("File location (download formats)"),
+        validators=[Optional(), URL(), Length(max=2000)],
+        filters=[strip_text],
+    )
+    is_active = BooleanField(_l("Offered to organizers"), default=True)
+
+
+MATERIAL_KINDS = [
+    (MaterialKind.POSTER.value, _l("Poster")),
+    (MaterialKind.DISCUSSION_GUIDE.value, _l("Discussion guide")),
+    (MaterialKind.TRAILER.value, _l("Trailer")),
+    (MaterialKind.OTHER.value, _l("Other")),
+]
+
+
+class MaterialForm(SafeForm):
+    kind = SelectField(_l("Kind"), choices=choices(MATERIAL_KINDS))
+    label = StringField(
+        _l("Label"), validators=[DataRequired(), Length(max=200)], filters=[strip_text]
+    )
+    url = URLField(
+        _l("Link"), validators=[DataRequired(), URL(), Length(max=2000)], filters=[strip_text]
+    )
+
+
+class RemoveForm(SafeForm):
+    pass
+
+
+class RetryForm(SafeForm):
+    pass
+
+
+class SettingsForm(SafeForm):
+    timezone = SelectField(_l("Your time zone"), validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = choices((zone, zone.replace("_", " ")) for zone in all_zones())

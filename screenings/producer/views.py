@@ -1,48 +1,162 @@
-"""The dashboard: what needs a decision and what is coming up."""
+"""The producer's pages: upcoming screenings, approvals, distribution, reach, films, outbox."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Screening, ScreeningStatus, utcnow
-from ..services import DomainError
+from ..models import Film, Screening, ScreeningFormat, ScreeningMaterial, utcnow
+from ..places import country_name
+from ..services import DomainError, distribution, exports, films, producers, reports
 from ..services import bookings as booking_service
+from ..services import dashboard as board
+from ..views import form_error
 from . import bp
-from .forms import ApproveForm, RejectForm
+from .charts import bar_list_chart, column_chart
+from .forms import (
+    AddressForm,
+    ApproveForm,
+    BulkDecisionForm,
+    FilmForm,
+    FormatForm,
+    MaterialForm,
+    RejectForm,
+    RemoveForm,
+    RetryForm,
+    ReturnForm,
+    ScreeningFilterForm,
+    SettingsForm,
+    ShipForm,
+)
 
 
 def _actor() -> str:
     return f"producer:{current_user.email}"
 
 
+@bp.context_processor
+def producer_helpers():
+    """Template helpers: the producer's own time, and links that keep the current query."""
+    zone = ZoneInfo(getattr(current_user, "timezone", None) or "UTC")
+
+    def producer_time(screening: Screening) -> str:
+        local = screening.starts_at.replace(tzinfo=UTC).astimezone(zone)
+        return f"{local:%a %Y-%m-%d %H:%M} ({zone.key})"
+
+    def query_with(**changes) -> str:
+        args = request.args.to_dict()
+        args.update({k: v for k, v in changes.items() if v is not None})
+        for key in [k for k, v in changes.items() if v is None]:
+            args.pop(key, None)
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+    return {
+        "producer_time": producer_time,
+        "producer_zone": zone.key,
+        "query_with": query_with,
+        "pending_total": board.pending_count,
+    }
+
+
+# ---------------------------------------------------------------- upcoming
+def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
+    """The filter form from the query string; invalid entries fall back to the defaults."""
+    form = ScreeningFilterForm(formdata=request.args if request.args else None)
+    options = board.filter_choices()
+    form.set_choices(options["films"], options["countries"], country_name)
+    form.validate()
+    default = board.ScreeningFilter.upcoming()
+    given = "date_from" in request.args or "date_to" in request.args
+    filters = board.ScreeningFilter(
+        film_id=form.film.data if not form.film.errors else None,
+        country=(form.country.data or "") if not form.country.errors else "",
+        status=form.status.data if not form.status.errors else "active",
+        date_from=form.date_from.data if given else default.date_from,
+        date_to=form.date_to.data if given else default.date_to,
+        q=(form.q.data or "") if not form.q.errors else "",
+        sort=form.sort.data if not form.sort.errors else "starts_at",
+        descending=bool(form.desc.data),
+        page=form.page.data if (form.page.data and not form.page.errors) else 1,
+    )
+    if not given:
+        form.date_from.data, form.date_to.data = filters.date_from, filters.date_to
+    return form, filters, options
+
+
 @bp.route("/")
 def dashboard():
-    pending = db.session.scalars(
-        select(Screening)
-        .where(Screening.status == ScreeningStatus.PENDING)
-        .options(selectinload(Screening.film))
-        .order_by(Screening.starts_at)
-        .limit(100)
-    ).all()
-    upcoming = db.session.scalars(
-        select(Screening)
-        .where(Screening.status == ScreeningStatus.APPROVED, Screening.starts_at >= utcnow())
-        .options(selectinload(Screening.film), selectinload(Screening.licences))
-        .order_by(Screening.starts_at)
-        .limit(100)
-    ).all()
+    """Upcoming screenings (next 90 days by default), filtered, sorted and paged."""
+    form, filters, _options = _filters()
+    page = board.screening_page(filters)
+    return render_template("producer/dashboard.html", form=form, page=page, filters=filters)
+
+
+@bp.route("/screenings.csv")
+def export_screenings():
+    _form, filters, _options = _filters()
+    return _csv(exports.screenings_csv(filters), "screenings")
+
+
+def _csv(lines, name: str) -> Response:
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# ---------------------------------------------------------------- approvals
+@bp.route("/approvals", methods=["GET", "POST"])
+def approvals():
+    form = BulkDecisionForm()
+    if form.validate_on_submit():
+        try:
+            outcome = board.decide(
+                form.screening_ids.data,
+                approve=form.action.data == "approve",
+                reason=form.reason.data or "",
+                actor=_actor(),
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            if outcome.done:
+                message = (
+                    _("%(n)s approved; each organizer gets their licence.", n=len(outcome.done))
+                    if form.action.data == "approve"
+                    else _("%(n)s rejected; each organizer is told why.", n=len(outcome.done))
+                )
+                flash(message, "success")
+            for screening_id, reason in outcome.failed:
+                flash(_("Booking %(id)s: %(reason)s", id=screening_id, reason=reason), "error")
+            return redirect(url_for(".approvals"))
+    queue = board.approval_queue()
+    status = 422 if request.method == "POST" else 200
     return render_template(
-        "producer/dashboard.html",
-        pending=pending,
-        upcoming=upcoming,
+        "producer/approvals.html",
+        queue=queue,
+        form=form,
         approve_form=ApproveForm(),
         reject_form=RejectForm(),
-    )
+    ), status
 
 
 def _screening(screening_id: int) -> Screening:
@@ -52,13 +166,25 @@ def _screening(screening_id: int) -> Screening:
     return screening
 
 
+def _back(default: str = ".approvals"):
+    target = request.form.get("back", "")
+    if target == "screening":
+        return redirect(url_for(".screening", screening_id=request.view_args["screening_id"]))
+    return redirect(url_for(default))
+
+
 @bp.route("/screenings/<int:screening_id>")
 def screening(screening_id: int):
+    detail = board.screening_detail(screening_id)
+    if detail is None:
+        abort(404)
     return render_template(
         "producer/screening.html",
-        screening=_screening(screening_id),
+        **detail,
         approve_form=ApproveForm(),
         reject_form=RejectForm(),
+        ship_form=ShipForm(),
+        return_form=ReturnForm(),
     )
 
 
@@ -78,7 +204,7 @@ def approve(screening_id: int):
                 ),
                 "success",
             )
-    return redirect(url_for(".dashboard"))
+    return _back()
 
 
 @bp.route("/screenings/<int:screening_id>/reject", methods=["POST"])
@@ -92,10 +218,316 @@ def reject(screening_id: int):
             flash(error.message, "error")
         else:
             flash(_("Rejected. The organizer is told why."), "success")
-        return redirect(url_for(".dashboard"))
+        return _back()
+    detail = board.screening_detail(screening_id)
     return render_template(
         "producer/screening.html",
-        screening=screening,
+        **detail,
         approve_form=ApproveForm(),
         reject_form=form,
+        ship_form=ShipForm(),
+        return_form=ReturnForm(),
     ), 422
+
+
+# ---------------------------------------------------------------- distribution
+@bp.route("/distribution")
+def distribution_page():
+    view = request.args.get("view", "to_ship")
+    if view not in distribution.QUEUE_VIEWS:
+        view = "to_ship"
+    return render_template(
+        "producer/distribution.html",
+        shipments=distribution.fulfilment_queue(view),
+        view=view,
+        views=distribution.QUEUE_VIEWS,
+        ship_form=ShipForm(),
+        return_form=ReturnForm(),
+        today=utcnow().date(),
+    )
+
+
+def _shipment_action(action):
+    try:
+        shipment = action()
+    except DomainError as error:
+        flash(error.message, "error")
+        return None
+    return shipment
+
+
+@bp.route("/shipments/<int:shipment_id>/shipped", methods=["POST"])
+def mark_shipped(shipment_id: int):
+    form = ShipForm()
+    if not form.validate_on_submit():
+        flash(_("Enter the tracking number."), "error")
+    elif _shipment_action(
+        lambda: distribution.mark_shipped(
+            shipment_id, tracking_number=form.tracking_number.data, actor=_actor()
+        )
+    ):
+        flash(_("Marked shipped."), "success")
+    return redirect(url_for(".distribution_page", view=request.args.get("view", "to_ship")))
+
+
+@bp.route("/shipments/<int:shipment_id>/returned", methods=["POST"])
+def mark_returned(shipment_id: int):
+    if ReturnForm().validate_on_submit() and _shipment_action(
+        lambda: distribution.mark_returned(shipment_id, actor=_actor())
+    ):
+        flash(_("Marked returned."), "success")
+    return redirect(url_for(".distribution_page", view=request.args.get("view", "shipped")))
+
+
+@bp.route("/shipments/<int:shipment_id>/address", methods=["POST"])
+def shipping_address(shipment_id: int):
+    form = AddressForm()
+    if not form.validate_on_submit():
+        flash(_("Enter the address."), "error")
+    elif _shipment_action(
+        lambda: distribution.set_shipping_address(
+            shipment_id, address=form.address.data, actor=_actor()
+        )
+    ):
+        flash(_("Address saved."), "success")
+    return redirect(url_for(".distribution_page"))
+
+
+# ---------------------------------------------------------------- reach
+def reach_charts(stats: reports.Reach) -> dict:
+    months = [key for key, _n in stats.per_month]
+    return {
+        "per_month": column_chart(
+            _("Licensed screenings per month"),
+            months,
+            [(_("Screenings"), "series-a", [n for _k, n in stats.per_month])],
+        ),
+        "audience": column_chart(
+            _("Expected and actual audience (reported screenings)"),
+            [key for key, _e, _a in stats.audience],
+            [
+                (_("Expected"), "series-b", [e for _k, e, _a in stats.audience]),
+                (_("Actual"), "series-a", [a for _k, _e, a in stats.audience]),
+            ],
+        ),
+        "countries": bar_list_chart(
+            _("Screenings by country"),
+            [(country_name(c), n) for c, n, _cities in stats.countries[:15]],
+        ),
+        "organization_types": bar_list_chart(
+            _("Screenings by type of organization"),
+            [(t.replace("_", " ").capitalize(), n) for t, n in stats.organization_types],
+            css="series-b",
+        ),
+    }
+
+
+@bp.route("/reach")
+def reach():
+    stats = reports.reach()
+    return render_template(
+        "producer/reach.html",
+        stats=stats,
+        charts=reach_charts(stats),
+        recent=reports.recent_reports(),
+    )
+
+
+@bp.route("/reports.csv")
+def export_reports():
+    return _csv(exports.reports_csv(), "reports")
+
+
+# ---------------------------------------------------------------- films
+@bp.route("/films")
+def films_page():
+    return render_template("producer/films.html", films=films.all_films())
+
+
+@bp.route("/films/new", methods=["GET", "POST"])
+def film_new():
+    form = FilmForm()
+    if form.validate_on_submit():
+        try:
+            film = films.create_film(form.values(), form.terms.data)
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Film added."), "success")
+            return redirect(url_for(".film_edit", film_id=film.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("producer/film_form.html", form=form, film=None), status
+
+
+def _film(film_id: int) -> Film:
+    film = db.session.get(Film, film_id)
+    if film is None:
+        abort(404)
+    return film
+
+
+def _film_page(film: Film, form: FilmForm, **forms):
+    return render_template(
+        "producer/film_form.html",
+        form=form,
+        film=film,
+        formats=list(
+            db.session.scalars(
+                db.select(ScreeningFormat)
+                .where(ScreeningFormat.film_id == film.id)
+                .order_by(ScreeningFormat.id)
+            )
+        ),
+        materials=distribution.materials_for(film.id),
+        format_form=forms.get("format_form") or FormatForm(formdata=None),
+        material_form=forms.get("material_form") or MaterialForm(formdata=None),
+        remove_form=RemoveForm(),
+    )
+
+
+@bp.route("/films/<int:film_id>", methods=["GET", "POST"])
+def film_edit(film_id: int):
+    film = _film(film_id)
+    form = FilmForm(obj=film)
+    if request.method == "GET":
+        form.terms.data = film.current_terms.text if film.current_terms else ""
+    elif form.validate_on_submit():
+        before = film.current_terms.version if film.current_terms else 0
+        try:
+            terms = films.update_film(film, form.values(), form.terms.data)
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            if terms.version != before:
+                flash(
+                    _(
+                        "Saved. The terms are now version %(v)s; licences already issued keep "
+                        "theirs.",
+                        v=terms.version,
+                    ),
+                    "success",
+                )
+            else:
+                flash(_("Saved."), "success")
+            return redirect(url_for(".film_edit", film_id=film.id))
+    status = 422 if request.method == "POST" else 200
+    return _film_page(film, form), status
+
+
+@bp.route("/films/<int:film_id>/formats", methods=["POST"])
+def format_add(film_id: int):
+    film = _film(film_id)
+    form = FormatForm()
+    if form.validate_on_submit():
+        try:
+            distribution.add_format(
+                film,
+                name=form.name.data,
+                kind=form.kind.data,
+                download_url=form.download_url.data or "",
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Format added."), "success")
+            return redirect(url_for(".film_edit", film_id=film.id))
+    return _film_page(film, FilmForm(obj=film, formdata=None), format_form=form), 422
+
+
+@bp.route("/formats/<int:format_id>", methods=["POST"])
+def format_edit(format_id: int):
+    fmt = db.session.get(ScreeningFormat, format_id)
+    if fmt is None:
+        abort(404)
+    form = FormatForm()
+    if form.validate_on_submit():
+        try:
+            distribution.update_format(
+                fmt,
+                name=form.name.data,
+                kind=form.kind.data,
+                download_url=form.download_url.data or "",
+                is_active=bool(form.is_active.data),
+            )
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("Format saved."), "success")
+    else:
+        flash(_("Check the format's fields: %(errors)s", errors=form.errors), "error")
+    return redirect(url_for(".film_edit", film_id=fmt.film_id))
+
+
+@bp.route("/films/<int:film_id>/materials", methods=["POST"])
+def material_add(film_id: int):
+    film = _film(film_id)
+    form = MaterialForm()
+    if form.validate_on_submit():
+        try:
+            distribution.add_material(
+                film, kind=form.kind.data, label=form.label.data, url=form.url.data
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Material added; it goes into every licence e-mail."), "success")
+            return redirect(url_for(".film_edit", film_id=film.id))
+    return _film_page(film, FilmForm(obj=film, formdata=None), material_form=form), 422
+
+
+@bp.route("/materials/<int:material_id>/delete", methods=["POST"])
+def material_delete(material_id: int):
+    material = db.session.get(ScreeningMaterial, material_id)
+    if material is None:
+        abort(404)
+    film_id = material.film_id
+    if RemoveForm().validate_on_submit():
+        distribution.remove_material(material)
+        flash(_("Material removed."), "success")
+    return redirect(url_for(".film_edit", film_id=film_id))
+
+
+# ---------------------------------------------------------------- outbox and settings
+@bp.route("/outbox")
+def outbox():
+    view = request.args.get("view", "problems")
+    if view not in board.OUTBOX_VIEWS:
+        view = "problems"
+    page_number = request.args.get("page", 1, type=int) or 1
+    return render_template(
+        "producer/outbox.html",
+        page=board.outbox_page(view, page_number),
+        counts=board.outbox_counts(),
+        view=view,
+        views=board.OUTBOX_VIEWS,
+        retry_form=RetryForm(),
+    )
+
+
+@bp.route("/outbox/<int:message_id>/retry", methods=["POST"])
+def outbox_retry(message_id: int):
+    if RetryForm().validate_on_submit():
+        try:
+            board.retry(message_id)
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("The message is queued again."), "success")
+    return redirect(url_for(".outbox", view=request.args.get("view", "problems")))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    form = SettingsForm()
+    if request.method == "GET":
+        form.timezone.data = current_user.timezone
+    elif form.validate_on_submit():
+        try:
+            producers.set_timezone(current_user._get_current_object(), form.timezone.data)
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Settings saved."), "success")
+            return redirect(url_for(".settings"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("producer/settings.html", form=form), status

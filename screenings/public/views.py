@@ -1,18 +1,43 @@
-"""Pages anyone may open."""
+"""Pages anyone may open: home, licence verification, upcoming screenings, RSVP, feeds, API."""
 
 from __future__ import annotations
 
+import hmac
 import re
+from datetime import UTC
+from urllib.parse import quote
 
-from flask import abort, render_template
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
 
+from .. import calendar
+from ..extensions import limiter
 from ..licence_pdf import qr_svg
+from ..models import RsvpStatus
+from ..places import countries
+from ..services import DomainError
+from ..services import feeds as feed_service
+from ..services import rsvps as rsvp_service
 from ..services.films import active_films
 from ..services.licences import find_licence
-from ..urls import external_url
+from ..urls import external_url, public_domain
+from ..views import CONTENT_SECURITY_POLICY, form_error, rate_limit_forms
 from . import bp
+from .forms import RsvpForm, SearchForm
 
 LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
+COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
+FEED_CACHE_CONTROL = "public, max-age=300"
 
 
 @bp.route("/")
@@ -34,6 +59,271 @@ def licence(number: str):
     )
 
 
-@bp.route("/healthz")
-def healthz():
-    return {"status": "ok"}
+# -- finding a screening ------------------------------------------------------------------------
+
+
+def _search_form() -> tuple[SearchForm, feed_service.Filters]:
+    form = SearchForm(
+        request.args, films=active_films(), countries=countries(str(get_locale() or "en"))
+    )
+    form.validate()
+    country = form.country.data or ""
+    filters = feed_service.Filters(
+        city=(form.city.data or "")[:120] if not form.city.errors else "",
+        country=country.upper() if COUNTRY_CODE.match(country) else "",
+        film=form.film.data or "",
+    )
+    return form, filters
+
+
+def _page_number() -> int:
+    page = request.args.get("page", 1, type=int) or 1
+    return min(max(page, 1), 10_000)
+
+
+@bp.route("/screenings")
+def upcoming():
+    """Approved public screenings still to come, soonest first, filtered and paginated."""
+    form, filters = _search_form()
+    page = feed_service.upcoming(filters, page=_page_number())
+    args = {
+        k: v
+        for k, v in (("city", filters.city), ("country", filters.country), ("film", filters.film))
+        if v
+    }
+    return render_template("public/upcoming.html", form=form, page=page, args=args)
+
+
+def _map_url(screening) -> str:
+    if screening.latitude is not None and screening.longitude is not None:
+        lat, lon = screening.latitude, screening.longitude
+        return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+    address = ", ".join(
+        part
+        for part in (
+            screening.street_address,
+            screening.city,
+            screening.region,
+            screening.postal_code,
+            screening.country,
+        )
+        if part
+    )
+    return "https://www.openstreetmap.org/search?query=" + quote(address, safe="")
+
+
+def _screening_or_404(screening_id: int):
+    screening = feed_service.public_screening(screening_id)
+    if screening is None:
+        abort(404)
+    return screening
+
+
+@bp.route("/screenings/<int:screening_id>", methods=["GET", "POST"])
+@limiter.limit(rate_limit_forms, methods=["POST"])
+def screening(screening_id: int):
+    """A screening's public page with its RSVP form."""
+    screening = _screening_or_404(screening_id)
+    open_for_rsvps = rsvp_service.accepts_rsvps(screening)
+    form = RsvpForm(max_party_size=screening.max_party_size)
+    if request.method == "POST":
+        if not open_for_rsvps:
+            flash(_("This screening does not take RSVPs."), "warning")
+            return redirect(url_for(".screening", screening_id=screening.id))
+        if form.validate_on_submit():
+            try:
+                result = rsvp_service.rsvp(
+                    screening,
+                    name=form.name.data,
+                    email=form.email.data,
+                    party_size=form.party_size.data,
+                    consent=form.consent.data,
+                    language=str(get_locale() or "en"),
+                )
+            except DomainError as error:
+                form_error(form, error)
+            else:
+                _flash_rsvp(result.rsvp)
+                return redirect(url_for(".screening", screening_id=screening.id))
+    page_url = external_url("public.screening", screening_id=screening.id)
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "public/screening.html",
+        screening=screening,
+        film=screening.film,
+        form=form,
+        open_for_rsvps=open_for_rsvps,
+        map_url=_map_url(screening),
+        google_url=calendar.google_calendar_link(screening, url=page_url),
+        outlook_url=calendar.outlook_calendar_link(screening, url=page_url),
+    ), status
+
+
+def _flash_rsvp(rsvp) -> None:
+    # Says the same for a first reply and a repeated one, so nobody learns who else replied.
+    if rsvp.status == RsvpStatus.CONFIRMED:
+        flash(
+            _(
+                "You're on the guest list. We've e-mailed the invitation and a link to cancel "
+                "to %(email)s.",
+                email=rsvp.email,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "The screening is full, so you're on the waiting list. If seats free up we'll "
+                "e-mail %(email)s with the invitation.",
+                email=rsvp.email,
+            ),
+            "info",
+        )
+
+
+@bp.route("/screenings/<int:screening_id>.ics")
+def screening_ics(screening_id: int):
+    """The screening as a downloadable calendar file (PUBLISH: no attendees, no organizer)."""
+    screening = _screening_or_404(screening_id)
+    body = calendar.publish(
+        [screening],
+        name=screening.film.title,
+        url_for=lambda s: external_url("public.screening", screening_id=s.id),
+        domain=public_domain(),
+    )
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'attachment; filename="screening-{screening.id}.ics"'
+    return response
+
+
+# -- feeds --------------------------------------------------------------------------------------
+
+
+def _feed_response(
+    key: str,
+    name: str,
+    filters: feed_service.Filters,
+    *,
+    include_private: bool = False,
+):
+    """A calendar feed answering conditional requests before any calendar is built."""
+    version = feed_service.feed_version(filters, include_private=include_private)
+    etag = feed_service.feed_etag(key, version)
+    cache_control = "private, no-cache" if include_private else FEED_CACHE_CONTROL
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = cache_control
+        return response
+    feed = feed_service.build_feed(
+        key, name, filters, include_private=include_private, version=version
+    )
+    response = Response(feed.body, mimetype="text/calendar")
+    response.set_etag(feed.etag)
+    if feed.last_modified is not None:
+        response.last_modified = feed.last_modified.replace(tzinfo=UTC)
+    response.headers["Cache-Control"] = cache_control
+    response.headers["Content-Disposition"] = f'inline; filename="{key}.ics"'
+    return response.make_conditional(request)
+
+
+@bp.route("/calendar.ics")
+def feed_all():
+    """Every upcoming public screening, to subscribe to (webcal://…/calendar.ics)."""
+    return _feed_response("screenings", _("Screenings"), feed_service.Filters())
+
+
+@bp.route("/films/<slug>/calendar.ics")
+def feed_film(slug: str):
+    film = next((f for f in active_films() if f.slug == slug), None)
+    if film is None:
+        abort(404)
+    return _feed_response(
+        f"film-{film.slug}",
+        _("Screenings of %(title)s", title=film.title),
+        feed_service.Filters(film=film.slug),
+    )
+
+
+@bp.route("/countries/<code>/calendar.ics")
+def feed_country(code: str):
+    names = dict(countries(str(get_locale() or "en")))
+    code = code.upper()
+    if code not in names:
+        abort(404)
+    return _feed_response(
+        f"country-{code.lower()}",
+        _("Screenings in %(country)s", country=names[code]),
+        feed_service.Filters(country=code),
+    )
+
+
+@bp.route("/feeds/producer/<token>.ics")
+def feed_producer(token: str):
+    """The producer's private feed (secret URL): private screenings included."""
+    secret = current_app.config.get("PRODUCER_FEED_TOKEN") or ""
+    if len(secret) < 16 or not hmac.compare_digest(token.encode(), secret.encode()):
+        abort(404)
+    response = _feed_response(
+        "producer", _("All screenings (producer)"), feed_service.Filters(), include_private=True
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# -- for the film's own website -----------------------------------------------------------------
+
+
+@bp.route("/api/screenings")
+def api_screenings():
+    """Upcoming public screenings as JSON, for the film's website: CORS-readable and cacheable."""
+    _form, filters = _search_form()
+    per_page = request.args.get("per_page", feed_service.PER_PAGE, type=int) or 1
+    page = feed_service.upcoming(filters, page=_page_number(), per_page=per_page)
+    args = {
+        k: v
+        for k, v in (("city", filters.city), ("country", filters.country), ("film", filters.film))
+        if v
+    }
+
+    def link(number: int) -> str:
+        return external_url("public.api_screenings", page=number, per_page=page.per_page, **args)
+
+    response = current_app.json.response(
+        {
+            "screenings": [feed_service.as_json(s) for s in page.items],
+            "page": page.page,
+            "per_page": page.per_page,
+            "next": link(page.page + 1) if page.has_next else None,
+            "prev": link(page.page - 1) if page.has_prev else None,
+        }
+    )
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-ancestors *")
+
+
+@bp.route("/embed")
+def embed():
+    """A compact 'screenings near you' list meant for an <iframe> on another site."""
+    form, filters = _search_form()
+    page = feed_service.upcoming(filters, page=1, per_page=10)
+    response = current_app.make_response(
+        render_template("public/embed.html", form=form, page=page, filters=filters)
+    )
+    response.headers["Content-Security-Policy"] = EMBED_CSP
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.after_app_request
+def _allow_framing_of_embed(response):
+    # Runs after the app's security_headers (registered later, so called earlier), which
+    # adds X-Frame-Options: DENY to every response; the embed page alone may be framed.
+    if request.endpoint == "public.embed":
+        response.headers.pop("X-Frame-Options", None)
+    return response

@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, tokens_match
-from . import BookingError, NotAllowed
+from . import BookingError, NotAllowed, distribution, rsvps
 from .history import record_change
 from .licences import issue_licence
 
@@ -75,6 +75,8 @@ class BookingDetails:
     is_public: bool
     rsvps_enabled: bool
     notes: str
+    # The ScreeningFormat the organizer chose (download or physical); None: not chosen.
+    format_id: int | None = None
 
 
 @dataclass
@@ -127,6 +129,7 @@ def _film(film_id: int) -> Film:
 
 def _apply(screening: Screening, details: BookingDetails, starts_at: datetime) -> dict:
     """Copy details onto the screening; returns {field: [old, new]} for what changed."""
+    distribution.check_format(screening.film, details.format_id)
     values = asdict(details)
     start_date, start_time = values.pop("start_date"), values.pop("start_time")
     values.pop("film_id")
@@ -210,6 +213,7 @@ def _approve(screening: Screening, actor: str) -> None:
     _transition(screening, (ScreeningStatus.PENDING,), ScreeningStatus.APPROVED)
     licence = issue_licence(screening)
     record_change(screening, actor, "approved", licence=licence.number)
+    distribution.prepare_delivery(screening)
     emails.send_licence_issued(screening, licence)
 
 
@@ -239,6 +243,7 @@ def cancel_booking(screening: Screening, *, actor: str, reason: str = "") -> Non
     screening.calendar_sequence += 1
     record_change(screening, actor, "cancelled", reason=reason)
     emails.send_booking_cancelled(screening, had_licence=had_licence)
+    rsvps.notify_screening_cancelled(screening)
     db.session.commit()
 
 
@@ -255,14 +260,23 @@ def update_booking(screening: Screening, details: BookingDetails, *, actor: str)
     changes = _apply(screening, details, starts_at)
     if not changes:
         return BookingResult(screening, manage_token(screening), is_new=False)
-    if any(name in CALENDAR_FIELDS for name in changes):
+    calendar_changed = any(name in CALENDAR_FIELDS for name in changes)
+    if calendar_changed:
         screening.calendar_sequence += 1
     record_change(screening, actor, "edited", changes=changes)
+    if screening.status == ScreeningStatus.APPROVED:
+        distribution.prepare_delivery(screening)
     if screening.status == ScreeningStatus.APPROVED and any(
         name in LICENCE_FIELDS for name in changes
     ):
         licence = issue_licence(screening)
         emails.send_licence_issued(screening, licence)
+    if screening.status == ScreeningStatus.APPROVED:
+        db.session.flush()
+        if calendar_changed:
+            rsvps.notify_screening_changed(screening)
+        if "capacity" in changes and changes["capacity"][1] > changes["capacity"][0]:
+            rsvps.promote_waitlist(screening)
     db.session.commit()
     return BookingResult(screening, manage_token(screening), is_new=False, was_ambiguous=ambiguous)
 

@@ -83,3 +83,54 @@ def seed_catalogue() -> list[Film]:
 
 def active_films() -> list[Film]:
     return list(db.session.scalars(select(Film).where(Film.is_active).order_by(Film.title)))
+
+
+# -- the producer's catalogue editing -----------------------------------------------------------
+
+FILM_FIELDS = (
+    "code",
+    "slug",
+    "title",
+    "year",
+    "genre",
+    "director",
+    "production_company",
+    "synopsis",
+    "runtime_minutes",
+    "content_advisory",
+    "requires_approval",
+    "is_active",
+)
+
+
+def _check_unique(film: Film | None, code: str, slug: str) -> None:
+    from . import DomainError
+
+    for column, value, field in ((Film.code, code, "code"), (Film.slug, slug, "slug")):
+        other = db.session.scalar(select(Film).where(column == value))
+        if other is not None and other is not film:
+            raise DomainError("Another film uses this already.", field=field)
+
+
+def create_film(values: dict, terms: str) -> Film:
+    """Add a film with its first licence terms."""
+    _check_unique(None, values["code"], values["slug"])
+    film = Film(**{name: values[name] for name in FILM_FIELDS})
+    db.session.add(film)
+    set_terms(film, terms)
+    db.session.commit()
+    return film
+
+
+def update_film(film: Film, values: dict, terms: str) -> LicenceTerms:
+    """Change a film; changed terms become a new version, issued licences keep theirs."""
+    _check_unique(film, values["code"], values["slug"])
+    for name in FILM_FIELDS:
+        setattr(film, name, values[name])
+    version = set_terms(film, terms)
+    db.session.commit()
+    return version
+
+
+def all_films() -> list[Film]:
+    return list(db.session.scalars(select(Film).order_by(Film.title)))

@@ -63,3 +63,14 @@ def log_out(producer: Producer) -> None:
 
 def load_by_session_nonce(nonce: str) -> Producer | None:
     return db.session.scalar(select(Producer).where(Producer.session_nonce == nonce))
+
+
+def set_timezone(producer: Producer, zone: str) -> None:
+    """The zone the dashboard shows the producer's own time in."""
+    from ..places import is_zone
+    from . import DomainError
+
+    if not is_zone(zone):
+        raise DomainError("Choose a time zone from the list.", field="timezone")
+    producer.timezone = zone
+    db.session.commit()

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 40f127d1f572
+Revision ID: 2af245b52603
 Revises: 
-Create Date: 2026-11-24 18:37:53.943746
+Create Date: 2026-11-24 19:10:13.891377
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '40f127d1f572'
+revision = '2af245b52603'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -42,6 +42,7 @@ def upgrade():
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('session_nonce', sa.String(length=64), nullable=False),
+    sa.Column('timezone', sa.String(length=64), server_default='UTC', nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('last_login_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_producers')),
@@ -74,6 +75,19 @@ def upgrade():
     )
     with op.batch_alter_table('screening_formats', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_screening_formats_film_id'), ['film_id'], unique=False)
+
+    op.create_table('screening_materials',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('film_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['film_id'], ['films.id'], name=op.f('fk_screening_materials_film_id_films')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening_materials'))
+    )
+    with op.batch_alter_table('screening_materials', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_screening_materials_film_id'), ['film_id'], unique=False)
 
     op.create_table('screenings',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -132,6 +146,25 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_screenings_starts_at'), ['starts_at'], unique=False)
         batch_op.create_index('ix_screenings_status_starts_at', ['status', 'starts_at'], unique=False)
 
+    op.create_table('download_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('screening_id', sa.Integer(), nullable=False),
+    sa.Column('format_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('download_count', sa.Integer(), nullable=False),
+    sa.Column('last_download_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['format_id'], ['screening_formats.id'], name=op.f('fk_download_links_format_id_screening_formats')),
+    sa.ForeignKeyConstraint(['screening_id'], ['screenings.id'], name=op.f('fk_download_links_screening_id_screenings')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_download_links')),
+    sa.UniqueConstraint('screening_id', name=op.f('uq_download_links_screening_id')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_download_links_token_hash'))
+    )
+    with op.batch_alter_table('download_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_download_links_format_id'), ['format_id'], unique=False)
+
     op.create_table('licences',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('screening_id', sa.Integer(), nullable=False),
@@ -172,6 +205,31 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_outbox_messages_screening_id'), ['screening_id'], unique=False)
         batch_op.create_index('ix_outbox_messages_status_next_attempt_at', ['status', 'next_attempt_at'], unique=False)
 
+    op.create_table('rsvps',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('screening_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('email_normalized', sa.String(length=254), nullable=False),
+    sa.Column('party_size', sa.Integer(), nullable=False),
+    sa.Column('consent_to_email', sa.Boolean(), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('cancel_key', sa.String(length=64), nullable=False),
+    sa.Column('cancel_token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(), nullable=True),
+    sa.Column('cancelled_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('party_size >= 1', name=op.f('ck_rsvps_party_size_positive')),
+    sa.ForeignKeyConstraint(['screening_id'], ['screenings.id'], name=op.f('fk_rsvps_screening_id_screenings')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rsvps')),
+    sa.UniqueConstraint('cancel_token_hash', name=op.f('uq_rsvps_cancel_token_hash'))
+    )
+    with op.batch_alter_table('rsvps', schema=None) as batch_op:
+        batch_op.create_index('ix_rsvps_screening_id_status_created_at', ['screening_id', 'status', 'created_at'], unique=False)
+        batch_op.create_index('uq_rsvps_screening_id_email_active', ['screening_id', 'email_normalized'], unique=True, sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
+
     op.create_table('screening_changes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('screening_id', sa.Integer(), nullable=False),
@@ -185,15 +243,61 @@ def upgrade():
     with op.batch_alter_table('screening_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_screening_changes_screening_id'), ['screening_id'], unique=False)
 
+    op.create_table('screening_reports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('screening_id', sa.Integer(), nullable=False),
+    sa.Column('actual_attendance', sa.Integer(), nullable=False),
+    sa.Column('feedback', sa.Text(), nullable=False),
+    sa.Column('quote', sa.Text(), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('actual_attendance >= 0', name=op.f('ck_screening_reports_attendance_not_negative')),
+    sa.ForeignKeyConstraint(['screening_id'], ['screenings.id'], name=op.f('fk_screening_reports_screening_id_screenings')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening_reports')),
+    sa.UniqueConstraint('screening_id', name=op.f('uq_screening_reports_screening_id'))
+    )
+    op.create_table('shipments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('screening_id', sa.Integer(), nullable=False),
+    sa.Column('format_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('ship_by', sa.Date(), nullable=False),
+    sa.Column('return_due', sa.Date(), nullable=False),
+    sa.Column('shipping_address', sa.Text(), nullable=False),
+    sa.Column('tracking_number', sa.String(length=120), nullable=False),
+    sa.Column('shipped_at', sa.DateTime(), nullable=True),
+    sa.Column('returned_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['format_id'], ['screening_formats.id'], name=op.f('fk_shipments_format_id_screening_formats')),
+    sa.ForeignKeyConstraint(['screening_id'], ['screenings.id'], name=op.f('fk_shipments_screening_id_screenings')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_shipments')),
+    sa.UniqueConstraint('screening_id', name=op.f('uq_shipments_screening_id'))
+    )
+    with op.batch_alter_table('shipments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_shipments_format_id'), ['format_id'], unique=False)
+        batch_op.create_index('ix_shipments_status_ship_by', ['status', 'ship_by'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('shipments', schema=None) as batch_op:
+        batch_op.drop_index('ix_shipments_status_ship_by')
+        batch_op.drop_index(batch_op.f('ix_shipments_format_id'))
+
+    op.drop_table('shipments')
+    op.drop_table('screening_reports')
     with op.batch_alter_table('screening_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_screening_changes_screening_id'))
 
     op.drop_table('screening_changes')
+    with op.batch_alter_table('rsvps', schema=None) as batch_op:
+        batch_op.drop_index('uq_rsvps_screening_id_email_active', sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
+        batch_op.drop_index('ix_rsvps_screening_id_status_created_at')
+
+    op.drop_table('rsvps')
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_messages_status_next_attempt_at')
         batch_op.drop_index(batch_op.f('ix_outbox_messages_screening_id'))
@@ -204,6 +308,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_licences_number'))
 
     op.drop_table('licences')
+    with op.batch_alter_table('download_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_download_links_format_id'))
+
+    op.drop_table('download_links')
     with op.batch_alter_table('screenings', schema=None) as batch_op:
         batch_op.drop_index('ix_screenings_status_starts_at')
         batch_op.drop_index(batch_op.f('ix_screenings_starts_at'))
@@ -213,6 +321,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_screenings_city'))
 
     op.drop_table('screenings')
+    with op.batch_alter_table('screening_materials', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_screening_materials_film_id'))
+
+    op.drop_table('screening_materials')
     with op.batch_alter_table('screening_formats', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_screening_formats_film_id'))
 

@@ -1,0 +1,60 @@
+"""An attendee's private RSVP page: see the reply, cancel it, or erase it."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from ..public.forms import ConfirmForm
+from ..services import DomainError
+from ..services import rsvps as rsvp_service
+from ..views import private_page
+from . import bp
+
+
+def _rsvp_for(token: str):
+    rsvp = rsvp_service.find_by_token(token)
+    if rsvp is None:
+        abort(404)
+    return rsvp
+
+
+@bp.route("/rsvp/<token>")
+@private_page
+def rsvp(token: str):
+    """The reply as it stands, with the buttons to cancel it or erase it."""
+    row = _rsvp_for(token)
+    return render_template(
+        "attendee/rsvp.html",
+        rsvp=row,
+        screening=row.screening,
+        token=token,
+        form=ConfirmForm(),
+    )
+
+
+@bp.route("/rsvp/<token>/cancel", methods=["POST"])
+@private_page
+def cancel(token: str):
+    row = _rsvp_for(token)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            rsvp_service.cancel_rsvp(row)
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("Your reply is cancelled. We've e-mailed you a confirmation."), "success")
+    return redirect(url_for(".rsvp", token=token))
+
+
+@bp.route("/rsvp/<token>/erase", methods=["POST"])
+@private_page
+def erase(token: str):
+    row = _rsvp_for(token)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return redirect(url_for(".rsvp", token=token))
+    rsvp_service.erase_rsvp(row)
+    flash(_("Your reply and your name and e-mail address are erased."), "success")
+    return redirect(url_for("public.upcoming"))

@@ -1,0 +1,82 @@
+"""Public forms: finding a screening and replying to one."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from ..forms import SafeForm, choices, strip_text
+
+REQUIRED = _l("This field is required.")
+
+
+class SearchForm(SafeForm):
+    """The upcoming-screenings filters, read from the query string (no CSRF: it only reads)."""
+
+    class Meta:
+        csrf = False
+
+    city = StringField(_l("City"), validators=[Optional(), Length(max=120)], filters=[strip_text])
+    country = SelectField(_l("Country"), validators=[Optional()], validate_choice=False)
+    film = SelectField(_l("Film"), validators=[Optional()], validate_choice=False)
+
+    def __init__(self, *args, films=(), countries=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.film.choices = choices(
+            [("", _l("Any film")), *((film.slug, film.title) for film in films)]
+        )
+        self.country.choices = choices([("", _l("Any country")), *countries])
+
+
+class RsvpForm(SafeForm):
+    name = StringField(
+        _l("Your name"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        filters=[strip_text],
+    )
+    email = EmailField(
+        _l("Your e-mail"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        filters=[strip_text],
+    )
+    party_size = IntegerField(
+        _l("Seats (you included)"), default=1, validators=[InputRequired(REQUIRED)]
+    )
+    consent = BooleanField(
+        _l("E-mail me the invitation, any change to this screening and a reminder."),
+        validators=[DataRequired(_l("Tick the box so we can send you your invitation."))],
+    )
+
+    def __init__(self, *args, max_party_size: int = 10, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_party_size = max_party_size
+        self.party_size.validators = [
+            InputRequired(REQUIRED),
+            NumberRange(
+                min=1,
+                max=max_party_size,
+                message=_l("Enter a number from 1 to %(max)s.", max=max_party_size),
+            ),
+        ]
+
+    def validate_email(self, field):
+        try:
+            result = validate_email(field.data, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValidationError(
+                _l("Enter a valid e-mail address (%(reason)s).", reason=str(error))
+            ) from None
+        field.data = result.normalized
+
+
+class ConfirmForm(SafeForm):
+    """A bare POST with its CSRF token (cancel, erase)."""

@@ -1,0 +1,338 @@
+"""The producer's dashboard: the upcoming list, the approval queue, one screening, the outbox.
+
+Every listing runs a fixed number of queries whatever the data: one page of rows with
+their film joined, the current licences of that page in one ``selectinload``, one count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
+
+from ..extensions import db
+from ..models import (
+    Film,
+    Licence,
+    OutboxMessage,
+    OutboxStatus,
+    Screening,
+    ScreeningFormat,
+    ScreeningStatus,
+    utcnow,
+)
+from ..outbox import retry_message
+from . import DomainError, NotAllowed
+from . import bookings as booking_service
+
+DEFAULT_DAYS = 90
+PER_PAGE = 50
+STATUS_FILTERS = ("active", "pending", "approved", "cancelled", "rejected", "all")
+SORTS = {
+    "starts_at": (Screening.starts_at,),
+    "film": (Film.title, Screening.starts_at),
+    "organization": (Screening.organization_name, Screening.starts_at),
+    "city": (Screening.city, Screening.starts_at),
+    "country": (Screening.country, Screening.city, Screening.starts_at),
+    "status": (Screening.status, Screening.starts_at),
+    "seats": (Screening.seats_taken, Screening.starts_at),
+}
+
+
+@dataclass(frozen=True)
+class ScreeningFilter:
+    """What the producer narrowed the screening list to (all optional)."""
+
+    film_id: int | None = None
+    country: str = ""
+    status: str = "active"
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str = ""
+    sort: str = "starts_at"
+    descending: bool = False
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    @classmethod
+    def upcoming(cls, **values: Any) -> ScreeningFilter:
+        """The default view: from today to DEFAULT_DAYS days ahead."""
+        today = utcnow().date()
+        values.setdefault("date_from", today)
+        values.setdefault("date_to", today + timedelta(days=DEFAULT_DAYS))
+        return cls(**values)
+
+    def without_page(self) -> ScreeningFilter:
+        return replace(self, page=1)
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    page: int
+    per_page: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.per_page - 1) // self.per_page, 1)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filtered(filters: ScreeningFilter) -> Select:
+    """SELECT screenings (film joined) matching the filters, sorted; no paging."""
+    query = select(Screening).join(Screening.film).options(contains_eager(Screening.film))
+    if filters.film_id:
+        query = query.where(Screening.film_id == filters.film_id)
+    if filters.country:
+        query = query.where(Screening.country == filters.country.upper())
+    if filters.status == "active":
+        query = query.where(
+            Screening.status.in_((ScreeningStatus.PENDING, ScreeningStatus.APPROVED))
+        )
+    elif filters.status in set(ScreeningStatus):
+        query = query.where(Screening.status == filters.status)
+    # Dates are days in UTC; a screening late at night west of Greenwich may fall on the next.
+    if filters.date_from:
+        query = query.where(Screening.starts_at >= datetime.combine(filters.date_from, time()))
+    if filters.date_to:
+        query = query.where(
+            Screening.starts_at < datetime.combine(filters.date_to + timedelta(days=1), time())
+        )
+    text = filters.q.strip()
+    if text:
+        pattern = f"%{_escape_like(text.lower())}%"
+        columns = (
+            Screening.organization_name,
+            Screening.city,
+            Screening.venue_name,
+            Screening.contact_name,
+            Screening.contact_email,
+            Film.title,
+        )
+        licence_match = select(Licence.screening_id).where(
+            func.lower(Licence.number).like(pattern, escape="\\")
+        )
+        query = query.where(
+            or_(
+                *(func.lower(column).like(pattern, escape="\\") for column in columns),
+                Screening.id.in_(licence_match),
+            )
+        )
+    order = SORTS.get(filters.sort, SORTS["starts_at"])
+    if filters.descending:
+        order = tuple(column.desc() for column in order)
+    return query.order_by(*order, Screening.id)
+
+
+def screening_page(filters: ScreeningFilter) -> Page:
+    """One page of screenings with film and licences loaded: two queries, plus one count."""
+    query = filtered(filters)
+    total = (
+        db.session.scalar(
+            select(func.count()).select_from(
+                query.order_by(None).with_only_columns(Screening.id).subquery()
+            )
+        )
+        or 0
+    )
+    per_page = max(1, min(filters.per_page, 500))
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = max(1, min(filters.page, pages))
+    rows = db.session.scalars(
+        query.options(selectinload(Screening.licences))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(list(rows), total, page, per_page)
+
+
+def filter_choices() -> dict[str, list]:
+    """Films and countries for the filter form (two small queries)."""
+    films = list(db.session.execute(select(Film.id, Film.title).order_by(Film.title)))
+    countries = list(
+        db.session.scalars(select(Screening.country).distinct().order_by(Screening.country))
+    )
+    return {"films": films, "countries": countries}
+
+
+# ---------------------------------------------------------------- approvals
+def approval_queue(limit: int = 200) -> Page:
+    """Pending bookings, the soonest first, with what the producer needs to decide."""
+    query = (
+        select(Screening)
+        .join(Screening.film)
+        .options(contains_eager(Screening.film))
+        .where(Screening.status == ScreeningStatus.PENDING)
+        .order_by(Screening.starts_at, Screening.id)
+    )
+    total = (
+        db.session.scalar(
+            select(func.count(Screening.id)).where(Screening.status == ScreeningStatus.PENDING)
+        )
+        or 0
+    )
+    rows = list(db.session.scalars(query.limit(limit)))
+    # How many earlier screenings each organization has held (one grouped query).
+    names = {row.organization_name for row in rows}
+    history = {}
+    if names:
+        history = dict(
+            db.session.execute(
+                select(Screening.organization_name, func.count(Screening.id))
+                .where(
+                    Screening.organization_name.in_(names),
+                    Screening.status == ScreeningStatus.APPROVED,
+                )
+                .group_by(Screening.organization_name)
+            ).all()
+        )
+    return Page(rows, total, 1, limit, extra={"approved_before": history})
+
+
+@dataclass
+class BulkOutcome:
+    done: list[Screening] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def decide(screening_ids: list[int], *, approve: bool, reason: str, actor: str) -> BulkOutcome:
+    """Approve or reject several pending bookings; each is its own transaction and e-mail.
+
+    One that changed meanwhile (already decided, cancelled) is reported, not fatal.
+    """
+    if not approve and not reason.strip():
+        raise DomainError("Give the organizers a reason.", field="reason")
+    outcome = BulkOutcome()
+    for screening_id in dict.fromkeys(screening_ids):
+        screening = db.session.get(Screening, screening_id)
+        if screening is None:
+            outcome.failed.append((screening_id, "No such screening."))
+            continue
+        try:
+            if approve:
+                booking_service.approve_booking(screening, actor=actor)
+            else:
+                booking_service.reject_booking(screening, reason=reason, actor=actor)
+        except DomainError as error:
+            outcome.failed.append((screening_id, error.message))
+        else:
+            outcome.done.append(screening)
+    return outcome
+
+
+# ---------------------------------------------------------------- one screening
+def screening_detail(screening_id: int) -> dict | None:
+    """Everything the producer's screening page shows, loaded in a few queries."""
+    screening = db.session.scalar(
+        select(Screening)
+        .where(Screening.id == screening_id)
+        .options(
+            selectinload(Screening.film),
+            selectinload(Screening.licences).selectinload(Licence.terms),
+            selectinload(Screening.changes),
+        )
+    )
+    if screening is None:
+        return None
+    from . import distribution, reports
+
+    messages = list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.screening_id == screening.id)
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        )
+    )
+    link, shipment = distribution.delivery_of(screening)
+    return {
+        "screening": screening,
+        "attendees": _attendees(screening),
+        "messages": messages,
+        "download_link": link,
+        "shipment": shipment,
+        "report": reports.report_of(screening),
+        "format": db.session.get(ScreeningFormat, screening.format_id)
+        if screening.format_id
+        else None,
+    }
+
+
+def _attendees(screening: Screening) -> list | None:
+    """Attendees (confirmed and waiting) once RSVPs exist; None where the feature is absent."""
+    try:
+        from . import rsvps
+    except ImportError:  # pragma: no cover - RSVPs are a separate feature
+        return None
+    if not hasattr(rsvps, "attendees"):
+        return None
+    return rsvps.attendees(screening)
+
+
+# ---------------------------------------------------------------- outbox
+OUTBOX_VIEWS = ("problems", "pending", "failed", "dead", "sent")
+
+
+def outbox_page(view: str = "problems", page: int = 1, per_page: int = 100) -> Page:
+    """Messages by state; "problems" shows failed and dead ones, the last error included."""
+    statuses = {
+        "problems": (OutboxStatus.FAILED, OutboxStatus.DEAD),
+        "pending": (OutboxStatus.PENDING, OutboxStatus.SENDING),
+        "failed": (OutboxStatus.FAILED,),
+        "dead": (OutboxStatus.DEAD,),
+        "sent": (OutboxStatus.SENT,),
+    }.get(view, (OutboxStatus.FAILED, OutboxStatus.DEAD))
+    condition = OutboxMessage.status.in_(statuses)
+    total = db.session.scalar(select(func.count(OutboxMessage.id)).where(condition)) or 0
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = max(1, min(page, pages))
+    rows = db.session.scalars(
+        select(OutboxMessage)
+        .where(condition)
+        .order_by(OutboxMessage.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(list(rows), total, page, per_page)
+
+
+def outbox_counts() -> dict[str, int]:
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
+    ).all()
+    return {status: number for status, number in rows}
+
+
+def retry(message_id: int) -> OutboxMessage:
+    """Put one failed or dead message back in the queue."""
+    row = db.session.get(OutboxMessage, message_id)
+    if row is None:
+        raise NotAllowed("No such message.")
+    if row.status not in (OutboxStatus.FAILED, OutboxStatus.DEAD):
+        raise NotAllowed("Only failed or dead messages can be retried.")
+    retry_message(row)
+    return row
+
+
+def pending_count() -> int:
+    return (
+        db.session.scalar(
+            select(func.count(Screening.id)).where(Screening.status == ScreeningStatus.PENDING)
+        )
+        or 0
+    )

@@ -1,0 +1,285 @@
+"""RSVPs: reply to a public screening, join or leave the waiting list, cancel or erase.
+
+Capacity is held by one conditional UPDATE of the screening's ``seats_taken`` counter
+(``… WHERE seats_taken + n <= capacity``) checked by its rowcount: no read-then-write. It is
+the first statement of its transaction, so on SQLite the write lock is taken at once (a
+deferred transaction that read first could not upgrade its lock under contention) and on
+PostgreSQL the row lock makes a concurrent UPDATE re-check the condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import emails
+from ..extensions import db
+from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, utcnow
+from ..security import derived_token, hash_token, new_token, tokens_match
+from . import DomainError, NotAllowed
+
+# Test-only: called right after the capacity decision, while its lock is held, so a race
+# test can widen the window in which a naive check-then-insert would oversell.
+after_capacity_check: Callable[[], None] | None = None
+
+
+class RsvpError(DomainError):
+    pass
+
+
+@dataclass
+class RsvpResult:
+    rsvp: Rsvp
+    # False when the same person had already replied (double submission): nothing changed.
+    is_new: bool
+
+
+def rsvp_token(rsvp: Rsvp) -> str:
+    """The attendee's private link token, derived from the RSVP's random key."""
+    return derived_token("rsvp", rsvp.cancel_key)
+
+
+def find_by_token(token: str) -> Rsvp | None:
+    """The RSVP a private link belongs to, or None (unknown, revoked or erased)."""
+    if not token or len(token) > 100:
+        return None
+    rsvp = db.session.scalar(select(Rsvp).where(Rsvp.cancel_token_hash == hash_token(token)))
+    if rsvp is None or not tokens_match(token, rsvp.cancel_token_hash):
+        return None
+    return rsvp
+
+
+def accepts_rsvps(screening: Screening) -> bool:
+    """A public, approved, future screening whose organizer takes RSVPs."""
+    return (
+        screening.status == ScreeningStatus.APPROVED
+        and screening.is_public
+        and screening.rsvps_enabled
+        and screening.starts_at > utcnow()
+    )
+
+
+def normalize_email(address: str) -> str:
+    return address.strip().lower()
+
+
+def _active_rsvp(screening_id: int, email_normalized: str) -> Rsvp | None:
+    return db.session.scalar(
+        select(Rsvp).where(
+            Rsvp.screening_id == screening_id,
+            Rsvp.email_normalized == email_normalized,
+            Rsvp.status != RsvpStatus.CANCELLED,
+        )
+    )
+
+
+def _hold_seats(screening_id: int, seats: int) -> bool:
+    """Take seats if they are free, atomically; True when taken."""
+    result = db.session.execute(
+        update(Screening)
+        .where(
+            Screening.id == screening_id,
+            Screening.status == ScreeningStatus.APPROVED,
+            Screening.seats_taken + seats <= Screening.capacity,
+        )
+        # Seats are not a calendar change: keep updated_at (feeds' LAST-MODIFIED and ETags).
+        .values(seats_taken=Screening.seats_taken + seats, updated_at=Screening.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    if after_capacity_check is not None:
+        after_capacity_check()
+    return result.rowcount == 1
+
+
+def _release_seats(screening_id: int, seats: int) -> None:
+    db.session.execute(
+        update(Screening)
+        .where(Screening.id == screening_id, Screening.seats_taken >= seats)
+        .values(seats_taken=Screening.seats_taken - seats, updated_at=Screening.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def rsvp(
+    screening: Screening,
+    *,
+    name: str,
+    email: str,
+    party_size: int,
+    consent: bool,
+    language: str = "en",
+) -> RsvpResult:
+    """Reply to a screening: a seat for the party if it fits, else a place on the waiting list.
+
+    The same e-mail address replying twice gets its first RSVP back, unchanged.
+    """
+    if not accepts_rsvps(screening):
+        raise NotAllowed("This screening does not take RSVPs.")
+    if not consent:
+        raise RsvpError("We need your consent to e-mail you about this screening.", field="consent")
+    if not 1 <= party_size <= screening.max_party_size:
+        raise RsvpError(
+            f"Reserve between 1 and {screening.max_party_size} seats.", field="party_size"
+        )
+    key = normalize_email(email)
+    existing = _active_rsvp(screening.id, key)
+    if existing is not None:
+        return RsvpResult(existing, is_new=False)
+
+    screening_id = screening.id
+    # The conditional UPDATE is the transaction's first statement (see the module docstring).
+    confirmed = _hold_seats(screening_id, party_size)
+    cancel_key = new_token()
+    now = utcnow()
+    row = Rsvp(
+        screening_id=screening_id,
+        status=RsvpStatus.CONFIRMED if confirmed else RsvpStatus.WAITLISTED,
+        name=name,
+        email=email,
+        email_normalized=key,
+        party_size=party_size,
+        consent_to_email=consent,
+        language=language,
+        cancel_key=cancel_key,
+        cancel_token_hash=hash_token(derived_token("rsvp", cancel_key)),
+        created_at=now,
+        confirmed_at=now if confirmed else None,
+    )
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same person's concurrent duplicate won; the rollback returns our seats.
+        db.session.rollback()
+        existing = _active_rsvp(screening_id, key)
+        if existing is None:
+            raise
+        return RsvpResult(existing, is_new=False)
+    if confirmed:
+        emails.send_rsvp_confirmed(row)
+    else:
+        emails.send_rsvp_waitlisted(row)
+    db.session.commit()
+    db.session.refresh(screening)
+    return RsvpResult(row, is_new=True)
+
+
+def _cancel(rsvp: Rsvp) -> bool:
+    """Mark the RSVP cancelled and free its seats (no commit); True if it held seats."""
+    previous = rsvp.status
+    if previous == RsvpStatus.CANCELLED:
+        return False
+    result = db.session.execute(
+        update(Rsvp)
+        .where(Rsvp.id == rsvp.id, Rsvp.status == previous)
+        .values(status=RsvpStatus.CANCELLED, cancelled_at=utcnow(), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise NotAllowed("This reply has just changed; reload the page.")
+    had_seat = previous == RsvpStatus.CONFIRMED
+    if had_seat:
+        _release_seats(rsvp.screening_id, rsvp.party_size)
+    db.session.refresh(rsvp)
+    return had_seat
+
+
+def cancel_rsvp(rsvp: Rsvp) -> None:
+    """The attendee cancels: their seats go to the waiting list, and they get a CANCEL."""
+    if rsvp.status == RsvpStatus.CANCELLED:
+        raise NotAllowed("This reply is already cancelled.")
+    had_seat = _cancel(rsvp)
+    emails.send_rsvp_cancelled(rsvp, had_seat=had_seat)
+    if had_seat:
+        promote_waitlist(rsvp.screening)
+    db.session.commit()
+
+
+def erase_rsvp(rsvp: Rsvp) -> None:
+    """Delete the attendee's reply and personal data; an active seat is cancelled first."""
+    had_seat = False
+    if rsvp.status != RsvpStatus.CANCELLED:
+        had_seat = _cancel(rsvp)
+        if had_seat:
+            # Their calendar entry must go; the message is the last use of the address.
+            emails.send_rsvp_cancelled(rsvp, had_seat=True)
+    screening = rsvp.screening
+    db.session.delete(rsvp)
+    db.session.flush()
+    if had_seat:
+        promote_waitlist(screening)
+    db.session.commit()
+
+
+def promote_waitlist(screening: Screening) -> list[Rsvp]:
+    """Give freed seats to the waiting list in order, skipping parties that do not fit.
+
+    Runs inside the caller's transaction (no commit). Each promotion is a conditional seat
+    UPDATE plus a conditional status change, so two cancellations never promote one RSVP twice.
+    """
+    if screening.status != ScreeningStatus.APPROVED:
+        return []
+    promoted = []
+    waiting = db.session.scalars(
+        select(Rsvp)
+        .where(Rsvp.screening_id == screening.id, Rsvp.status == RsvpStatus.WAITLISTED)
+        .order_by(Rsvp.created_at, Rsvp.id)
+    ).all()
+    for candidate in waiting:
+        if not _hold_seats(screening.id, candidate.party_size):
+            continue
+        moved = db.session.execute(
+            update(Rsvp)
+            .where(Rsvp.id == candidate.id, Rsvp.status == RsvpStatus.WAITLISTED)
+            .values(status=RsvpStatus.CONFIRMED, confirmed_at=utcnow(), updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:
+            _release_seats(screening.id, candidate.party_size)
+            continue
+        db.session.refresh(candidate)
+        emails.send_rsvp_confirmed(candidate, promoted=True)
+        promoted.append(candidate)
+    db.session.refresh(screening)
+    return promoted
+
+
+def attendees(screening: Screening, *, statuses: tuple[str, ...] | None = None) -> list[Rsvp]:
+    """The screening's RSVPs in reply order (confirmed and waiting by default)."""
+    statuses = statuses or (RsvpStatus.CONFIRMED, RsvpStatus.WAITLISTED)
+    return list(
+        db.session.scalars(
+            select(Rsvp)
+            .where(Rsvp.screening_id == screening.id, Rsvp.status.in_(statuses))
+            .order_by(Rsvp.created_at, Rsvp.id)
+        )
+    )
+
+
+def counts(screening: Screening) -> dict[str, int]:
+    """Replies and seats by status, for the organizer."""
+    rows = attendees(screening)
+    confirmed = [r for r in rows if r.status == RsvpStatus.CONFIRMED]
+    waiting = [r for r in rows if r.status == RsvpStatus.WAITLISTED]
+    return {
+        "confirmed": len(confirmed),
+        "confirmed_seats": sum(r.party_size for r in confirmed),
+        "waitlisted": len(waiting),
+        "waitlisted_seats": sum(r.party_size for r in waiting),
+    }
+
+
+def notify_screening_changed(screening: Screening) -> None:
+    """An updated REQUEST to every confirmed attendee (no commit: the caller's change)."""
+    for row in attendees(screening, statuses=(RsvpStatus.CONFIRMED,)):
+        emails.send_rsvp_screening_changed(row)
+
+
+def notify_screening_cancelled(screening: Screening) -> None:
+    """A CANCEL to every confirmed attendee, a note to the waiting list (no commit)."""
+    for row in attendees(screening):
+        emails.send_rsvp_screening_cancelled(row, had_seat=row.status == RsvpStatus.CONFIRMED)

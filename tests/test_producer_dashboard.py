@@ -1,0 +1,128 @@
+"""The producer's upcoming list: columns, filters, sorting, paging, and constant queries."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from screenings.models import Producer, Screening
+
+from . import producer_helpers
+from .conftest import future_date, submit
+from .factories import make_screening
+from .producer_helpers import bulk_screenings, count_queries
+
+producer = producer_helpers.producer  # the fixture, logged in on `client`
+
+
+def _rows(html: str) -> list[str]:
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in html else ""
+    return re.findall(r"<tr>(.*?)</tr>", body, re.S)
+
+
+def test_upcoming_shows_venue_time_producer_time_seats_and_licence(client, producer, db):
+    screening = make_screening(start_time=time(19, 0))
+    page = client.get("/producer/").get_data(as_text=True)
+    rows = _rows(page)
+    assert len(rows) == 1
+    row = rows[0]
+    assert "Beth Tzedec Congregation" in row
+    assert "The Killing Roads" in row
+    assert "Toronto, Canada" in row
+    assert "19:00" in row
+    assert "America/Toronto" in row
+    utc = screening.starts_at.strftime("%H:%M")
+    assert f"{utc} (UTC)" in row  # the producer's own zone, UTC by default
+    assert "0 / 100" in row
+    assert screening.current_licence.number in row
+    assert "approved" in row
+
+
+def test_producer_time_zone_setting_changes_the_second_time(client, producer, db):
+    screening = make_screening()
+    response = submit(client, "/producer/settings", {"timezone": "Asia/Tokyo"})
+    assert response.status_code == 302
+    assert db.session.scalar(select(Producer.timezone)) == "Asia/Tokyo"
+    tokyo = screening.starts_at_utc.astimezone(ZoneInfo("Asia/Tokyo"))
+    page = client.get("/producer/").get_data(as_text=True)
+    assert f"{tokyo:%H:%M} (Asia/Tokyo)" in page
+
+    refused = submit(client, "/producer/settings", {"timezone": "Mars/Olympus"})
+    assert refused.status_code == 422
+    assert db.session.scalar(select(Producer.timezone)) == "Asia/Tokyo"
+
+
+def test_filters_by_country_status_text_and_dates(client, producer, db):
+    make_screening(organization_name="Toronto Shul")
+    make_screening(
+        organization_name="Lycée Lumière",
+        organization_type="school",
+        city="Lyon",
+        country="FR",
+        timezone="Europe/Paris",
+        start_date=future_date(10),
+    )
+    far = make_screening(organization_name="Far Future Club", start_date=future_date(200))
+
+    def names(query: str) -> list[str]:
+        html = client.get("/producer/" + query).get_data(as_text=True)
+        return [re.search(r'">([^<]+)</a>', row).group(1) for row in _rows(html)]
+
+    assert names("") == ["Lycée Lumière", "Toronto Shul"]  # next 90 days, soonest first
+    assert names("?country=FR") == ["Lycée Lumière"]
+    assert names("?q=shul") == ["Toronto Shul"]
+    assert names("?q=" + far.current_licence.number) == []  # outside the default dates
+    after = future_date(150).isoformat()
+    assert names(f"?date_from={after}&date_to=") == ["Far Future Club"]
+    assert names("?status=pending") == []
+    assert names("?sort=organization&desc=y") == ["Toronto Shul", "Lycée Lumière"]
+    assert names("?q=%25") == []  # LIKE wildcards are literal
+    assert names("?film=1&status=approved") == ["Lycée Lumière", "Toronto Shul"]
+    assert client.get("/producer/?page=abc&status=bogus&film=x").status_code == 200
+
+
+def test_pagination(client, producer, db):
+    bulk_screenings(120)
+    first = client.get("/producer/").get_data(as_text=True)
+    assert len(_rows(first)) == 50
+    assert "Page 1 of 3" in first
+    last = client.get("/producer/?page=3").get_data(as_text=True)
+    assert len(_rows(last)) == 20
+    assert "Organization 00119" in last
+    beyond = client.get("/producer/?page=99").get_data(as_text=True)
+    assert "Page 3 of 3" in beyond
+
+
+def _queries_for(client, url: str) -> int:
+    with count_queries() as statements:
+        response = client.get(url)
+        assert response.status_code == 200
+    return len(statements)
+
+
+@pytest.mark.parametrize("url", ["/producer/", "/producer/?q=organization&sort=country"])
+def test_query_count_is_constant_between_10_and_10000_screenings(client, producer, db, url):
+    bulk_screenings(10)
+    small = _queries_for(client, url)
+    assert len(_rows(client.get(url).get_data(as_text=True))) == 10
+    bulk_screenings(9990, start=db.session.scalar(select(Screening.starts_at).limit(1)))
+    assert db.session.scalar(select(db.func.count(Screening.id))) == 10_000
+    large = _queries_for(client, url)
+    assert len(_rows(client.get(url).get_data(as_text=True))) == 50
+    assert small == large, (small, large)
+    assert large <= 10
+
+
+def test_query_count_of_approval_queue_and_reach_is_constant(client, producer, db):
+    bulk_screenings(10)
+    queue, reach = (
+        _queries_for(client, "/producer/approvals"),
+        _queries_for(client, "/producer/reach"),
+    )
+    bulk_screenings(2000)
+    assert _queries_for(client, "/producer/approvals") == queue
+    assert _queries_for(client, "/producer/reach") == reach

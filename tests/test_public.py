@@ -1,0 +1,117 @@
+"""Finding a screening: the upcoming list, the screening page, the API and the embed page."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from screenings.services.bookings import cancel_booking
+
+from .factories import make_screening
+from .rsvp_helpers import reply
+
+
+def test_upcoming_lists_public_approved_future_soonest_first(client, db):
+    later = make_screening(city="Toronto", start_date=(datetime.now() + timedelta(days=60)).date())
+    sooner = make_screening(city="Montréal", start_date=(datetime.now() + timedelta(days=5)).date())
+    make_screening(city="Hiddenville", is_public=False)
+    cancelled = make_screening(city="Cancelville")
+    cancel_booking(cancelled, actor="test")
+    page = client.get("/screenings").get_data(as_text=True)
+    assert page.index(f"/screenings/{sooner.id}") < page.index(f"/screenings/{later.id}")
+    assert "Hiddenville" not in page
+    assert "Cancelville" not in page
+    assert "America/Toronto" in page  # local time with its zone
+    assert 'href="/screenings"' in client.get("/").get_data(as_text=True)
+
+
+def test_upcoming_search_and_pagination(client, db):
+    for index in range(23):
+        make_screening(city="Haifa" if index % 2 else "Toronto", organization_name=f"Org {index}")
+    toronto = client.get("/screenings?city=tor").get_data(as_text=True)
+    assert "Haifa" not in toronto
+    assert "Toronto" in toronto
+    assert client.get("/screenings?city=%25").get_data(as_text=True).count("screening-item") == 0
+    first = client.get("/screenings").get_data(as_text=True)
+    assert first.count("screening-item") == 20
+    assert 'rel="next"' in first
+    second = client.get("/screenings?page=2").get_data(as_text=True)
+    assert second.count("screening-item") == 3
+    assert 'rel="prev"' in second
+    assert client.get("/screenings?country=FR").get_data(as_text=True).count("screening-item") == 0
+    assert client.get("/screenings?film=nope&page=-4").status_code == 200
+
+
+def test_screening_page_shows_particulars_and_calendar_links(client, db):
+    screening = make_screening(capacity=50)
+    reply(screening, "ann@example.org", 3)
+    page = client.get(f"/screenings/{screening.id}").get_data(as_text=True)
+    assert "Beth Tzedec Congregation" in page
+    assert "Content advisory:" in page
+    assert '<dd class="seats-left">47</dd>' in page
+    assert "https://www.openstreetmap.org/search?query=1700%20Bathurst%20Street" in page
+    assert "https://calendar.google.com/calendar/render?" in page
+    assert "https://outlook.live.com/calendar/" in page
+    assert f"/screenings/{screening.id}.ics" in page
+    # Attendee and organizer contact data are never on the public page.
+    assert "ann@example.org" not in page
+    assert "Ann Attendee" not in page
+    assert "miriam@example.org" not in page
+    assert "+1 416" not in page
+
+
+@pytest.mark.parametrize("kind", ["private", "pending", "missing"])
+def test_hidden_screenings_are_404(client, db, kind):
+    if kind == "private":
+        screening_id = make_screening(is_public=False).id
+    elif kind == "pending":
+        from screenings.models import Film
+
+        film = db.session.scalar(db.select(Film).where(Film.requires_approval.is_(True)))
+        if film is None:
+            pytest.skip("no film needs approval in the catalogue")
+        screening_id = make_screening(film_id=film.id).id
+    else:
+        screening_id = 9999
+    for path in (f"/screenings/{screening_id}", f"/screenings/{screening_id}.ics"):
+        assert client.get(path).status_code == 404
+
+
+def test_api_is_json_cors_cacheable_and_paginated(client, db):
+    for _ in range(3):
+        make_screening()
+    make_screening(is_public=False, city="Secretville")
+    response = client.get("/api/screenings?per_page=2")
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "max-age" in response.headers["Cache-Control"]
+    body = response.get_json()
+    assert len(body["screenings"]) == 2
+    assert body["next"].startswith("http://screenings.test/api/screenings?page=2")
+    item = body["screenings"][0]
+    assert item["url"].startswith("http://screenings.test/screenings/")
+    assert item["timezone"] == "America/Toronto"
+    assert item["starts_at"].endswith("Z")
+    text = response.get_data(as_text=True)
+    assert "miriam@example.org" not in text
+    assert "contact" not in text
+    assert "Secretville" not in client.get("/api/screenings?per_page=100").get_data(as_text=True)
+    again = client.get(
+        "/api/screenings?per_page=2", headers={"If-None-Match": response.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    assert client.get("/api/nothing").get_json()["error"] == "Not Found"
+
+
+def test_embed_page_may_be_framed_and_other_pages_may_not(client, db):
+    make_screening()
+    embed = client.get("/embed")
+    assert embed.status_code == 200
+    assert "X-Frame-Options" not in embed.headers
+    assert "frame-ancestors *" in embed.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in embed.headers["Content-Security-Policy"]
+    assert 'target="_blank"' in embed.get_data(as_text=True)
+    listing = client.get("/screenings")
+    assert listing.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in listing.headers["Content-Security-Policy"]
