@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app screenings
 
-.PHONY: run test browser lint bench clean
+.PHONY: run test browser lint bench clean translations
 
 # Reinstall only when pyproject.toml changes.
 $(BIN)/activate:
@@ -27,14 +27,22 @@ run: $(VENV)/.installed-run
 	$(FLASK) producer bootstrap
 	FLASK_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-# Debian's chromium for the real-browser tests; they skip with a reason where it can't be had.
-browser:
+# What the real-browser tests need: Debian's chromium (apt, as root) and axe-core (npm ci,
+# from package-lock.json). Where either can't be had, those tests skip and say why.
+browser: node_modules/.installed
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing Debian's chromium for the browser tests…"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "chromium could not be installed: browser tests will be skipped"; \
 	  else echo "chromium not installed and not root: browser tests will be skipped"; fi; }
+
+# npm stamps unpacked files with a 1985 date, so a stamp file records the install.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $@ \
+	    || echo "npm ci failed: the accessibility tests will be skipped"; \
+	else echo "npm not installed: the accessibility tests will be skipped"; fi
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/pytest
@@ -43,5 +51,25 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# For translators: re-extract every message into messages.pot and merge it into the French
+# and Hebrew catalogues (new messages arrive untranslated; edit the .po files), then compile
+# the .mo files the app loads. The compiled .mo files are committed beside their .po files;
+# tests/test_i18n.py fails if they fall out of step.
+TRANSLATIONS := screenings/translations
+translations: $(VENV)/.installed-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --add-location=file --sort-by-file \
+	  --project=Screenings --copyright-holder=Screenings -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules
+
+# The benchmark (not part of `make test`): 100,000 screenings, 1,000,000 RSVPs, wrk against the
+# app and a bare Flask route side by side; writes docs/benchmark.md. See bench/README.md.
+bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk is needed: apt-get install -y wrk"; exit 1; fi; }
+	$(BIN)/python -m bench.run --output docs/benchmark.md $(BENCH_ARGS)

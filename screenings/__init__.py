@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 
 from .config import load_config
 from .extensions import csrf, db, limiter, login_manager, mail, migrate
@@ -37,6 +37,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def select_locale() -> str:
     """The language chosen with the switcher, else the browser's best match."""
+    if not has_request_context():  # a command or a test outside a request: English
+        return "en"
     chosen = session.get("language")
     if chosen in LANGUAGES:
         return chosen
@@ -45,6 +47,7 @@ def select_locale() -> str:
 
 def register_extensions(app: Flask) -> None:
     from flask_babel import Babel
+    from flask_babel import refresh as refresh_locale
 
     from .outbox import init_outbox
 
@@ -61,6 +64,9 @@ def register_extensions(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=str(PROJECT_ROOT / "screenings" / "translations"),
     )
+    # Flask-Babel caches the locale on g, and g outlives a request when an app context was
+    # already pushed (tests, scripts): choose the language afresh for every request.
+    app.before_request(refresh_locale)
     with app.app_context():
         init_outbox(app)
 

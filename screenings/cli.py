@@ -88,8 +88,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(producer_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(seed)
-    register_reminders(app)
-    register_reports(app)
+    app.cli.add_command(reminders_cli)
+    app.cli.add_command(reports_cli)
+    app.cli.add_command(privacy_cli)
+    app.cli.add_command(demo_data)
 
 
 reminders_cli = AppGroup("reminders", help="Reminder e-mails before screenings.")
@@ -119,10 +121,6 @@ def reminders_send(lead_hours: float | None) -> None:
     )
 
 
-def register_reminders(app: Flask) -> None:
-    app.cli.add_command(reminders_cli)
-
-
 reports_cli = AppGroup("reports", help="Post-screening reports.")
 
 
@@ -145,5 +143,40 @@ def reports_request(since_days: int) -> None:
     )
 
 
-def register_reports(app: Flask) -> None:
-    app.cli.add_command(reports_cli)
+privacy_cli = AppGroup("privacy", help="Personal data.")
+
+
+@privacy_cli.command("purge")
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="Days after a screening (default: PRIVACY_RETENTION_DAYS, 30).",
+)
+def privacy_purge(days: int | None) -> None:
+    """Remove attendees' personal data and old e-mail copies after their screening (for cron)."""
+    from flask import current_app
+
+    from .services.privacy import purge_attendee_data
+
+    outcome = purge_attendee_data(
+        older_than_days=days if days is not None else current_app.config["PRIVACY_RETENTION_DAYS"]
+    )
+    click.echo(f"anonymised {outcome['rsvps']} RSVPs, deleted {outcome['emails']} e-mail copies")
+
+
+@click.command("demo-data")
+@click.option("--screenings", "screening_count", type=click.IntRange(0), default=1000)
+@click.option("--rsvps", "rsvp_count", type=click.IntRange(0), default=10_000)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same data.")
+def demo_data(screening_count: int, rsvp_count: int, seed: int) -> None:
+    """Fill the database with realistic demo data in bulk (for trying it out and benchmarks)."""
+    from .demo import generate
+
+    started = time.monotonic()
+    with click.progressbar(length=screening_count + rsvp_count, label="Demo data") as bar:
+        outcome = generate(screening_count, rsvp_count, seed=seed, progress=bar.update)
+    click.echo(
+        f"{outcome.films} films, {outcome.screenings} screenings, {outcome.licences} licences, "
+        f"{outcome.rsvps} RSVPs, {outcome.reports} reports in {time.monotonic() - started:.1f} s"
+    )

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     "ENV_NAME": "development",
+    # Days after a screening before `flask privacy purge` anonymises its attendees.
+    "PRIVACY_RETENTION_DAYS": 30,
     # Hours before a screening that `flask reminders send` e-mails its organizer and attendees.
     "REMINDER_LEAD_HOURS": 24,
     # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import force_locale
 
 from . import calendar
-from .licence_pdf import render_licence_pdf
 from .models import Licence, Screening
 from .outbox import Attachment, CalendarPart, compose, enqueue, sender_address
 from .urls import external_url, public_domain
@@ -49,17 +49,18 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
         url = external_url("public.licence", number=licence.number)
     else:
         url = current_app.config["PUBLIC_BASE_URL"]
-    ics = calendar.invite(
-        screening,
-        method=method,
-        url=url,
-        organizer_email=sender.addr_spec,
-        organizer_name=current_app.config["PRODUCER_NAME"],
-        attendee_email=screening.contact_email,
-        attendee_name=screening.contact_name,
-        domain=public_domain(),
-        partstat="ACCEPTED",
-    )
+    with force_locale(screening.language):  # its description is in the organizer's language
+        ics = calendar.invite(
+            screening,
+            method=method,
+            url=url,
+            organizer_email=sender.addr_spec,
+            organizer_name=current_app.config["PRODUCER_NAME"],
+            attendee_email=screening.contact_email,
+            attendee_name=screening.contact_name,
+            domain=public_domain(),
+            partstat="ACCEPTED",
+        )
     return CalendarPart(ics, method)
 
 
@@ -71,6 +72,8 @@ def send_booking_received(screening: Screening) -> None:
 def send_licence_issued(screening: Screening, licence: Licence) -> None:
     """Send the licence (PDF attached) and the organizer's calendar invite."""
     verify_url = external_url("public.licence", number=licence.number)
+    from .licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
+
     pdf = render_licence_pdf(
         licence, verify_url=verify_url, issuer_name=screening.film.production_company
     )
@@ -121,17 +124,18 @@ def screening_page_url(screening: Screening) -> str:
 def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
     """An attendee's iMIP part: the app's address organizes it in the organization's name."""
     screening = rsvp.screening
-    ics = calendar.invite(
-        screening,
-        method=method,
-        url=screening_page_url(screening),
-        organizer_email=sender_address().addr_spec,
-        organizer_name=screening.organization_name,
-        attendee_email=rsvp.email,
-        attendee_name=rsvp.name,
-        domain=public_domain(),
-        partstat="ACCEPTED",
-    )
+    with force_locale(rsvp.language):  # its description is in the attendee's language
+        ics = calendar.invite(
+            screening,
+            method=method,
+            url=screening_page_url(screening),
+            organizer_email=sender_address().addr_spec,
+            organizer_name=screening.organization_name,
+            attendee_email=rsvp.email,
+            attendee_name=rsvp.name,
+            domain=public_domain(),
+            partstat="ACCEPTED",
+        )
     return CalendarPart(ics, method)
 
 
@@ -216,3 +220,8 @@ def send_report_request(screening: Screening) -> None:
         "report_request",
         report_url=external_url("organizer.report", token=manage_token(screening)),
     )
+
+
+def send_manage_link(screening: Screening) -> None:
+    """A new private manage link, after the old ones were revoked."""
+    _to_organizer(screening, "manage_link")

@@ -21,6 +21,12 @@ class SafeForm(FlaskForm):
     e-mail header or iCalendar property downstream.
     """
 
+    def submit_data_in(self, request) -> bool:
+        """Whether this (prefixed) form is the one posted, when a page holds several."""
+        return request.method == "POST" and any(
+            key.startswith(self._prefix) for key in request.form
+        )
+
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         for field in self:
@@ -33,6 +39,24 @@ class SafeForm(FlaskForm):
             elif not isinstance(field, TextAreaField) and ("\n" in value or "\r" in value):
                 field.errors.append(_l("This must be on one line."))
                 valid = False
+        return valid
+
+
+class PublicForm(SafeForm):
+    """A form anyone may post: it carries a honeypot field that people never see or fill."""
+
+    # Hidden from people by CSS and from assistive technology by aria-hidden; bots that
+    # fill every input fill this one too.
+    homepage = StringField(_l("Leave this field empty"))
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        honeypot = getattr(self, "homepage", None)  # a subclass may drop it (private pages)
+        if honeypot is not None and honeypot.data:
+            self.form_errors.append(
+                _l("This submission looks automated. If you are a person, please try again.")
+            )
+            return False
         return valid
 
 

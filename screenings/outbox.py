@@ -4,8 +4,14 @@ Guarantee: at-least-once delivery with a stable Message-ID. A message is claimed
 (``pending``/``failed`` → ``sending``) by a conditional UPDATE before it is sent, so two
 workers never send the same row; it is marked ``sent`` right after the SMTP server accepts
 it. If a worker dies between those two steps the row stays ``sending`` and is retried after
-``OUTBOX_STALE_AFTER`` seconds: at most one duplicate, with the same Message-ID, which
-most mail systems collapse.
+``OUTBOX_STALE_AFTER`` seconds: a duplicate with the same Message-ID, which most mail
+systems collapse, and never a flood (see ``SENT_COMMIT_EVERY`` below).
+
+For throughput a worker claims up to ``CLAIM_BATCH`` messages in one UPDATE … RETURNING and
+records their "sent" marks in commits of ``SENT_COMMIT_EVERY``, over one SMTP connection (a
+commit per message held SQLite to a few dozen messages a second). So a worker that dies
+between sending and committing may resend at most that many messages, each with its one
+Message-ID; messages it had claimed but not sent are simply retried.
 """
 
 from __future__ import annotations
@@ -101,7 +107,6 @@ def compose(
     domain = sender_address().domain or "localhost"
     message["Message-ID"] = make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = language
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     if calendar is not None:
@@ -126,6 +131,8 @@ def compose(
             subtype=attachment.subtype,
             filename=attachment.filename,
         )
+    # Last: set_content() clears Content-* headers and add_*() moves them into the first part.
+    message["Content-Language"] = language
     return message
 
 
@@ -145,26 +152,34 @@ def enqueue(message: EmailMessage, *, kind: str, screening_id: int | None = None
     return row
 
 
-def _claim(row_id: int, stale_before) -> bool:
-    """Move one message to 'sending' if nobody else has it; True when this caller won it."""
+CLAIM_BATCH = 100
+# "Sent" marks are committed in groups this size: at most this many duplicates after a crash.
+SENT_COMMIT_EVERY = 10
+
+
+def _claimable(stale_before):
+    return or_(
+        OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
+        (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.claimed_at < stale_before),
+    )
+
+
+def _claim(row_ids: list[int], stale_before) -> list[int]:
+    """Move messages to 'sending' unless someone else has them; the ids this caller won."""
     result = db.session.execute(
         update(OutboxMessage)
-        .where(
-            OutboxMessage.id == row_id,
-            or_(
-                OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
-                (OutboxMessage.status == OutboxStatus.SENDING)
-                & (OutboxMessage.claimed_at < stale_before),
-            ),
-        )
+        .where(OutboxMessage.id.in_(row_ids), _claimable(stale_before))
         .values(
             status=OutboxStatus.SENDING,
             claimed_at=utcnow(),
             attempts=OutboxMessage.attempts + 1,
         )
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
     )
+    won = sorted(result.scalars())
     db.session.commit()
-    return result.rowcount == 1
+    return won
 
 
 def _due_ids(limit: int | None, only_ids: Iterable[int] | None) -> list[int]:
@@ -214,29 +229,33 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
     if not ids:
         return outcome
     connection: TimedConnection | None = None
+    sender = sender_address().addr_spec
     try:
-        for row_id in ids:
-            if not _claim(row_id, stale_before):
-                continue
-            row = db.session.get(OutboxMessage, row_id)
-            try:
-                if connection is None:
-                    connection = TimedConnection(current_app.extensions["mail"])
-                    connection.__enter__()
-                sender = sender_address().addr_spec
-                if connection.host is not None:
-                    connection.host.sendmail(sender, [row.recipient], row.raw)
-            except (TimeoutError, smtplib.SMTPException, OSError) as error:
-                _record_failure(row, error)
-                outcome["failed"] += 1
-                if not isinstance(error, smtplib.SMTPRecipientsRefused):
-                    connection = _close_quietly(connection)
-                continue
-            row.status = OutboxStatus.SENT
-            row.sent_at = utcnow()
-            row.last_error = ""
-            db.session.commit()
-            outcome["sent"] += 1
+        for start in range(0, len(ids), CLAIM_BATCH):
+            won = _claim(ids[start : start + CLAIM_BATCH], stale_before)
+            rows = db.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id.in_(won)).order_by(OutboxMessage.id)
+            ).all()
+            for row in rows:
+                try:
+                    if connection is None:
+                        connection = TimedConnection(current_app.extensions["mail"])
+                        connection.__enter__()
+                    if connection.host is not None:
+                        connection.host.sendmail(sender, [row.recipient], row.raw)
+                except (TimeoutError, smtplib.SMTPException, OSError) as error:
+                    _record_failure(row, error)
+                    outcome["failed"] += 1
+                    if not isinstance(error, smtplib.SMTPRecipientsRefused):
+                        connection = _close_quietly(connection)
+                    continue
+                row.status = OutboxStatus.SENT
+                row.sent_at = utcnow()
+                row.last_error = ""
+                outcome["sent"] += 1
+                if outcome["sent"] % SENT_COMMIT_EVERY == 0:
+                    db.session.commit()  # bounds what a crash here could send twice
+            db.session.commit()  # the rest of the batch's "sent" marks
     finally:
         _close_quietly(connection)
     return outcome

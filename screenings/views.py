@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from functools import wraps
+from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from flask import Flask, current_app, render_template, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .places import country_name, utc_offset_label
 from .services import DomainError
+from .services.licences import local_start_display
 
 
 def form_error(form, error: DomainError) -> None:
@@ -88,8 +95,7 @@ def register_template_helpers(app: Flask) -> None:
 
     from flask_babel import get_locale
 
-    from .places import country_name, country_zones
-    from .services.licences import local_start_display
+    from .places import country_zones
 
     zones_json = json.dumps(country_zones(), separators=(",", ":"))
 
@@ -106,7 +112,72 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         get_locale=get_locale,
         field_attributes=field_attributes,
-        country_name=country_name,
-        local_start_display=local_start_display,
+        country_name=localized_country_name,
+        local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
     )
+    app.add_template_filter(format_datetime, "format_datetime")
+    app.add_template_filter(format_date, "format_date")
+    app.add_template_filter(format_number, "format_number")
+
+
+# ---------------------------------------------------------------- locale-aware formatting
+# Each reads the current locale, so an e-mail rendered inside force_locale() follows the
+# recipient's language, not the language of whoever caused it to be sent.
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
+
+
+def format_datetime(value: datetime | None, format: str = "medium", zone: str | None = None) -> str:
+    """A date and 24-hour time in the locale's style; naive values are UTC, shown in `zone`.
+
+    `format` is the CLDR date length (short, medium, long, full); seconds are never shown.
+    """
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if zone:
+        value = value.astimezone(ZoneInfo(zone))
+    locale = Locale.parse(_locale())
+    day = babel_dates.format_date(value, format, locale=locale)
+    time = babel_dates.format_time(value, "HH:mm", locale=locale)
+    glue = str(locale.datetime_formats.get(format, "{1} {0}"))
+    return glue.replace("'", "").format(time, day)
+
+
+def format_date(value: date | datetime | None, format: str = "medium") -> str:
+    """A calendar date in the locale's style ("10 déc. 2026", "10 בדצמ׳ 2026")."""
+    if value is None:
+        return ""
+    return babel_dates.format_date(value, format, locale=_locale())
+
+
+def format_number(value: float | int | None) -> str:
+    """A number with the locale's digit grouping and decimal sign."""
+    if value is None:
+        return ""
+    return babel_numbers.format_decimal(value, locale=_locale())
+
+
+def localized_start_display(screening) -> str:
+    """When a screening starts, at the venue, with its zone: "jeudi 10 décembre 2026, 19:00 (…)".
+
+    English keeps the house style the licences use; other languages take CLDR's full date.
+    """
+    locale = _locale()
+    if locale == "en":
+        return local_start_display(screening)
+    local = screening.local_start_aware
+    day = babel_dates.format_date(local, "full", locale=locale)
+    time = babel_dates.format_time(local, "HH:mm", locale=locale)
+    return f"{day}, {time} ({screening.timezone}, {utc_offset_label(local)})"
+
+
+def localized_country_name(code: str) -> str:
+    """A country's name in the current language."""
+    return country_name(code, _locale())

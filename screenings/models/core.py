@@ -121,6 +121,9 @@ class Screening(db.Model):
             "seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"
         ),
         Index("ix_screenings_status_starts_at", "status", "starts_at"),
+        # The public list in its order (status, is_public fixed; starts_at, id sorted): a deep
+        # page's OFFSET skips index entries without reading the rows it skips.
+        Index("ix_screenings_listed", "status", "is_public", "starts_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,7 +171,8 @@ class Screening(db.Model):
     # iCalendar SEQUENCE: raised on every change of time, place or status.
     calendar_sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: max(updated_at) is the feeds' version stamp (services/feeds.py).
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     film: Mapped[Film] = relationship()
     licences: Mapped[list[Licence]] = relationship(

@@ -32,7 +32,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import SafeForm, choices, strip_text
+from ..forms import PublicForm, SafeForm, choices, strip_text
 from ..models import OrganizationType
 from ..places import all_zones, countries, is_zone, zones_for_country
 from ..services.bookings import BookingDetails
@@ -77,7 +77,7 @@ def _text(label, max_length, required=True, **kwargs):
     return StringField(label, validators=validators, filters=[strip_text], **kwargs)
 
 
-class BookingForm(SafeForm):
+class BookingForm(PublicForm):
     submission_key = HiddenField()
 
     film_id = SelectField(_l("Film"), coerce=int, validators=[InputRequired(REQUIRED)])
@@ -273,6 +273,7 @@ class EditBookingForm(BookingForm):
     accept_terms = None
     free_admission = None
     submission_key = None
+    homepage = None
 
 
 class CancelForm(SafeForm):

@@ -6,10 +6,10 @@ import csv
 import io
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..extensions import limiter
-from ..licence_pdf import render_licence_pdf
 from ..models import Film
 from ..security import new_token
 from ..services import DomainError
@@ -44,7 +44,7 @@ def book():
             result = booking_service.create_booking(
                 form.to_details(),
                 submission_key=form.submission_key.data or new_token(),
-                language=request.accept_languages.best_match(["en", "fr", "he"]) or "en",
+                language=str(get_locale()),
             )
         except DomainError as error:
             form_error(form, error)
@@ -183,6 +183,8 @@ def licence_pdf(token: str):
     licence = screening.current_licence
     if licence is None:
         abort(404)
+    from ..licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
+
     pdf = render_licence_pdf(
         licence,
         verify_url=external_url("public.licence", number=licence.number),

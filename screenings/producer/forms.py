@@ -267,3 +267,24 @@ class SettingsForm(SafeForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.timezone.choices = choices((zone, zone.replace("_", " ")) for zone in all_zones())
+
+
+class OrganizerDataForm(SafeForm):
+    """Find an organizer's data by the e-mail address they booked with."""
+
+    email = EmailField(
+        _l("Organizer's e-mail address"),
+        validators=[DataRequired(), Length(max=254)],
+        filters=[strip_text],
+    )
+
+
+class EraseOrganizerForm(OrganizerDataForm):
+    confirm = BooleanField(
+        _l("Yes, erase this person's contact details, notes and e-mails. This cannot be undone."),
+        validators=[DataRequired(_l("Tick the box to confirm the erasure."))],
+    )
+
+
+class ReissueLinkForm(SafeForm):
+    pass

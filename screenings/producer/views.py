@@ -9,6 +9,7 @@ from flask import (
     Response,
     abort,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -21,7 +22,7 @@ from flask_login import current_user
 from ..extensions import db
 from ..models import Film, Screening, ScreeningFormat, ScreeningMaterial, utcnow
 from ..places import country_name
-from ..services import DomainError, distribution, exports, films, producers, reports
+from ..services import DomainError, distribution, exports, films, privacy, producers, reports
 from ..services import bookings as booking_service
 from ..services import dashboard as board
 from ..views import form_error
@@ -31,9 +32,12 @@ from .forms import (
     AddressForm,
     ApproveForm,
     BulkDecisionForm,
+    EraseOrganizerForm,
     FilmForm,
     FormatForm,
     MaterialForm,
+    OrganizerDataForm,
+    ReissueLinkForm,
     RejectForm,
     RemoveForm,
     RetryForm,
@@ -185,6 +189,7 @@ def screening(screening_id: int):
         reject_form=RejectForm(),
         ship_form=ShipForm(),
         return_form=ReturnForm(),
+        reissue_form=ReissueLinkForm(),
     )
 
 
@@ -531,3 +536,47 @@ def settings():
             return redirect(url_for(".settings"))
     status = 422 if request.method == "POST" else 200
     return render_template("producer/settings.html", form=form), status
+
+
+@bp.route("/screenings/<int:screening_id>/manage-link", methods=["POST"])
+def reissue_manage_link(screening_id: int):
+    """Revoke the organizer's manage links (e.g. one was forwarded) and send a new one."""
+    screening = _screening(screening_id)
+    if ReissueLinkForm().validate_on_submit():
+        booking_service.reissue_manage_link(screening, actor=_actor())
+        flash(
+            _("The old manage links no longer work; a new one is e-mailed to the organizer."),
+            "success",
+        )
+    return redirect(url_for(".screening", screening_id=screening_id))
+
+
+@bp.route("/privacy", methods=["GET", "POST"])
+def privacy_page():
+    """Subject-access export and erasure of an organizer's personal data."""
+    export_form = OrganizerDataForm(prefix="export")
+    erase_form = EraseOrganizerForm(prefix="erase")
+    if export_form.submit_data_in(request) and export_form.validate_on_submit():
+        try:
+            data = privacy.export_organizer_data(export_form.email.data)
+        except DomainError as error:
+            form_error(export_form, error)
+        else:
+            response = jsonify(data)
+            response.headers["Content-Disposition"] = 'attachment; filename="organizer-data.json"'
+            response.headers["Cache-Control"] = "no-store"
+            return response
+    elif erase_form.submit_data_in(request) and erase_form.validate_on_submit():
+        try:
+            count = privacy.erase_organizer_data(erase_form.email.data, actor=_actor())
+        except DomainError as error:
+            form_error(erase_form, error)
+        else:
+            flash(_("Personal data erased from %(n)s booking(s).", n=count), "success")
+            return redirect(url_for(".privacy_page"))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "producer/privacy.html",
+        export_form=export_form,
+        erase_form=erase_form,
+    ), status

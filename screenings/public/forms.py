@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -14,7 +21,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import SafeForm, choices, strip_text
+from ..forms import PublicForm, SafeForm, choices, strip_text
 
 REQUIRED = _l("This field is required.")
 
@@ -37,7 +44,7 @@ class SearchForm(SafeForm):
         self.country.choices = choices([("", _l("Any country")), *countries])
 
 
-class RsvpForm(SafeForm):
+class RsvpForm(PublicForm):
     name = StringField(
         _l("Your name"),
         validators=[DataRequired(REQUIRED), Length(max=200)],
@@ -80,3 +87,14 @@ class RsvpForm(SafeForm):
 
 class ConfirmForm(SafeForm):
     """A bare POST with its CSRF token (cancel, erase)."""
+
+
+class LanguageForm(SafeForm):
+    """The language switcher: one of the app's languages, and the page to go back to."""
+
+    language = SelectField(validators=[DataRequired()], validate_choice=True)
+    next = HiddenField()
+
+    def __init__(self, *args, languages=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = choices((code, code) for code in languages)

@@ -15,16 +15,17 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from .. import calendar
+from .. import LANGUAGES, calendar
 from ..extensions import limiter
-from ..licence_pdf import qr_svg
 from ..models import RsvpStatus
 from ..places import countries
+from ..producer.auth import is_safe_next
 from ..services import DomainError
 from ..services import feeds as feed_service
 from ..services import rsvps as rsvp_service
@@ -33,7 +34,7 @@ from ..services.licences import find_licence
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, rate_limit_forms
 from . import bp
-from .forms import RsvpForm, SearchForm
+from .forms import LanguageForm, RsvpForm, SearchForm
 
 LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
@@ -45,6 +46,16 @@ def home():
     return render_template("public/home.html", films=active_films())
 
 
+@bp.route("/language", methods=["POST"])
+def language():
+    """The language switcher: remember the choice for this browser, then go back."""
+    form = LanguageForm(languages=LANGUAGES)
+    if form.validate_on_submit():
+        session["language"] = form.language.data
+    target = form.next.data if is_safe_next(form.next.data) else None
+    return redirect(target or url_for(".home"))
+
+
 @bp.route("/licences/<number>")
 def licence(number: str):
     """Public verification: is this licence valid? No personal contact data is shown."""
@@ -53,6 +64,8 @@ def licence(number: str):
     licence = find_licence(number)
     if licence is None:
         abort(404)
+    from ..licence_pdf import qr_svg  # fpdf and fonts: 40 MB a worker, on demand
+
     verify_url = external_url("public.licence", number=licence.number)
     return render_template(
         "public/licence.html", licence=licence, qr=qr_svg(verify_url), verify_url=verify_url
@@ -183,16 +196,35 @@ def _flash_rsvp(rsvp) -> None:
 
 @bp.route("/screenings/<int:screening_id>.ics")
 def screening_ics(screening_id: int):
-    """The screening as a downloadable calendar file (PUBLISH: no attendees, no organizer)."""
-    screening = _screening_or_404(screening_id)
-    body = calendar.publish(
-        [screening],
-        name=screening.film.title,
-        url_for=lambda s: external_url("public.screening", screening_id=s.id),
-        domain=public_domain(),
-    )
-    response = Response(body, mimetype="text/calendar")
-    response.headers["Content-Disposition"] = f'attachment; filename="screening-{screening.id}.ics"'
+    """The screening as a downloadable calendar file (PUBLISH: no attendees, no organizer).
+
+    Cached, and its ETag taken, under the feeds' version stamp: any change to a screening
+    (time, place, status, visibility) changes the stamp, so a cached file is never stale and
+    a file for a hidden screening is never served from the cache.
+    """
+    version = feed_service.feed_version()
+    locale = str(get_locale() or "en")
+    etag = feed_service.feed_etag(f"screening-{screening_id}-{locale}", version)
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        key = (current_app.config["PUBLIC_BASE_URL"], screening_id, locale, version)
+        body = feed_service.ics_cache.get(key)
+        if body is None:
+            screening = _screening_or_404(screening_id)
+            body = calendar.publish(
+                [screening],
+                name=screening.film.title,
+                url_for=lambda s: external_url("public.screening", screening_id=s.id),
+                domain=public_domain(),
+            )
+            feed_service.ics_cache.put(key, body)
+        response = Response(body, mimetype="text/calendar")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="screening-{screening_id}.ics"'
+        )
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = FEED_CACHE_CONTROL
     return response
 
 
@@ -208,18 +240,26 @@ def _feed_response(
 ):
     """A calendar feed answering conditional requests before any calendar is built."""
     version = feed_service.feed_version(filters, include_private=include_private)
-    etag = feed_service.feed_etag(key, version)
+    # The gzipped body is another representation, so it has its own (strong) ETag.
+    gzipped = "gzip" in request.accept_encodings
+    etag = feed_service.feed_etag(key, version) + ("-gz" if gzipped else "")
     cache_control = "private, no-cache" if include_private else FEED_CACHE_CONTROL
     if request.if_none_match.contains(etag):
         response = Response(status=304)
         response.set_etag(etag)
         response.headers["Cache-Control"] = cache_control
+        response.vary.add("Accept-Encoding")
         return response
     feed = feed_service.build_feed(
         key, name, filters, include_private=include_private, version=version
     )
-    response = Response(feed.body, mimetype="text/calendar")
-    response.set_etag(feed.etag)
+    if gzipped:
+        response = Response(feed.gzipped, mimetype="text/calendar")
+        response.content_encoding = "gzip"
+    else:
+        response = Response(feed.chunks(), mimetype="text/calendar")
+    response.vary.add("Accept-Encoding")
+    response.set_etag(etag)
     if feed.last_modified is not None:
         response.last_modified = feed.last_modified.replace(tzinfo=UTC)
     response.headers["Cache-Control"] = cache_control

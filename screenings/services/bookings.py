@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -111,19 +112,21 @@ def _start_in_utc(details: BookingDetails) -> tuple[datetime, bool]:
         )
     except NonexistentLocalTime:
         raise BookingError(
-            "This time does not exist in the venue's time zone (the clocks skip it for "
-            "daylight saving). Choose another time.",
+            _(
+                "This time does not exist in the venue's time zone (the clocks skip it for "
+                "daylight saving). Choose another time."
+            ),
             field="start_time",
         ) from None
     if starts_at <= utcnow():
-        raise BookingError("The screening must start in the future.", field="start_date")
+        raise BookingError(_("The screening must start in the future."), field="start_date")
     return starts_at, ambiguous
 
 
 def _film(film_id: int) -> Film:
     film = db.session.get(Film, film_id)
     if film is None or not film.is_active:
-        raise BookingError("Choose a film from the list.", field="film_id")
+        raise BookingError(_("Choose a film from the list."), field="film_id")
     return film
 
 
@@ -254,7 +257,10 @@ def update_booking(screening: Screening, details: BookingDetails, *, actor: str)
     starts_at, ambiguous = _start_in_utc(details)
     if details.capacity < screening.seats_taken:
         raise BookingError(
-            f"{screening.seats_taken} seats are already reserved; capacity cannot be lower.",
+            _(
+                "%(n)s seats are already reserved; capacity cannot be lower.",
+                n=screening.seats_taken,
+            ),
             field="capacity",
         )
     changes = _apply(screening, details, starts_at)
@@ -288,3 +294,12 @@ def default_duration(film: Film) -> int:
 def upcoming_window(days: int = 90) -> tuple[datetime, datetime]:
     now = utcnow()
     return now, now + timedelta(days=days)
+
+
+def reissue_manage_link(screening: Screening, *, actor: str) -> None:
+    """Revoke every manage link sent so far and e-mail the organizer a new one."""
+    screening.manage_token_version += 1
+    screening.manage_token_hash = hash_token(manage_token(screening))
+    record_change(screening, actor, "manage link reissued")
+    emails.send_manage_link(screening)
+    db.session.commit()

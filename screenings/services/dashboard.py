@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -217,7 +218,7 @@ def decide(screening_ids: list[int], *, approve: bool, reason: str, actor: str) 
     One that changed meanwhile (already decided, cancelled) is reported, not fatal.
     """
     if not approve and not reason.strip():
-        raise DomainError("Give the organizers a reason.", field="reason")
+        raise DomainError(_("Give the organizers a reason."), field="reason")
     outcome = BulkOutcome()
     for screening_id in dict.fromkeys(screening_ids):
         screening = db.session.get(Screening, screening_id)

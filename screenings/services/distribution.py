@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -69,15 +70,16 @@ def check_format(film: Film, format_id: int | None) -> None:
         return
     fmt = db.session.get(ScreeningFormat, format_id)
     if fmt is None or fmt.film_id != film.id or not fmt.is_active:
-        raise BookingError("Choose a screening format offered for this film.", field="format_id")
+        raise BookingError(_("Choose a screening format offered for this film."), field="format_id")
 
 
 def _check_format_fields(kind: str, download_url: str) -> None:
     if kind not in set(FormatKind):
-        raise DomainError("Choose download or physical.", field="kind")
+        raise DomainError(_("Choose download or physical."), field="kind")
     if kind == FormatKind.DOWNLOAD and not download_url.startswith(("https://", "http://")):
         raise DomainError(
-            "A download format needs the address of the file (https://…).", field="download_url"
+            _("A download format needs the address of the file (https://…)."),
+            field="download_url",
         )
 
 
@@ -111,9 +113,9 @@ def update_format(
 def add_material(film: Film, *, kind: str, label: str, url: str) -> ScreeningMaterial:
     """A link that goes into every licence e-mail for this film."""
     if kind not in set(MaterialKind):
-        raise DomainError("Choose a kind of material.", field="kind")
+        raise DomainError(_("Choose a kind of material."), field="kind")
     if not url.startswith(("https://", "http://")):
-        raise DomainError("Enter a web address (https://…).", field="url")
+        raise DomainError(_("Enter a web address (https://…)."), field="url")
     material = ScreeningMaterial(film_id=film.id, kind=kind, label=label, url=url)
     db.session.add(material)
     db.session.commit()

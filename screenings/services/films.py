@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
@@ -109,7 +110,7 @@ def _check_unique(film: Film | None, code: str, slug: str) -> None:
     for column, value, field in ((Film.code, code, "code"), (Film.slug, slug, "slug")):
         other = db.session.scalar(select(Film).where(column == value))
         if other is not None and other is not film:
-            raise DomainError("Another film uses this already.", field=field)
+            raise DomainError(_("Another film uses this already."), field=field)
 
 
 def create_film(values: dict, terms: str) -> Film:

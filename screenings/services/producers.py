@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..extensions import db
@@ -19,9 +20,11 @@ def create_producer(email: str, password: str) -> Producer:
     """Add a producer account; the e-mail is stored in lower case."""
     email = email.strip().lower()
     if db.session.scalar(select(Producer).where(Producer.email == email)):
-        raise DomainError(f"A producer with e-mail {email} already exists.", field="email")
+        raise DomainError(
+            _("A producer with e-mail %(email)s already exists.", email=email), field="email"
+        )
     if len(password) < 12:
-        raise DomainError("Use a password of at least 12 characters.", field="password")
+        raise DomainError(_("Use a password of at least 12 characters."), field="password")
     producer = Producer(
         email=email, password_hash=hash_password(password), session_nonce=secrets.token_hex(32)
     )
@@ -71,6 +74,6 @@ def set_timezone(producer: Producer, zone: str) -> None:
     from . import DomainError
 
     if not is_zone(zone):
-        raise DomainError("Choose a time zone from the list.", field="timezone")
+        raise DomainError(_("Choose a time zone from the list."), field="timezone")
     producer.timezone = zone
     db.session.commit()

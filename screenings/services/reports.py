@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import extract, func, select, update
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -72,7 +73,7 @@ def submit_report(
     if not can_report(screening):
         raise NotAllowed("A report can be written once the licensed screening has started.")
     if actual_attendance < 0 or actual_attendance > 1_000_000:
-        raise DomainError("Enter the number of people who came.", field="actual_attendance")
+        raise DomainError(_("Enter the number of people who came."), field="actual_attendance")
     report = report_of(screening)
     if report is None:
         report = ScreeningReport(screening_id=screening.id, actual_attendance=actual_attendance)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -119,10 +120,13 @@ def rsvp(
     if not accepts_rsvps(screening):
         raise NotAllowed("This screening does not take RSVPs.")
     if not consent:
-        raise RsvpError("We need your consent to e-mail you about this screening.", field="consent")
+        raise RsvpError(
+            _("We need your consent to e-mail you about this screening."), field="consent"
+        )
     if not 1 <= party_size <= screening.max_party_size:
         raise RsvpError(
-            f"Reserve between 1 and {screening.max_party_size} seats.", field="party_size"
+            _("Reserve between 1 and %(n)s seats.", n=screening.max_party_size),
+            field="party_size",
         )
     key = normalize_email(email)
     existing = _active_rsvp(screening.id, key)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2af245b52603
+Revision ID: 41624db63559
 Revises: 
-Create Date: 2026-11-24 19:10:13.891377
+Create Date: 2026-11-24 20:10:12.212417
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '2af245b52603'
+revision = '41624db63559'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -143,8 +143,10 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_screenings_country'), ['country'], unique=False)
         batch_op.create_index(batch_op.f('ix_screenings_film_id'), ['film_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_screenings_format_id'), ['format_id'], unique=False)
+        batch_op.create_index('ix_screenings_listed', ['status', 'is_public', 'starts_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_screenings_starts_at'), ['starts_at'], unique=False)
         batch_op.create_index('ix_screenings_status_starts_at', ['status', 'starts_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_screenings_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('download_links',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -313,8 +315,10 @@ def downgrade():
 
     op.drop_table('download_links')
     with op.batch_alter_table('screenings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_screenings_updated_at'))
         batch_op.drop_index('ix_screenings_status_starts_at')
         batch_op.drop_index(batch_op.f('ix_screenings_starts_at'))
+        batch_op.drop_index('ix_screenings_listed')
         batch_op.drop_index(batch_op.f('ix_screenings_format_id'))
         batch_op.drop_index(batch_op.f('ix_screenings_film_id'))
         batch_op.drop_index(batch_op.f('ix_screenings_country'))

@@ -1,0 +1,459 @@
+"""Benchmark Screenings against a bare Flask route, side by side, on a big demo database.
+
+    python -m bench.run                      # 100,000 screenings, 1,000,000 RSVPs (make bench)
+    python -m bench.run --screenings 200 --rsvps 1000 --duration 1 --outbox 200   # a smoke run
+
+It builds the database with ``flask demo-data``, starts the app and a bare Flask app each under
+``gunicorn -w 2`` on loopback ports, and drives them alternately with wrk (bare, page, bare,
+page, …): every page's ratio is taken against the bare run right before it, so load from
+elsewhere on the machine hits both sides. Then it times ``flask outbox deliver`` for queued
+messages to a local aiosmtpd server and reads the peak RSS (VmHWM) of the app's workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+USER_AGENT = "screenings-bench"
+# Calendar clients (Google, Apple, Thunderbird, Outlook) ask for gzip; the feed is kept gzipped.
+GZIP = "Accept-Encoding: gzip"  # the login's session protection ties the cookie to it
+PRODUCER = ("bench@example.org", "bench-password-" + "x" * 12)
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+@dataclass
+class Row:
+    name: str
+    path: str
+    target: str
+    bare: Result
+    page: Result
+
+    @property
+    def ratio(self) -> float:
+        return self.page.rps / self.bare.rps if self.bare.rps else 0.0
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_env(database: Path, port: int, smtp_port: int = 25) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        FLASK_SQLALCHEMY_DATABASE_URI=f"sqlite:///{database}",
+        FLASK_SECRET_KEY="bench-" + "s" * 40,
+        FLASK_RATELIMIT_ENABLED="false",
+        FLASK_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        FLASK_MAIL_SERVER="127.0.0.1",
+        FLASK_MAIL_PORT=str(smtp_port),
+        FLASK_MAIL_DEFAULT_SENDER="Screenings <screenings@example.org>",
+    )
+    return env
+
+
+def flask(env: dict[str, str], *args: str) -> str:
+    command = [str(BIN / "flask"), "--app", "screenings", *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    command = [
+        str(BIN / "gunicorn"),
+        "-w",
+        "2",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--no-control-socket",
+        "--timeout",
+        "300",  # a feed's first build over every zone may take longer than the default 30 s
+        target,
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                response.read()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def worker_pids(master: int) -> list[int]:
+    path = Path(f"/proc/{master}/task/{master}/children")
+    return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process ever had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- load -------------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(url: str, *, duration: float, threads: int, connections: int, headers=()) -> Result:
+    seconds = max(1, round(duration))
+    command = ["wrk", "--latency", "--timeout", "10s", f"-t{threads}", f"-c{connections}"]
+    command.append(f"-d{seconds}s")
+    for header in headers:
+        command += ["-H", header]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    count = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        count += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return Result(rps, p50, p99, requests, count)
+
+
+# -- the app's side ---------------------------------------------------------------------------
+
+
+def build_database(database: Path, screenings: int, rsvps: int, env: dict[str, str]) -> float:
+    """Schema from the models, demo data through the CLI; returns demo-data's seconds."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from screenings import create_app; from screenings.extensions import db\n"
+            "app = create_app()\nwith app.app_context(): db.create_all()",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    started = time.monotonic()
+    flask(env, "demo-data", "--screenings", str(screenings), "--rsvps", str(rsvps))
+    seconds = time.monotonic() - started
+    flask(env, "producer", "create", PRODUCER[0], "--password", PRODUCER[1])
+    return seconds
+
+
+def sample(database: Path) -> dict:
+    """A screening that takes RSVPs and how many pages the upcoming list has."""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        listed = (
+            "status = 'approved' AND is_public = 1 AND starts_at >= ?",
+            (now,),
+        )
+        count = connection.execute(
+            f"SELECT count(*) FROM screenings WHERE {listed[0]}", listed[1]
+        ).fetchone()[0]
+        screening_id = connection.execute(
+            f"SELECT id FROM screenings WHERE {listed[0]} AND rsvps_enabled = 1 "
+            "ORDER BY seats_taken DESC, id LIMIT 1",
+            listed[1],
+        ).fetchone()[0]
+    return {"screening_id": screening_id, "upcoming": count, "pages": max(1, (count + 19) // 20)}
+
+
+def log_in(base: str) -> str:
+    """The producer's session cookie, as a Cookie header value."""
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("User-Agent", USER_AGENT)]
+    page = opener.open(f"{base}/producer/login").read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode(
+        {"csrf_token": token, "email": PRODUCER[0], "password": PRODUCER[1], "next": ""}
+    ).encode()
+    opener.open(f"{base}/producer/login", data=data).read()
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    request = urllib.request.Request(
+        f"{base}/producer/", headers={"Cookie": cookie, "User-Agent": USER_AGENT}
+    )
+    with urllib.request.urlopen(request) as response:
+        if response.status != 200 or "/producer/login" in response.url:
+            raise SystemExit("could not log in as the benchmark producer")
+    return cookie
+
+
+def get(url: str, headers: list[str]) -> urllib.request.addinfourl:
+    pairs = dict(header.split(": ", 1) for header in headers)
+    return urllib.request.urlopen(urllib.request.Request(url, headers=pairs), timeout=600)
+
+
+def etag_of(url: str, headers: list[str]) -> str:
+    with get(url, headers) as response:
+        response.read()
+        return response.headers["ETag"]
+
+
+def warm_feed(url: str, headers: list[str]) -> None:
+    """Build the feed in every worker before measuring: concurrent requests, all awaited."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(_n: int) -> None:
+        with get(url, [h for h in headers if not h.startswith("If-None-Match")]) as response:
+            response.read()
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(fetch, range(6)))
+
+
+# -- outbox -----------------------------------------------------------------------------------
+
+
+def queue_messages(env: dict[str, str], count: int) -> None:
+    """Queue ``count`` realistic RSVP confirmations (one composed, copied with new ids)."""
+    code = f"from bench.outbox_queue import queue; queue({count})"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+class CountingHandler:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        return "250 OK"
+
+
+def time_outbox(database: Path, count: int) -> tuple[float, int, int]:
+    """(messages per second, sent, received) for `flask outbox deliver` of ``count`` messages."""
+    from aiosmtpd.controller import Controller
+
+    handler = CountingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        env = app_env(database, 5000, smtp_port=port)
+        queue_messages(env, count)
+        started = time.monotonic()
+        output = flask(env, "outbox", "deliver")
+        seconds = time.monotonic() - started
+    finally:
+        controller.stop()
+    sent = int(re.search(r"sent (\d+)", output).group(1))
+    return sent / seconds, sent, handler.count
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def pages(info: dict) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(name, path, target, extra headers) of every page measured."""
+    sid = info["screening_id"]
+    deep = max(1, int(info["pages"] * 0.9))
+    return [
+        ("screening .ics", f"/screenings/{sid}.ics", "≥ 0.60", ()),
+        ("upcoming, first page", "/screenings", "≥ 0.40", ()),
+        (f"upcoming, page {deep}", f"/screenings?page={deep}", "≥ 0.40", ()),
+        ("screening page + RSVP form", f"/screenings/{sid}", "≥ 0.40", ()),
+        ("producer dashboard", "/producer/", "≥ 0.25", ("@cookie",)),
+        ("/calendar.ics (gzip)", "/calendar.ics", "p99 < 250 ms", (GZIP,)),
+        ("/calendar.ics, 304", "/calendar.ics", "≥ 0.80", (GZIP, "@etag")),
+        ("/calendar.ics without gzip", "/calendar.ics", "(none)", ()),
+    ]
+
+
+def run(args: argparse.Namespace) -> str:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="screenings-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / "bench.db"
+    app_port, bare_port = free_port(), free_port()
+    env = app_env(database, app_port)
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    if database.exists() and args.reuse:
+        demo_seconds = None
+    else:
+        database.unlink(missing_ok=True)
+        print(f"Building {args.screenings:,} screenings and {args.rsvps:,} RSVPs…", flush=True)
+        demo_seconds = build_database(database, args.screenings, args.rsvps, env)
+    info = sample(database)
+
+    app = gunicorn("wsgi:app", app_port, env)
+    bare = gunicorn("bench.bare_app:app", bare_port, dict(os.environ))
+    rows: list[Row] = []
+    try:
+        app_base, bare_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}/"
+        wait_until_up(f"{app_base}/healthz")
+        wait_until_up(bare_url)
+        cookie = log_in(app_base)
+        load = {"threads": args.threads, "connections": args.connections}
+        for name, path, target, extra in pages(info):
+            url = app_base + path
+            headers = [f"User-Agent: {USER_AGENT}"]
+            if "@cookie" in extra:
+                headers.append(f"Cookie: {cookie}")
+            headers += [header for header in extra if not header.startswith("@")]
+            if "@etag" in extra:
+                headers.append(f"If-None-Match: {etag_of(url, headers)}")
+            if path == "/calendar.ics":
+                warm_feed(url, headers)
+            # Warm both workers' caches (a feed's first build is not what a visitor waits for).
+            if args.warmup:
+                wrk(url, duration=args.warmup, threads=1, connections=4, headers=headers)
+            base = wrk(bare_url, duration=args.duration, **load)
+            result = wrk(url, duration=args.duration, headers=headers, **load)
+            rows.append(Row(name, path, target, base, result))
+            print(f"  {name}: {result.rps:.0f} req/s vs bare {base.rps:.0f}", flush=True)
+        rss = [peak_rss_mb(pid) for pid in worker_pids(app.pid)]
+    finally:
+        stop(app)
+        stop(bare)
+    outbox_rate, sent, received = time_outbox(database, args.outbox)
+
+    say(f"Screenings benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    say()
+    say(
+        f"Data: {args.screenings:,} screenings, {args.rsvps:,} RSVPs "
+        f"({info['upcoming']:,} upcoming listed, {info['pages']:,} pages)"
+        + (f"; demo-data took {demo_seconds:.0f} s" if demo_seconds is not None else "")
+    )
+    say(
+        f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s per run, "
+        "bare route and page alternately; gunicorn -w 2 (sync workers) for both"
+    )
+    say()
+    say("| page | req/s | p50 ms | p99 ms | bare req/s | ratio | target | met |")
+    say("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    for row in rows:
+        if row.target.startswith("p99"):
+            met = row.page.p99_ms < 250
+        elif row.target == "(none)":
+            met = None
+        else:
+            met = row.ratio >= float(row.target.split()[-1])
+        if row.page.errors and met is not None:
+            met = False
+        errors = f" ({row.page.errors} errors)" if row.page.errors else ""
+        say(
+            f"| {row.name}{errors} | {row.page.rps:,.0f} | {row.page.p50_ms:.1f} | "
+            f"{row.page.p99_ms:.1f} | {row.bare.rps:,.0f} | {row.ratio:.2f} | {row.target} | "
+            f"{'—' if met is None else 'yes' if met else 'NO'} |"
+        )
+    say(
+        f"| outbox deliver ({sent:,} sent, {received:,} received) | {outbox_rate:,.0f} msg/s | | "
+        f"| | | ≥ 300 msg/s | {'yes' if outbox_rate >= 300 and sent == args.outbox else 'NO'} |"
+    )
+    peak = max(rss) if rss else 0.0
+    say(
+        f"| worker peak RSS (VmHWM) | {', '.join(f'{r:.0f}' for r in rss)} MB | | | | | "
+        f"< 150 MB | {'yes' if rss and peak < 150 else 'NO'} |"
+    )
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """The machine, for the committed results: CPU model, cores, memory, software."""
+    model = cores = "?"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = re.search(r"Model name:\s+(.*)", lscpu).group(1).strip()
+        cores = re.search(r"^CPU\(s\):\s+(\d+)", lscpu, re.M).group(1)
+    memory = "?"
+    with contextlib.suppress(OSError):
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        memory = f"{kb / 1024 / 1024:.1f} GiB"
+    return (
+        f"Machine: {model}, {cores} CPUs, {memory} RAM; Linux {platform.release()}; "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--screenings", type=int, default=100_000)
+    parser.add_argument("--rsvps", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=7, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per page")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--outbox", type=int, default=10_000, help="messages to deliver")
+    parser.add_argument("--workdir", help="keep the database here (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the workdir's database")
+    parser.add_argument("--output", help="also write the results (markdown) to this file")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    table = run(args)
+    footer = f"{machine()}\nTotal time: {time.monotonic() - started:.0f} s"
+    print(footer)
+    if args.output:
+        Path(args.output).write_text(
+            "# Benchmark results\n\nProduced by `make bench` (`python -m bench.run`); "
+            "see bench/README.md.\n\n" + table + "\n\n" + footer.replace("\n", "  \n") + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The benchmark harness end to end, tiny: a small database and one-second wrk runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (apt-get install wrk)")
+def test_benchmark_prints_the_table(tmp_path):
+    output = tmp_path / "benchmark.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            *("--screenings", "150", "--rsvps", "600", "--outbox", "100"),
+            *("--duration", "1", "--warmup", "0", "--connections", "4"),
+            *("--output", str(output)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = output.read_text()
+    for row in (
+        "| screening .ics |",
+        "| upcoming, first page |",
+        "| screening page + RSVP form |",
+        "| producer dashboard |",
+        "| /calendar.ics (gzip) |",
+        "| /calendar.ics, 304 |",
+        "| outbox deliver (100 sent, 100 received) |",
+        "| worker peak RSS (VmHWM) |",
+    ):
+        assert row in table, table
+    assert "Machine:" in table
+    assert "errors)" not in table, table

@@ -1,0 +1,115 @@
+"""Public pages and feeds run a fixed number of queries, however many screenings there are."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from screenings.demo import generate
+from screenings.models import Screening, ScreeningStatus, utcnow
+from screenings.services import feeds as feed_service
+
+from .producer_helpers import count_queries
+
+
+def _listed(db) -> Screening:
+    return db.session.scalar(
+        select(Screening)
+        .where(
+            Screening.status == ScreeningStatus.APPROVED,
+            Screening.is_public.is_(True),
+            Screening.rsvps_enabled.is_(True),
+            Screening.starts_at > utcnow(),
+        )
+        .order_by(Screening.id)
+        .limit(1)
+    )
+
+
+def _queries(client, url: str, **headers) -> int:
+    feed_service.feed_cache.clear()
+    client.get(url, headers=headers)  # the first request of a process loads some lookups
+    feed_service.feed_cache.clear()
+    with count_queries() as statements:
+        response = client.get(url, headers=headers)
+        assert response.status_code in (200, 304), (url, response.status_code)
+    return len(statements)
+
+
+PAGES = [
+    "/screenings",
+    "/screenings?page=3",
+    "/screenings?country={country}",
+    "/screenings/{id}",
+    "/screenings/{id}.ics",
+    "/calendar.ics",
+    "/api/screenings?per_page=50",
+    "/embed",
+]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_query_count_does_not_grow_with_the_data(client, db, url):
+    # Enough that every page has rows (an empty page skips loading films: not N+1).
+    generate(300, 1000, seed=3)
+    first = _listed(db)
+    small = _queries(client, url.format(id=first.id, country=first.country))
+    generate(3000, 30_000, seed=4)
+    large = _queries(client, url.format(id=first.id, country=first.country))
+    assert small == large, (url, small, large)
+    assert large <= 8, (url, large)
+
+
+def test_conditional_feed_is_one_query(client, db):
+    generate(200, 500, seed=3)
+    etag = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+    with count_queries() as statements:
+        response = client.get(
+            "/calendar.ics", headers={"Accept-Encoding": "gzip", "If-None-Match": etag}
+        )
+    assert response.status_code == 304
+    assert len(statements) == 1
+
+
+def test_gzipped_and_plain_feeds_are_the_same_calendar(client, db):
+    import gzip
+
+    generate(100, 100, seed=3)
+    zipped = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip"})
+    plain = client.get("/calendar.ics")
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in plain.headers
+    assert zipped.headers["ETag"] != plain.headers["ETag"]
+    assert "Accept-Encoding" in plain.headers["Vary"]
+    body = plain.get_data()
+    assert gzip.decompress(zipped.get_data()) == body
+    assert body.count(b"BEGIN:VEVENT") > 10
+
+
+@pytest.mark.config(FEED_VERSION_TTL=60)
+def test_a_busy_feed_answers_304_from_a_recent_stamp_without_queries(client, db):
+    generate(50, 100, seed=3)
+    etag = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+    with count_queries() as statements:
+        response = client.get(
+            "/calendar.ics", headers={"Accept-Encoding": "gzip", "If-None-Match": etag}
+        )
+    assert response.status_code == 304
+    assert statements == []
+
+
+def test_cached_screening_ics_follows_every_change(client, db):
+    generate(30, 50, seed=3)
+    screening = _listed(db)
+    url = f"/screenings/{screening.id}.ics"
+    first = client.get(url)
+    assert first.status_code == 200
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    screening.venue_name = "Changed Hall"
+    db.session.commit()
+    changed = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200
+    assert b"Changed Hall" in changed.get_data()
+    screening.is_public = False
+    db.session.commit()
+    assert client.get(url).status_code == 404
