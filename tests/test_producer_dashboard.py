@@ -126,3 +126,14 @@ def test_query_count_of_approval_queue_and_reach_is_constant(client, producer, d
     bulk_screenings(2000)
     assert _queries_for(client, "/producer/approvals") == queue
     assert _queries_for(client, "/producer/reach") == reach
+
+
+@pytest.mark.config(PRODUCER_FEED_TOKEN="a-long-random-feed-secret-1234")
+def test_settings_offer_the_embed_snippet_and_the_private_feed(client, producer):  # noqa: F811
+    page = client.get("/producer/settings").get_data(as_text=True)
+    assert "<title>Settings · Screenings</title>" in page
+    assert "&lt;iframe src=&#34;http://screenings.test/embed&#34;" in page
+    assert "http://screenings.test/feeds/producer/a-long-random-feed-secret-1234.ics" in page
+    feed = client.get("/feeds/producer/a-long-random-feed-secret-1234.ics")
+    assert feed.status_code == 200
+    assert b"BEGIN:VCALENDAR" in feed.get_data()

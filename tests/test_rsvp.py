@@ -295,3 +295,20 @@ def test_the_race_test_catches_a_naive_check_then_insert(app, db, live_server, m
     _race(live_server, screening.id, RACERS)
     db.session.expire_all()
     assert confirmed_seats(screening.id) > CAPACITY
+
+
+@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+def test_two_hundred_simultaneous_rsvps_for_fifty_seats(app, db, live_server):
+    """The reliability issue's load: exactly 50 confirmed, 150 waitlisted, no 5xx."""
+    screening = make_screening(capacity=50)
+    db.session.commit()
+    statuses = _race(live_server, screening.id, 200)
+    assert len(statuses) == 200
+    assert set(statuses) == {302}
+    db.session.expire_all()
+    assert db.session.get(Screening, screening.id).seats_taken == 50
+    assert confirmed_seats(screening.id) == 50
+    waiting = db.session.scalar(
+        select(func.count()).select_from(Rsvp).where(Rsvp.status == "waitlisted")
+    )
+    assert waiting == 150

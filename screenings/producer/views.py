@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import (
     Response,
+    current_app,
     abort,
     flash,
     jsonify,
@@ -535,7 +536,21 @@ def settings():
             flash(_("Settings saved."), "success")
             return redirect(url_for(".settings"))
     status = 422 if request.method == "POST" else 200
-    return render_template("producer/settings.html", form=form), status
+    return render_template("producer/settings.html", form=form, **_sharing()), status
+
+
+def _sharing() -> dict:
+    """The embed snippet for the film's website and the private feed's address, if set."""
+    from ..urls import external_url
+
+    secret = current_app.config.get("PRODUCER_FEED_TOKEN") or ""
+    feed_url = external_url("public.feed_producer", token=secret) if len(secret) >= 16 else None
+    embed_url = external_url("public.embed")
+    snippet = (
+        f'<iframe src="{embed_url}" title="Screenings near you" width="100%" height="640" '
+        'loading="lazy" style="border:0"></iframe>'
+    )
+    return {"feed_url": feed_url, "embed_snippet": snippet}
 
 
 @bp.route("/screenings/<int:screening_id>/manage-link", methods=["POST"])
