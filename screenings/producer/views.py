@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from flask import (
     Response,
-    current_app,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
