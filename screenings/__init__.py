@@ -8,12 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, has_request_context, request, session
+from werkzeug.routing import IntegerConverter
 
 from .config import load_config
 from .extensions import csrf, db, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("en", "fr", "he")
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` in routes: 0 to 2**31 - 1, the range of an INTEGER primary key."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -24,6 +33,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
+    # Ids in URLs fit the database's integer columns: a larger number is a 404, not an error.
+    app.url_map.converters["int"] = DatabaseIdConverter
     load_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)

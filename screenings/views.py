@@ -10,9 +10,9 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import Flask, current_app, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from .extensions import db
 from .places import country_name, utc_offset_label
@@ -63,6 +63,13 @@ def register_error_handlers(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return {"error": error.name, "description": error.description}, error.code
         return render_template("error.html", error=error), error.code
+
+    @app.errorhandler(DataError)
+    def value_out_of_range(error):
+        """A value the database refuses (e.g. a number past its column's range): bad input."""
+        db.session.rollback()
+        app.logger.info("database refused a value: %s", error.orig)
+        return render_template("error.html", error=BadRequest()), 400
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)

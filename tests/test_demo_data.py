@@ -51,7 +51,7 @@ def test_demo_data_counts_and_invariants(runner, db):
         scalar(
             db,
             "SELECT count(*) FROM rsvps r JOIN screenings s ON s.id = r.screening_id "
-            "WHERE s.status != 'approved' OR s.rsvps_enabled = 0",
+            "WHERE s.status != 'approved' OR NOT s.rsvps_enabled",
         )
         == 0
     )
@@ -103,12 +103,16 @@ def test_demo_links_work(runner, db):
 
 def test_same_seed_same_data(runner, db):
     assert runner.invoke(args=["demo-data", "--screenings", "30", "--seed", "5"]).exit_code == 0
-    first = [(s.city, s.starts_at) for s in db.session.scalars(select(Screening))]
+    first = [
+        (s.city, s.starts_at) for s in db.session.scalars(select(Screening).order_by(Screening.id))
+    ]
     db.session.execute(text("DELETE FROM screening_reports"))
     db.session.execute(text("DELETE FROM rsvps"))
     db.session.execute(text("DELETE FROM licences"))
     db.session.execute(text("DELETE FROM screenings"))
     db.session.commit()
     assert runner.invoke(args=["demo-data", "--screenings", "30", "--seed", "5"]).exit_code == 0
-    again = [(s.city, s.starts_at) for s in db.session.scalars(select(Screening))]
+    again = [
+        (s.city, s.starts_at) for s in db.session.scalars(select(Screening).order_by(Screening.id))
+    ]
     assert [city for city, _ in again] == [city for city, _ in first]

@@ -173,3 +173,9 @@ def test_database_restart_gives_503_then_recovers_without_restart(postgres_uri, 
         with app.app_context():
             _db.engine.dispose()
         proxy.close()
+
+
+def test_ids_beyond_the_integer_column_are_404_not_500(client):
+    assert client.get(f"/screenings/{2**31}").status_code == 404
+    assert client.get(f"/screenings/{10**12}.ics").status_code == 404
+    assert client.get(f"/screenings/{2**31 - 1}").status_code == 404  # in range, not found
