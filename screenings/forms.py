@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, StringField, TextAreaField
@@ -76,3 +77,14 @@ def one_of(values, message):
 def choices(pairs) -> list[SelectChoice]:
     """(value, label) pairs as the option objects WTForms 3.3+ expects."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def checked_email(form, field) -> None:
+    """Field validator: a real address (email-validator), kept in its normalised form."""
+    try:
+        result = validate_email(field.data, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationError(
+            _l("Enter a valid e-mail address (%(reason)s).", reason=str(error))
+        ) from None
+    field.data = result.normalized

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, time
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from wtforms import (
@@ -32,7 +31,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import PublicForm, SafeForm, choices, strip_text
+from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 from ..models import OrganizationType
 from ..places import all_zones, countries, is_zone, zones_for_country
 from ..services.bookings import BookingDetails
@@ -197,13 +196,7 @@ class BookingForm(PublicForm):
         )
 
     def validate_contact_email(self, field):
-        try:
-            result = validate_email(field.data, check_deliverability=False)
-        except EmailNotValidError as error:
-            raise ValidationError(
-                _l("Enter a valid e-mail address (%(reason)s).", reason=str(error))
-            ) from None
-        field.data = result.normalized
+        checked_email(self, field)
 
     def validate_organization_country(self, field):
         if field.data not in dict(countries()):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -18,10 +17,9 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
-    ValidationError,
 )
 
-from ..forms import PublicForm, SafeForm, choices, strip_text
+from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 
 REQUIRED = _l("This field is required.")
 
@@ -76,13 +74,7 @@ class RsvpForm(PublicForm):
         ]
 
     def validate_email(self, field):
-        try:
-            result = validate_email(field.data, check_deliverability=False)
-        except EmailNotValidError as error:
-            raise ValidationError(
-                _l("Enter a valid e-mail address (%(reason)s).", reason=str(error))
-            ) from None
-        field.data = result.normalized
+        checked_email(self, field)
 
 
 class ConfirmForm(SafeForm):
