@@ -72,11 +72,9 @@ def send_booking_received(screening: Screening) -> None:
 def send_licence_issued(screening: Screening, licence: Licence) -> None:
     """Send the licence (PDF attached) and the organizer's calendar invite."""
     verify_url = external_url("public.licence", number=licence.number)
-    from .licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
+    from .services.licences import licence_pdf
 
-    pdf = render_licence_pdf(
-        licence, verify_url=verify_url, issuer_name=screening.film.production_company
-    )
+    pdf = licence_pdf(licence)
     _to_organizer(
         screening,
         "licence_issued" if licence.revision == 1 else "licence_revised",

@@ -66,14 +66,6 @@ def strip_text(value):
     return value.strip() if isinstance(value, str) else value
 
 
-def one_of(values, message):
-    def _check(form, field):
-        if field.data not in values:
-            raise ValidationError(message)
-
-    return _check
-
-
 def choices(pairs) -> list[SelectChoice]:
     """(value, label) pairs as the option objects WTForms 3.3+ expects."""
     return [SelectChoice(value, label) for value, label in pairs]

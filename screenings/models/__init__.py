@@ -1,7 +1,7 @@
 """What the data is. One module per area; everything is importable from here."""
 
 from .core import *  # noqa: F403
-from .core import count, utcnow  # noqa: F401
+from .core import utcnow  # noqa: F401
 from .distribution import *  # noqa: F403
 from .reports import *  # noqa: F403
 from .rsvps import *  # noqa: F403

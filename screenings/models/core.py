@@ -21,8 +21,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
-    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -330,8 +328,3 @@ class Producer(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Producer {self.email}>"
-
-
-def count(statement) -> int:
-    """Row count of a select, as one query."""
-    return db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0

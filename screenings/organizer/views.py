@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from ..extensions import limiter
 from ..models import Film
 from ..security import new_token
-from ..services import DomainError
+from ..services import DomainError, licences
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
@@ -183,13 +183,7 @@ def licence_pdf(token: str):
     licence = screening.current_licence
     if licence is None:
         abort(404)
-    from ..licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
-
-    pdf = render_licence_pdf(
-        licence,
-        verify_url=external_url("public.licence", number=licence.number),
-        issuer_name=screening.film.production_company,
-    )
+    pdf = licences.licence_pdf(licence)
     return (
         pdf,
         200,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -289,11 +289,6 @@ def update_booking(screening: Screening, details: BookingDetails, *, actor: str)
 
 def default_duration(film: Film) -> int:
     return film.runtime_minutes + current_app.config["DISCUSSION_MINUTES"]
-
-
-def upcoming_window(days: int = 90) -> tuple[datetime, datetime]:
-    now = utcnow()
-    return now, now + timedelta(days=days)
 
 
 def reissue_manage_link(screening: Screening, *, actor: str) -> None:

@@ -67,6 +67,18 @@ def issue_licence(screening: Screening) -> Licence:
     return licence
 
 
+def licence_pdf(licence: Licence) -> bytes:
+    """The licence as a PDF, with its verification URL and QR code."""
+    from ..licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
+    from ..urls import external_url
+
+    return render_licence_pdf(
+        licence,
+        verify_url=external_url("public.licence", number=licence.number),
+        issuer_name=licence.screening.film.production_company,
+    )
+
+
 def find_licence(number: str) -> Licence | None:
     """The latest revision of a licence, by its number."""
     return db.session.scalars(
