@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from flask import Flask, has_request_context, request, session
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter
 
 from .config import load_config
@@ -15,6 +17,27 @@ from .extensions import csrf, db, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("en", "fr", "he")
+# Parsed once: Flask-Babel parses whatever the selector returns on every request otherwise.
+_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
+class CachedSigningSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signer built once per secret key.
+
+    Flask builds the serializer afresh for every request (it tests it with a dumps() call);
+    on a cached public page that is a measurable share of the request.
+    """
+
+    _serializers: dict = {}
+
+    def get_signing_serializer(self, app: Flask):
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            if serializer is not None:
+                self._serializers = {key: serializer}  # one secret in use at a time
+        return serializer
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -36,6 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Ids in URLs fit the database's integer columns: a larger number is a 404, not an error.
     app.url_map.converters["int"] = DatabaseIdConverter
     load_config(app, test_config)
+    app.session_interface = CachedSigningSessionInterface()
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)
@@ -46,20 +70,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """The language chosen with the switcher, else the browser's best match."""
     if not has_request_context():  # a command or a test outside a request: English
-        return "en"
+        return _LOCALES["en"]
     chosen = session.get("language")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    if chosen not in LANGUAGES:
+        chosen = request.accept_languages.best_match(LANGUAGES) or "en"
+    return _LOCALES[chosen]
 
 
 def register_extensions(app: Flask) -> None:
     from flask_babel import Babel
     from flask_babel import refresh as refresh_locale
 
+    from .caching import init_caching
     from .outbox import init_outbox
 
     db.init_app(app)
@@ -78,6 +103,7 @@ def register_extensions(app: Flask) -> None:
     # Flask-Babel caches the locale on g, and g outlives a request when an app context was
     # already pushed (tests, scripts): choose the language afresh for every request.
     app.before_request(refresh_locale)
+    init_caching()
     with app.app_context():
         init_outbox(app)
 

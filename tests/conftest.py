@@ -19,9 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import g
 from sqlalchemy import create_engine, text
 
 from screenings import create_app
+from screenings.caching import page_cache
 from screenings.extensions import db as _db
 from screenings.services.films import seed_catalogue
 
@@ -167,6 +169,16 @@ def app(database_uri, smtp_server, _schema, request):
     if marker:
         overrides = {**overrides, **marker.kwargs}
     app = create_app(app_config(database_uri, smtp_server.port, **overrides))
+    page_cache.clear()  # cached pages of an earlier test's data
+
+    @app.before_request
+    def _fresh_form_token():
+        # Under a server every request has its own g; here the test's app context outlives
+        # requests (and clients), so drop what the last request left there (its signed CSRF
+        # token, its logged-in user) as a server would.
+        g.pop("csrf_token", None)
+        g.pop("_login_user", None)
+
     with app.app_context():
         _empty_tables()
         seed_catalogue()

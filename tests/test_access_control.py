@@ -199,7 +199,7 @@ def test_failed_logins_are_rate_limited(app, client, db, world):
 def test_session_cookie_flags_and_logout_kills_a_copied_cookie(app, db, world):
     client = app.test_client()
     response = log_in(client)
-    cookie = response.headers["Set-Cookie"]
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     session_cookie = client.get_cookie("session").value

@@ -20,7 +20,7 @@ from screenings.emails import send_manage_link
 from screenings.models import Rsvp, Screening
 from screenings.outbox import deliver_pending
 
-from .conftest import booking_data, hidden_fields, submit
+from .conftest import booking_data, submit
 from .factories import make_screening
 from .rsvp_helpers import calendar_bytes, post_rsvp
 
@@ -35,9 +35,9 @@ def speak(client, accept_language: str) -> None:
 
 
 def switch_language(client, code: str, next_path: str = "/"):
-    """Press a language button in the header, as a browser does (CSRF token included)."""
-    token = hidden_fields(client.get("/").get_data(as_text=True))["csrf_token"]
-    return client.post("/language", data={"csrf_token": token, "language": code, "next": next_path})
+    """Press a language button in the header, as a browser does (a GET form)."""
+    form = re.search(r'<form method="get" action="(/language)"', client.get("/").get_data(True))
+    return client.get(form.group(1), query_string={"language": code, "next": next_path})
 
 
 def html_tag(page: str) -> str:
@@ -113,13 +113,20 @@ def test_switcher_never_redirects_off_site(client, target):
     assert 'lang="fr"' in html_tag(client.get("/").get_data(as_text=True))
 
 
-def test_switcher_refuses_an_unknown_language_and_a_missing_token(client):
+def test_switcher_refuses_an_unknown_language(client):
     speak(client, "en")
     switch_language(client, "de")
     assert 'lang="en"' in html_tag(client.get("/").get_data(as_text=True))
-    # No CSRF token: the choice is not stored.
-    client.post("/language", data={"language": "fr", "next": "/"})
-    assert 'lang="en"' in html_tag(client.get("/").get_data(as_text=True))
+
+
+def test_public_pages_set_no_cookie_until_a_language_is_chosen(client, db):
+    """No form token in the header: an anonymous visitor's list page needs no session."""
+    for path in ("/", "/screenings"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers
+    switch_language(client, "fr")
+    assert client.get_cookie("session") is not None
 
 
 # ---------------------------------------------------------------- e-mails and invites

@@ -78,6 +78,8 @@ class Film(db.Model):
     requires_approval: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Public pages and feeds show the film: a change to it is part of their version stamp.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     terms_versions: Mapped[list[LicenceTerms]] = relationship(
         back_populates="film", order_by="LicenceTerms.version"

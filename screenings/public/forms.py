@@ -82,7 +82,15 @@ class ConfirmForm(SafeForm):
 
 
 class LanguageForm(SafeForm):
-    """The language switcher: one of the app's languages, and the page to go back to."""
+    """The language switcher: one of the app's languages, and the page to go back to.
+
+    A plain link-like GET (no CSRF token): choosing a language changes nothing but how this
+    browser's pages read, and a page without a token needs no session cookie, so public
+    pages stay cacheable.
+    """
+
+    class Meta:
+        csrf = False
 
     language = SelectField(validators=[DataRequired()], validate_choice=True)
     next = HiddenField()

@@ -20,8 +20,10 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from .. import LANGUAGES, calendar
+from ..caching import cached_page
 from ..extensions import limiter
 from ..models import RsvpStatus
 from ..places import countries
@@ -42,15 +44,16 @@ FEED_CACHE_CONTROL = "public, max-age=300"
 
 
 @bp.route("/")
+@cached_page(feed_service.listing_version)
 def home():
     return render_template("public/home.html", films=active_films())
 
 
-@bp.route("/language", methods=["POST"])
+@bp.route("/language")
 def language():
     """The language switcher: remember the choice for this browser, then go back."""
-    form = LanguageForm(languages=LANGUAGES)
-    if form.validate_on_submit():
+    form = LanguageForm(request.args, languages=LANGUAGES)
+    if form.validate():
         session["language"] = form.language.data
     target = form.next.data if is_safe_next(form.next.data) else None
     return redirect(target or url_for(".home"))
@@ -95,6 +98,7 @@ def _page_number() -> int:
 
 
 @bp.route("/screenings")
+@cached_page(feed_service.listing_version)
 def upcoming():
     """Approved public screenings still to come, soonest first, filtered and paginated."""
     form, filters = _search_form()
@@ -134,6 +138,7 @@ def _screening_or_404(screening_id: int):
 
 @bp.route("/screenings/<int:screening_id>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms, methods=["POST"])
+@cached_page(feed_service.listing_version)
 def screening(screening_id: int):
     """A screening's public page with its RSVP form."""
     screening = _screening_or_404(screening_id)
@@ -238,20 +243,28 @@ def _feed_response(
     *,
     include_private: bool = False,
 ):
-    """A calendar feed answering conditional requests before any calendar is built."""
+    """A calendar feed answering conditional requests before any calendar is built.
+
+    `name` may be a lazy string: a feed answered from the cache or with a 304 never renders it.
+    """
     version = feed_service.feed_version(filters, include_private=include_private)
+    localized_key = f"{key}-{get_locale()}"  # the feed's title is in the visitor's language
     # The gzipped body is another representation, so it has its own (strong) ETag.
     gzipped = "gzip" in request.accept_encodings
-    etag = feed_service.feed_etag(key, version) + ("-gz" if gzipped else "")
+    etag = feed_service.feed_etag(localized_key, version) + ("-gz" if gzipped else "")
     cache_control = "private, no-cache" if include_private else FEED_CACHE_CONTROL
     if request.if_none_match.contains(etag):
-        response = Response(status=304)
-        response.set_etag(etag)
-        response.headers["Cache-Control"] = cache_control
-        response.vary.add("Accept-Encoding")
-        return response
+        # The busiest answer a feed gives (every subscribed calendar, every few minutes).
+        return Response(
+            status=304,
+            headers=[
+                ("ETag", f'"{etag}"'),
+                ("Cache-Control", cache_control),
+                ("Vary", "Accept-Encoding"),
+            ],
+        )
     feed = feed_service.build_feed(
-        key, name, filters, include_private=include_private, version=version
+        localized_key, name, filters, include_private=include_private, version=version
     )
     if gzipped:
         response = Response(feed.gzipped, mimetype="text/calendar")
@@ -270,7 +283,7 @@ def _feed_response(
 @bp.route("/calendar.ics")
 def feed_all():
     """Every upcoming public screening, to subscribe to (webcal://…/calendar.ics)."""
-    return _feed_response("screenings", _("Screenings"), feed_service.Filters())
+    return _feed_response("screenings", _l("Screenings"), feed_service.Filters())
 
 
 @bp.route("/films/<slug>/calendar.ics")
@@ -280,7 +293,7 @@ def feed_film(slug: str):
         abort(404)
     return _feed_response(
         f"film-{film.slug}",
-        _("Screenings of %(title)s", title=film.title),
+        _l("Screenings of %(title)s", title=film.title),
         feed_service.Filters(film=film.slug),
     )
 
@@ -293,7 +306,7 @@ def feed_country(code: str):
         abort(404)
     return _feed_response(
         f"country-{code.lower()}",
-        _("Screenings in %(country)s", country=names[code]),
+        _l("Screenings in %(country)s", country=names[code]),
         feed_service.Filters(country=code),
     )
 
@@ -305,7 +318,7 @@ def feed_producer(token: str):
     if len(secret) < 16 or not hmac.compare_digest(token.encode(), secret.encode()):
         abort(404)
     response = _feed_response(
-        "producer", _("All screenings (producer)"), feed_service.Filters(), include_private=True
+        "producer", _l("All screenings (producer)"), feed_service.Filters(), include_private=True
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -348,6 +361,7 @@ EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-anc
 
 
 @bp.route("/embed")
+@cached_page(feed_service.listing_version)
 def embed():
     """A compact 'screenings near you' list meant for an <iframe> on another site."""
     form, filters = _search_form()

@@ -1,9 +1,10 @@
 """Finding public screenings: the upcoming list, the JSON API and the calendar feeds.
 
 A feed body is cached in-process, gzipped, under a version stamp: the latest ``updated_at`` and
-the highest id of any screening, and the next start still to come (a screening that starts
-leaves the feeds). Three index look-ups in one query, whatever the size of the data, so an
-unchanged feed costs that query and, for a conditional request, nothing more (304). A change
+the highest id of any screening, the next start still to come (a screening that starts
+leaves the feeds) and the films' latest edit. Index look-ups in one query, whatever the size
+of the data, read at most once a second per worker (caching.stamp), so an unchanged feed
+costs no query and, for a conditional request, nothing more (304). A change
 to any screening changes every feed's stamp; that costs a rebuild, never a stale feed. Feeds
 are built from plain column rows, not ORM objects, in a few seconds for 50,000 screenings.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
-import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -25,8 +25,9 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import calendar
+from ..caching import stamp
 from ..extensions import db
-from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
+from ..models import Film, Licence, Rsvp, Screening, ScreeningStatus, utcnow
 from ..urls import external_url, public_domain
 
 PER_PAGE = 20
@@ -259,42 +260,46 @@ feed_cache = _FeedCache()
 ics_cache = _FeedCache(size=1024)
 
 
-def feed_version(
-    filters: Filters | None = None, *, include_private: bool = False
-) -> tuple[int, datetime | None, datetime | None]:
-    """(highest id, latest updated_at, next start) of all screenings: changes whenever any
-    feed would (see the module docstring), in three index look-ups. ``filters`` and
-    ``include_private`` are accepted for the callers' sake; the stamp is the same for all feeds."""
+def feed_version(filters: Filters | None = None, *, include_private: bool = False) -> tuple:
+    """(highest id, latest updated_at, next start) of all screenings and the films' latest
+    edit: changes whenever any feed would (see the module docstring), in index look-ups.
+    ``filters`` and ``include_private`` are accepted for the callers' sake; the stamp is the
+    same for all feeds.
+
+    Reused for a second (caching.stamp): feeds already allow clients five minutes
+    (Cache-Control), so a second more is no change in kind."""
     del filters, include_private
-    # A stamp at most FEED_VERSION_TTL seconds old (default 1 s; 0 under test) answers the
-    # conditional requests of a busy feed without touching the database; feeds already allow
-    # clients five minutes (Cache-Control), so a second more is no change in kind.
-    ttl = current_app.config.get("FEED_VERSION_TTL", 0 if current_app.testing else 1.0)
-    database = str(db.engine.url)
-    now = time.monotonic()
-    cached = _stamps.get(database)
-    if ttl and cached is not None and now - cached[0] < ttl:
-        return cached[1]
-    version = _read_version()
-    _stamps[database] = (now, version)
-    return version
+    return stamp("feeds", _read_version)
 
 
-# The last stamp read, by database: (monotonic time, version). Replaced whole, so no lock.
-_stamps: dict[str, tuple[float, tuple]] = {}
-
-
-def _read_version() -> tuple[int, datetime | None, datetime | None]:
-    last_id, latest, next_start = db.session.execute(
+def _read_version() -> tuple:
+    last_id, latest, next_start, film_changed = db.session.execute(
         select(
             select(func.max(Screening.id)).scalar_subquery(),
             select(func.max(Screening.updated_at)).scalar_subquery(),
             select(func.min(Screening.starts_at))
             .where(Screening.starts_at >= utcnow())
             .scalar_subquery(),
+            select(func.max(Film.updated_at)).scalar_subquery(),
         )
     ).one()
-    return last_id or 0, latest, next_start
+    return last_id or 0, latest, next_start, film_changed
+
+
+def listing_version() -> tuple:
+    """The feeds' stamp and the latest RSVP (new, cancelled, promoted, erased): public pages
+    show seats left, which only RSVPs change. Index look-ups only."""
+    return stamp("listing", _read_listing_version)
+
+
+def _read_listing_version() -> tuple:
+    last_rsvp, latest_rsvp = db.session.execute(
+        select(
+            select(func.max(Rsvp.id)).scalar_subquery(),
+            select(func.max(Rsvp.updated_at)).scalar_subquery(),
+        )
+    ).one()
+    return (*_read_version(), last_rsvp or 0, latest_rsvp)
 
 
 def feed_etag(key: str, version: tuple) -> str:
@@ -310,9 +315,12 @@ def build_feed(
     include_private: bool = False,
     version: tuple | None = None,
 ) -> Feed:
-    """The feed's METHOD:PUBLISH calendar, from the cache when no screening has changed."""
+    """The feed's METHOD:PUBLISH calendar, from the cache when no screening has changed.
+
+    `key` names the feed in one language; `name` (its title, maybe a lazy string) is only
+    rendered when the feed is built."""
     version = version or feed_version(filters, include_private=include_private)
-    cache_key = (current_app.config["PUBLIC_BASE_URL"], key, name, version)
+    cache_key = (current_app.config["PUBLIC_BASE_URL"], key, version)
     cached = feed_cache.get(cache_key)
     if cached is not None:
         return cached
@@ -346,7 +354,7 @@ def build_feed(
         compressor.compress(chunk)
         for chunk in calendar.publish_chunks(
             items,
-            name=name,
+            name=str(name),
             # Private screenings have no public page; the URL is the feed owner's bookmark.
             url_for=lambda screening: f"{base}{screening.id}",
             domain=public_domain(),

@@ -1,0 +1,184 @@
+"""What public pages and feeds are cached under: version stamps, and the rendered-page cache.
+
+A version stamp is a tuple read from the database in one query over indexes (the latest
+change of any screening, RSVP, …). A worker trusts the last stamp it read for
+``CACHE_STAMP_TTL`` seconds (default 1; 0 under test) before asking again, and forgets it at
+once when it commits a change itself. So a busy page or feed costs no query at all, and a
+change made in another worker shows within that second. Anything cached under a stamp is
+never served once the stamp has moved on.
+
+Rendered pages are cached for anonymous visitors only (no producer logged in, no flashed
+message waiting), by URL, language and stamp. A page's CSRF token belongs to its visitor's
+session, so the cached copy holds a placeholder and each visitor gets their own token.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import current_app, g, request, session
+from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import event
+
+from .extensions import db
+
+# -- version stamps ------------------------------------------------------------------------------
+
+# By engine (one per app), then by stamp name: (monotonic time read, stamp).
+_stamps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def stamp(name: str, read: Callable[[], tuple]) -> tuple:
+    """The stamp `read()` returns, reused for up to CACHE_STAMP_TTL seconds in this worker."""
+    config = current_app.config
+    ttl = config.get("CACHE_STAMP_TTL")
+    if ttl is None:
+        ttl = 0 if config.get("TESTING") else 1.0
+    engine = db.engine
+    known = _stamps.get(engine)
+    now = time.monotonic()
+    if ttl and known is not None:
+        cached = known.get(name)
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+    value = read()
+    if known is None:
+        known = _stamps.setdefault(engine, {})
+    known[name] = (now, value)
+    return value
+
+
+def forget_stamps() -> None:
+    """Drop this worker's stamps: the next request reads them afresh (after our own commit)."""
+    _stamps.clear()
+
+
+_listening = False
+
+
+def init_caching() -> None:
+    """After any commit in this worker, re-read the stamps, so its own changes show at once."""
+    global _listening
+    if _listening:  # the scoped session is shared by every app a process creates
+        return
+    _listening = True
+    event.listen(db.session, "after_commit", lambda _session: forget_stamps())
+
+
+# -- rendered pages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    body: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    has_csrf_token: bool
+
+
+# Stands where the visitor's CSRF token goes in a cached page; never a valid token itself.
+CSRF_PLACEHOLDER = "\x00csrf-token\x00"
+
+
+class PageCache:
+    """Rendered pages by (URL, language, stamp), least recently used first out, by size."""
+
+    def __init__(self, max_bytes: int = 32 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: OrderedDict[tuple, CachedPage] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> CachedPage | None:
+        with self.lock:
+            page = self.items.get(key)
+            if page is not None:
+                self.items.move_to_end(key)
+            return page
+
+    def put(self, key: tuple, page: CachedPage) -> None:
+        with self.lock:
+            old = self.items.pop(key, None)
+            if old is not None:
+                self.size -= len(old.body)
+            self.items[key] = page
+            self.size += len(page.body)
+            while self.size > self.max_bytes and self.items:
+                _key, dropped = self.items.popitem(last=False)
+                self.size -= len(dropped.body)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.size = 0
+
+
+page_cache = PageCache()
+
+# Headers a view sets that belong to the page, not to one visitor's response.
+_REPLAYED = frozenset({"content-type", "cache-control", "content-security-policy"})
+
+
+def _anonymous_without_messages() -> bool:
+    remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    return (
+        "_user_id" not in session
+        and "_flashes" not in session
+        and remember_cookie not in request.cookies
+    )
+
+
+def cached_page(version: Callable[[], tuple]):
+    """Serve a GET for an anonymous visitor from the page cache while `version()` holds."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if (
+                request.method != "GET"
+                or not current_app.config.get("PAGE_CACHE_ENABLED", True)
+                or not _anonymous_without_messages()
+            ):
+                return view(*args, **kwargs)
+            key = (
+                current_app.config["PUBLIC_BASE_URL"],
+                request.full_path,
+                str(get_locale()),
+                version(),
+            )
+            page = page_cache.get(key)
+            if page is None:
+                response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code != 200 or response.is_streamed:
+                    return response
+                page = _remember(key, response)
+            body = page.body
+            if page.has_csrf_token:
+                body = body.replace(CSRF_PLACEHOLDER, generate_csrf())
+            response = current_app.response_class(body, page.status, page.headers)
+            response.vary.add("Accept-Language")
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+def _remember(key: tuple, response) -> CachedPage:
+    body = response.get_data(as_text=True)
+    # Set on g by generate_csrf() if the page rendered a form.
+    token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    has_token = bool(token) and token in body
+    if has_token:
+        body = body.replace(token, CSRF_PLACEHOLDER)
+    headers = tuple((k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED)
+    page = CachedPage(body, response.status_code, headers, has_token)
+    page_cache.put(key, page)
+    return page
