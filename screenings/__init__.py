@@ -67,6 +67,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     register_template_helpers(app)
+    from .caching import RepeatedRevalidation
+
+    app.wsgi_app = RepeatedRevalidation(app.wsgi_app, app.config)
     return app
 
 

@@ -37,10 +37,7 @@ _stamps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def stamp(name: str, read: Callable[[], tuple]) -> tuple:
     """The stamp `read()` returns, reused for up to CACHE_STAMP_TTL seconds in this worker."""
-    config = current_app.config
-    ttl = config.get("CACHE_STAMP_TTL")
-    if ttl is None:
-        ttl = 0 if config.get("TESTING") else 1.0
+    ttl = stamp_ttl(current_app.config)
     engine = db.engine
     known = _stamps.get(engine)
     now = time.monotonic()
@@ -55,9 +52,18 @@ def stamp(name: str, read: Callable[[], tuple]) -> tuple:
     return value
 
 
+def stamp_ttl(config) -> float:
+    """CACHE_STAMP_TTL, defaulting to one second (none under test, where data changes fast)."""
+    ttl = config.get("CACHE_STAMP_TTL")
+    if ttl is None:
+        ttl = 0 if config.get("TESTING") else 1.0
+    return ttl
+
+
 def forget_stamps() -> None:
     """Drop this worker's stamps: the next request reads them afresh (after our own commit)."""
-    _stamps.clear()
+    for known in list(_stamps.values()):
+        known.clear()  # emptied in place: RepeatedRevalidation holds these dicts too
 
 
 _listening = False
@@ -182,3 +188,65 @@ def _remember(key: tuple, response) -> CachedPage:
     page = CachedPage(body, response.status_code, headers, has_token)
     page_cache.put(key, page)
     return page
+
+
+# -- conditional GETs answered before Flask runs -------------------------------------------------
+
+_REVALIDATE = "screenings.revalidate"
+
+
+def answer_repeats_with_304(stamp_name: str, version: tuple) -> None:
+    """Let RepeatedRevalidation replay this request's 304 while the stamp `version` holds."""
+    known = _stamps.get(db.engine)
+    if known is not None:
+        request.environ[_REVALIDATE] = (known, stamp_name, version)
+
+
+class RepeatedRevalidation:
+    """WSGI middleware: a conditional GET the app has just answered with 304 is answered
+    again, identically, without running the app, while the same version stamp holds.
+
+    A calendar subscribed to a feed asks "changed?" every few minutes; that answer is the
+    busiest the app gives. Only requests without cookies are taken (nothing personal can
+    vary), keyed by everything a feed's answer depends on: path, query, Accept-Language and
+    Accept-Encoding. The stamp is checked as `stamp()` would: read less than
+    CACHE_STAMP_TTL seconds ago and unchanged; otherwise the request goes to the app.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, wsgi_app, config) -> None:
+        self.wsgi_app = wsgi_app
+        self.config = config
+        self.answers: dict[tuple, tuple] = {}
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ:
+            return self.wsgi_app(environ, start_response)
+        key = (
+            environ.get("PATH_INFO"),
+            environ.get("QUERY_STRING"),
+            environ.get("HTTP_ACCEPT_LANGUAGE"),
+            environ.get("HTTP_ACCEPT_ENCODING"),
+            environ.get("HTTP_IF_NONE_MATCH"),
+        )
+        if key[-1] is None:
+            return self.wsgi_app(environ, start_response)
+        answer = self.answers.get(key)
+        if answer is not None:
+            known, name, version, headers = answer
+            cell = known.get(name)
+            ttl = stamp_ttl(self.config)
+            if cell is not None and cell[1] == version and time.monotonic() - cell[0] < ttl:
+                start_response("304 NOT MODIFIED", list(headers))
+                return []
+
+        def remember_304(status, headers, exc_info=None):
+            opted_in = environ.get(_REVALIDATE)
+            if opted_in is not None and status.startswith("304"):
+                if len(self.answers) >= self.MAX_ENTRIES:
+                    self.answers.clear()
+                self.answers[key] = (*opted_in, tuple(headers))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, remember_304)

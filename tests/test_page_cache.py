@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import request
 from sqlalchemy import update
 
 from screenings import caching
@@ -119,3 +120,72 @@ def test_the_cache_keeps_to_its_size():
     assert cache.size <= 100
     assert cache.get((9,)) is not None
     assert cache.get((0,)) is None
+
+
+# ---------------------------------------------------------------- repeated conditional GETs
+GZIP = {"Accept-Encoding": "gzip"}
+
+
+def _app_runs(app) -> list[str]:
+    """Paths the Flask app itself handled (a request answered before it is not counted)."""
+    runs: list[str] = []
+    app.before_request_funcs.setdefault(None, []).append(lambda: runs.append(request.path))
+    return runs
+
+
+@pytest.mark.config(CACHE_STAMP_TTL=60)
+def test_a_repeated_conditional_get_is_answered_without_the_app(app, client, db, monkeypatch):
+    make_screening()
+    runs = _app_runs(app)
+    etag = client.get("/calendar.ics", headers=GZIP).headers["ETag"]
+    conditional = {**GZIP, "If-None-Match": etag}
+    first = client.get("/calendar.ics", headers=conditional)
+    assert first.status_code == 304
+    assert len(runs) == 2
+    with count_queries() as statements:
+        again = client.get("/calendar.ics", headers=conditional)
+    assert again.status_code == 304
+    assert statements == []
+    assert len(runs) == 2  # the app did not run
+    assert sorted(again.headers.items()) == sorted(first.headers.items())
+    assert again.headers["Content-Security-Policy"]
+
+    # Anything else goes to the app: another language, a cookie, no gzip, another ETag.
+    client.get("/calendar.ics", headers={**conditional, "Accept-Language": "fr"})
+    with_cookie = app.test_client()
+    with_cookie.set_cookie("session", "x")
+    with_cookie.get("/calendar.ics", headers=conditional)
+    client.get("/calendar.ics", headers={"If-None-Match": etag})
+    client.get("/calendar.ics", headers={**GZIP, "If-None-Match": '"other"'})
+    assert len(runs) == 6
+
+    # Once the stamp is older than CACHE_STAMP_TTL, the app is asked again.
+    later = caching.time.monotonic() + 61
+    monkeypatch.setattr(caching.time, "monotonic", lambda: later)
+    assert client.get("/calendar.ics", headers=conditional).status_code == 304
+    assert len(runs) == 7
+
+
+@pytest.mark.config(CACHE_STAMP_TTL=60)
+def test_a_change_in_this_worker_ends_the_repeated_304s_at_once(app, client, db):
+    make_screening()
+    etag = client.get("/calendar.ics", headers=GZIP).headers["ETag"]
+    conditional = {**GZIP, "If-None-Match": etag}
+    assert client.get("/calendar.ics", headers=conditional).status_code == 304
+    assert client.get("/calendar.ics", headers=conditional).status_code == 304
+    make_screening(venue_name="Another Hall")
+    changed = client.get("/calendar.ics", headers=conditional)
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+
+
+def test_without_a_stamp_lifetime_every_request_reaches_the_app(app, client, db):
+    """Under test the stamp is read afresh each time (CACHE_STAMP_TTL 0): no replay."""
+    make_screening()
+    runs = _app_runs(app)
+    etag = client.get("/calendar.ics", headers=GZIP).headers["ETag"]
+    for _ in range(3):
+        assert (
+            client.get("/calendar.ics", headers={**GZIP, "If-None-Match": etag}).status_code == 304
+        )
+    assert len(runs) == 4

@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import LANGUAGES, calendar
-from ..caching import cached_page
+from ..caching import answer_repeats_with_304, cached_page
 from ..extensions import limiter
 from ..models import RsvpStatus
 from ..places import countries
@@ -211,6 +211,7 @@ def screening_ics(screening_id: int):
     locale = str(get_locale() or "en")
     etag = feed_service.feed_etag(f"screening-{screening_id}-{locale}", version)
     if request.if_none_match.contains(etag):
+        answer_repeats_with_304("feeds", version)
         response = Response(status=304)
     else:
         key = (current_app.config["PUBLIC_BASE_URL"], screening_id, locale, version)
@@ -255,6 +256,7 @@ def _feed_response(
     cache_control = "private, no-cache" if include_private else FEED_CACHE_CONTROL
     if request.if_none_match.contains(etag):
         # The busiest answer a feed gives (every subscribed calendar, every few minutes).
+        answer_repeats_with_304("feeds", version)
         return Response(
             status=304,
             headers=[
