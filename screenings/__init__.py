@@ -68,7 +68,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_template_helpers(app)
     from .caching import RepeatedRevalidation
+    from .views import SecurityHeaders
 
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, https=bool(app.config["SESSION_COOKIE_SECURE"]))
+    # Outside the security headers, so a replayed 304 carries them as the app's did.
     app.wsgi_app = RepeatedRevalidation(app.wsgi_app, app.config)
     return app
 

@@ -7,9 +7,10 @@ once when it commits a change itself. So a busy page or feed costs no query at a
 change made in another worker shows within that second. Anything cached under a stamp is
 never served once the stamp has moved on.
 
-Rendered pages are cached for anonymous visitors only (no producer logged in, no flashed
-message waiting), by URL, language and stamp. A page's CSRF token belongs to its visitor's
-session, so the cached copy holds a placeholder and each visitor gets their own token.
+Rendered pages are cached by URL, language and stamp: public pages for anonymous visitors
+only, the producer's dashboard per logged-in producer; never while a flashed message waits.
+A page's CSRF token belongs to its visitor's session, so the cached copy holds a placeholder
+and each visitor gets their own token.
 """
 
 from __future__ import annotations
@@ -132,17 +133,18 @@ page_cache = PageCache()
 _REPLAYED = frozenset({"content-type", "cache-control", "content-security-policy"})
 
 
-def _anonymous_without_messages() -> bool:
+def _anonymous() -> bool:
     remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    return (
-        "_user_id" not in session
-        and "_flashes" not in session
-        and remember_cookie not in request.cookies
-    )
+    return "_user_id" not in session and remember_cookie not in request.cookies
 
 
-def cached_page(version: Callable[[], tuple]):
-    """Serve a GET for an anonymous visitor from the page cache while `version()` holds."""
+def cached_page(version: Callable[[], tuple], *, per_user: bool = False):
+    """Serve a GET from the page cache while `version()` holds.
+
+    Public pages (the default) are cached for anonymous visitors only; a page `per_user` (the
+    producer's, behind login) is cached for each logged-in user separately. A visitor with a
+    flashed message waiting always gets a fresh page.
+    """
 
     def decorator(view):
         @wraps(view)
@@ -150,11 +152,13 @@ def cached_page(version: Callable[[], tuple]):
             if (
                 request.method != "GET"
                 or not current_app.config.get("PAGE_CACHE_ENABLED", True)
-                or not _anonymous_without_messages()
+                or "_flashes" in session
+                or (not per_user and not _anonymous())
             ):
                 return view(*args, **kwargs)
             key = (
                 current_app.config["PUBLIC_BASE_URL"],
+                session.get("_user_id") if per_user else None,
                 request.full_path,
                 str(get_locale()),
                 version(),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import time
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from screenings.caching import page_cache
 from screenings.models import Producer, Screening
+from screenings.services import dashboard as board
+from screenings.services.films import create_film
 
 from . import producer_helpers
 from .conftest import future_date, submit
@@ -97,14 +101,67 @@ def test_pagination(client, producer, db):
     assert "Page 3 of 3" in beyond
 
 
+def _another_film() -> int:
+    values = {
+        "code": "ANO",
+        "slug": "another-film",
+        "title": "Another Film",
+        "year": 2020,
+        "genre": "documentary",
+        "director": "D",
+        "production_company": "P",
+        "synopsis": "S",
+        "runtime_minutes": 90,
+        "content_advisory": "",
+        "requires_approval": False,
+        "is_active": True,
+    }
+    return create_film(values, "Terms.").id
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("sort", ["starts_at", "film", "city", "seats"])
+def test_pages_together_are_the_sorted_list_without_gaps_or_repeats(db, sort, descending):
+    # Each page's ids are chosen before its rows are read; ties (same time, same city) too.
+    bulk_screenings(60)
+    bulk_screenings(60, film_id=_another_film())
+    filters = board.ScreeningFilter.upcoming(sort=sort, descending=descending, per_page=25)
+    expected = [screening.id for screening in db.session.scalars(board.filtered(filters))]
+    pages = [board.screening_page(replace(filters, page=number)) for number in range(1, 6)]
+    assert [screening.id for page in pages for screening in page.items] == expected
+    assert len(expected) == pages[0].total == 120
+    assert pages[-1].pages == 5
+
+
+def test_a_search_for_a_film_title_counts_and_pages_that_film(db):
+    bulk_screenings(30)
+    bulk_screenings(40, film_id=_another_film())
+    filters = board.ScreeningFilter.upcoming(q="another", sort="city", per_page=25, page=2)
+    page = board.screening_page(filters)
+    assert page.total == 40
+    assert len(page.items) == 15
+    assert {screening.film.title for screening in page.items} == {"Another Film"}
+
+
+def test_country_choices_are_the_countries_that_have_screenings(db):
+    assert board.filter_choices()["countries"] == []
+    bulk_screenings(7)
+    assert board.filter_choices()["countries"] == ["AU", "CA", "FR", "IL", "US"]
+
+
 def _queries_for(client, url: str) -> int:
+    """Queries of the page rendered afresh (not from the page cache, no message waiting)."""
+    client.get(url)  # shows (and so clears) any message left by the login
+    page_cache.clear()
     with count_queries() as statements:
         response = client.get(url)
         assert response.status_code == 200
     return len(statements)
 
 
-@pytest.mark.parametrize("url", ["/producer/", "/producer/?q=organization&sort=country"])
+@pytest.mark.parametrize(
+    "url", ["/producer/", "/producer/?q=organization&sort=country", "/producer/?sort=film&page=3"]
+)
 def test_query_count_is_constant_between_10_and_10000_screenings(client, producer, db, url):
     bulk_screenings(10)
     small = _queries_for(client, url)
@@ -137,3 +194,14 @@ def test_settings_offer_the_embed_snippet_and_the_private_feed(client, producer)
     feed = client.get("/feeds/producer/a-long-random-feed-secret-1234.ics")
     assert feed.status_code == 200
     assert b"BEGIN:VCALENDAR" in feed.get_data()
+
+
+def test_the_dashboard_says_how_many_bookings_wait_and_is_never_stale(client, db, producer):
+    screening = make_screening()
+    assert "wait for your approval" not in client.get("/producer/").get_data(as_text=True)
+    db.session.execute(
+        update(Screening).where(Screening.id == screening.id).values(status="pending")
+    )
+    db.session.commit()  # as another request would (the page is cached per producer)
+    page = client.get("/producer/").get_data(as_text=True)
+    assert "1 booking waits for your approval." in page

@@ -20,6 +20,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from ..caching import cached_page
 from ..extensions import db
 from ..models import Film, Screening, ScreeningFormat, ScreeningMaterial, utcnow
 from ..places import country_name
@@ -102,7 +103,12 @@ def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
     return form, filters, options
 
 
+def _dashboard_version() -> tuple:
+    return (*board.version(), current_user.timezone)  # times are shown in the producer's zone
+
+
 @bp.route("/")
+@cached_page(_dashboard_version, per_user=True)
 def dashboard():
     """Upcoming screenings (next 90 days by default), filtered, sorted and paged."""
     form, filters, _options = _filters()

@@ -374,12 +374,3 @@ def embed():
     response.headers["Content-Security-Policy"] = EMBED_CSP
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
-
-
-@bp.after_app_request
-def _allow_framing_of_embed(response):
-    # Runs after the app's security_headers (registered later, so called earlier), which
-    # adds X-Frame-Options: DENY to every response; the embed page alone may be framed.
-    if request.endpoint == "public.embed":
-        response.headers.pop("X-Frame-Options", None)
-    return response

@@ -272,16 +272,20 @@ def feed_version(filters: Filters | None = None, *, include_private: bool = Fals
     return stamp("feeds", _read_version)
 
 
+def _version_columns() -> tuple:
+    return (
+        select(func.max(Screening.id)).scalar_subquery(),
+        select(func.max(Screening.updated_at)).scalar_subquery(),
+        select(func.min(Screening.starts_at))
+        .where(Screening.starts_at >= utcnow())
+        .scalar_subquery(),
+        select(func.max(Film.updated_at)).scalar_subquery(),
+    )
+
+
 def _read_version() -> tuple:
     last_id, latest, next_start, film_changed = db.session.execute(
-        select(
-            select(func.max(Screening.id)).scalar_subquery(),
-            select(func.max(Screening.updated_at)).scalar_subquery(),
-            select(func.min(Screening.starts_at))
-            .where(Screening.starts_at >= utcnow())
-            .scalar_subquery(),
-            select(func.max(Film.updated_at)).scalar_subquery(),
-        )
+        select(*_version_columns())
     ).one()
     return last_id or 0, latest, next_start, film_changed
 
@@ -293,13 +297,14 @@ def listing_version() -> tuple:
 
 
 def _read_listing_version() -> tuple:
-    last_rsvp, latest_rsvp = db.session.execute(
+    last_id, latest, next_start, film_changed, last_rsvp, latest_rsvp = db.session.execute(
         select(
+            *_version_columns(),
             select(func.max(Rsvp.id)).scalar_subquery(),
             select(func.max(Rsvp.updated_at)).scalar_subquery(),
         )
     ).one()
-    return (*_read_version(), last_rsvp or 0, latest_rsvp)
+    return last_id or 0, latest, next_start, film_changed, last_rsvp or 0, latest_rsvp
 
 
 def feed_etag(key: str, version: tuple) -> str:
