@@ -28,16 +28,15 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
     on a cached public page that is a measurable share of the request.
     """
 
-    _serializers: dict = {}
+    _secrets: tuple | None = None
+    _serializer = None
 
     def get_signing_serializer(self, app: Flask):
-        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        serializer = self._serializers.get(key)
-        if serializer is None:
-            serializer = super().get_signing_serializer(app)
-            if serializer is not None:
-                self._serializers = {key: serializer}  # one secret in use at a time
-        return serializer
+        secrets = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if secrets != self._secrets or self._serializer is None:
+            self._serializer = super().get_signing_serializer(app)
+            self._secrets = secrets
+        return self._serializer
 
 
 class DatabaseIdConverter(IntegerConverter):

@@ -94,40 +94,55 @@ class CachedPage:
 CSRF_PLACEHOLDER = "\x00csrf-token\x00"
 
 
-class PageCache:
-    """Rendered pages by (URL, language, stamp), least recently used first out, by size."""
+class VersionedCache:
+    """Values by key, the key's last element being the version stamp the value was made
+    under. A value of a newer version replaces the older ones at once (they are never served
+    again); past `max_bytes` (as `size_of` counts) the least recently used go first.
+    Shared by a worker's threads."""
 
-    def __init__(self, max_bytes: int = 32 << 20) -> None:
+    def __init__(self, max_bytes: int, size_of: Callable[[object], int] = len) -> None:
         self.max_bytes = max_bytes
+        self.size_of = size_of
         self.size = 0
-        self.items: OrderedDict[tuple, CachedPage] = OrderedDict()
+        self.items: OrderedDict[tuple, object] = OrderedDict()
+        self.newest: dict[tuple, tuple] = {}  # key without its version -> the full key
         self.lock = threading.Lock()
 
-    def get(self, key: tuple) -> CachedPage | None:
+    def get(self, key: tuple):
         with self.lock:
-            page = self.items.get(key)
-            if page is not None:
+            value = self.items.get(key)
+            if value is not None:
                 self.items.move_to_end(key)
-            return page
+            return value
 
-    def put(self, key: tuple, page: CachedPage) -> None:
+    def put(self, key: tuple, value) -> None:
         with self.lock:
-            old = self.items.pop(key, None)
-            if old is not None:
-                self.size -= len(old.body)
-            self.items[key] = page
-            self.size += len(page.body)
+            older = self.newest.get(key[:-1])
+            if older is not None:
+                self._drop(older)
+            self._drop(key)
+            self.items[key] = value
+            self.newest[key[:-1]] = key
+            self.size += self.size_of(value)
             while self.size > self.max_bytes and self.items:
-                _key, dropped = self.items.popitem(last=False)
-                self.size -= len(dropped.body)
+                self._drop(next(iter(self.items)))
+
+    def _drop(self, key: tuple) -> None:
+        value = self.items.pop(key, None)
+        if value is not None:
+            self.size -= self.size_of(value)
+            if self.newest.get(key[:-1]) == key:
+                del self.newest[key[:-1]]
 
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
+            self.newest.clear()
             self.size = 0
 
 
-page_cache = PageCache()
+# Rendered pages by (base URL, user, URL, language, stamp).
+page_cache = VersionedCache(32 << 20, size_of=lambda page: len(page.body))
 
 # Headers a view sets that belong to the page, not to one visitor's response.
 _REPLAYED = frozenset({"content-type", "cache-control", "content-security-policy"})
@@ -151,7 +166,7 @@ def cached_page(version: Callable[[], tuple], *, per_user: bool = False):
         def wrapper(*args, **kwargs):
             if (
                 request.method != "GET"
-                or not current_app.config.get("PAGE_CACHE_ENABLED", True)
+                or not current_app.config["PAGE_CACHE_ENABLED"]
                 or "_flashes" in session
                 or (not per_user and not _anonymous())
             ):
@@ -212,8 +227,8 @@ class RepeatedRevalidation:
 
     A calendar subscribed to a feed asks "changed?" every few minutes; that answer is the
     busiest the app gives. Only requests without cookies are taken (nothing personal can
-    vary), keyed by everything a feed's answer depends on: path, query, Accept-Language and
-    Accept-Encoding. The stamp is checked as `stamp()` would: read less than
+    vary), keyed by everything a feed's answer depends on: path, query, Accept-Language,
+    Accept-Encoding and the If-None-Match asked. The stamp is checked as `stamp()` would: read less than
     CACHE_STAMP_TTL seconds ago and unchanged; otherwise the request goes to the app.
     """
 

@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "PRIVACY_RETENTION_DAYS": 30,
     # Hours before a screening that `flask reminders send` e-mails its organizer and attendees.
     "REMINDER_LEAD_HOURS": 24,
+    # Seconds a worker reuses the version stamp it read (caching.py); None: 1, or 0 under test.
+    "CACHE_STAMP_TTL": None,
+    # Serve public pages (and the dashboard) from the in-process page cache.
+    "PAGE_CACHE_ENABLED": True,
     # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.
     "PRODUCER_FEED_TOKEN": None,
 }

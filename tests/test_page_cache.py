@@ -113,13 +113,24 @@ def test_pages_are_cached_by_language(app, db):
     assert 'lang="en"' in english.get("/screenings").get_data(as_text=True)
 
 
+def test_a_newer_version_replaces_the_older_at_once():
+    cache = caching.VersionedCache(1000)
+    cache.put(("feed", "en", 1), b"old")
+    cache.put(("feed", "fr", 1), b"ancien")
+    cache.put(("feed", "en", 2), b"new!")
+    assert cache.get(("feed", "en", 1)) is None
+    assert cache.get(("feed", "en", 2)) == b"new!"
+    assert cache.get(("feed", "fr", 1)) == b"ancien"
+    assert cache.size == len(b"new!") + len(b"ancien")
+
+
 def test_the_cache_keeps_to_its_size():
-    cache = caching.PageCache(max_bytes=100)
+    cache = caching.VersionedCache(100, size_of=lambda page: len(page.body))
     for n in range(10):
-        cache.put((n,), caching.CachedPage("x" * 30, 200, (), False))
+        cache.put((n, "stamp"), caching.CachedPage("x" * 30, 200, (), False))
     assert cache.size <= 100
-    assert cache.get((9,)) is not None
-    assert cache.get((0,)) is None
+    assert cache.get((9, "stamp")) is not None
+    assert cache.get((0, "stamp")) is None
 
 
 # ---------------------------------------------------------------- repeated conditional GETs

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import calendar
-from ..caching import stamp
+from ..caching import VersionedCache, stamp
 from ..extensions import db
 from ..models import Film, Licence, Rsvp, Screening, ScreeningStatus, utcnow
 from ..urls import external_url, public_domain
@@ -225,39 +223,10 @@ def _feed_rows(*, include_private: bool) -> Select:
     return query
 
 
-class _FeedCache:
-    """Feed bodies by (feed key, version): a small LRU shared by a process's threads."""
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self.items: OrderedDict[tuple, Feed] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple) -> Feed | None:
-        with self.lock:
-            feed = self.items.get(key)
-            if feed is not None:
-                self.items.move_to_end(key)
-            return feed
-
-    def put(self, key: tuple, feed: Feed) -> None:
-        with self.lock:
-            # An older version of the same feed is never served again: drop it now.
-            for stale in [k for k in self.items if k[:-1] == key[:-1] and k != key]:
-                del self.items[stale]
-            self.items[key] = feed
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-feed_cache = _FeedCache()
-# One screening's .ics, by (base URL, id, locale, version): small, and the hottest download.
-ics_cache = _FeedCache(size=1024)
+# Gzipped feeds by (base URL, feed key, stamp): the feed of every screening is a few MB.
+feed_cache = VersionedCache(48 << 20, size_of=lambda feed: len(feed.gzipped))
+# One screening's .ics, by (base URL, id, locale, stamp): small, and the hottest download.
+ics_cache = VersionedCache(8 << 20)
 
 
 def feed_version(filters: Filters | None = None, *, include_private: bool = False) -> tuple:
