@@ -228,8 +228,8 @@ class RepeatedRevalidation:
     A calendar subscribed to a feed asks "changed?" every few minutes; that answer is the
     busiest the app gives. Only requests without cookies are taken (nothing personal can
     vary), keyed by everything a feed's answer depends on: path, query, Accept-Language,
-    Accept-Encoding and the If-None-Match asked. The stamp is checked as `stamp()` would: read less than
-    CACHE_STAMP_TTL seconds ago and unchanged; otherwise the request goes to the app.
+    Accept-Encoding and the If-None-Match asked. The stamp is checked as `stamp()` would:
+    read less than CACHE_STAMP_TTL seconds ago and unchanged; otherwise the app answers.
     """
 
     MAX_ENTRIES = 10_000

@@ -144,16 +144,14 @@ def _order(filters: ScreeningFilter) -> tuple:
     return (*order, Screening.id)
 
 
+def _with_film() -> Select:
+    return select(Screening).join(Screening.film).options(contains_eager(Screening.film))
+
+
 def filtered(filters: ScreeningFilter) -> Select:
     """SELECT screenings (film joined) matching the filters, sorted; no paging."""
     conditions, _ = _conditions(filters)
-    return (
-        select(Screening)
-        .join(Screening.film)
-        .options(contains_eager(Screening.film))
-        .where(*conditions)
-        .order_by(*_order(filters))
-    )
+    return _with_film().where(*conditions).order_by(*_order(filters))
 
 
 def _matching(filters: ScreeningFilter, *columns, ordered: bool = False) -> Select:
@@ -183,9 +181,8 @@ def screening_page(filters: ScreeningFilter) -> Page:
         _matching(filters, Screening.id, ordered=True).limit(per_page).offset((page - 1) * per_page)
     )
     rows = db.session.scalars(
-        select(Screening)
-        .join(Screening.film)
-        .options(contains_eager(Screening.film), selectinload(Screening.licences))
+        _with_film()
+        .options(selectinload(Screening.licences))
         .where(Screening.id.in_(ids.correlate(None).scalar_subquery()))
         .order_by(*_order(filters))
     ).all()
