@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_LOGIN": "10 per minute",
     "RATELIMIT_FORMS": "30 per minute",
+    # Licence verification pages per client address (a miss counts like a hit).
+    "RATELIMIT_LICENCES": "30 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     "ENV_NAME": "development",
