@@ -92,6 +92,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(reports_cli)
     app.cli.add_command(privacy_cli)
     app.cli.add_command(demo_data)
+    app.cli.add_command(alerts_cli)
 
 
 reminders_cli = AppGroup("reminders", help="Reminder e-mails before screenings.")
@@ -180,3 +181,16 @@ def demo_data(screening_count: int, rsvp_count: int, seed: int) -> None:
         f"{outcome.films} films, {outcome.screenings} screenings, {outcome.licences} licences, "
         f"{outcome.rsvps} RSVPs, {outcome.reports} reports in {time.monotonic() - started:.1f} s"
     )
+
+
+alerts_cli = AppGroup("alerts", help="Producers' alerts.")
+
+
+@alerts_cli.command("digest")
+def alerts_digest() -> None:
+    """E-mail each digest-reading producer what happened since their last digest (for cron)."""
+    from .services.alerts import send_digests
+
+    count = send_digests()
+    delivered = deliver_pending()
+    click.echo(f"{count} digest(s) queued; {delivered['sent']} e-mail(s) sent.")

@@ -215,6 +215,9 @@ def _record_failure(row: OutboxMessage, error: Exception) -> None:
     row.last_error = f"{type(error).__name__}: {error}"[:2000]
     if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         row.status = OutboxStatus.DEAD
+        from .services import alerts  # services import the outbox: import on use
+
+        alerts.dead_mail(row)
     else:
         row.status = OutboxStatus.FAILED
         row.next_attempt_at = utcnow() + backoff(row.attempts)

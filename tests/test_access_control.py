@@ -61,6 +61,7 @@ def world(app, db):
             "material_id": db.session.scalar(select(ScreeningMaterial.id)),
             "shipment_id": db.session.scalar(select(Shipment.id)),
             "message_id": db.session.scalar(select(OutboxMessage.id)),
+            "change_id": 1,  # no change is held: the route must still refuse, never 500
             "number": screening.current_licence.number,
             "slug": film.slug,
             "code": "CA",
