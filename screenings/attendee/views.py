@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from ..public.forms import ConfirmForm
-from ..services import DomainError
+from ..services import DomainError, visibility
 from ..services import rsvps as rsvp_service
 from ..views import private_page
 from . import bp
@@ -28,6 +28,7 @@ def rsvp(token: str):
         "attendee/rsvp.html",
         rsvp=row,
         screening=row.screening,
+        place=visibility.rsvp_place(row),
         token=token,
         form=ConfirmForm(),
     )

@@ -124,6 +124,9 @@ class Screening(db.Model):
         # The public list in its order (status, is_public fixed; starts_at, id sorted): a deep
         # page's OFFSET skips index entries without reading the rows it skips.
         Index("ix_screenings_listed", "status", "is_public", "starts_at", "id"),
+        CheckConstraint("visibility IN ('public', 'guests', 'private')", name="visibility_known"),
+        # is_public is "listed": every screening but a private one (services/visibility.py).
+        CheckConstraint("(visibility = 'private') <> is_public", name="listed_unless_private"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,7 +160,15 @@ class Screening(db.Model):
     expected_audience: Mapped[int]
     capacity: Mapped[int]
     seats_taken: Mapped[int] = mapped_column(default=0)
+    # Listed on the public list, feeds, API and embed: false exactly for private screenings.
     is_public: Mapped[bool] = mapped_column(default=True)
+    # Who learns the street address: public (anyone), guests (confirmed guests only), private
+    # (unlisted; reached only through the share link). Rules in services/visibility.py.
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    # The private share link /s/<token>: derived from this random key, stored hashed; both
+    # cleared to revoke it.
+    share_key: Mapped[str | None] = mapped_column(String(64))
+    share_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     rsvps_enabled: Mapped[bool] = mapped_column(default=True)
     # Largest party one RSVP may reserve seats for.
     max_party_size: Mapped[int] = mapped_column(default=10)

@@ -46,7 +46,9 @@ def particulars_of(screening: Screening) -> dict:
         "starts_at_utc": screening.starts_at.isoformat(),
         "duration_minutes": screening.duration_minutes,
         "expected_audience": screening.expected_audience,
-        "listing": "Public" if screening.is_public else "Private",
+        "listing": {"public": "Public", "guests": "Guests only", "private": "Private"}[
+            screening.visibility
+        ],
     }
 
 

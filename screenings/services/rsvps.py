@@ -54,10 +54,10 @@ def find_by_token(token: str) -> Rsvp | None:
 
 
 def accepts_rsvps(screening: Screening) -> bool:
-    """A public, approved, future screening whose organizer takes RSVPs."""
+    """An approved, future screening whose organizer takes RSVPs. A private one too: its
+    guests reach it through the share link (services/visibility.py)."""
     return (
         screening.status == ScreeningStatus.APPROVED
-        and screening.is_public
         and screening.rsvps_enabled
         and screening.starts_at > utcnow()
     )
