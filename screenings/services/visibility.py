@@ -58,9 +58,7 @@ def apply(screening: Screening, visibility: str) -> None:
     if visibility not in CHOICES:
         raise ValueError(f"visibility must be one of {CHOICES}, not {visibility!r}")
     screening.visibility = visibility
-    listed = visibility != PRIVATE
-    if screening.is_public != listed:
-        screening.is_public = listed
+    screening.is_public = visibility != PRIVATE
 
 
 def is_listed(screening) -> bool:
