@@ -1,4 +1,5 @@
-"""screenings.visibility (public / guests / private) and the private share link
+"""screenings.visibility (public / guests / private), the private share link, and
+outbox_messages.erase_after_sending (an erased person's last message, redacted once sent)
 
 ``is_public`` keeps its column and its place in the public list's index and now means
 "listed": a CHECK holds it equal to ``visibility != 'private'``. Existing rows keep what they
@@ -22,6 +23,10 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("erase_after_sending", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
     with op.batch_alter_table("screenings", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("visibility", sa.String(length=16), server_default="public", nullable=False)
@@ -49,3 +54,5 @@ def downgrade():
         batch_op.drop_column("share_token_hash")
         batch_op.drop_column("share_key")
         batch_op.drop_column("visibility")
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.drop_column("erase_after_sending")
