@@ -311,22 +311,51 @@ class OutboxMessage(db.Model):
         return f"<OutboxMessage {self.id} {self.kind} {self.status} to {self.recipient}>"
 
 
+class ProducerRole(enum.StrEnum):
+    """What an account may do: services/producers.py (PERMISSIONS) is the one home of that rule."""
+
+    OWNER = "owner"
+    REVIEWER = "reviewer"
+    VIEWER = "viewer"
+
+
 class Producer(UserMixin, db.Model):
-    """A producer account. The session carries a nonce, rotated on login and logout."""
+    """A producer account. Each logged-in device holds its own ProducerSession."""
 
     __tablename__ = "producers"
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'reviewer', 'viewer')", name="role_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Empty until an invited account sets its password (it cannot log in before).
     password_hash: Mapped[str] = mapped_column(String(255))
-    session_nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(
+        String(16), default=ProducerRole.OWNER, server_default=ProducerRole.OWNER
+    )
     # The producer's own IANA zone: the dashboard shows each screening's time in it too.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Failed password attempts since the last success or lockout (one counter for all workers).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
 
-    def get_id(self) -> str:
-        return self.session_nonce
+    # The raw id of the session this object was loaded for (set by services/producers.py).
+    session_token = None  # str | None
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
 
     def __repr__(self) -> str:
-        return f"<Producer {self.email}>"
+        return f"<Producer {self.email} {self.role}>"
