@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # unlock link), and for how many minutes.
     "LOGIN_LOCKOUT_FAILURES": 10,
     "LOGIN_LOCKOUT_MINUTES": 15,
+    # Licence verification pages per client address (a miss counts like a hit).
+    "RATELIMIT_LICENCES": "30 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     "ENV_NAME": "development",

@@ -7,7 +7,7 @@ account_links holds the hashed single-use unlock, reset and invitation links; ac
 is the audit log.
 
 Revision ID: 06eb769c89f2
-Revises: 45ead9a05092
+Revises: 6a2025f487da
 Create Date: 2026-12-01 21:27:44.277055
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '06eb769c89f2'
-down_revision = '45ead9a05092'
+down_revision = '6a2025f487da'
 branch_labels = None
 depends_on = None
 
