@@ -7,7 +7,7 @@ were: public stays public (full address), private stays private (now reachable o
 share link the organizer creates on the manage page).
 
 Revision ID: b7d41c2e9a10
-Revises: 45ead9a05092
+Revises: 06eb769c89f2
 Create Date: 2026-12-01 21:40:00
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b7d41c2e9a10"
-down_revision = "45ead9a05092"
+down_revision = "06eb769c89f2"
 branch_labels = None
 depends_on = None
 

@@ -166,4 +166,6 @@ def shows_place_publicly(screening: Screening) -> bool:
     A listed screening does; an unlisted (private) one does not: its licence holder has
     the PDF. The one rule every public rendering of a licence uses.
     """
-    return bool(screening.is_public)
+    from .visibility import is_listed
+
+    return is_listed(screening)
