@@ -272,6 +272,7 @@ def generate(
             "capacity": capacity,
             "seats_taken": 0,
             "is_public": is_public,
+            "visibility": "public" if is_public else "private",
             "rsvps_enabled": rsvps_enabled,
             "max_party_size": 10,
             "format_id": None,

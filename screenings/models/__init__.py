@@ -1,5 +1,6 @@
 """What the data is. One module per area; everything is importable from here."""
 
+from .accounts import *  # noqa: F403
 from .changes import *  # noqa: F403
 from .core import *  # noqa: F403
 from .core import utcnow  # noqa: F401

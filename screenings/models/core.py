@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -124,6 +125,9 @@ class Screening(db.Model):
         # The public list in its order (status, is_public fixed; starts_at, id sorted): a deep
         # page's OFFSET skips index entries without reading the rows it skips.
         Index("ix_screenings_listed", "status", "is_public", "starts_at", "id"),
+        CheckConstraint("visibility IN ('public', 'guests', 'private')", name="visibility_known"),
+        # is_public is "listed": every screening but a private one (services/visibility.py).
+        CheckConstraint("(visibility = 'private') <> is_public", name="listed_unless_private"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,7 +161,15 @@ class Screening(db.Model):
     expected_audience: Mapped[int]
     capacity: Mapped[int]
     seats_taken: Mapped[int] = mapped_column(default=0)
+    # Listed on the public list, feeds, API and embed: false exactly for private screenings.
     is_public: Mapped[bool] = mapped_column(default=True)
+    # Who learns the street address: public (anyone), guests (confirmed guests only), private
+    # (unlisted; reached only through the share link). Rules in services/visibility.py.
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    # The private share link /s/<token>: derived from this random key, stored hashed; both
+    # cleared to revoke it.
+    share_key: Mapped[str | None] = mapped_column(String(64))
+    share_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     rsvps_enabled: Mapped[bool] = mapped_column(default=True)
     # Largest party one RSVP may reserve seats for.
     max_party_size: Mapped[int] = mapped_column(default=10)
@@ -317,33 +329,64 @@ class OutboxMessage(db.Model):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # The last message to someone who asked to be erased: redacted once sent (services/privacy).
+    erase_after_sending: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status} to {self.recipient}>"
 
 
+class ProducerRole(enum.StrEnum):
+    """What an account may do: services/producers.py (PERMISSIONS) is the one home of that rule."""
+
+    OWNER = "owner"
+    REVIEWER = "reviewer"
+    VIEWER = "viewer"
+
+
 class Producer(UserMixin, db.Model):
-    """A producer account. The session carries a nonce, rotated on login and logout."""
+    """A producer account. Each logged-in device holds its own ProducerSession."""
 
     __tablename__ = "producers"
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'reviewer', 'viewer')", name="role_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Empty until an invited account sets its password (it cannot log in before).
     password_hash: Mapped[str] = mapped_column(String(255))
-    session_nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(
+        String(16), default=ProducerRole.OWNER, server_default=ProducerRole.OWNER
+    )
     # The producer's own IANA zone: the dashboard shows each screening's time in it too.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Failed password attempts since the last success or lockout (one counter for all workers).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
     # How the producer hears of bookings, changes, cancellations and dead mail
     # (services/alerts.py): "immediate", "digest" (daily) or "none".
     alert_mode: Mapped[str] = mapped_column(
         String(16), default="immediate", server_default="immediate"
     )
 
-    def get_id(self) -> str:
-        return self.session_nonce
+    # The raw id of the session this object was loaded for (set by services/producers.py).
+    session_token = None  # str | None
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
 
     def __repr__(self) -> str:
-        return f"<Producer {self.email}>"
+        return f"<Producer {self.email} {self.role}>"

@@ -66,7 +66,9 @@ def set_alert_mode(producer: Producer, mode: str) -> None:
 def _listeners() -> list[Producer]:
     return list(
         db.session.scalars(
-            select(Producer).where(Producer.alert_mode != "none").order_by(Producer.id)
+            select(Producer)
+            .where(Producer.alert_mode != "none", Producer.disabled_at.is_(None))
+            .order_by(Producer.id)
         )
     )
 

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import ChangeRequest, ChangeRequestStatus, Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, tokens_match
-from . import BookingError, NotAllowed, alerts, distribution, rsvps
+from . import BookingError, NotAllowed, alerts, distribution, rsvps, visibility
 from .history import record_change
 from .licences import issue_licence
 
@@ -34,7 +34,7 @@ LICENCE_FIELDS = (
     "local_start",
     "duration_minutes",
     "expected_audience",
-    "is_public",
+    "visibility",
 )
 # On a film that needs approval, a change of these after approval waits for the producer
 # (with a start moved by more than a day, and audience or capacity raised: _material).
@@ -48,7 +48,6 @@ REVIEWED_FIELDS = (
     "region",
     "postal_code",
     "country",
-    "is_public",
     "visibility",
 )
 # A start moved by more than this goes back to review.
@@ -64,6 +63,8 @@ CALENDAR_FIELDS = (
     "timezone",
     "local_start",
     "duration_minutes",
+    # Who learns the street changes what confirmed guests' invites say (services/visibility).
+    "visibility",
 )
 
 
@@ -91,7 +92,8 @@ class BookingDetails:
     duration_minutes: int | None
     expected_audience: int
     capacity: int
-    is_public: bool
+    # public, guests or private: who learns the address (services/visibility.py).
+    visibility: str
     rsvps_enabled: bool
     notes: str
     # The ScreeningFormat the organizer chose (download or physical); None: not chosen.
@@ -165,6 +167,8 @@ def _apply(screening: Screening, details: BookingDetails, starts_at: datetime) -
         if old != value:
             changes[name] = [old, value]
             setattr(screening, name, value)
+    visibility.apply(screening, details.visibility)
+    visibility.ensure_share_link(screening)
     screening.starts_at = starts_at
     return changes
 
@@ -336,7 +340,10 @@ def _material(screening: Screening, changes: dict, moved: timedelta) -> dict:
 def _hold_for_review(screening: Screening, details: BookingDetails, held: dict, actor: str):
     """Undo the held changes on the screening and keep them as a ChangeRequest."""
     for name, (old, _new) in held.items():
-        setattr(screening, name, old)
+        if name == "visibility":
+            visibility.apply(screening, old)
+        else:
+            setattr(screening, name, old)
     _withdraw_pending_changes(screening)
     proposal = ChangeRequest(
         screening=screening,
@@ -513,6 +520,9 @@ def approve_change(change: ChangeRequest, *, actor: str) -> None:
             )
         elif name == "timezone":
             screening.timezone = proposed["timezone"]
+        elif name == "visibility":
+            visibility.apply(screening, proposed["visibility"])
+            visibility.ensure_share_link(screening)
         else:
             setattr(screening, name, proposed[name])
     if "local_start" in held or "timezone" in held:
