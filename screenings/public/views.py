@@ -165,7 +165,7 @@ def screening(screening_id: int):
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
-@limiter.limit(rate_limit_forms, methods=["POST"])
+@limiter.limit(rate_limit_forms)  # a lookup by secret: reading is limited too
 @private_page
 def shared(token: str):
     """A private screening's page, behind the share link its organizer hands out."""
