@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # unlock link), and for how many minutes.
     "LOGIN_LOCKOUT_FAILURES": 10,
     "LOGIN_LOCKOUT_MINUTES": 15,
+    # Owners must enrol TOTP two-factor before using the producer pages; None: in production.
+    "TWO_FACTOR_REQUIRED_FOR_OWNERS": None,
     # Licence verification pages per client address (a miss counts like a hit).
     "RATELIMIT_LICENCES": "30 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
@@ -78,6 +80,8 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options.setdefault("connect_args", {"timeout": 30})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    if app.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"] is None:
+        app.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"] = app.config["ENV_NAME"] == "production"
     if app.config["ENV_NAME"] == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
