@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -78,8 +79,10 @@ class Film(db.Model):
     requires_approval: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Public pages and feeds show the film: a change to it is part of their version stamp.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Raised in the transaction of every change to the row (caching.py): part of the cache
+    # key of each page and calendar file that shows the film.
+    cache_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     terms_versions: Mapped[list[LicenceTerms]] = relationship(
         back_populates="film", order_by="LicenceTerms.version"
@@ -171,8 +174,10 @@ class Screening(db.Model):
     # iCalendar SEQUENCE: raised on every change of time, place or status.
     calendar_sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Indexed: max(updated_at) is the feeds' version stamp (services/feeds.py).
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    # Raised in the transaction of every change to the row, seats included (caching.py): the
+    # cache key of the screening's page and .ics file.
+    cache_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     film: Mapped[Film] = relationship()
     licences: Mapped[list[Licence]] = relationship(
@@ -330,3 +335,17 @@ class Producer(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Producer {self.email}>"
+
+
+class ChangeCounter(db.Model):
+    """A number raised in the transaction of every change to what a kind of cached answer
+    shows ("listing": public lists and the dashboard; "feeds": the calendar feeds), so the
+    answers cached under the old number are never served again (caching.py)."""
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:
+        return f"<ChangeCounter {self.name}={self.value}>"
