@@ -100,6 +100,6 @@ def test_cached_screening_ics_follows_every_change(client, db):
     changed = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
     assert changed.status_code == 200
     assert b"Changed Hall" in changed.get_data()
-    screening.is_public = False
+    screening.visibility, screening.is_public = "private", False
     db.session.commit()
     assert client.get(url).status_code == 404

@@ -5,7 +5,7 @@ the transaction of every change to the row, and a change counter in the transact
 change to what a list or a feed shows. Existing rows start at version 1.
 
 Revision ID: c4f1a2b7d9e0
-Revises: 45ead9a05092
+Revises: b7d41c2e9a10
 Create Date: 2026-12-01 21:45:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c4f1a2b7d9e0"
-down_revision = "45ead9a05092"
+down_revision = "b7d41c2e9a10"
 branch_labels = None
 depends_on = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import (
@@ -27,17 +28,16 @@ from ..extensions import limiter
 from ..models import RsvpStatus
 from ..places import countries
 from ..producer.auth import is_safe_next
-from ..services import DomainError
+from ..services import DomainError, visibility
 from ..services import feeds as feed_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
-from ..services.licences import find_licence
+from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
-from ..views import CONTENT_SECURITY_POLICY, form_error, rate_limit_forms
+from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
 from .forms import LanguageForm, RsvpForm, SearchForm
 
-LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
 
@@ -58,19 +58,34 @@ def language():
     return redirect(target or url_for(".home"))
 
 
+def rate_limit_licences() -> str:
+    return current_app.config["RATELIMIT_LICENCES"]
+
+
 @bp.route("/licences/<number>")
+@limiter.limit(rate_limit_licences)
 def licence(number: str):
-    """Public verification: is this licence valid? No personal contact data is shown."""
-    if not LICENCE_NUMBER.match(number):
-        abort(404)
-    licence = find_licence(number)
-    if licence is None:
-        abort(404)
+    """Public verification: is this licence valid? No personal contact data is shown.
+
+    A miss (unknown number, wrong check symbol, garbage) is a plain 404 that makes the same
+    indexed lookup and draws the same QR code as a hit, so timing does not tell them apart.
+    """
     from ..licence_pdf import qr_svg  # fpdf and fonts: 40 MB a worker, on demand
 
-    verify_url = external_url("public.licence", number=licence.number)
+    licence = find_licence(number)
+    verify_url = external_url(
+        "public.licence", number=licence.number if licence else number[:64] or "-"
+    )
+    qr = qr_svg(verify_url)
+    if licence is None:
+        abort(404)
     return render_template(
-        "public/licence.html", licence=licence, qr=qr_svg(verify_url), verify_url=verify_url
+        "public/licence.html",
+        licence=licence,
+        qr=qr,
+        verify_url=verify_url,
+        show_place=shows_place_publicly(licence.screening),
+        licence_date=datetime.fromisoformat(licence.particulars["local_start"]).date(),
     )
 
 
@@ -110,18 +125,21 @@ def upcoming():
     return render_template("public/upcoming.html", form=form, page=page, args=args)
 
 
-def _map_url(screening) -> str:
-    if screening.latitude is not None and screening.longitude is not None:
-        lat, lon = screening.latitude, screening.longitude
+def _map_url(place) -> str | None:
+    """An OpenStreetMap link to the place; none where the street is for guests only."""
+    if not place.is_complete:
+        return None
+    if place.latitude is not None and place.longitude is not None:
+        lat, lon = place.latitude, place.longitude
         return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
     address = ", ".join(
         part
         for part in (
-            screening.street_address,
-            screening.city,
-            screening.region,
-            screening.postal_code,
-            screening.country,
+            place.street_address,
+            place.city,
+            place.region,
+            place.postal_code,
+            place.country,
         )
         if part
     )
@@ -139,14 +157,32 @@ def _screening_or_404(screening_id: int):
 @limiter.limit(rate_limit_forms, methods=["POST"])
 @cached_page(screening_version)
 def screening(screening_id: int):
-    """A screening's public page with its RSVP form."""
+    """A listed screening's public page with its RSVP form."""
     screening = _screening_or_404(screening_id)
+    return _screening_page(
+        screening, url_for(".screening", screening_id=screening.id), shared=False
+    )
+
+
+@bp.route("/s/<token>", methods=["GET", "POST"])
+@limiter.limit(rate_limit_forms, methods=["POST"])
+@private_page
+def shared(token: str):
+    """A private screening's page, behind the share link its organizer hands out."""
+    screening = visibility.find_by_share_token(token)
+    if screening is None or feed_service.public_screening_status(screening) is None:
+        abort(404)
+    return _screening_page(screening, url_for(".shared", token=token), shared=True)
+
+
+def _screening_page(screening, here: str, *, shared: bool):
+    """The screening page and its RSVP form; the street only where the public may know it."""
     open_for_rsvps = rsvp_service.accepts_rsvps(screening)
     form = RsvpForm(max_party_size=screening.max_party_size)
     if request.method == "POST":
         if not open_for_rsvps:
             flash(_("This screening does not take RSVPs."), "warning")
-            return redirect(url_for(".screening", screening_id=screening.id))
+            return redirect(here)
         if form.validate_on_submit():
             try:
                 result = rsvp_service.rsvp(
@@ -161,18 +197,27 @@ def screening(screening_id: int):
                 form_error(form, error)
             else:
                 _flash_rsvp(result.rsvp)
-                return redirect(url_for(".screening", screening_id=screening.id))
-    page_url = external_url("public.screening", screening_id=screening.id)
+                return redirect(here)
+    place = visibility.public_place(screening)
     status = 422 if request.method == "POST" else 200
+    calendar_links = {}
+    if not shared:
+        page_url = external_url("public.screening", screening_id=screening.id)
+        calendar_links = {
+            "google_url": calendar.google_calendar_link(screening, url=page_url, place=place),
+            "outlook_url": calendar.outlook_calendar_link(screening, url=page_url, place=place),
+        }
     return render_template(
         "public/screening.html",
         screening=screening,
         film=screening.film,
         form=form,
+        form_action=here,
+        shared=shared,
+        place=place,
         open_for_rsvps=open_for_rsvps,
-        map_url=_map_url(screening),
-        google_url=calendar.google_calendar_link(screening, url=page_url),
-        outlook_url=calendar.outlook_calendar_link(screening, url=page_url),
+        map_url=_map_url(place),
+        **calendar_links,
     ), status
 
 
@@ -223,6 +268,7 @@ def screening_ics(screening_id: int):
                 name=screening.film.title,
                 url_for=lambda s: external_url("public.screening", screening_id=s.id),
                 domain=public_domain(),
+                place_of=visibility.public_place,
             )
             caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
         response = Response(body, mimetype="text/calendar")

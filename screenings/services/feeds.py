@@ -23,6 +23,7 @@ from ..caching import counter_version
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
 from ..urls import external_url, public_domain
+from . import visibility
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -51,10 +52,10 @@ class Filters:
 
 
 def _listed() -> Select:
-    """Approved public screenings that have not started yet."""
+    """Approved listed screenings that have not started yet."""
     return select(Screening).where(
         Screening.status == ScreeningStatus.APPROVED,
-        Screening.is_public.is_(True),
+        visibility.listed_clause(),
         Screening.starts_at >= utcnow(),
     )
 
@@ -87,10 +88,15 @@ def upcoming(filters: Filters, *, page: int = 1, per_page: int = PER_PAGE) -> Pa
 
 
 def public_screening(screening_id: int) -> Screening | None:
-    """A screening the public may see: public and approved, or cancelled after approval."""
+    """A screening the public may see: listed and approved, or cancelled after approval."""
     screening = db.session.get(Screening, screening_id)
-    if screening is None or not screening.is_public:
+    if screening is None or not visibility.is_listed(screening):
         return None
+    return public_screening_status(screening)
+
+
+def public_screening_status(screening: Screening) -> Screening | None:
+    """The screening if its status may be shown: approved, or cancelled after approval."""
     if screening.status == ScreeningStatus.APPROVED:
         return screening
     if screening.status == ScreeningStatus.CANCELLED and screening.licences:
@@ -103,8 +109,10 @@ def screening_url(screening: Screening) -> str:
 
 
 def as_json(screening: Screening) -> dict:
-    """What the API says about a screening: public particulars only, never contact data."""
+    """What the API says about a screening: public particulars only, never contact data,
+    and the street only where its organizer made the address public."""
     local = screening.local_start_aware
+    place = visibility.public_place(screening)
     return {
         "id": screening.id,
         "url": screening_url(screening),
@@ -112,13 +120,14 @@ def as_json(screening: Screening) -> dict:
         "film": {"slug": screening.film.slug, "title": screening.film.title},
         "organization": screening.organization_name,
         "venue": {
-            "name": screening.venue_name,
-            "street_address": screening.street_address,
-            "city": screening.city,
-            "region": screening.region,
-            "postal_code": screening.postal_code,
-            "country": screening.country,
+            "name": place.venue_name,
+            "street_address": place.street_address,
+            "city": place.city,
+            "region": place.region,
+            "postal_code": place.postal_code,
+            "country": place.country,
         },
+        "address_for_guests_only": not visibility.shows_street_publicly(screening),
         "timezone": screening.timezone,
         "starts_at": screening.starts_at_utc.isoformat().replace("+00:00", "Z"),
         "local_start": local.isoformat(),
@@ -157,6 +166,7 @@ _FEED_COLUMNS = (
     Screening.country,
     Screening.latitude,
     Screening.longitude,
+    Screening.visibility,
     Screening.created_at,
     Screening.updated_at,
 )
@@ -193,7 +203,7 @@ def _feed_rows(*, include_private: bool) -> Select:
         ),
     )
     if not include_private:
-        query = query.where(Screening.is_public.is_(True))
+        query = query.where(visibility.listed_clause())
     return query
 
 
@@ -266,6 +276,8 @@ def build_feed(
             # Private screenings have no public page; the URL is the feed owner's bookmark.
             url_for=lambda screening: f"{base}{screening.id}",
             domain=public_domain(),
+            # The producer's own feed has every address; a public feed what the public may know.
+            place_of=visibility.guest_place if include_private else visibility.public_place,
             spans=spans,
         )
     ]
