@@ -5,7 +5,7 @@ the last time step accepted (no code works twice); recovery_codes holds SHA-256 
 the single-use recovery codes. A second file on this branch: the first was merged earlier.
 
 Revision ID: 6e4259e220c0
-Revises: 06eb769c89f2
+Revises: c4f1a2b7d9e0
 Create Date: 2026-12-01 21:47:20.336699
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '6e4259e220c0'
-down_revision = '06eb769c89f2'
+down_revision = 'c4f1a2b7d9e0'
 branch_labels = None
 depends_on = None
 
