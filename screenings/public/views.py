@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import (
@@ -22,8 +22,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import LANGUAGES, calendar
-from ..caching import answer_repeats_with_304, cached_page
+from .. import LANGUAGES, caching, calendar
+from ..caching import cached_page, screening_version
 from ..extensions import limiter
 from ..models import RsvpStatus
 from ..places import countries
@@ -155,7 +155,7 @@ def _screening_or_404(screening_id: int):
 
 @bp.route("/screenings/<int:screening_id>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms, methods=["POST"])
-@cached_page(feed_service.listing_version)
+@cached_page(screening_version)
 def screening(screening_id: int):
     """A listed screening's public page with its RSVP form."""
     screening = _screening_or_404(screening_id)
@@ -165,7 +165,7 @@ def screening(screening_id: int):
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
-@limiter.limit(rate_limit_forms, methods=["POST"])
+@limiter.limit(rate_limit_forms)  # a lookup by secret: reading is limited too
 @private_page
 def shared(token: str):
     """A private screening's page, behind the share link its organizer hands out."""
@@ -247,19 +247,20 @@ def _flash_rsvp(rsvp) -> None:
 def screening_ics(screening_id: int):
     """The screening as a downloadable calendar file (PUBLISH: no attendees, no organizer).
 
-    Cached, and its ETag taken, under the feeds' version stamp: any change to a screening
-    (time, place, status, visibility) changes the stamp, so a cached file is never stale and
-    a file for a hidden screening is never served from the cache.
+    Cached, and its ETag taken, under the screening's own version (caching.py): any change
+    to it or its film (time, place, status, visibility) changes the version in the same
+    transaction, so a cached file is never stale and a hidden screening's is never served.
     """
-    version = feed_service.feed_version()
+    version = screening_version(screening_id)
+    if version is None:
+        abort(404)
     locale = str(get_locale() or "en")
     etag = feed_service.feed_etag(f"screening-{screening_id}-{locale}", version)
     if request.if_none_match.contains(etag):
-        answer_repeats_with_304("feeds", version)
         response = Response(status=304)
     else:
-        key = (current_app.config["PUBLIC_BASE_URL"], screening_id, locale, version)
-        body = feed_service.ics_cache.get(key)
+        key = caching.cache_key("ics", locale, version)
+        body = caching.store().get(key)
         if body is None:
             screening = _screening_or_404(screening_id)
             body = calendar.publish(
@@ -269,13 +270,14 @@ def screening_ics(screening_id: int):
                 domain=public_domain(),
                 place_of=visibility.public_place,
             )
-            feed_service.ics_cache.put(key, body)
+            caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
         response = Response(body, mimetype="text/calendar")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="screening-{screening_id}.ics"'
         )
     response.set_etag(etag)
     response.headers["Cache-Control"] = FEED_CACHE_CONTROL
+    response.vary.add("Accept-Language")
     return response
 
 
@@ -289,40 +291,39 @@ def _feed_response(
     *,
     include_private: bool = False,
 ):
-    """A calendar feed answering conditional requests before any calendar is built.
-
-    `name` may be a lazy string: a feed answered from the cache or with a 304 never renders it.
-    """
-    version = feed_service.feed_version(filters, include_private=include_private)
-    localized_key = f"{key}-{get_locale()}"  # the feed's title is in the visitor's language
+    """A calendar feed as last built (services/feeds.py), answering conditional requests
+    without fetching its body. `name` is its title, in the visitor's language."""
+    localized_key = f"{key}-{get_locale()}"
     # The gzipped body is another representation, so it has its own (strong) ETag.
     gzipped = "gzip" in request.accept_encodings
-    etag = feed_service.feed_etag(localized_key, version) + ("-gz" if gzipped else "")
+    suffix = "-gz" if gzipped else ""
     cache_control = "private, no-cache" if include_private else FEED_CACHE_CONTROL
-    if request.if_none_match.contains(etag):
-        # The busiest answer a feed gives (every subscribed calendar, every few minutes).
-        answer_repeats_with_304("feeds", version)
-        return Response(
-            status=304,
-            headers=[
-                ("ETag", f'"{etag}"'),
-                ("Cache-Control", cache_control),
-                ("Vary", "Accept-Encoding"),
-            ],
+    try:
+        feed = feed_service.latest_feed(
+            localized_key,
+            str(name),
+            filters,
+            include_private=include_private,
+            etag_known=lambda etag: request.if_none_match.contains(etag + suffix),
         )
-    feed = feed_service.build_feed(
-        localized_key, name, filters, include_private=include_private, version=version
-    )
-    if gzipped:
-        response = Response(feed.gzipped, mimetype="text/calendar")
+    except caching.NotBuiltYet:
+        return Response(status=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+    etag = feed.etag + suffix
+    if feed.body is None:
+        # The busiest answer a feed gives (every subscribed calendar, every few minutes).
+        response = Response(status=304)
+    elif gzipped:
+        response = Response(feed.body, mimetype="text/calendar")
         response.content_encoding = "gzip"
     else:
-        response = Response(feed.chunks(), mimetype="text/calendar")
-    response.vary.add("Accept-Encoding")
+        response = Response(feed_service.feed_chunks(feed.body), mimetype="text/calendar")
+    response.vary.update(("Accept-Encoding", "Accept-Language"))  # the title is translated
     response.set_etag(etag)
     if feed.last_modified is not None:
-        response.last_modified = feed.last_modified.replace(tzinfo=UTC)
+        response.last_modified = feed.last_modified
     response.headers["Cache-Control"] = cache_control
+    if feed.body is None:
+        return response
     response.headers["Content-Disposition"] = f'inline; filename="{key}.ics"'
     return response.make_conditional(request)
 

@@ -348,7 +348,16 @@ def _hold_for_review(screening: Screening, details: BookingDetails, held: dict, 
     proposal = ChangeRequest(
         screening=screening,
         actor=actor[:300],
-        proposed_json=json.dumps(asdict(details), default=str, ensure_ascii=False),
+        # Only what approval applies: no contact data waits in this table.
+        proposed_json=json.dumps(
+            {
+                name: value
+                for name, value in asdict(details).items()
+                if name in held or name in ("start_date", "start_time", "timezone")
+            },
+            default=str,
+            ensure_ascii=False,
+        ),
         changes_json=json.dumps(held, default=str, ensure_ascii=False),
     )
     db.session.add(proposal)
