@@ -49,6 +49,9 @@ def test_a_new_city_waits_on_the_old_licence_until_approved(client, producer, db
     (organizer,) = smtp.to("miriam@example.org")
     assert "waits for approval" in organizer["Subject"]
     assert "stays valid" in organizer.get_body(("plain",)).get_content()
+    assert "waits for the producer's approval" in client.get(manage).get_data(as_text=True).replace(
+        "&#39;", "'"
+    )
     assert smtp.to(producer_helpers.PRODUCER_EMAIL)
     # The producer sees it in the queue and approves it there.
     queue = client.get("/producer/approvals").get_data(as_text=True)

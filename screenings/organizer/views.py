@@ -119,6 +119,7 @@ def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 2
         else None,
         attendees=rsvp_service.attendees(screening),
         rsvp_counts=rsvp_service.counts(screening),
+        held=booking_service.pending_change(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
