@@ -190,3 +190,31 @@ def test_a_revision_without_new_terms_keeps_the_old_version(client, db, smtp):
         screening, booking_details(venue_name="Hall C"), actor="producer:x", by_producer=True
     )
     assert [lic.terms.version for lic in screening.licences] == [accepted, accepted]
+
+
+def test_an_approved_move_sets_the_new_start_in_utc(client, producer, db, smtp):
+    screening, manage = _approved_on_an_approval_film(db)
+    before = screening.starts_at
+    submit(
+        client,
+        manage + "/edit",
+        booking_data(start_date=future_date(40).isoformat(), start_time="18:30"),
+    )
+    held = db.session.scalar(select(ChangeRequest))
+    assert set(held.changes) == {"local_start"}
+    db.session.expire_all()
+    assert db.session.get(Screening, screening.id).starts_at == before
+    submit(
+        client,
+        f"/producer/changes/{held.id}",
+        {"decision": "approve"},
+        form_url="/producer/approvals",
+    )
+    db.session.expire_all()
+    screening = db.session.get(Screening, screening.id)
+    assert screening.local_start.date() == future_date(40)
+    assert (screening.local_start.hour, screening.local_start.minute) == (18, 30)
+    offset = screening.local_start - screening.starts_at
+    assert offset.total_seconds() / 3600 in (-4, -5)  # Toronto
+    assert screening.calendar_sequence == 1
+    assert screening.licences[-1].particulars["local_start"].startswith(future_date(40).isoformat())
