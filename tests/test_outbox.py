@@ -96,7 +96,7 @@ def test_a_message_that_keeps_failing_becomes_dead(client, db, smtp):
     assert deliver_pending() == {"sent": 0, "failed": 0}
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_crash_between_send_and_mark_sent_resends_once_with_same_message_id(client, db, smtp):
     """A worker died after SMTP accepted the message but before it was marked sent."""
     submit(client, "/book", booking_data())
@@ -111,7 +111,7 @@ def test_crash_between_send_and_mark_sent_resends_once_with_same_message_id(clie
     assert [m["Message-ID"] for m in smtp.messages] == [message_id]
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_a_fresh_claim_is_not_stolen(client, db, smtp):
     """A message another worker is sending right now is left to that worker."""
     submit(client, "/book", booking_data())
@@ -123,7 +123,7 @@ def test_a_fresh_claim_is_not_stolen(client, db, smtp):
     assert smtp.messages == []
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_concurrent_workers_send_each_message_exactly_once(app, client, db, smtp):
     for number in range(12):
         submit(client, "/book", booking_data(organization_name=f"Org {number}"))
