@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     # Start in production on a Python without the CVE-2024-6923 fix (safetext.py) only when
     # your distribution backported it without changing the version number.
     "TRUST_PATCHED_PYTHON": False,
+    # Development: the folder of the local mail catcher, shown at /dev/mail (`flask laptop`
+    # sets it to instance/mail); unset or in production, there is no such page.
+    "DEV_MAIL_DIR": None,
 }
 
 
