@@ -1,5 +1,9 @@
 """The outbox: e-mail is written in the caller's transaction and delivered after commit.
 
+Delivery never happens on the request path: a web process hands what a request committed
+to its background thread (``BackgroundDelivery``), and the worker (``flask outbox run``)
+sends whatever that thread did not.
+
 Guarantee: at-least-once delivery with a stable Message-ID. A message is claimed
 (``pending``/``failed`` → ``sending``) by a conditional UPDATE before it is sent, so two
 workers never send the same row; it is marked ``sent`` right after the SMTP server accepts

@@ -53,8 +53,10 @@ def home():
 def language():
     """The language switcher: remember the choice for this browser, then go back."""
     form = LanguageForm(request.args, languages=LANGUAGES)
-    if form.validate():
-        session["language"] = form.language.data
+    # A bad return path (a tab in it, say) is dropped below; the language still counts.
+    if not form.validate() and form.language.errors:
+        return redirect(url_for(".home"))
+    session["language"] = form.language.data
     target = form.next.data if is_safe_next(form.next.data) else None
     return redirect(target or url_for(".home"))
 
