@@ -19,6 +19,22 @@ from .services.producers import create_producer, producer_count
 
 producer_cli = AppGroup("producer", help="Producer accounts.")
 outbox_cli = AppGroup("outbox", help="The e-mail outbox.")
+feeds_cli = AppGroup("feeds", help="The calendar feeds.")
+
+
+@feeds_cli.command("build")
+@click.option("--watch", type=float, default=0, help="Keep going, looking every S seconds.")
+def feeds_build(watch: float) -> None:
+    """Build every feed, in every language, that a change has made stale (or never built)."""
+    from .services.feeds import build_stale_feeds
+
+    while True:
+        built = build_stale_feeds()
+        if not watch:
+            click.echo(f"{built} feeds built.")
+            return
+        db.session.remove()  # the next look sees the latest commits
+        time.sleep(watch)
 
 
 @producer_cli.command("create")
@@ -96,6 +112,7 @@ def seed() -> None:
 def register(app: Flask) -> None:
     app.cli.add_command(producer_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(feeds_cli)
     app.cli.add_command(seed)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(reports_cli)
@@ -104,6 +121,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(mail_catcher)
     app.cli.add_command(laptop)
     app.cli.add_command(demo_data)
+    app.cli.add_command(alerts_cli)
 
 
 reminders_cli = AppGroup("reminders", help="Reminder e-mails before screenings.")
@@ -232,3 +250,16 @@ def demo_data(screening_count: int, rsvp_count: int, seed: int) -> None:
         f"{outcome.films} films, {outcome.screenings} screenings, {outcome.licences} licences, "
         f"{outcome.rsvps} RSVPs, {outcome.reports} reports in {time.monotonic() - started:.1f} s"
     )
+
+
+alerts_cli = AppGroup("alerts", help="Producers' alerts.")
+
+
+@alerts_cli.command("digest")
+def alerts_digest() -> None:
+    """E-mail each digest-reading producer what happened since their last digest (for cron)."""
+    from .services.alerts import send_digests
+
+    count = send_digests()
+    delivered = deliver_pending()
+    click.echo(f"{count} digest(s) queued; {delivered['sent']} e-mail(s) sent.")

@@ -273,6 +273,14 @@ def _record_failure(row: OutboxMessage, error: Exception) -> None:
     row.last_error = f"{type(error).__name__}: {error}"[:2000]
     if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         row.status = OutboxStatus.DEAD
+        if row.erase_after_sending:  # an erased person's last message will not go: redact
+            from .services.privacy import redact_sent_message
+
+            redact_sent_message(row)
+
+        from .services import alerts  # services import the outbox: import on use
+
+        alerts.dead_mail(row)  # after any redaction: the alert quotes its subject
     else:
         row.status = OutboxStatus.FAILED
         row.next_attempt_at = utcnow() + backoff(row.attempts)
@@ -310,6 +318,10 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                 row.status = OutboxStatus.SENT
                 row.sent_at = utcnow()
                 row.last_error = ""
+                if row.erase_after_sending:  # an erased person's last message: redact
+                    from .services.privacy import redact_sent_message
+
+                    redact_sent_message(row)
                 outcome["sent"] += 1
                 if outcome["sent"] % SENT_COMMIT_EVERY == 0:
                     db.session.commit()  # bounds what a crash here could send twice

@@ -34,7 +34,10 @@ from wtforms.validators import (
 from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 from ..models import OrganizationType
 from ..places import all_zones, countries, is_zone, zones_for_country
+from ..services import visibility
+from ..services.alerts import CANCEL_CAUSES
 from ..services.bookings import BookingDetails
+from ..services.visibility import EXPLANATIONS, LABELS
 
 ORGANIZATION_TYPES = [
     (OrganizationType.SCHOOL.value, _l("School")),
@@ -156,16 +159,14 @@ class BookingForm(PublicForm):
             NumberRange(min=1, max=100000, message=_l("Enter a number from 1 to 100,000.")),
         ],
     )
+    # Who learns the address; no default here: preselected by organization type (on_get).
     listing = RadioField(
-        _l("Listing"),
+        _l("Who sees the address"),
         choices=choices(
-            [
-                ("public", _l("Public: listed on the upcoming screenings page")),
-                ("private", _l("Private: not listed; only people you invite know of it")),
-            ]
+            (value, _l("%(label)s: %(explanation)s", label=LABELS[value], explanation=text))
+            for value, text in EXPLANATIONS.items()
         ),
-        default="public",
-        validators=[InputRequired(REQUIRED)],
+        validators=[DataRequired(_l("Choose who sees the address."))],
     )
     rsvps_enabled = BooleanField(_l("Let attendees RSVP online"), default=True)
     notes = TextAreaField(
@@ -194,6 +195,11 @@ class BookingForm(PublicForm):
             [("", _l("Choose a time zone"))]
             + [(zone, zone.replace("_", " ")) for zone in all_zones()]
         )
+
+    def preselect_listing(self) -> None:
+        """On a fresh form: the default for the chosen organization type."""
+        if not self.listing.data:
+            self.listing.data = visibility.default_for(self.organization_type.data)
 
     def validate_contact_email(self, field):
         checked_email(self, field)
@@ -243,7 +249,7 @@ class BookingForm(PublicForm):
             duration_minutes=self.duration_minutes.data,
             expected_audience=self.expected_audience.data,
             capacity=self.capacity.data,
-            is_public=self.listing.data == "public",
+            visibility=self.listing.data,
             rsvps_enabled=bool(self.rsvps_enabled.data),
             notes=self.notes.data or "",
             format_id=self.format_id.data,
@@ -252,24 +258,36 @@ class BookingForm(PublicForm):
     def fill_from(self, screening) -> None:
         """Pre-fill the edit form with a screening's current particulars."""
         for name in BookingDetails.__dataclass_fields__:
-            if name in ("start_date", "start_time", "is_public"):
+            if name in ("start_date", "start_time", "visibility"):
                 continue
             getattr(self, name).data = getattr(screening, name)
         self.start_date.data = screening.local_start.date()
         self.start_time.data = time(screening.local_start.hour, screening.local_start.minute)
-        self.listing.data = "public" if screening.is_public else "private"
+        self.listing.data = screening.visibility
 
 
 class EditBookingForm(BookingForm):
-    """The booking form without the one-time acceptances, to change a booking."""
+    """The booking form without the one-time acceptances, to change a booking.
+
+    When the film's terms changed since the organizer accepted theirs, the page shows the
+    new terms and the booking service requires ``accept_new_terms`` (services/bookings.py).
+    """
 
     accept_terms = None
     free_admission = None
     submission_key = None
     homepage = None
+    accept_new_terms = BooleanField(
+        _l("I accept the film's new licence terms above on behalf of my organization.")
+    )
 
 
 class CancelForm(SafeForm):
+    cause = SelectField(
+        _l("Main cause (optional, shared with the producer)"),
+        choices=choices([("", _l("Choose a cause")), *CANCEL_CAUSES]),
+        default="",
+    )
     confirm = BooleanField(
         _l("Yes, cancel this screening. Its licence will no longer be valid."),
         validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
