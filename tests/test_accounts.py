@@ -384,7 +384,7 @@ def test_the_cli_still_creates_an_owner(runner, db):
 
 # -- password hashing (issue 17) -----------------------------------------------------------------
 def test_testing_hashes_cheaply_and_production_with_the_real_parameters(
-    app, database_uri, smtp_server
+    app, database_uri, smtp_server, patched_python
 ):
     from screenings.security import hash_password, password_matches
 
