@@ -218,10 +218,9 @@ def screening_ics(screening_id: int):
         body = feed_service.ics_cache.get(key)
         if body is None:
             screening = _screening_or_404(screening_id)
-            body = calendar.publish(
-                [screening],
-                name=screening.film.title,
-                url_for=lambda s: external_url("public.screening", screening_id=s.id),
+            body = calendar.download(
+                screening,
+                url=external_url("public.screening", screening_id=screening.id),
                 domain=public_domain(),
             )
             feed_service.ics_cache.put(key, body)
@@ -262,7 +261,7 @@ def _feed_response(
             headers=[
                 ("ETag", f'"{etag}"'),
                 ("Cache-Control", cache_control),
-                ("Vary", "Accept-Encoding"),
+                ("Vary", "Accept-Encoding, Accept-Language"),
             ],
         )
     feed = feed_service.build_feed(
@@ -274,6 +273,7 @@ def _feed_response(
     else:
         response = Response(feed.chunks(), mimetype="text/calendar")
     response.vary.add("Accept-Encoding")
+    response.vary.add("Accept-Language")  # the feed's title is in the visitor's language
     response.set_etag(etag)
     if feed.last_modified is not None:
         response.last_modified = feed.last_modified.replace(tzinfo=UTC)
