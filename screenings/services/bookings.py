@@ -37,6 +37,7 @@ LICENCE_FIELDS = (
 )
 # Fields whose change must reach calendars (iCalendar SEQUENCE is raised).
 CALENDAR_FIELDS = (
+    "organization_name",  # the SUMMARY
     "venue_name",
     "street_address",
     "city",
