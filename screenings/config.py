@@ -50,6 +50,12 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_CACHE_ENABLED": True,
     # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.
     "PRODUCER_FEED_TOKEN": None,
+    # Address attendees' calendars reply to (ORGANIZER of their invites), as replies+<token>@…
+    # per RSVP; mail to it must reach `flask inbound serve` or `receive`. Unset: the sender.
+    "CALENDAR_REPLY_ADDRESS": None,
+    # Where `flask inbound serve` listens for LMTP from the MTA (loopback only).
+    "INBOUND_LMTP_HOST": "127.0.0.1",
+    "INBOUND_LMTP_PORT": 8024,
 }
 
 
