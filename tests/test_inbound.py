@@ -178,3 +178,24 @@ def test_a_bounce_marks_the_address_and_a_stranger_is_not_recorded(db, smtp):
 )
 def test_hostile_input_is_ignored_not_raised(db, raw):
     assert receive_message(raw).kind == "ignored"
+
+
+def test_the_organizer_sees_a_tentative_answer_and_a_bouncing_address(db, smtp, client):
+    from screenings.services.bookings import manage_token
+
+    screening = make_screening()
+    ann = reply(screening, "ann@example.org")
+    reply(screening, "bob@example.org")
+    _deliver()
+    invite = _invite_to(smtp, "ann@example.org")
+    organizer = str(invite["ORGANIZER"]).removeprefix("mailto:")
+    receive_message(
+        _calendar_reply(invite, "ann@example.org", "TENTATIVE").as_bytes(), (organizer,)
+    )
+    receive_message(_dsn("bob@example.org"))
+    assert _state(ann) == [(RsvpStatus.CONFIRMED, "TENTATIVE")]
+    page = client.get(f"/manage/{manage_token(screening)}").get_data(as_text=True)
+    ann_row, bob_row = (line for line in page.splitlines() if "@example.org</td>" in line)
+    assert "maybe" in ann_row
+    assert "bounces" not in ann_row
+    assert "bounces" in bob_row

@@ -16,6 +16,7 @@ from ..services import DomainError, licences
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
+from ..services.inbound import bounced_addresses
 from ..urls import external_url
 from ..views import form_error, private_page, rate_limit_forms
 from . import bp
@@ -106,8 +107,7 @@ def manage(token: str):
         screening=screening,
         token=token,
         cancel_form=CancelForm(),
-        attendees=rsvp_service.attendees(screening),
-        rsvp_counts=rsvp_service.counts(screening),
+        **_attendee_context(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
@@ -171,9 +171,18 @@ def cancel(token: str):
         token=token,
         cancel_form=form,
         verify_url=None,
-        attendees=rsvp_service.attendees(screening),
-        rsvp_counts=rsvp_service.counts(screening),
+        **_attendee_context(screening),
     ), 422
+
+
+def _attendee_context(screening) -> dict:
+    """The attendee list, its counts, and which addresses bounced (services/inbound.py)."""
+    attendees = rsvp_service.attendees(screening)
+    return {
+        "attendees": attendees,
+        "rsvp_counts": rsvp_service.counts(screening),
+        "bounces": bounced_addresses([a.email for a in attendees]),
+    }
 
 
 @bp.route("/manage/<token>/licence.pdf")
