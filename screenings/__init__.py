@@ -118,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
     from .ops import bp as ops_bp
     from .organizer import bp as organizer_bp
     from .producer import bp as producer_bp
+    from .producer.accounts import account_bp
     from .producer.auth import auth_bp
     from .public import bp as public_bp
 
@@ -126,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(organizer_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(producer_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(attendee_bp)
 
 

@@ -37,6 +37,12 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_LOGIN": "10 per minute",
     "RATELIMIT_FORMS": "30 per minute",
+    # Wrong passwords in a row before a producer account is locked (its owner is e-mailed an
+    # unlock link), and for how many minutes.
+    "LOGIN_LOCKOUT_FAILURES": 10,
+    "LOGIN_LOCKOUT_MINUTES": 15,
+    # Licence verification pages per client address (a miss counts like a hit).
+    "RATELIMIT_LICENCES": "30 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     "ENV_NAME": "development",

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -39,7 +38,7 @@ from .models import (
 )
 from .places import NonexistentLocalTime, country_name, country_zones, venue_time_to_utc
 from .services.films import seed_catalogue
-from .services.licences import licence_number
+from .services.licences import new_licence_number
 
 BATCH = 5_000
 
@@ -191,6 +190,8 @@ def generate(
         # A loader's settings for this connection only: the data is rebuilt if a crash loses it.
         db.session.execute(text("PRAGMA synchronous = OFF"))
     films = _films()
+    # Licence numbers are random: the seeded draws skip those already held (an earlier run).
+    numbers = set(db.session.scalars(select(Licence.number)))
     terms = {
         film.id: db.session.scalar(
             select(LicenceTerms.id)
@@ -292,7 +293,7 @@ def generate(
             status == ScreeningStatus.CANCELLED and rng.random() < 0.5
         )
         if licensed:
-            licence_rows.append(_licence_row(row, film, terms[film.id], zone))
+            licence_rows.append(_licence_row(row, film, terms[film.id], zone, rng, numbers))
         if status == ScreeningStatus.APPROVED and rsvps_enabled:
             until = min(starts_at, now)
             open_for_rsvps.append((screening_id, capacity, 10, created_at, until))
@@ -354,9 +355,14 @@ def _country_name(code: str) -> str:
     return country_name(code)
 
 
-def _licence_row(row: dict, film: Film, terms_id: int, zone: ZoneInfo) -> dict:
+def _licence_row(
+    row: dict, film: Film, terms_id: int, zone: ZoneInfo, rng: random.Random, numbers: set
+) -> dict:
     issued_at = row["created_at"] + timedelta(minutes=5)
-    number = licence_number(SimpleNamespace(film=film, id=row["id"]), issued_at.year)
+    number = new_licence_number(film.code, rng.choice)
+    while number in numbers:  # the demo's seeded draws, kept unique as issue_licence does
+        number = new_licence_number(film.code, rng.choice)
+    numbers.add(number)
     local = row["starts_at"].replace(tzinfo=UTC).astimezone(zone)
     particulars = {
         "film_title": film.title,

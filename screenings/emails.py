@@ -227,3 +227,53 @@ def send_report_request(screening: Screening) -> None:
 def send_manage_link(screening: Screening) -> None:
     """A new private manage link, after the old ones were revoked."""
     _to_organizer(screening, "manage_link")
+
+
+# -- producer accounts ---------------------------------------------------------------------------
+
+
+def _to_producer(producer, kind: str, **context) -> None:
+    """An e-mail to a producer account, in the language of the page that caused it."""
+    from flask_babel import get_locale
+
+    message = compose(
+        template=kind,
+        recipient_name="",
+        recipient_email=producer.email,
+        language=str(get_locale() or "en"),
+        context={"producer": producer, **context},
+    )
+    enqueue(message, kind=kind)
+
+
+def send_account_unlock(producer, token: str) -> None:
+    """The account was locked after failed logins: a single-use link that lets its owner in."""
+    _to_producer(producer, "account_unlock", unlock_url=external_url("auth.unlock", token=token))
+
+
+def send_password_reset(producer, token: str) -> None:
+    """A single-use, expiring link to choose a new password."""
+    _to_producer(
+        producer, "password_reset", reset_url=external_url("auth.reset_password", token=token)
+    )
+
+
+def send_account_invite(producer, token: str, *, inviter: str) -> None:
+    """An owner invited this address: a single-use link to choose a password."""
+    _to_producer(
+        producer,
+        "account_invite",
+        inviter=inviter,
+        invite_url=external_url("auth.accept_invite", token=token),
+    )
+
+
+def send_new_device_login(producer, *, device: str, address: str) -> None:
+    """Someone logged in to the account from a device it had not used before."""
+    _to_producer(
+        producer,
+        "new_device_login",
+        device=device,
+        address=address,
+        sessions_url=external_url("account.sessions"),
+    )

@@ -64,7 +64,7 @@ class Film(db.Model):
     __tablename__ = "films"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Short upper-case prefix of licence numbers, e.g. "TKR" in TKR-2026-00042.
+    # Short upper-case prefix of licence numbers, e.g. "TKR" in TKR-7Q4M-K2XD.
     code: Mapped[str] = mapped_column(String(8), unique=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -168,6 +168,11 @@ class Screening(db.Model):
     report_requested_at: Mapped[datetime | None]
     notes: Mapped[str] = mapped_column(Text, default="")
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
+    # Why the organizer cancelled (services/alerts.CANCEL_CAUSES); "" when not cancelled by them.
+    cancel_cause: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The terms version the organizer accepted: every revision of the licence keeps it
+    # until they accept a newer one (None: bookings made before this was recorded).
+    accepted_terms_id: Mapped[int | None] = mapped_column(ForeignKey("licence_terms.id"))
     # iCalendar SEQUENCE: raised on every change of time, place or status.
     calendar_sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -175,6 +180,7 @@ class Screening(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     film: Mapped[Film] = relationship()
+    accepted_terms: Mapped[LicenceTerms | None] = relationship()
     licences: Mapped[list[Licence]] = relationship(
         back_populates="screening", order_by="Licence.revision"
     )
@@ -235,6 +241,9 @@ class Licence(db.Model):
     # The particulars as issued, so the licence reads the same after later edits.
     particulars_json: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set on the current revision when the producer revokes the licence.
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     screening: Mapped[Screening] = relationship(back_populates="licences")
     terms: Mapped[LicenceTerms] = relationship()
@@ -249,7 +258,10 @@ class Licence(db.Model):
 
     @property
     def validity(self) -> str:
-        """valid, superseded, cancelled or past: what the public verification page says."""
+        """valid, superseded, revoked, cancelled or past: what the verification page says."""
+        current = self.screening.current_licence
+        if current is not None and current.revoked_at is not None:
+            return "revoked"
         if self.screening.status == ScreeningStatus.CANCELLED:
             return "cancelled"
         if not self.is_current:
@@ -311,22 +323,56 @@ class OutboxMessage(db.Model):
         return f"<OutboxMessage {self.id} {self.kind} {self.status} to {self.recipient}>"
 
 
+class ProducerRole(enum.StrEnum):
+    """What an account may do: services/producers.py (PERMISSIONS) is the one home of that rule."""
+
+    OWNER = "owner"
+    REVIEWER = "reviewer"
+    VIEWER = "viewer"
+
+
 class Producer(UserMixin, db.Model):
-    """A producer account. The session carries a nonce, rotated on login and logout."""
+    """A producer account. Each logged-in device holds its own ProducerSession."""
 
     __tablename__ = "producers"
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'reviewer', 'viewer')", name="role_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Empty until an invited account sets its password (it cannot log in before).
     password_hash: Mapped[str] = mapped_column(String(255))
-    session_nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(
+        String(16), default=ProducerRole.OWNER, server_default=ProducerRole.OWNER
+    )
     # The producer's own IANA zone: the dashboard shows each screening's time in it too.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Failed password attempts since the last success or lockout (one counter for all workers).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    # How the producer hears of bookings, changes, cancellations and dead mail
+    # (services/alerts.py): "immediate", "digest" (daily) or "none".
+    alert_mode: Mapped[str] = mapped_column(
+        String(16), default="immediate", server_default="immediate"
+    )
 
-    def get_id(self) -> str:
-        return self.session_nonce
+    # The raw id of the session this object was loaded for (set by services/producers.py).
+    session_token = None  # str | None
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
 
     def __repr__(self) -> str:
-        return f"<Producer {self.email}>"
+        return f"<Producer {self.email} {self.role}>"

@@ -28,7 +28,7 @@ from ..services import DomainError, distribution, exports, films, privacy, produ
 from ..services import bookings as booking_service
 from ..services import dashboard as board
 from ..views import form_error
-from . import bp
+from . import bp, needs
 from .charts import bar_list_chart, column_chart
 from .forms import (
     AddressForm,
@@ -136,6 +136,7 @@ def _csv(lines, name: str) -> Response:
 
 # ---------------------------------------------------------------- approvals
 @bp.route("/approvals", methods=["GET", "POST"])
+@needs("decide")
 def approvals():
     form = BulkDecisionForm()
     if form.validate_on_submit():
@@ -201,6 +202,7 @@ def screening(screening_id: int):
 
 
 @bp.route("/screenings/<int:screening_id>/approve", methods=["POST"])
+@needs("decide")
 def approve(screening_id: int):
     screening = _screening(screening_id)
     if ApproveForm().validate_on_submit():
@@ -220,6 +222,7 @@ def approve(screening_id: int):
 
 
 @bp.route("/screenings/<int:screening_id>/reject", methods=["POST"])
+@needs("decide")
 def reject(screening_id: int):
     screening = _screening(screening_id)
     form = RejectForm()

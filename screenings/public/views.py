@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from flask import (
@@ -32,13 +32,12 @@ from ..services import DomainError
 from ..services import feeds as feed_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
-from ..services.licences import find_licence
+from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, rate_limit_forms
 from . import bp
 from .forms import LanguageForm, RsvpForm, SearchForm
 
-LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
 
@@ -59,19 +58,34 @@ def language():
     return redirect(target or url_for(".home"))
 
 
+def rate_limit_licences() -> str:
+    return current_app.config["RATELIMIT_LICENCES"]
+
+
 @bp.route("/licences/<number>")
+@limiter.limit(rate_limit_licences)
 def licence(number: str):
-    """Public verification: is this licence valid? No personal contact data is shown."""
-    if not LICENCE_NUMBER.match(number):
-        abort(404)
-    licence = find_licence(number)
-    if licence is None:
-        abort(404)
+    """Public verification: is this licence valid? No personal contact data is shown.
+
+    A miss (unknown number, wrong check symbol, garbage) is a plain 404 that makes the same
+    indexed lookup and draws the same QR code as a hit, so timing does not tell them apart.
+    """
     from ..licence_pdf import qr_svg  # fpdf and fonts: 40 MB a worker, on demand
 
-    verify_url = external_url("public.licence", number=licence.number)
+    licence = find_licence(number)
+    verify_url = external_url(
+        "public.licence", number=licence.number if licence else number[:64] or "-"
+    )
+    qr = qr_svg(verify_url)
+    if licence is None:
+        abort(404)
     return render_template(
-        "public/licence.html", licence=licence, qr=qr_svg(verify_url), verify_url=verify_url
+        "public/licence.html",
+        licence=licence,
+        qr=qr,
+        verify_url=verify_url,
+        show_place=shows_place_publicly(licence.screening),
+        licence_date=datetime.fromisoformat(licence.particulars["local_start"]).date(),
     )
 
 

@@ -172,6 +172,8 @@ def create_booking(
         status=ScreeningStatus.PENDING,
         seats_taken=0,
         calendar_sequence=0,
+        # The terms shown on the form the organizer accepted (the film's current ones).
+        accepted_terms=film.current_terms,
     )
     _apply(screening, details, starts_at)
     token = manage_token(screening)

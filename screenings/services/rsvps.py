@@ -26,6 +26,9 @@ from . import DomainError, NotAllowed
 # Test-only: called right after the capacity decision, while its lock is held, so a race
 # test can widen the window in which a naive check-then-insert would oversell.
 after_capacity_check: Callable[[], None] | None = None
+# Test-only: called after the form-time "does it take RSVPs?" check and before the seat
+# UPDATE, so a race test can cancel the screening in between (issue 18, item 7).
+after_open_check: Callable[[], None] | None = None
 
 
 class RsvpError(DomainError):
@@ -122,6 +125,19 @@ def _hold_seats(screening_id: int, seats: int) -> bool:
     return result.rowcount == 1
 
 
+def _still_approved(screening_id: int) -> bool:
+    """After a refused seat UPDATE: is it full (True) or no longer approved (False)?
+
+    Read under the row's lock (FOR UPDATE on PostgreSQL; SQLite's write lock is already
+    ours from the UPDATE), held to the commit: a cancellation waits for this reply and then
+    sees it, so every waiting-list place it lets in hears of the cancellation.
+    """
+    status = db.session.scalar(
+        select(Screening.status).where(Screening.id == screening_id).with_for_update()
+    )
+    return status == ScreeningStatus.APPROVED
+
+
 def _release_seats(screening_id: int, seats: int) -> None:
     db.session.execute(
         update(Screening)
@@ -161,8 +177,13 @@ def rsvp(
         return RsvpResult(existing, is_new=False)
 
     screening_id = screening.id
+    if after_open_check is not None:
+        after_open_check()
     # The conditional UPDATE is the transaction's first statement (see the module docstring).
     confirmed = _hold_seats(screening_id, party_size)
+    if not confirmed and not _still_approved(screening_id):
+        db.session.rollback()
+        raise NotAllowed(_("This screening has just been cancelled; it no longer takes RSVPs."))
     cancel_key = new_token()
     now = utcnow()
     row = Rsvp(
