@@ -58,8 +58,12 @@ def invite(
     partstat: str = "NEEDS-ACTION",
     sequence: int | None = None,
     stamp: datetime | None = None,
+    place: Any = None,
 ) -> bytes:
-    """An iTIP REQUEST or CANCEL for one attendee, to attach to an iMIP e-mail (RFC 6047)."""
+    """An iTIP REQUEST or CANCEL for one attendee, to attach to an iMIP e-mail (RFC 6047).
+
+    ``place`` is what LOCATION and GEO say (services/visibility.py decides how much the
+    attendee may learn); without it, the screening's own address."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if partstat not in PARTSTATS:
@@ -77,6 +81,7 @@ def invite(
         domain=domain,
         status=status,
         sequence=screening.calendar_sequence if sequence is None else sequence,
+        place=place,
     )
     event = _event(facts)
     event.add("DTSTAMP", _utc(stamp or datetime.now(UTC)))
@@ -103,19 +108,43 @@ def publish(
     url_for: Callable[[Any], str],
     domain: str,
     stamp: datetime | None = None,
+    place_of: Callable[[Any], Any] | None = None,
 ) -> bytes:
-    """A subscribed feed of the screenings: a named calendar that asks to be refreshed."""
+    """A subscribed feed of the screenings: a named calendar that asks to be refreshed.
+
+    ``place_of(screening)`` gives what each LOCATION and GEO say (see ``invite``)."""
     return b"".join(
-        publish_chunks(list(screenings), name=name, url_for=url_for, domain=domain, stamp=stamp)
+        publish_chunks(
+            list(screenings),
+            name=name,
+            url_for=url_for,
+            domain=domain,
+            stamp=stamp,
+            place_of=place_of,
+        )
     )
 
 
-def download(screening: Any, *, url: str, domain: str, stamp: datetime | None = None) -> bytes:
+def download(
+    screening: Any,
+    *,
+    url: str,
+    domain: str,
+    stamp: datetime | None = None,
+    place_of: Callable[[Any], Any] | None = None,
+) -> bytes:
     """One screening as an .ics file to open: no calendar name, so Outlook for Windows adds
     the event to the open calendar instead of creating a new calendar for it (MS-OXCICAL
     reads X-WR-CALNAME as "this is a calendar of its own")."""
     return b"".join(
-        publish_chunks([screening], name=None, url_for=lambda _s: url, domain=domain, stamp=stamp)
+        publish_chunks(
+            [screening],
+            name=None,
+            url_for=lambda _s: url,
+            domain=domain,
+            stamp=stamp,
+            place_of=place_of,
+        )
     )
 
 
@@ -127,6 +156,7 @@ def publish_chunks(
     domain: str,
     stamp: datetime | None = None,
     spans: Iterable[tuple[str, datetime, datetime]] | None = None,
+    place_of: Callable[[Any], Any] | None = None,
 ) -> Iterator[bytes]:
     """``publish`` in pieces (the head, then one VEVENT at a time), so a feed of tens of
     thousands of screenings can be compressed as it is written instead of held whole.
@@ -152,6 +182,7 @@ def publish_chunks(
             status=_EVENT_STATUS[screening.status],
             sequence=screening.calendar_sequence,
             localized=False,  # a feed is shared and cached: one language for all readers
+            place=None if place_of is None else place_of(screening),
         )
         body, _tzid_used = _vevent_ical(facts)
         yield _BEGIN_VEVENT + dtstamp + body[len(_BEGIN_VEVENT) :]
@@ -187,7 +218,7 @@ def webcal_url(url: str) -> str:
     return urlunsplit(("webcal", *urlsplit(url)[1:]))
 
 
-def google_calendar_link(screening: Any, *, url: str) -> str:
+def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
     """A Google Calendar 'add event' link, for people who won't download an .ics file."""
     fmt = "%Y%m%dT%H%M%SZ"
     dates = f"{_utc(screening.starts_at_utc):{fmt}}/{_utc(screening.ends_at_utc):{fmt}}"
@@ -196,12 +227,12 @@ def google_calendar_link(screening: Any, *, url: str) -> str:
         "text": _summary(screening),
         "dates": dates,
         "details": _description(screening, url),
-        "location": _location(screening),
+        "location": _location(place or screening),
     }
     return "https://calendar.google.com/calendar/render?" + _query(params)
 
 
-def outlook_calendar_link(screening: Any, *, url: str) -> str:
+def outlook_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
     """An Outlook.com 'add event' link, the Outlook counterpart of google_calendar_link."""
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     params = {
@@ -209,7 +240,7 @@ def outlook_calendar_link(screening: Any, *, url: str) -> str:
         "startdt": f"{_utc(screening.starts_at_utc):{fmt}}",
         "enddt": f"{_utc(screening.ends_at_utc):{fmt}}",
         "body": _description(screening, url),
-        "location": _location(screening),
+        "location": _location(place or screening),
         "path": "/calendar/action/compose",
         "rru": "addevent",
     }
@@ -250,10 +281,18 @@ class _Facts(NamedTuple):
 
 
 def _facts(
-    screening: Any, *, url: str, domain: str, status: str, sequence: int, localized: bool = True
+    screening: Any,
+    *,
+    url: str,
+    domain: str,
+    status: str,
+    sequence: int,
+    localized: bool = True,
+    place: Any = None,
 ) -> _Facts:
-    latitude = getattr(screening, "latitude", None)
-    longitude = getattr(screening, "longitude", None)
+    place = place or screening  # LOCATION and GEO say only what the caller's place says
+    latitude = getattr(place, "latitude", None)
+    longitude = getattr(place, "longitude", None)
     created_at = getattr(screening, "created_at", None)
     updated_at = getattr(screening, "updated_at", None) or created_at
     return _Facts(
@@ -267,7 +306,7 @@ def _facts(
             screening.timezone, _utc(screening.starts_at_utc), _utc(screening.ends_at_utc)
         ),
         summary=_summary(screening),
-        location=_location(screening, localized=localized),
+        location=_location(place, localized=localized),
         geo=(
             None if latitude is None or longitude is None else (float(latitude), float(longitude))
         ),
@@ -380,16 +419,16 @@ def _summary(screening: Any) -> str:
     return f"{screening.film.title} – {screening.organization_name}"
 
 
-def _location(screening: Any, *, localized: bool = True) -> str:
+def _location(place: Any, *, localized: bool = True) -> str:
     # The country by name: an ISO code at the end reads as a US state (IL, CA, IN).
     locale = str(get_locale() or "en") if localized else "en"
     parts = (
-        screening.venue_name,
-        screening.street_address,
-        screening.city,
-        screening.region,
-        screening.postal_code,
-        country_name(screening.country, locale) if screening.country else "",
+        place.venue_name,
+        place.street_address,
+        place.city,
+        place.region,
+        place.postal_code,
+        country_name(place.country, locale) if place.country else "",
     )
     return ", ".join(part.strip() for part in parts if part and part.strip())
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, insert, select, text
 
+from .caching import raise_counters
 from .extensions import db
 from .models import (
     Film,
@@ -234,7 +235,7 @@ def generate(
         lead = timedelta(days=rng.randint(7, 120), minutes=rng.randint(0, 1440))
         created_at = min(starts_at - lead, now - timedelta(minutes=rng.randint(1, 600)))
         changed = rng.random() < 0.1 and status != ScreeningStatus.PENDING
-        # Never in the future: max(updated_at) is the feeds' version stamp.
+        # Never in the future: a change cannot have happened after now.
         updated_at = min(created_at + timedelta(days=1), now) if changed else created_at
         org_type = list(ORGANIZATION_KINDS)[rng.randrange(len(ORGANIZATION_KINDS))]
         org_name = f"{ORGANIZATION_WORDS[rng.randrange(10)]} {ORGANIZATION_KINDS[org_type]}"
@@ -272,6 +273,7 @@ def generate(
             "capacity": capacity,
             "seats_taken": 0,
             "is_public": is_public,
+            "visibility": "public" if is_public else "private",
             "rsvps_enabled": rsvps_enabled,
             "max_party_size": 10,
             "format_id": None,
@@ -329,7 +331,11 @@ def generate(
         table.update()
         .where(table.c.id == db.bindparam("sid"))
         # Seats are no calendar change: keep updated_at, as services/rsvps.py does.
-        .values(seats_taken=db.bindparam("taken"), updated_at=table.c.updated_at)
+        .values(
+            seats_taken=db.bindparam("taken"),
+            updated_at=table.c.updated_at,
+            cache_version=table.c.cache_version + 1,  # a cached page of it is out of date
+        )
     )
     pending = [{"sid": sid, "taken": taken} for sid, taken in seats.items() if taken]
     for start in range(0, len(pending), BATCH):
@@ -339,6 +345,8 @@ def generate(
         report["actual_attendance"] = max(0, taken - rng.randint(0, max(taken // 5, 1)))
     for start in range(0, len(report_rows), BATCH):
         _insert(ScreeningReport.__table__, report_rows[start : start + BATCH])
+    # The bulk inserts go past the session's hooks: cached lists and feeds are out of date.
+    raise_counters(db.session.connection(), ["feeds", "listing"])
     db.session.commit()
     total_rsvps = (db.session.scalar(select(func.max(Rsvp.id))) or 0) - first_rsvp + 1
     return DemoOutcome(

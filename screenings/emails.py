@@ -8,6 +8,7 @@ from flask_babel import force_locale
 from . import calendar
 from .models import Licence, Screening
 from .outbox import Attachment, CalendarPart, compose, enqueue, sender_address
+from .services import visibility
 from .urls import external_url, public_domain
 
 
@@ -30,6 +31,7 @@ def _to_organizer(
         context={
             "screening": screening,
             "film": screening.film,
+            "place": visibility.guest_place(screening),
             "manage_url": external_url("organizer.manage", token=manage_token(screening)),
             **context,
         },
@@ -43,7 +45,7 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
     """The organizer's own calendar entry for their screening, as an iMIP part."""
     sender = sender_address()
     licence = screening.current_licence
-    if screening.is_public:
+    if visibility.is_listed(screening):
         url = screening_page_url(screening)
     elif licence:
         url = external_url("public.licence", number=licence.number)
@@ -60,6 +62,7 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
             attendee_name=screening.contact_name,
             domain=public_domain(),
             partstat="ACCEPTED",
+            place=visibility.guest_place(screening),
         )
     return CalendarPart(ics, method)
 
@@ -119,8 +122,19 @@ def screening_page_url(screening: Screening) -> str:
     return external_url("public.screening", screening_id=screening.id)
 
 
+def attendee_page_url(rsvp) -> str:
+    """Where an attendee's e-mails and invite link to: the public page of a listed screening,
+    their own RSVP page for a private one (which has no public page)."""
+    from .services.rsvps import rsvp_token
+
+    if visibility.is_listed(rsvp.screening):
+        return screening_page_url(rsvp.screening)
+    return external_url("attendee.rsvp", token=rsvp_token(rsvp))
+
+
 def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
-    """An attendee's iMIP part: the app's address organizes it in the organization's name."""
+    """An attendee's iMIP part: the app's address organizes it in the organization's name.
+    LOCATION has the street once their seat is confirmed (services/visibility.py)."""
     from .services.inbound import reply_address
 
     screening = rsvp.screening
@@ -128,7 +142,7 @@ def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
         ics = calendar.invite(
             screening,
             method=method,
-            url=screening_page_url(screening),
+            url=attendee_page_url(rsvp),
             # Where the attendee's calendar sends its REPLY (services/inbound.py reads it).
             organizer_email=reply_address(rsvp) or sender_address().addr_spec,
             organizer_name=screening.organization_name,
@@ -136,6 +150,7 @@ def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
             attendee_name=rsvp.name,
             domain=public_domain(),
             partstat="ACCEPTED",
+            place=visibility.rsvp_place(rsvp),
             sequence=screening.calendar_sequence + rsvp.calendar_sequence_offset,
         )
     return CalendarPart(ics, method)
@@ -155,7 +170,8 @@ def _to_attendee(rsvp, kind: str, *, calendar_part: CalendarPart | None = None, 
             "rsvp": rsvp,
             "screening": screening,
             "film": screening.film,
-            "screening_url": screening_page_url(screening),
+            "place": visibility.rsvp_place(rsvp),
+            "screening_url": attendee_page_url(rsvp),
             "rsvp_url": external_url("attendee.rsvp", token=rsvp_token(rsvp)),
             **context,
         },

@@ -126,6 +126,7 @@ def register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
     from .places import country_zones
+    from .services.visibility import label as visibility_label
 
     zones_json = json.dumps(country_zones(), separators=(",", ":"))
 
@@ -146,6 +147,7 @@ def register_template_helpers(app: Flask) -> None:
         local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
         webcal_url=webcal_url,
+        visibility_label=visibility_label,
     )
     app.add_template_filter(format_datetime, "format_datetime")
     app.add_template_filter(format_date, "format_date")

@@ -6,7 +6,7 @@ attendee's own cancellation raises rsvps.calendar_sequence_offset. Bounced addre
 in mail_bounces. Existing RSVPs have no reply token (their invites named the sender address).
 
 Revision ID: 7c1d2e3f4a5b
-Revises: 06eb769c89f2
+Revises: 6e4259e220c0
 Create Date: 2026-12-01 22:15:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "7c1d2e3f4a5b"
-down_revision = "06eb769c89f2"
+down_revision = "6e4259e220c0"
 branch_labels = None
 depends_on = None
 

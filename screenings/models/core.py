@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -78,8 +80,10 @@ class Film(db.Model):
     requires_approval: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Public pages and feeds show the film: a change to it is part of their version stamp.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Raised in the transaction of every change to the row (caching.py): part of the cache
+    # key of each page and calendar file that shows the film.
+    cache_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     terms_versions: Mapped[list[LicenceTerms]] = relationship(
         back_populates="film", order_by="LicenceTerms.version"
@@ -124,6 +128,9 @@ class Screening(db.Model):
         # The public list in its order (status, is_public fixed; starts_at, id sorted): a deep
         # page's OFFSET skips index entries without reading the rows it skips.
         Index("ix_screenings_listed", "status", "is_public", "starts_at", "id"),
+        CheckConstraint("visibility IN ('public', 'guests', 'private')", name="visibility_known"),
+        # is_public is "listed": every screening but a private one (services/visibility.py).
+        CheckConstraint("(visibility = 'private') <> is_public", name="listed_unless_private"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,7 +164,15 @@ class Screening(db.Model):
     expected_audience: Mapped[int]
     capacity: Mapped[int]
     seats_taken: Mapped[int] = mapped_column(default=0)
+    # Listed on the public list, feeds, API and embed: false exactly for private screenings.
     is_public: Mapped[bool] = mapped_column(default=True)
+    # Who learns the street address: public (anyone), guests (confirmed guests only), private
+    # (unlisted; reached only through the share link). Rules in services/visibility.py.
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    # The private share link /s/<token>: derived from this random key, stored hashed; both
+    # cleared to revoke it.
+    share_key: Mapped[str | None] = mapped_column(String(64))
+    share_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     rsvps_enabled: Mapped[bool] = mapped_column(default=True)
     # Largest party one RSVP may reserve seats for.
     max_party_size: Mapped[int] = mapped_column(default=10)
@@ -176,8 +191,10 @@ class Screening(db.Model):
     # iCalendar SEQUENCE: raised on every change of time, place or status.
     calendar_sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Indexed: max(updated_at) is the feeds' version stamp (services/feeds.py).
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    # Raised in the transaction of every change to the row, seats included (caching.py): the
+    # cache key of the screening's page and .ics file.
+    cache_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     film: Mapped[Film] = relationship()
     accepted_terms: Mapped[LicenceTerms | None] = relationship()
@@ -317,6 +334,8 @@ class OutboxMessage(db.Model):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # The last message to someone who asked to be erased: redacted once sent (services/privacy).
+    erase_after_sending: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
@@ -354,6 +373,11 @@ class Producer(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    # TOTP two-factor: the base32 secret once enrolment is confirmed, and the last time step
+    # accepted (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None]
     # How the producer hears of bookings, changes, cancellations and dead mail
     # (services/alerts.py): "immediate", "digest" (daily) or "none".
     alert_mode: Mapped[str] = mapped_column(
@@ -371,8 +395,26 @@ class Producer(UserMixin, db.Model):
         return self.disabled_at is None
 
     @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
     def has_password(self) -> bool:
         return bool(self.password_hash)
 
     def __repr__(self) -> str:
         return f"<Producer {self.email} {self.role}>"
+
+
+class ChangeCounter(db.Model):
+    """A number raised in the transaction of every change to what a kind of cached answer
+    shows ("listing": public lists and the dashboard; "feeds": the calendar feeds), so the
+    answers cached under the old number are never served again (caching.py)."""
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:
+        return f"<ChangeCounter {self.name}={self.value}>"

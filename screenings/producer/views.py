@@ -34,6 +34,7 @@ from .forms import (
     AddressForm,
     ApproveForm,
     BulkDecisionForm,
+    EraseAttendeeForm,
     EraseOrganizerForm,
     FilmForm,
     FormatForm,
@@ -580,6 +581,7 @@ def privacy_page():
     """Subject-access export and erasure of an organizer's personal data."""
     export_form = OrganizerDataForm(prefix="export")
     erase_form = EraseOrganizerForm(prefix="erase")
+    attendee_form = EraseAttendeeForm(prefix="attendee")
     if export_form.submit_data_in(request) and export_form.validate_on_submit():
         try:
             data = privacy.export_organizer_data(export_form.email.data)
@@ -598,9 +600,21 @@ def privacy_page():
         else:
             flash(_("Personal data erased from %(n)s booking(s).", n=count), "success")
             return redirect(url_for(".privacy_page"))
+    elif attendee_form.submit_data_in(request) and attendee_form.validate_on_submit():
+        try:
+            count = privacy.erase_attendee_everywhere(attendee_form.email.data, actor=_actor())
+        except DomainError as error:
+            form_error(attendee_form, error)
+        else:
+            flash(
+                _("The attendee's %(n)s reply(ies) and personal data are erased.", n=count),
+                "success",
+            )
+            return redirect(url_for(".privacy_page"))
     status = 422 if request.method == "POST" else 200
     return render_template(
         "producer/privacy.html",
         export_form=export_form,
         erase_form=erase_form,
+        attendee_form=attendee_form,
     ), status

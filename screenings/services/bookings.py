@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, tokens_match
-from . import BookingError, NotAllowed, distribution, rsvps
+from . import BookingError, NotAllowed, distribution, rsvps, visibility
 from .history import record_change
 from .licences import issue_licence
 
@@ -33,7 +33,7 @@ LICENCE_FIELDS = (
     "local_start",
     "duration_minutes",
     "expected_audience",
-    "is_public",
+    "visibility",
 )
 # Fields whose change must reach calendars (iCalendar SEQUENCE is raised).
 CALENDAR_FIELDS = (
@@ -47,6 +47,8 @@ CALENDAR_FIELDS = (
     "timezone",
     "local_start",
     "duration_minutes",
+    # Who learns the street changes what confirmed guests' invites say (services/visibility).
+    "visibility",
 )
 
 
@@ -74,7 +76,8 @@ class BookingDetails:
     duration_minutes: int | None
     expected_audience: int
     capacity: int
-    is_public: bool
+    # public, guests or private: who learns the address (services/visibility.py).
+    visibility: str
     rsvps_enabled: bool
     notes: str
     # The ScreeningFormat the organizer chose (download or physical); None: not chosen.
@@ -148,6 +151,8 @@ def _apply(screening: Screening, details: BookingDetails, starts_at: datetime) -
         if old != value:
             changes[name] = [old, value]
             setattr(screening, name, value)
+    visibility.apply(screening, details.visibility)
+    visibility.ensure_share_link(screening)
     screening.starts_at = starts_at
     return changes
 

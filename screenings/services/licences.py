@@ -104,7 +104,9 @@ def particulars_of(screening: Screening) -> dict:
         "starts_at_utc": screening.starts_at.isoformat(),
         "duration_minutes": screening.duration_minutes,
         "expected_audience": screening.expected_audience,
-        "listing": "Public" if screening.is_public else "Private",
+        "listing": {"public": "Public", "guests": "Guests only", "private": "Private"}[
+            screening.visibility
+        ],
     }
 
 
@@ -164,4 +166,6 @@ def shows_place_publicly(screening: Screening) -> bool:
     A listed screening does; an unlisted (private) one does not: its licence holder has
     the PDF. The one rule every public rendering of a licence uses.
     """
-    return bool(screening.is_public)
+    from .visibility import is_listed
+
+    return is_listed(screening)

@@ -84,10 +84,10 @@ def find_by_token(token: str) -> Rsvp | None:
 
 
 def accepts_rsvps(screening: Screening) -> bool:
-    """A public, approved, future screening whose organizer takes RSVPs."""
+    """An approved, future screening whose organizer takes RSVPs. A private one too: its
+    guests reach it through the share link (services/visibility.py)."""
     return (
         screening.status == ScreeningStatus.APPROVED
-        and screening.is_public
         and screening.rsvps_enabled
         and screening.starts_at > utcnow()
     )
@@ -259,20 +259,15 @@ def cancel_rsvp(rsvp: Rsvp) -> None:
     db.session.commit()
 
 
-def erase_rsvp(rsvp: Rsvp) -> None:
-    """Delete the attendee's reply and personal data; an active seat is cancelled first."""
+def cancel_for_erasure(rsvp: Rsvp) -> bool:
+    """Free an erased attendee's seats and send the CANCEL that takes the entry out of their
+    calendar (no commit: services/privacy.erase_attendee); True if they held seats."""
     had_seat = False
     if rsvp.status != RsvpStatus.CANCELLED:
         had_seat = _cancel(rsvp)
         if had_seat:
-            # Their calendar entry must go; the message is the last use of the address.
             emails.send_rsvp_cancelled(rsvp, had_seat=True)
-    screening = rsvp.screening
-    db.session.delete(rsvp)
-    db.session.flush()
-    if had_seat:
-        promote_waitlist(screening)
-    db.session.commit()
+    return had_seat
 
 
 def promote_waitlist(screening: Screening) -> list[Rsvp]:
