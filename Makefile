@@ -21,11 +21,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed-run $@
 
+# The web server, the delivery worker, the periodic jobs and a mail catcher on 127.0.0.1:1025
+# (caught e-mail at /dev/mail), stopped together by Ctrl-C. MAIL_PORT=… picks another port.
+MAIL_PORT ?= 1025
 run: $(VENV)/.installed-run
 	$(FLASK) db upgrade
 	$(FLASK) seed
 	$(FLASK) producer bootstrap
-	FLASK_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(FLASK) laptop --port $(PORT) --mail-port $(MAIL_PORT)
 
 # What the real-browser tests need: Debian's chromium (apt, as root) and axe-core (npm ci,
 # from package-lock.json). Where either can't be had, those tests skip and say why.

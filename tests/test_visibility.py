@@ -335,3 +335,9 @@ def _dummy(column):
     if "FLOAT" in kind or "NUMERIC" in kind:
         return 0.0
     return "x"
+
+
+@pytest.mark.config(RATELIMIT_ENABLED=True, RATELIMIT_FORMS="3 per minute")
+def test_share_link_lookups_are_rate_limited(client, db):
+    answers = [client.get(f"/s/guess-{n}-{'x' * 30}").status_code for n in range(4)]
+    assert answers == [404, 404, 404, 429]

@@ -161,13 +161,26 @@ def edit(token: str):
     elif form.validate_on_submit():
         try:
             revisions_before = len(screening.licences)
+            held_before = booking_service.pending_change(screening)
             booking_service.update_booking(
-                screening, form.to_details(), actor=f"organizer:{screening.contact_email}"
+                screening,
+                form.to_details(),
+                actor=f"organizer:{screening.contact_email}",
+                accept_new_terms=bool(form.accept_new_terms.data),
             )
         except DomainError as error:
             form_error(form, error)
         else:
-            if len(screening.licences) > revisions_before:
+            held = booking_service.pending_change(screening)
+            if held is not None and held is not held_before:
+                flash(
+                    _(
+                        "Your change is sent to the producer for approval. Until then your "
+                        "licence stays valid for the particulars as approved."
+                    ),
+                    "info",
+                )
+            elif len(screening.licences) > revisions_before:
                 flash(
                     _("Changes saved. A revised licence is issued and e-mailed to you."),
                     "success",
@@ -177,7 +190,12 @@ def edit(token: str):
             return redirect(url_for(".manage", token=token))
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "organizer/edit.html", form=form, screening=screening, token=token
+        "organizer/edit.html",
+        form=form,
+        screening=screening,
+        token=token,
+        new_terms=booking_service.terms_to_accept(screening),
+        held=booking_service.pending_change(screening),
     ), status
 
 
@@ -192,6 +210,7 @@ def cancel(token: str):
                 screening,
                 actor=f"organizer:{screening.contact_email}",
                 reason=form.reason.data or "",
+                cause=form.cause.data or "",
             )
         except DomainError as error:
             flash(error.message, "error")

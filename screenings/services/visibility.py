@@ -38,8 +38,7 @@ LABELS = {
 EXPLANATIONS = {
     PUBLIC: _l("Listed on the upcoming screenings page with the full address, for anyone."),
     GUESTS: _l(
-        "Listed with the venue name and city only; the street address goes to confirmed "
-        "guests alone."
+        "Listed with the venue and town only; confirmed guests alone receive the full address."
     ),
     PRIVATE: _l(
         "Not listed anywhere; you share a private link, and guests who reply through it get "
