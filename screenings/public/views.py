@@ -52,8 +52,10 @@ def home():
 def language():
     """The language switcher: remember the choice for this browser, then go back."""
     form = LanguageForm(request.args, languages=LANGUAGES)
-    if form.validate():
-        session["language"] = form.language.data
+    # A bad return path (a tab in it, say) is dropped below; the language still counts.
+    if not form.validate() and form.language.errors:
+        return redirect(url_for(".home"))
+    session["language"] = form.language.data
     target = form.next.data if is_safe_next(form.next.data) else None
     return redirect(target or url_for(".home"))
 
@@ -165,7 +167,7 @@ def screening(screening_id: int):
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
-@limiter.limit(rate_limit_forms, methods=["POST"])
+@limiter.limit(rate_limit_forms)  # a lookup by secret: reading is limited too
 @private_page
 def shared(token: str):
     """A private screening's page, behind the share link its organizer hands out."""
@@ -264,10 +266,9 @@ def screening_ics(screening_id: int):
         body = caching.store().get(key) if enabled else None
         if body is None:
             screening = _screening_or_404(screening_id)
-            body = calendar.publish(
-                [screening],
-                name=screening.film.title,
-                url_for=lambda s: external_url("public.screening", screening_id=s.id),
+            body = calendar.download(
+                screening,
+                url=external_url("public.screening", screening_id=screening.id),
                 domain=public_domain(),
                 place_of=visibility.public_place,
             )

@@ -1,0 +1,97 @@
+"""The periodic jobs, each with its schedule: one list that `flask jobs run` works through.
+
+A job is idempotent (running it twice sends nothing twice), so a schedule only says how
+soon its work is noticed. Add a job here and both `flask jobs run` (the loop that
+`make run` starts, or `--once` from a systemd timer or cron) and the README pick it up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+
+from .extensions import db
+from .outbox import deliver_pending
+
+
+def send_due_reminders(lead_hours: float | None = None) -> str:
+    """Remind screenings that start within lead_hours (default REMINDER_LEAD_HOURS)."""
+    from .services.reminders import send_reminders
+
+    hours = current_app.config["REMINDER_LEAD_HOURS"] if lead_hours is None else lead_hours
+    outcome = send_reminders(lead=timedelta(hours=float(hours)))
+    return (
+        f"reminded {outcome['screenings']} screening(s), queued {outcome['emails']} e-mail(s); "
+        f"{_delivered()}"
+    )
+
+
+def request_due_reports(since_days: int = 30) -> str:
+    """Ask organizers of screenings that ended (within since_days) for their report."""
+    from .services.reports import request_reports
+
+    return f"requested {request_reports(since_days=since_days)} report(s); {_delivered()}"
+
+
+def purge_old_personal_data(days: int | None = None) -> str:
+    """Anonymise attendees and delete e-mail copies days after their screening."""
+    from .services.privacy import purge_attendee_data
+
+    if days is None:
+        days = current_app.config["PRIVACY_RETENTION_DAYS"]
+    outcome = purge_attendee_data(older_than_days=days)
+    return f"anonymised {outcome['rsvps']} RSVPs, deleted {outcome['emails']} e-mail copies"
+
+
+def _delivered() -> str:
+    delivered = deliver_pending()
+    return f"sent {delivered['sent']}, failed {delivered['failed']}"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: timedelta
+    run: Callable[[], str]
+
+
+JOBS: tuple[Job, ...] = (
+    Job("reminders", timedelta(minutes=15), send_due_reminders),
+    Job("reports", timedelta(hours=1), request_due_reports),
+    Job("privacy purge", timedelta(days=1), purge_old_personal_data),
+)
+
+
+class Scheduler:
+    """Runs each job when its interval has passed since it last ran (all at the start)."""
+
+    def __init__(
+        self, jobs: tuple[Job, ...] | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.jobs = JOBS if jobs is None else jobs
+        self.clock = clock
+        self.last_run: dict[str, float] = {}
+
+    def run_due(self, report: Callable[[str], None]) -> int:
+        """Run every due job once; a failing job is reported and retried next time. Failures."""
+        failures = 0
+        for job in self.jobs:
+            last = self.last_run.get(job.name)
+            now = self.clock()
+            if last is not None and now - last < job.every.total_seconds():
+                continue
+            try:
+                report(f"{job.name}: {job.run()}")
+                self.last_run[job.name] = now
+            except Exception:  # one broken job must not stop the others
+                db.session.rollback()
+                current_app.logger.exception("job %s failed", job.name)
+                report(f"{job.name}: failed (see the log); retried at the next tick")
+                failures += 1
+            finally:
+                db.session.remove()
+        return failures
