@@ -262,7 +262,8 @@ def screening_ics(screening_id: int):
         response = Response(status=304)
     else:
         key = caching.cache_key("ics", locale, version)
-        body = caching.store().get(key)
+        enabled = current_app.config["PAGE_CACHE_ENABLED"]
+        body = caching.store().get(key) if enabled else None
         if body is None:
             screening = _screening_or_404(screening_id)
             body = calendar.download(
@@ -271,7 +272,8 @@ def screening_ics(screening_id: int):
                 domain=public_domain(),
                 place_of=visibility.public_place,
             )
-            caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
+            if enabled:
+                caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
         response = Response(body, mimetype="text/calendar")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="screening-{screening_id}.ics"'
