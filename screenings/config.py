@@ -77,6 +77,12 @@ DEFAULTS: dict[str, Any] = {
     "DEV_MAIL_DIR": None,
     # Where `flask jobs run` records when each job last ran; None: instance/jobs-state.json.
     "JOBS_STATE_FILE": None,
+    # Address attendees' calendars reply to (ORGANIZER of their invites), as replies+<token>@…
+    # per RSVP; mail to it must reach `flask inbound serve` or `receive`. Unset: the sender.
+    "CALENDAR_REPLY_ADDRESS": None,
+    # Where `flask inbound serve` listens for LMTP from the MTA (loopback only).
+    "INBOUND_LMTP_HOST": "127.0.0.1",
+    "INBOUND_LMTP_PORT": 8024,
 }
 
 

@@ -103,6 +103,13 @@ def _find(email: str) -> Producer | None:
     return db.session.scalar(select(Producer).where(Producer.email == email.strip().lower()))
 
 
+def account_id(email: str) -> int | None:
+    """The id of the account with this e-mail, if any."""
+    if not isinstance(email, str) or len(email) > 254:
+        return None
+    return db.session.scalar(select(Producer.id).where(Producer.email == email.strip().lower()))
+
+
 def _check_new_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
         raise DomainError(
