@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app screenings
 
-.PHONY: run test browser lint bench clean translations
+.PHONY: run test browser judges lint bench clean translations
 
 # Reinstall only when pyproject.toml changes.
 $(BIN)/activate:
@@ -47,7 +47,17 @@ node_modules/.installed: package.json package-lock.json
 	    || echo "npm ci failed: the accessibility tests will be skipped"; \
 	else echo "npm not installed: the accessibility tests will be skipped"; fi
 
-test: $(VENV)/.installed-dev browser
+# libical (the C library behind Evolution and many CalDAV servers) judges every calendar
+# object in tests/test_calendar_judges.py; without it those tests skip and say why.
+judges:
+	@pkg-config --exists libical 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's libical-dev for the calendar tests…"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc pkg-config libical-dev >/dev/null) \
+	      || echo "libical could not be installed: its calendar tests will be skipped"; \
+	  else echo "libical-dev not installed and not root: its calendar tests will be skipped"; fi; }
+
+test: $(VENV)/.installed-dev browser judges
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev

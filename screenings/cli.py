@@ -122,6 +122,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(laptop)
     app.cli.add_command(demo_data)
     app.cli.add_command(alerts_cli)
+    app.cli.add_command(inbound_cli)
 
 
 reminders_cli = AppGroup("reminders", help="Reminder e-mails before screenings.")
@@ -174,11 +175,11 @@ jobs_cli = AppGroup("jobs", help="The periodic jobs: reminders, report requests,
 
 
 @jobs_cli.command("run")
-@click.option("--once", is_flag=True, help="Run every job once and exit (for a timer or cron).")
+@click.option("--once", is_flag=True, help="Run the due jobs once and exit (for a timer or cron).")
 @click.option("--tick", type=float, default=30.0, show_default=True, help="Seconds between checks.")
 def jobs_run(once: bool, tick: float) -> None:
-    """Run each periodic job on its schedule, for ever (or once); jobs.py lists them."""
-    scheduler = jobs.Scheduler()
+    """Run each periodic job when it is due, for ever (or once); jobs.py lists them."""
+    scheduler = jobs.default_scheduler()
     try:
         while True:
             failures = scheduler.run_due(click.echo)
@@ -263,3 +264,48 @@ def alerts_digest() -> None:
     count = send_digests()
     delivered = deliver_pending()
     click.echo(f"{count} digest(s) queued; {delivered['sent']} e-mail(s) sent.")
+
+
+inbound_cli = AppGroup("inbound", help="Calendar replies and bounces coming back.")
+
+
+@inbound_cli.command("serve")
+@click.option("--host", default=None, help="Default: INBOUND_LMTP_HOST (loopback).")
+@click.option("--port", type=int, default=None, help="Default: INBOUND_LMTP_PORT.")
+def inbound_serve(host: str | None, port: int | None) -> None:
+    """Serve LMTP for the MTA to deliver the reply address's mail to (runs until stopped)."""
+    from flask import current_app
+
+    from .services.inbound import lmtp_server
+
+    app = current_app._get_current_object()
+    host = host or app.config["INBOUND_LMTP_HOST"]
+    port = port or app.config["INBOUND_LMTP_PORT"]
+    server = lmtp_server(app, host, port)
+    server.start()
+    click.echo(f"LMTP on {host}:{port}; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@inbound_cli.command("receive")
+@click.argument("message", type=click.File("rb"), default="-")
+@click.option("--recipient", multiple=True, help="Envelope recipient (Postfix: ${recipient}).")
+def inbound_receive(message, recipient: tuple[str, ...]) -> None:
+    """Read one message (stdin: an MTA's pipe) and act on it; exits 0 unless the database
+    fails, so the MTA never bounces a reply back to a possibly forged sender."""
+    from sqlalchemy.exc import OperationalError
+
+    from .services.inbound import receive_message
+
+    try:
+        outcome = receive_message(message.read(), recipient)
+    except OperationalError as error:
+        click.echo(f"database unavailable: {error.__class__.__name__}", err=True)
+        raise SystemExit(75) from None  # EX_TEMPFAIL: Postfix and Exim queue it and retry
+    click.echo(f"{outcome.kind} {outcome.detail}".strip())
