@@ -135,19 +135,23 @@ def attendee_page_url(rsvp) -> str:
 def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
     """An attendee's iMIP part: the app's address organizes it in the organization's name.
     LOCATION has the street once their seat is confirmed (services/visibility.py)."""
+    from .services.inbound import reply_address
+
     screening = rsvp.screening
     with force_locale(rsvp.language):  # its description is in the attendee's language
         ics = calendar.invite(
             screening,
             method=method,
             url=attendee_page_url(rsvp),
-            organizer_email=sender_address().addr_spec,
+            # Where the attendee's calendar sends its REPLY (services/inbound.py reads it).
+            organizer_email=reply_address(rsvp) or sender_address().addr_spec,
             organizer_name=screening.organization_name,
             attendee_email=rsvp.email,
             attendee_name=rsvp.name,
             domain=public_domain(),
             partstat="ACCEPTED",
             place=visibility.rsvp_place(rsvp),
+            sequence=screening.calendar_sequence + rsvp.calendar_sequence_offset,
         )
     return CalendarPart(ics, method)
 

@@ -295,7 +295,7 @@ def test_session_cookie_flags_and_logout_kills_a_copied_cookie(app, db, world):
     assert copy.get("/producer/").status_code == 302
 
 
-def test_secure_cookie_in_production(database_uri, smtp_server):
+def test_secure_cookie_in_production(database_uri, smtp_server, patched_python):
     from screenings import create_app
 
     from .conftest import app_config

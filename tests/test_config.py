@@ -37,7 +37,7 @@ def test_production_refuses_to_start_without_a_real_secret(monkeypatch, secret):
         create_app()
 
 
-def test_production_with_a_real_secret_sets_secure_cookies(monkeypatch):
+def test_production_with_a_real_secret_sets_secure_cookies(monkeypatch, patched_python):
     monkeypatch.setenv("FLASK_ENV_NAME", "production")
     monkeypatch.setenv("FLASK_SECRET_KEY", "k" * 64)
     app = create_app()

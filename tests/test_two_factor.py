@@ -172,7 +172,7 @@ def test_owners_are_sent_to_enrolment_where_it_is_required(app, db, clock, owner
 
 
 @pytest.mark.usefixtures("_schema")
-def test_production_requires_two_factor_for_owners(database_uri, smtp_server):
+def test_production_requires_two_factor_for_owners(database_uri, smtp_server, patched_python):
     production = create_app(
         app_config(database_uri, smtp_server.port, ENV_NAME="production", SECRET_KEY="k" * 40)
     )

@@ -17,6 +17,7 @@ from ..services import DomainError, licences, visibility
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
+from ..services.inbound import bounced_addresses
 from ..urls import external_url
 from ..views import form_error, private_page, rate_limit_forms
 from . import bp
@@ -117,8 +118,7 @@ def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 2
         share_url=external_url("public.shared", token=share)
         if share and screening.visibility == visibility.PRIVATE
         else None,
-        attendees=rsvp_service.attendees(screening),
-        rsvp_counts=rsvp_service.counts(screening),
+        **_attendee_context(screening),
         held=booking_service.pending_change(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
@@ -219,6 +219,16 @@ def cancel(token: str):
             flash(_("The screening is cancelled. We've e-mailed you a confirmation."), "success")
         return redirect(url_for(".manage", token=token))
     return _manage_page(screening, token, form, 422)
+
+
+def _attendee_context(screening) -> dict:
+    """The attendee list, its counts, and which addresses bounced (services/inbound.py)."""
+    attendees = rsvp_service.attendees(screening)
+    return {
+        "attendees": attendees,
+        "rsvp_counts": rsvp_service.counts(screening),
+        "bounces": bounced_addresses([a.email for a in attendees]),
+    }
 
 
 @bp.route("/manage/<token>/licence.pdf")

@@ -11,9 +11,20 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import OperationalError
 
 from ..extensions import limiter, login_manager
 from ..models import LinkPurpose
@@ -33,7 +44,13 @@ PENDING_SECONDS = 300
 
 @login_manager.user_loader
 def load_producer(session_token: str):
-    return producers.load_session(session_token)
+    try:
+        return producers.load_session(session_token)
+    except OperationalError:
+        # The database is down: the 503 page that follows renders for an anonymous visitor
+        # instead of asking the database for the user again (a bare 500).
+        g._login_user = login_manager.anonymous_user()
+        raise
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -58,8 +75,15 @@ def _failed(response) -> bool:
     return response.status_code != 302
 
 
+def _unlocked_here() -> bool:
+    """This browser opened the unlock link of the account it logs in to: the address limit
+    does not apply (behind a proxy, an attacker may share the producer's address)."""
+    unlocked = session.get(UNLOCKED)
+    return bool(unlocked) and producers.account_id(request.form.get("email", "")) in unlocked
+
+
 @auth_bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(rate_limit_login, methods=["POST"], deduct_when=_failed)
+@limiter.limit(rate_limit_login, methods=["POST"], deduct_when=_failed, exempt_when=_unlocked_here)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("producer.dashboard"))

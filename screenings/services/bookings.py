@@ -54,6 +54,7 @@ REVIEWED_FIELDS = (
 REVIEWED_MOVE = timedelta(days=1)
 # Fields whose change must reach calendars (iCalendar SEQUENCE is raised).
 CALENDAR_FIELDS = (
+    "organization_name",  # the SUMMARY
     "venue_name",
     "street_address",
     "city",

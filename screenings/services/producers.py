@@ -103,6 +103,13 @@ def _find(email: str) -> Producer | None:
     return db.session.scalar(select(Producer).where(Producer.email == email.strip().lower()))
 
 
+def account_id(email: str) -> int | None:
+    """The id of the account with this e-mail, if any."""
+    if not isinstance(email, str) or len(email) > 254:
+        return None
+    return db.session.scalar(select(Producer.id).where(Producer.email == email.strip().lower()))
+
+
 def _check_new_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
         raise DomainError(
@@ -154,7 +161,12 @@ def log_in(
     producer = _find(email)
     if producer is None or not producer.has_password or not producer.is_active:
         spend_password_check(password)
-        _record(AccountAction.LOGIN_FAILED, producer, address=address, detail=email[:100])
+        # Never what was typed: people type their password into the e-mail field.
+        if producer is None:
+            detail = "unknown account"
+        else:
+            detail = "disabled account" if not producer.is_active else "invitation not accepted"
+        _record(AccountAction.LOGIN_FAILED, producer, address=address, detail=detail)
         db.session.commit()
         raise _wrong_credentials()
     _refuse_if_locked(producer, address, unlocked_ids)

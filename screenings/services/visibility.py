@@ -134,6 +134,11 @@ def label(screening) -> str:
     return str(LABELS[screening.visibility])
 
 
+def licence_listing(value: str) -> str:
+    """The choice as a licence's frozen particulars state it (in English, like the rest)."""
+    return {PUBLIC: "Public", GUESTS: "Guests only", PRIVATE: "Private"}[value]
+
+
 # -- the private share link ---------------------------------------------------------------------
 
 
