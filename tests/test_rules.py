@@ -120,9 +120,7 @@ def test_each_rule_broken_goes_to_the_queue_in_words(name, book, db, smtp):
 def test_a_combination_lists_every_broken_rule_for_organizer_and_producer(
     client, producer, db, smtp
 ):
-    _film_with(
-        db, {"max_audience": 50, "venue_kinds": ["cinema"], "countries_excluded": ["US"]}
-    )
+    _film_with(db, {"max_audience": 50, "venue_kinds": ["cinema"], "countries_excluded": ["US"]})
     page = submit(
         client,
         "/book",
