@@ -150,8 +150,20 @@
     });
   }
 
+  // These forms stay on the page: undo app.js's one-submission guard once it has run.
+  function ready(form) {
+    setTimeout(function () {
+      form.removeAttribute("data-submitting");
+      Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) {
+        b.removeAttribute("aria-disabled");
+        b.classList.remove("busy");
+      });
+    }, 0);
+  }
+
   document.getElementById("code-form").addEventListener("submit", function (event) {
     event.preventDefault();
+    ready(event.target);
     var field = document.getElementById("code");
     var code = field.value.trim();
     if (!code) return;
@@ -166,6 +178,7 @@
 
   document.getElementById("search-form").addEventListener("submit", function (event) {
     event.preventDefault();
+    ready(event.target);
     var q = document.getElementById("q").value;
     send({ action: "search", q: q }).then(function (data) {
       if (!data) return;
