@@ -218,6 +218,17 @@ def webcal_url(url: str) -> str:
     return urlunsplit(("webcal", *urlsplit(url)[1:]))
 
 
+def subscribe_links(url: str, *, name: str) -> dict[str, str]:
+    """Links that subscribe to a feed: ``webcal://`` for desktop and phone apps, and the
+    pages where Google Calendar and Outlook.com add a calendar from the web."""
+    return {
+        "webcal": webcal_url(url),
+        "google": "https://calendar.google.com/calendar/r?" + _query({"cid": webcal_url(url)}),
+        "outlook": "https://outlook.live.com/calendar/0/addfromweb?"
+        + _query({"url": url, "name": name}),
+    }
+
+
 def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
     """A Google Calendar 'add event' link, for people who won't download an .ics file."""
     fmt = "%Y%m%dT%H%M%SZ"

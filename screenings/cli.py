@@ -175,11 +175,11 @@ jobs_cli = AppGroup("jobs", help="The periodic jobs: reminders, report requests,
 
 
 @jobs_cli.command("run")
-@click.option("--once", is_flag=True, help="Run every job once and exit (for a timer or cron).")
+@click.option("--once", is_flag=True, help="Run the due jobs once and exit (for a timer or cron).")
 @click.option("--tick", type=float, default=30.0, show_default=True, help="Seconds between checks.")
 def jobs_run(once: bool, tick: float) -> None:
-    """Run each periodic job on its schedule, for ever (or once); jobs.py lists them."""
-    scheduler = jobs.Scheduler()
+    """Run each periodic job when it is due, for ever (or once); jobs.py lists them."""
+    scheduler = jobs.default_scheduler()
     try:
         while True:
             failures = scheduler.run_due(click.echo)

@@ -75,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     # Development: the folder of the local mail catcher, shown at /dev/mail (`flask laptop`
     # sets it to instance/mail); unset or in production, there is no such page.
     "DEV_MAIL_DIR": None,
+    # Where `flask jobs run` records when each job last ran; None: instance/jobs-state.json.
+    "JOBS_STATE_FILE": None,
     # Address attendees' calendars reply to (ORGANIZER of their invites), as replies+<token>@…
     # per RSVP; mail to it must reach `flask inbound serve` or `receive`. Unset: the sender.
     "CALENDAR_REPLY_ADDRESS": None,

@@ -1,9 +1,10 @@
 """`flask laptop` (what `make run` starts): every process the programme needs, supervised.
 
-The web server alone serves pages, but e-mail is retried by the delivery worker and the
-reminders, report requests and privacy purge come from the periodic jobs; on a laptop the
-mail goes to a local catcher, readable at /dev/mail. This starts the four together, prefixes
-their output with their names, and stops them all on Ctrl-C or as soon as one of them stops.
+The web server alone serves pages, but e-mail is retried by the delivery worker, the
+reminders, report requests, privacy purge and digests come from the periodic jobs, and the
+calendar feeds are rebuilt by the feed builder; on a laptop the mail goes to a local
+catcher, readable at /dev/mail. This starts the five together, prefixes their output with
+their names, and stops them all on Ctrl-C or as soon as one of them stops.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def commands(port: int, mail_port: int) -> dict[str, list[str]]:
         "mail": [*flask, "mail-catcher", "--host", "127.0.0.1", "--port", str(mail_port)],
         "worker": [*flask, "outbox", "run"],
         "jobs": [*flask, "jobs", "run"],
+        "feeds": [*flask, "feeds", "build", "--watch", "5"],
         "web": [*flask, "run", "--host", "127.0.0.1", "--port", str(port)],
     }
 

@@ -164,8 +164,9 @@ def _empty_tables() -> None:
 
 
 @pytest.fixture
-def app(database_uri, smtp_server, _schema, request):
-    overrides = getattr(request, "param", None) or {}
+def app(database_uri, smtp_server, _schema, request, tmp_path):
+    overrides = {"JOBS_STATE_FILE": str(tmp_path / "jobs-state.json")}
+    overrides.update(getattr(request, "param", None) or {})
     marker = request.node.get_closest_marker("config")
     if marker:
         overrides = {**overrides, **marker.kwargs}

@@ -89,6 +89,7 @@ def world(app, db):
             "producer_id": owner.id,
             "session_id": 1,
             "helper_id": 1,
+            "host_id": 1,  # a trusted host (services/rules.py); none exists: refuse, never 500
         },
     }
 

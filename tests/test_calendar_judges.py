@@ -222,8 +222,24 @@ def test_subscribe_links_use_webcal_and_feeds_vary_by_language(client, db):
     page = client.get("/screenings").get_data(as_text=True)
     assert 'href="webcal://localhost/calendar.ics"' in page
     assert 'value="http://localhost/calendar.ics"' in page
+    assert (
+        'href="https://calendar.google.com/calendar/r?cid=webcal://localhost/calendar.ics"' in page
+    )
+    assert "outlook.live.com/calendar/0/addfromweb?url=http://localhost/calendar.ics&amp;" in page
     response = client.get("/calendar.ics")
     assert "Accept-Language" in response.headers["Vary"]
     repeat = client.get("/calendar.ics", headers={"If-None-Match": response.headers["ETag"]})
     assert repeat.status_code == 304
     assert "Accept-Language" in repeat.headers["Vary"]
+
+
+def test_subscribe_links_carry_the_feed_address_whole():
+    from urllib.parse import parse_qs, urlsplit
+
+    url = "https://s.test/countries/fr/calendar.ics?a=1&b=2"
+    links = calendar.subscribe_links(url, name="Films & talks")
+    assert links["webcal"] == "webcal://s.test/countries/fr/calendar.ics?a=1&b=2"
+    google = parse_qs(urlsplit(links["google"]).query)
+    assert google == {"cid": [links["webcal"]]}
+    outlook = parse_qs(urlsplit(links["outlook"]).query)
+    assert outlook == {"url": [url], "name": ["Films & talks"]}

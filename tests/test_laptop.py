@@ -71,6 +71,30 @@ def test_each_job_runs_on_its_own_schedule_and_a_failure_stops_none(app):
     assert runs == ["often", "broken", "daily"]
 
 
+def test_jobs_run_once_runs_only_what_is_due_since_the_last_run(runner, app):
+    first = runner.invoke(args=["jobs", "run", "--once"])
+    assert first.exit_code == 0, first.output
+    assert "alerts digest:" in first.output
+    again = runner.invoke(args=["jobs", "run", "--once"])
+    assert again.exit_code == 0
+    assert again.output == ""  # nothing due: the daily digest is not sent every 15 minutes
+    assert Path(app.config["JOBS_STATE_FILE"]).is_file()
+
+
+def test_the_schedule_survives_a_restart_and_a_broken_state_file(app, tmp_path):
+    state = tmp_path / "state.json"
+    runs: list[str] = []
+    job = (Job("daily", timedelta(days=1), lambda: runs.append("daily") or "ok"),)
+    Scheduler(job, clock=lambda: 1000.0, state_file=state).run_due(lambda line: None)
+    Scheduler(job, clock=lambda: 2000.0, state_file=state).run_due(lambda line: None)
+    assert runs == ["daily"]
+    Scheduler(job, clock=lambda: 1000.0 + 86_400, state_file=state).run_due(lambda line: None)
+    assert runs == ["daily", "daily"]
+    state.write_text("not json")
+    Scheduler(job, clock=lambda: 0.0, state_file=state).run_due(lambda line: None)
+    assert runs == ["daily", "daily", "daily"]
+
+
 def test_jobs_run_once_fails_when_a_job_fails(runner, monkeypatch):
     from screenings import jobs
 
@@ -156,7 +180,7 @@ def _page(url: str) -> str | None:
 
 def test_laptop_delivers_a_queued_message_and_stops_everything_on_ctrl_c(tmp_path, smtp_server):
     """What `make run` starts: a message queued before it started reaches the catcher
-    (worker), reminders go out (jobs), /dev/mail shows them (web), Ctrl-C stops all four."""
+    (worker), reminders go out (jobs), /dev/mail shows them (web), Ctrl-C stops all five."""
     uri = f"sqlite:///{tmp_path}/laptop.db"
     setup = create_app(app_config(uri, smtp_server.port))
     with setup.app_context():
@@ -171,6 +195,7 @@ def test_laptop_delivers_a_queued_message_and_stops_everything_on_ctrl_c(tmp_pat
         "FLASK_SQLALCHEMY_DATABASE_URI": uri,
         "FLASK_SECRET_KEY": "laptop-test-" + "x" * 32,
         "FLASK_REMINDER_LEAD_HOURS": "72",
+        "FLASK_JOBS_STATE_FILE": str(tmp_path / "jobs-state.json"),
     }
     laptop = subprocess.Popen(  # noqa: S603 (our own command)
         [
@@ -211,7 +236,7 @@ def test_laptop_delivers_a_queued_message_and_stops_everything_on_ctrl_c(tmp_pat
         laptop.send_signal(signal.SIGINT)
         output, _ = laptop.communicate(timeout=30)
     assert laptop.returncode == 0, output
-    for name in ("mail", "worker", "jobs", "web"):
+    for name in ("mail", "worker", "jobs", "feeds", "web"):
         assert f"{name:>6} | " in output, output
     assert not _port_open(web_port)
     assert not _port_open(mail_port)

@@ -6,7 +6,7 @@ rsvps.checked_in_count/at/by record the door. door_helpers holds the organizer's
 links for volunteers (token digests, revocable).
 
 Revision ID: 59ad2abf59c8
-Revises: 7c1d2e3f4a5b
+Revises: d9e1f0a2b3c4
 Create Date: 2026-12-01 22:35:18.482397
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "59ad2abf59c8"
-down_revision = "7c1d2e3f4a5b"
+down_revision = "d9e1f0a2b3c4"
 branch_labels = None
 depends_on = None
 
