@@ -34,6 +34,7 @@ from ..places import country_name
 from ..services import (
     DomainError,
     alerts,
+    clashes,
     distribution,
     exports,
     films,
@@ -199,6 +200,8 @@ def approvals():
         changes=booking_service.pending_changes(),
         change_form=ChangeDecisionForm(),
         broken_rules={s.id: rules.evaluate(s) for s in queue.items},
+        clashes={s.id: clashes.find(s) for s in queue.items},
+        clash_label=clashes.label,
         trust_form=TrustForm(),
         trusted_hosts=rules.trusted_hosts(),
     ), status

@@ -16,7 +16,16 @@ from ..extensions import db
 from ..models import ChangeRequest, ChangeRequestStatus, Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, tokens_match
-from . import BookingError, NotAllowed, alerts, distribution, rsvps, rules, visibility
+from . import (
+    BookingError,
+    NotAllowed,
+    alerts,
+    clashes,
+    distribution,
+    rsvps,
+    rules,
+    visibility,
+)
 from .history import record_change
 from .licences import issue_licence
 
@@ -112,6 +121,8 @@ class BookingResult:
     was_ambiguous: bool = False
     # The film's licence rules this booking breaks, in words (services/rules.py).
     broken_rules: tuple[str, ...] = ()
+    # Gentle, never blocking: clashes with other screenings (services/clashes.py).
+    notes: tuple[str, ...] = ()
 
 
 def manage_token(screening: Screening) -> str:
@@ -216,16 +227,22 @@ def create_booking(
         return BookingResult(existing, manage_token(existing), is_new=False)
     record_change(screening, f"organizer:{details.contact_email}", "booked")
     broken, approver = rules.decide(screening)
+    notes = clashes.organizer_notes(screening)
     if approver is None:
         if broken:
             record_change(screening, "system:licence-rules", "rules not met", rules=broken)
-        emails.send_booking_received(screening, broken_rules=broken)
+        emails.send_booking_received(screening, broken_rules=broken, notes=notes)
         alerts.booking_awaiting_approval(screening)
     else:
         _approve(screening, actor=approver)
     db.session.commit()
     return BookingResult(
-        screening, token, is_new=True, was_ambiguous=ambiguous, broken_rules=tuple(broken)
+        screening,
+        token,
+        is_new=True,
+        was_ambiguous=ambiguous,
+        broken_rules=tuple(broken),
+        notes=tuple(notes),
     )
 
 
