@@ -38,6 +38,7 @@ from ..services import (
     distribution,
     exports,
     films,
+    observances,
     privacy,
     producers,
     reports,
@@ -202,6 +203,7 @@ def approvals():
         broken_rules={s.id: rules.evaluate(s) for s in queue.items},
         clashes={s.id: clashes.find(s) for s in queue.items},
         clash_label=clashes.label,
+        observances={s.id: observances.warnings(s) for s in queue.items},
         trust_form=TrustForm(),
         trusted_hosts=rules.trusted_hosts(),
     ), status

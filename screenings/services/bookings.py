@@ -22,6 +22,7 @@ from . import (
     alerts,
     clashes,
     distribution,
+    observances,
     rsvps,
     rules,
     visibility,
@@ -227,7 +228,7 @@ def create_booking(
         return BookingResult(existing, manage_token(existing), is_new=False)
     record_change(screening, f"organizer:{details.contact_email}", "booked")
     broken, approver = rules.decide(screening)
-    notes = clashes.organizer_notes(screening)
+    notes = clashes.organizer_notes(screening) + observances.warnings(screening)
     if approver is None:
         if broken:
             record_change(screening, "system:licence-rules", "rules not met", rules=broken)
