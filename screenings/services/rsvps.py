@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import emails
 from ..extensions import db
 from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, utcnow
-from ..security import derived_token, hash_token, new_token, tokens_match
+from ..security import derived_token, hash_token, link_token, new_token, tokens_match
 from . import DomainError, NotAllowed
 
 # Test-only: called right after the capacity decision, while its lock is held, so a race
@@ -40,7 +40,7 @@ class RsvpResult:
 
 def rsvp_token(rsvp: Rsvp) -> str:
     """The attendee's private link token, derived from the RSVP's random key."""
-    return derived_token("rsvp", rsvp.cancel_key)
+    return link_token("rsvp", rsvp.cancel_key, rsvp.cancel_token_hash)
 
 
 def find_by_token(token: str) -> Rsvp | None:
