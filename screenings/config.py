@@ -107,11 +107,13 @@ def _check_settings(config) -> None:
             "FLASK_PROXY_FIX must be the number of trusted proxies in front of the app (0-10)."
         )
     config["PROXY_FIX"] = hops
+    for setting in ("LINK_KEYS", "SECRET_KEY_FALLBACKS"):
+        value = config.get(setting)
+        keys = [value] if isinstance(value, str) else list(value or ())
+        if not all(isinstance(key, str) and key for key in keys):
+            raise ConfigurationError(f"FLASK_{setting} must be a JSON list of keys: '[\"…\"]'.")
+        config[setting] = keys if setting == "SECRET_KEY_FALLBACKS" else tuple(keys)
     keys = config["LINK_KEYS"]
-    keys = [keys] if isinstance(keys, str) else list(keys or ())
-    if not all(isinstance(key, str) and key for key in keys):
-        raise ConfigurationError('FLASK_LINK_KEYS must be a JSON list of keys: \'["…", "…"]\'.')
-    config["LINK_KEYS"] = tuple(keys)
     if name == "production":
         config["SESSION_COOKIE_SECURE"] = True
         config["REMEMBER_COOKIE_SECURE"] = True

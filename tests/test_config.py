@@ -102,3 +102,8 @@ def test_proxy_fix_wraps_the_app_only_when_set(monkeypatch):
     wrapped = create_app().wsgi_app
     assert isinstance(wrapped, ProxyFix)
     assert (wrapped.x_for, wrapped.x_proto, wrapped.x_host) == (2, 2, 0)
+
+
+def test_one_plain_fallback_secret_is_one_key(monkeypatch):
+    monkeypatch.setenv("FLASK_SECRET_KEY_FALLBACKS", "old-secret-" + "o" * 30)
+    assert create_app().config["SECRET_KEY_FALLBACKS"] == ["old-secret-" + "o" * 30]

@@ -493,3 +493,26 @@ def test_a_download_gives_a_file_url_that_expires(app, client, db, smtp):
     soon = client.get(f"/downloads/{token}").headers["Location"]
     assert _nginx_secure_link(soon, secret, now)
     assert not _nginx_secure_link(soon, secret, now + 301)
+
+
+def _flashed(response) -> str:
+    return re.search(r'<p class="flash flash-\w+">(.*?)</p>', response.get_data(as_text=True))[1]
+
+
+def test_on_a_full_screening_nobody_learns_who_holds_a_seat(client, db, smtp):
+    """Ann's address, typed by someone else, gets the answer a stranger's gets."""
+    screening = make_screening(capacity=2)
+    reply(screening, email="ann@example.org", party_size=2)  # the screening is now full
+    answers, queued = {}, {}
+    for email in ("ann@example.org", "zed@example.org"):
+        before = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+        response = post_rsvp(client, screening, email=email, follow_redirects=True)
+        assert response.status_code == 200
+        answers[email] = _flashed(response).replace(email, "<address>")
+        queued[email] = db.session.scalar(select(func.count()).select_from(OutboxMessage)) - before
+    assert answers["ann@example.org"] == answers["zed@example.org"]
+    assert "e-mailed" in answers["ann@example.org"]
+    assert queued == {"ann@example.org": 1, "zed@example.org": 1}  # "we've e-mailed" is true
+    ann = smtp.to("ann@example.org")[-1]  # only the owner of the address learns the truth
+    assert "guest list" in ann["Subject"]
+    assert db.session.scalar(select(func.count()).select_from(Rsvp)) == 2
