@@ -369,6 +369,8 @@ def _served(database_uri, smtp_server, *, hops: int, proxied: bool):
     }
     app = create_app(app_config(database_uri, smtp_server.port, **settings))
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    server.daemon_threads = False  # server_close() then waits for every request's thread,
+    server.block_on_close = True  # so their database connections are back before dispose()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     proxy = ForwardingProxy(server.server_port) if proxied else None
@@ -378,6 +380,7 @@ def _served(database_uri, smtp_server, *, hops: int, proxied: bool):
         if proxy:
             proxy.close()
         server.shutdown()
+        server.server_close()
         thread.join()
         with app.app_context():
             db.engine.dispose()
