@@ -66,12 +66,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     register_template_helpers(app)
-    from .caching import RepeatedRevalidation
     from .views import SecurityHeaders
 
     app.wsgi_app = SecurityHeaders(app.wsgi_app, https=bool(app.config["SESSION_COOKIE_SECURE"]))
-    # Outside the security headers, so a replayed 304 carries them as the app's did.
-    app.wsgi_app = RepeatedRevalidation(app.wsgi_app, app.config)
     if app.config["PROXY_FIX"]:
         # Outermost: everything inside sees the client's address and scheme. The host is
         # never taken from a header (links are built from PUBLIC_BASE_URL).
@@ -96,7 +93,7 @@ def register_extensions(app: Flask) -> None:
     from flask_babel import Babel
     from flask_babel import refresh as refresh_locale
 
-    from .caching import init_caching
+    from .caching import init_cache
     from .outbox import init_outbox
 
     db.init_app(app)
@@ -115,7 +112,7 @@ def register_extensions(app: Flask) -> None:
     # Flask-Babel caches the locale on g, and g outlives a request when an app context was
     # already pushed (tests, scripts): choose the language afresh for every request.
     app.before_request(refresh_locale)
-    init_caching()
+    init_cache(app)
     with app.app_context():
         init_outbox(app)
 
@@ -125,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
     from .ops import bp as ops_bp
     from .organizer import bp as organizer_bp
     from .producer import bp as producer_bp
+    from .producer.accounts import account_bp
     from .producer.auth import auth_bp
     from .public import bp as public_bp
 
@@ -133,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(organizer_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(producer_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(attendee_bp)
 
 

@@ -1,148 +1,377 @@
-"""What public pages and feeds are cached under: version stamps, and the rendered-page cache.
+"""Caches that never serve a stale answer, in one store for every worker.
 
-A version stamp is a tuple read from the database in one query over indexes (the latest
-change of any screening, RSVP, …). A worker trusts the last stamp it read for
-``CACHE_STAMP_TTL`` seconds (default 1; 0 under test) before asking again, and forgets it at
-once when it commits a change itself. So a busy page or feed costs no query at all, and a
-change made in another worker shows within that second. Anything cached under a stamp is
-never served once the stamp has moved on.
+**Keys change in the transaction of the change.** Every cached answer is stored under a key
+made of numbers that the database changes in the same transaction as anything the answer
+shows (STYLE.md rule 13):
 
-Rendered pages are cached by URL, language and stamp: public pages for anonymous visitors
-only, the producer's dashboard per logged-in producer; never while a flashed message waits.
-A page's CSRF token belongs to its visitor's session, so the cached copy holds a placeholder
-and each visitor gets their own token.
+- a screening's page and ``.ics`` file: the screening's ``cache_version`` and its film's
+  (raised with every change to either row, seats included) and which side of its start and
+  end the clock is on;
+- the lists (home, upcoming, embed, the producer's dashboard): the ``listing`` change counter,
+  raised by every insert, update or delete of a screening, RSVP, film or licence;
+- the calendar feeds: the ``feeds`` counter (the same, RSVPs aside: a feed shows no seats);
+- lists and feeds also carry the next start still to come, as their queries do.
+
+The raising is done by session hooks (`track_changes`), not by the services: a flush's
+inserts, updates and deletes, and every ORM-enabled ``update()``/``delete()`` statement, are
+seen whatever service or helper runs them, and a statement updating a screening or a film
+raises its ``cache_version`` in the same UPDATE. The counters are raised just before COMMIT,
+so a transaction holds the counter row only for the instant of its commit.
+
+A request reads the numbers first (one query over primary keys), then the data. Whatever it
+renders is at least as new as its key, so the key of an answer never outlives the data it
+shows: a change is visible to the first request that starts after its commit, on every
+worker and every host, whatever their clocks say. No wall-clock maximum, no lifetime.
+
+**One store.** With ``CACHE_REDIS_URL`` set, every worker on every host reads and writes one
+Redis (keys under ``CACHE_KEY_PREFIX``, each with a lifetime, values above
+``CACHE_MAX_VALUE_BYTES`` not stored); otherwise each process keeps an LRU of
+``CACHE_MEMORY_BYTES`` (cachetools). A Redis that fails is a miss, never an error.
+
+Rendered pages are cached for anonymous visitors only (public pages), or per logged-in user
+(the producer's dashboard); never while a flashed message waits. A page's CSRF token belongs
+to its visitor's session, so the cached copy holds a placeholder.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import secrets
 import threading
 import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 
-from flask import current_app, g, request, session
+import cachetools
+from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import event
+from sqlalchemy import Update, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
 
-# -- version stamps ------------------------------------------------------------------------------
+log = logging.getLogger(__name__)
 
-# By engine (one per app), then by stamp name: (monotonic time read, stamp).
-_stamps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def stamp(name: str, read: Callable[[], tuple]) -> tuple:
-    """The stamp `read()` returns, reused for up to CACHE_STAMP_TTL seconds in this worker."""
-    ttl = stamp_ttl(current_app.config)
-    engine = db.engine
-    known = _stamps.get(engine)
-    now = time.monotonic()
-    if ttl and known is not None:
-        cached = known.get(name)
-        if cached is not None and now - cached[0] < ttl:
-            return cached[1]
-    value = read()
-    if known is None:
-        known = _stamps.setdefault(engine, {})
-    known[name] = (now, value)
-    return value
+# -- the store -----------------------------------------------------------------------------------
 
 
-def stamp_ttl(config) -> float:
-    """CACHE_STAMP_TTL, defaulting to one second (none under test, where data changes fast)."""
-    ttl = config.get("CACHE_STAMP_TTL")
-    if ttl is None:
-        ttl = 0 if config.get("TESTING") else 1.0
-    return ttl
+class MemoryStore:
+    """This process's cache: an LRU bounded in bytes, shared by the worker's threads."""
+
+    def __init__(self, max_bytes: int, max_value_bytes: int) -> None:
+        self.max_value_bytes = max_value_bytes
+        self.items: cachetools.LRUCache = cachetools.LRUCache(max_bytes, getsizeof=len)
+        self.expiry: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None and self.expiry.get(key, 0) < time.monotonic():
+                self.items.pop(key, None)
+                return None
+            return value
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        if len(value) > min(self.max_value_bytes, self.items.maxsize):
+            return
+        with self.lock:
+            self.items[key] = value
+            self.expiry[key] = time.monotonic() + ttl
+            if len(self.expiry) > 2 * len(self.items) + 1000:
+                self.expiry = {k: v for k, v in self.expiry.items() if k in self.items}
+
+    def add(self, key: str, value: bytes, ttl: int) -> bool:
+        """Set only if absent (or expired): True if this call set it (a lock taken)."""
+        with self.lock:
+            if key in self.items and self.expiry.get(key, 0) >= time.monotonic():
+                return False
+            self.items[key] = value
+            self.expiry[key] = time.monotonic() + ttl
+            return True
+
+    def delete(self, key: str) -> None:
+        with self.lock:
+            self.items.pop(key, None)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.expiry.clear()
 
 
-def forget_stamps() -> None:
-    """Drop this worker's stamps: the next request reads them afresh (after our own commit)."""
-    for known in list(_stamps.values()):
-        known.clear()  # emptied in place: RepeatedRevalidation holds these dicts too
+class RedisStore:
+    """One Redis for every worker and host. Keys carry the prefix; a failure is a miss."""
+
+    def __init__(self, url: str, prefix: str, max_value_bytes: int) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self.errors = redis.RedisError
+        self.prefix = prefix
+        self.max_value_bytes = max_value_bytes
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.redis.get(key)
+        except self.errors as error:
+            log.warning("cache unavailable: %s", error)
+            return None
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        if len(value) > self.max_value_bytes:
+            return
+        try:
+            self.redis.set(key, value, ex=ttl)
+        except self.errors as error:
+            log.warning("cache unavailable: %s", error)
+
+    def add(self, key: str, value: bytes, ttl: int) -> bool:
+        try:
+            return bool(self.redis.set(key, value, ex=ttl, nx=True))
+        except self.errors as error:
+            log.warning("cache unavailable: %s", error)
+            return True  # no lock to be had: build rather than wait for nobody
+
+    def delete(self, key: str) -> None:
+        try:
+            self.redis.delete(key)
+        except self.errors as error:
+            log.warning("cache unavailable: %s", error)
+
+    def clear(self) -> None:
+        """Delete this prefix's keys (and only those: never the rest of the Redis)."""
+        for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=1000):
+            self.redis.delete(key)
+
+
+def init_cache(app: Flask) -> None:
+    """Give the app its store: Redis when CACHE_REDIS_URL is set, else an in-process LRU."""
+    url = app.config.get("CACHE_REDIS_URL") or ""
+    limit = int(app.config["CACHE_MAX_VALUE_BYTES"])
+    if url:
+        store = RedisStore(url, app.config["CACHE_KEY_PREFIX"], limit)
+    else:
+        store = MemoryStore(int(app.config["CACHE_MEMORY_BYTES"]), limit)
+    app.extensions["screenings_cache"] = store
+    init_caching()
+
+
+def store() -> MemoryStore | RedisStore:
+    return current_app.extensions["screenings_cache"]
+
+
+def clear() -> None:
+    """Empty the current app's cache (tests measuring a cold render)."""
+    store().clear()
+
+
+def cache_key(kind: str, *parts) -> str:
+    """The store's key for `parts`: under the prefix and kind, for this site's base URL."""
+    raw = repr((current_app.config["PUBLIC_BASE_URL"], *parts))
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:40]
+    return f"{current_app.config['CACHE_KEY_PREFIX']}:{kind}:{digest}"
+
+
+# -- raising versions and counters in the transaction ---------------------------------------------
+
+_PENDING = "screenings.cache_changes"  # session.info: counter names to raise at commit
+
+
+def _tracked() -> dict:
+    """Which counters each model's changes raise."""
+    from .models import Film, Licence, Rsvp, Screening
+
+    return {
+        Screening: ("listing", "feeds"),
+        Film: ("listing", "feeds"),
+        Licence: ("listing", "feeds"),
+        Rsvp: ("listing",),
+    }
+
+
+def _versioned() -> tuple:
+    from .models import Film, Screening
+
+    return (Screening, Film)
+
+
+def _note(session, names) -> None:
+    session.info.setdefault(_PENDING, set()).update(names)
+
+
+# Screening columns no feed shows: changing only these (an RSVP's seats, a job's claim)
+# raises the "listing" counter, not the "feeds" one. Any other column counts for both.
+_NOT_IN_FEEDS = frozenset(
+    {"seats_taken", "updated_at", "cache_version", "reminder_sent_at", "report_requested_at"}
+)
+
+
+def _names_for(model, changed: set[str] | None) -> tuple[str, ...]:
+    """The counters a change to `model` raises (`changed`: the columns, if an update)."""
+    names = _tracked()[model]
+    if model.__tablename__ == "screenings" and changed is not None and changed <= _NOT_IN_FEEDS:
+        return ("listing",)
+    return names
+
+
+def _before_flush(session, _context, _instances) -> None:
+    """Note the counters this flush's inserts, updates and deletes raise at commit; a
+    screening or film updated gets its cache_version raised in the same UPDATE."""
+    from sqlalchemy import inspect
+
+    tracked, versioned = _tracked(), _versioned()
+    for obj in session.dirty:
+        model = type(obj)
+        if model not in tracked or not session.is_modified(obj, include_collections=False):
+            continue
+        state = inspect(obj)
+        changed = {
+            attr.key
+            for attr in state.mapper.column_attrs
+            if state.attrs[attr.key].history.has_changes()
+        }
+        _note(session, _names_for(model, changed))
+        if model in versioned:
+            obj.cache_version = model.cache_version + 1
+    for obj in (*session.new, *session.deleted):
+        if type(obj) in tracked:
+            _note(session, _names_for(type(obj), None))
+
+
+def _after_flush(session, _context) -> None:
+    """A licence issued or removed changes its screening's page (a cancelled screening is
+    shown only if it had one): raise the screening's cache_version."""
+    from .models import Licence, Screening
+
+    screenings = {
+        obj.screening_id
+        for obj in (*session.new, *session.deleted)
+        if isinstance(obj, Licence) and obj.screening_id is not None
+    }
+    if screenings:
+        session.connection().execute(
+            update(Screening)
+            .where(Screening.id.in_(sorted(screenings)))
+            .values(cache_version=Screening.cache_version + 1)
+        )
+
+
+def _do_orm_execute(state):
+    """An ORM-enabled INSERT, UPDATE or DELETE statement (bulk, not through a flush) is
+    noted too, and an UPDATE of screenings or films raises the rows' cache_version in the
+    same statement."""
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return None
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    for model in _tracked():
+        if table != model.__tablename__:
+            continue
+        changed = None
+        if state.is_update and isinstance(state.statement, Update):
+            changed = {getattr(c, "key", str(c)) for c in state.statement._values or ()}
+        _note(state.session, _names_for(model, changed if changed else None))
+        if changed and model in _versioned() and not isinstance(state.parameters, list):
+            statement = state.statement.values(cache_version=model.cache_version + 1)
+            return state.invoke_statement(statement=statement)
+    return None
+
+
+def _before_commit(session) -> None:
+    """Raise the noted counters, last thing before COMMIT (so in the same transaction)."""
+    if session.info.get(_PENDING) is None and not (session.new or session.dirty or session.deleted):
+        return
+    session.flush()  # the commit's own flush comes after this hook: run it now, and note it
+    names = session.info.pop(_PENDING, None)
+    if names:
+        raise_counters(session.connection(), sorted(names))
+
+
+def raise_counters(connection, names) -> None:
+    """Add one to each named counter (creating it, from a random start, if it is missing:
+    numbers from before a database was emptied are never met again)."""
+    from .models import ChangeCounter
+
+    table = ChangeCounter.__table__
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    for name in names:
+        statement = dialect.insert(table).values(name=name, value=secrets.randbelow(1 << 40))
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.name], set_={"value": table.c.value + 1}
+            )
+        )
 
 
 _listening = False
 
 
 def init_caching() -> None:
-    """After any commit in this worker, re-read the stamps, so its own changes show at once."""
+    """Hook the scoped session (shared by every app a process creates) once."""
     global _listening
-    if _listening:  # the scoped session is shared by every app a process creates
+    if _listening:
         return
     _listening = True
-    event.listen(db.session, "after_commit", lambda _session: forget_stamps())
+    event.listen(db.session, "before_flush", _before_flush)
+    event.listen(db.session, "after_flush", _after_flush)
+    event.listen(db.session, "do_orm_execute", _do_orm_execute)
+    event.listen(db.session, "before_commit", _before_commit)
+
+
+# -- reading the numbers a key is made of ---------------------------------------------------------
+
+
+def _next_start():
+    from .models import Screening, utcnow
+
+    return (
+        select(func.min(Screening.starts_at))
+        .where(Screening.starts_at >= utcnow())
+        .scalar_subquery()
+    )
+
+
+def counter_version(name: str) -> tuple:
+    """(the named change counter, the next start still to come): in one query."""
+    from .models import ChangeCounter
+
+    counter = select(ChangeCounter.value).where(ChangeCounter.name == name).scalar_subquery()
+    value, next_start = db.session.execute(select(counter, _next_start())).one()
+    return (name, value or 0, next_start)
+
+
+def screening_version(screening_id: int) -> tuple | None:
+    """The numbers a screening's page and .ics are cached under, or None if there is none."""
+    from .models import Film, Screening, utcnow
+
+    row = db.session.execute(
+        select(
+            Screening.cache_version,
+            Screening.created_at,
+            Screening.starts_at,
+            Screening.duration_minutes,
+            Film.cache_version,
+        )
+        .join(Film, Film.id == Screening.film_id)
+        .where(Screening.id == screening_id)
+    ).first()
+    if row is None:
+        return None
+    version, created_at, starts_at, minutes, film_version = row
+    now = utcnow()
+    # Before the start, during, after the end: the page says "past", RSVPs close.
+    phase = (now >= starts_at) + (now >= starts_at + timedelta(minutes=minutes))
+    return ("screening", screening_id, version, created_at, film_version, phase)
 
 
 # -- rendered pages ------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class CachedPage:
-    body: str
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    has_csrf_token: bool
-
-
 # Stands where the visitor's CSRF token goes in a cached page; never a valid token itself.
 CSRF_PLACEHOLDER = "\x00csrf-token\x00"
-
-
-class VersionedCache:
-    """Values by key, the key's last element being the version stamp the value was made
-    under. A value of a newer version replaces the older ones at once (they are never served
-    again); past `max_bytes` (as `size_of` counts) the least recently used go first.
-    Shared by a worker's threads."""
-
-    def __init__(self, max_bytes: int, size_of: Callable[[object], int] = len) -> None:
-        self.max_bytes = max_bytes
-        self.size_of = size_of
-        self.size = 0
-        self.items: OrderedDict[tuple, object] = OrderedDict()
-        self.newest: dict[tuple, tuple] = {}  # key without its version -> the full key
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple):
-        with self.lock:
-            value = self.items.get(key)
-            if value is not None:
-                self.items.move_to_end(key)
-            return value
-
-    def put(self, key: tuple, value) -> None:
-        with self.lock:
-            older = self.newest.get(key[:-1])
-            if older is not None:
-                self._drop(older)
-            self._drop(key)
-            self.items[key] = value
-            self.newest[key[:-1]] = key
-            self.size += self.size_of(value)
-            while self.size > self.max_bytes and self.items:
-                self._drop(next(iter(self.items)))
-
-    def _drop(self, key: tuple) -> None:
-        value = self.items.pop(key, None)
-        if value is not None:
-            self.size -= self.size_of(value)
-            if self.newest.get(key[:-1]) == key:
-                del self.newest[key[:-1]]
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-            self.newest.clear()
-            self.size = 0
-
-
-# Rendered pages by (base URL, user, URL, language, stamp).
-page_cache = VersionedCache(32 << 20, size_of=lambda page: len(page.body))
 
 # Headers a view sets that belong to the page, not to one visitor's response.
 _REPLAYED = frozenset({"content-type", "cache-control", "content-security-policy"})
@@ -153,13 +382,11 @@ def _anonymous() -> bool:
     return "_user_id" not in session and remember_cookie not in request.cookies
 
 
-def cached_page(version: Callable[[], tuple], *, per_user: bool = False):
-    """Serve a GET from the page cache while `version()` holds.
-
-    Public pages (the default) are cached for anonymous visitors only; a page `per_user` (the
-    producer's, behind login) is cached for each logged-in user separately. A visitor with a
-    flashed message waiting always gets a fresh page.
-    """
+def cached_page(version: Callable[..., tuple | None], *, per_user: bool = False):
+    """Serve a GET from the cache under the key `version(**view_args)` returns (None: not
+    cached). Public pages (the default) are cached for anonymous visitors only; a page
+    `per_user` (the producer's, behind login) for each logged-in user separately. A visitor
+    with a flashed message waiting always gets a fresh page."""
 
     def decorator(view):
         @wraps(view)
@@ -171,23 +398,28 @@ def cached_page(version: Callable[[], tuple], *, per_user: bool = False):
                 or (not per_user and not _anonymous())
             ):
                 return view(*args, **kwargs)
-            key = (
-                current_app.config["PUBLIC_BASE_URL"],
+            numbers = version(**kwargs)
+            if numbers is None:
+                return view(*args, **kwargs)
+            key = cache_key(
+                "page",
                 session.get("_user_id") if per_user else None,
                 request.full_path,
                 str(get_locale()),
-                version(),
+                numbers,
             )
-            page = page_cache.get(key)
-            if page is None:
+            raw = store().get(key)
+            if raw is None:
                 response = current_app.make_response(view(*args, **kwargs))
                 if response.status_code != 200 or response.is_streamed:
                     return response
                 page = _remember(key, response)
-            body = page.body
-            if page.has_csrf_token:
+            else:
+                page = json.loads(raw)
+            body = page["body"]
+            if page["csrf"]:
                 body = body.replace(CSRF_PLACEHOLDER, generate_csrf())
-            response = current_app.response_class(body, page.status, page.headers)
+            response = current_app.response_class(body, page["status"], page["headers"])
             response.vary.add("Accept-Language")
             return response
 
@@ -196,76 +428,151 @@ def cached_page(version: Callable[[], tuple], *, per_user: bool = False):
     return decorator
 
 
-def _remember(key: tuple, response) -> CachedPage:
+def _remember(key: str, response) -> dict:
     body = response.get_data(as_text=True)
     # Set on g by generate_csrf() if the page rendered a form.
     token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
     has_token = bool(token) and token in body
     if has_token:
         body = body.replace(token, CSRF_PLACEHOLDER)
-    headers = tuple((k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED)
-    page = CachedPage(body, response.status_code, headers, has_token)
-    page_cache.put(key, page)
+    headers = [[k, v] for k, v in response.headers.items() if k.lower() in _REPLAYED]
+    page = {"body": body, "status": response.status_code, "headers": headers, "csrf": has_token}
+    store().set(key, json.dumps(page).encode(), current_app.config["CACHE_PAGE_SECONDS"])
     return page
 
 
-# -- conditional GETs answered before Flask runs -------------------------------------------------
-
-_REVALIDATE = "screenings.revalidate"
+# -- built artefacts: the last one built, rebuilt off the request path ----------------------------
 
 
-def answer_repeats_with_304(stamp_name: str, version: tuple) -> None:
-    """Let RepeatedRevalidation replay this request's 304 while the stamp `version` holds."""
-    known = _stamps.get(db.engine)
-    if known is not None:
-        request.environ[_REVALIDATE] = (known, stamp_name, version)
+class NotBuiltYet(Exception):
+    """No version of the artefact exists and another worker is still building the first."""
 
 
-class RepeatedRevalidation:
-    """WSGI middleware: a conditional GET the app has just answered with 304 is answered
-    again, identically, without running the app, while the same version stamp holds.
+class Built:
+    """A built artefact (a gzipped feed) with its ETag, the version it was built at, and
+    when the data it shows last changed."""
 
-    A calendar subscribed to a feed asks "changed?" every few minutes; that answer is the
-    busiest the app gives. Only requests without cookies are taken (nothing personal can
-    vary), keyed by everything a feed's answer depends on: path, query, Accept-Language,
-    Accept-Encoding and the If-None-Match asked. The stamp is checked as `stamp()` would:
-    read less than CACHE_STAMP_TTL seconds ago and unchanged; otherwise the app answers.
-    """
+    __slots__ = ("body", "etag", "version", "last_modified")
 
-    MAX_ENTRIES = 10_000
+    def __init__(
+        self, body: bytes | None, etag: str, version: str, last_modified: datetime | None
+    ) -> None:
+        self.body, self.etag, self.version, self.last_modified = body, etag, version, last_modified
 
-    def __init__(self, wsgi_app, config) -> None:
-        self.wsgi_app = wsgi_app
-        self.config = config
-        self.answers: dict[tuple, tuple] = {}
 
-    def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ:
-            return self.wsgi_app(environ, start_response)
-        key = (
-            environ.get("PATH_INFO"),
-            environ.get("QUERY_STRING"),
-            environ.get("HTTP_ACCEPT_LANGUAGE"),
-            environ.get("HTTP_ACCEPT_ENCODING"),
-            environ.get("HTTP_IF_NONE_MATCH"),
-        )
-        if key[-1] is None:
-            return self.wsgi_app(environ, start_response)
-        answer = self.answers.get(key)
-        if answer is not None:
-            known, name, version, headers = answer
-            cell = known.get(name)
-            ttl = stamp_ttl(self.config)
-            if cell is not None and cell[1] == version and time.monotonic() - cell[0] < ttl:
-                start_response("304 NOT MODIFIED", list(headers))
-                return []
+# Background builds of this process, by artefact name (tests wait for them).
+_builds: dict[str, threading.Thread] = {}
 
-        def remember_304(status, headers, exc_info=None):
-            opted_in = environ.get(_REVALIDATE)
-            if opted_in is not None and status.startswith("304"):
-                if len(self.answers) >= self.MAX_ENTRIES:
-                    self.answers.clear()
-                self.answers[key] = (*opted_in, tuple(headers))
-            return start_response(status, headers, exc_info)
 
-        return self.wsgi_app(environ, remember_304)
+def latest_built(
+    name: str,
+    version: tuple,
+    build: Callable[[], Built],
+    *,
+    etag_known: Callable[[str], bool] | None = None,
+) -> Built:
+    """The artefact `name` as last built: at `version` if it has been built, else the
+    previous build while a background thread builds this one (stale-while-revalidate; one
+    build of an artefact at a time on all workers sharing the store). With no build at all,
+    one request builds it and the others wait (NotBuiltYet after FEED_WAIT_SECONDS).
+
+    If `etag_known(etag)` says the client has the build's ETag, its body is not fetched
+    (``body`` is None): the caller answers 304."""
+    found = built_meta(name)
+    if found is not None:
+        if found.version != repr(version):
+            _rebuild_in_background(name, build)
+        if etag_known is not None and etag_known(found.etag):
+            return found
+        found = _with_body(name, found)
+        if found is not None:
+            return found
+    lock = cache_key("lock", name)
+    if store().add(lock, b"1", current_app.config["FEED_BUILD_LOCK_SECONDS"]):
+        try:
+            return _build_and_keep(name, build)
+        finally:
+            store().delete(lock)
+    deadline = time.monotonic() + current_app.config["FEED_WAIT_SECONDS"]
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = built_meta(name)
+        found = found and _with_body(name, found)
+        if found is not None:
+            return found
+    raise NotBuiltYet(name)
+
+
+def build_unless_busy(name: str, build: Callable[[], Built]) -> bool:
+    """Build and store now unless another worker holds the artefact's lock (the
+    `feeds build` command); True if this call built it."""
+    lock = cache_key("lock", name)
+    if not store().add(lock, b"1", current_app.config["FEED_BUILD_LOCK_SECONDS"]):
+        return False
+    try:
+        _build_and_keep(name, build)
+    finally:
+        store().delete(lock)
+    return True
+
+
+def built_meta(name: str) -> Built | None:
+    """The stored build's ETag, version and Last-Modified, without its body."""
+    raw = store().get(cache_key("built", name))
+    if raw is None:
+        return None
+    meta = json.loads(raw)
+    modified = meta["last_modified"]
+    return Built(
+        None, meta["etag"], meta["version"], datetime.fromisoformat(modified) if modified else None
+    )
+
+
+def _with_body(name: str, meta: Built) -> Built | None:
+    body = store().get(cache_key("built-body", name, meta.etag))
+    if body is None:
+        return None
+    return Built(body, meta.etag, meta.version, meta.last_modified)
+
+
+def keep_built(name: str, built: Built) -> None:
+    """Store a build: its body first, then the note that points readers at it."""
+    ttl = current_app.config["FEED_KEEP_SECONDS"]
+    store().set(cache_key("built-body", name, built.etag), built.body, ttl)
+    modified = built.last_modified.astimezone(UTC).isoformat() if built.last_modified else None
+    meta = {"etag": built.etag, "version": built.version, "last_modified": modified}
+    store().set(cache_key("built", name), json.dumps(meta).encode(), ttl)
+
+
+def _build_and_keep(name: str, build: Callable[[], Built]) -> Built:
+    built = build()
+    keep_built(name, built)
+    return built
+
+
+def _rebuild_in_background(name: str, build: Callable[[], Built]) -> None:
+    lock = cache_key("lock", name)
+    if not store().add(lock, b"1", current_app.config["FEED_BUILD_LOCK_SECONDS"]):
+        return  # someone, somewhere, is building it
+    app = current_app._get_current_object()
+
+    def run():
+        try:
+            with app.app_context():
+                _build_and_keep(name, build)
+        except Exception:
+            log.exception("building %s failed", name)
+        finally:
+            with app.app_context():
+                store().delete(lock)
+
+    thread = threading.Thread(target=run, name=f"build {name}", daemon=True)
+    _builds[name] = thread
+    thread.start()
+
+
+def wait_for_builds(timeout: float = 30) -> None:
+    """Wait for this process's background builds (tests; the `feeds build` command)."""
+    for thread in list(_builds.values()):
+        thread.join(timeout)
+    _builds.clear()

@@ -53,8 +53,12 @@ def invite(
     partstat: str = "NEEDS-ACTION",
     sequence: int | None = None,
     stamp: datetime | None = None,
+    place: Any = None,
 ) -> bytes:
-    """An iTIP REQUEST or CANCEL for one attendee, to attach to an iMIP e-mail (RFC 6047)."""
+    """An iTIP REQUEST or CANCEL for one attendee, to attach to an iMIP e-mail (RFC 6047).
+
+    ``place`` is what LOCATION and GEO say (services/visibility.py decides how much the
+    attendee may learn); without it, the screening's own address."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if partstat not in PARTSTATS:
@@ -72,6 +76,7 @@ def invite(
         domain=domain,
         status=status,
         sequence=screening.calendar_sequence if sequence is None else sequence,
+        place=place,
     )
     event = _event(facts)
     event.add("DTSTAMP", _utc(stamp or datetime.now(UTC)))
@@ -98,10 +103,20 @@ def publish(
     url_for: Callable[[Any], str],
     domain: str,
     stamp: datetime | None = None,
+    place_of: Callable[[Any], Any] | None = None,
 ) -> bytes:
-    """A METHOD:PUBLISH calendar of the screenings, for .ics downloads and subscribed feeds."""
+    """A METHOD:PUBLISH calendar of the screenings, for .ics downloads and subscribed feeds.
+
+    ``place_of(screening)`` gives what each LOCATION and GEO say (see ``invite``)."""
     return b"".join(
-        publish_chunks(list(screenings), name=name, url_for=url_for, domain=domain, stamp=stamp)
+        publish_chunks(
+            list(screenings),
+            name=name,
+            url_for=url_for,
+            domain=domain,
+            stamp=stamp,
+            place_of=place_of,
+        )
     )
 
 
@@ -113,6 +128,7 @@ def publish_chunks(
     domain: str,
     stamp: datetime | None = None,
     spans: Iterable[tuple[str, datetime, datetime]] | None = None,
+    place_of: Callable[[Any], Any] | None = None,
 ) -> Iterator[bytes]:
     """``publish`` in pieces (the head, then one VEVENT at a time), so a feed of tens of
     thousands of screenings can be compressed as it is written instead of held whole.
@@ -143,6 +159,7 @@ def publish_chunks(
             status=_EVENT_STATUS[screening.status],
             sequence=screening.calendar_sequence,
             localized=False,  # a feed is shared and cached: one language for all readers
+            place=None if place_of is None else place_of(screening),
         )
         body, _tzid_used = _vevent_ical(facts)
         yield _BEGIN_VEVENT + dtstamp + body[len(_BEGIN_VEVENT) :]
@@ -160,7 +177,7 @@ def _publish_head(name: str, years: tuple[tuple[str | None, tuple[int, int]], ..
     return calendar.to_ical(sorted=False).removesuffix(_END_VCALENDAR)
 
 
-def google_calendar_link(screening: Any, *, url: str) -> str:
+def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
     """A Google Calendar 'add event' link, for people who won't download an .ics file."""
     fmt = "%Y%m%dT%H%M%SZ"
     dates = f"{_utc(screening.starts_at_utc):{fmt}}/{_utc(screening.ends_at_utc):{fmt}}"
@@ -169,12 +186,12 @@ def google_calendar_link(screening: Any, *, url: str) -> str:
         "text": _summary(screening),
         "dates": dates,
         "details": _description(screening, url),
-        "location": _location(screening),
+        "location": _location(place or screening),
     }
     return "https://calendar.google.com/calendar/render?" + _query(params)
 
 
-def outlook_calendar_link(screening: Any, *, url: str) -> str:
+def outlook_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
     """An Outlook.com 'add event' link, the Outlook counterpart of google_calendar_link."""
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     params = {
@@ -182,7 +199,7 @@ def outlook_calendar_link(screening: Any, *, url: str) -> str:
         "startdt": f"{_utc(screening.starts_at_utc):{fmt}}",
         "enddt": f"{_utc(screening.ends_at_utc):{fmt}}",
         "body": _description(screening, url),
-        "location": _location(screening),
+        "location": _location(place or screening),
         "path": "/calendar/action/compose",
         "rru": "addevent",
     }
@@ -222,11 +239,19 @@ class _Facts(NamedTuple):
 
 
 def _facts(
-    screening: Any, *, url: str, domain: str, status: str, sequence: int, localized: bool = True
+    screening: Any,
+    *,
+    url: str,
+    domain: str,
+    status: str,
+    sequence: int,
+    localized: bool = True,
+    place: Any = None,
 ) -> _Facts:
     zone = _zone(screening.timezone)
-    latitude = getattr(screening, "latitude", None)
-    longitude = getattr(screening, "longitude", None)
+    place = place or screening  # LOCATION and GEO say only what the caller's place says
+    latitude = getattr(place, "latitude", None)
+    longitude = getattr(place, "longitude", None)
     created_at = getattr(screening, "created_at", None)
     updated_at = getattr(screening, "updated_at", None) or created_at
     return _Facts(
@@ -239,7 +264,7 @@ def _facts(
         first_year=screening.starts_at_utc.astimezone(zone).year,
         last_year=screening.ends_at_utc.astimezone(zone).year,
         summary=_summary(screening),
-        location=_location(screening),
+        location=_location(place),
         geo=(
             None if latitude is None or longitude is None else (float(latitude), float(longitude))
         ),
@@ -352,14 +377,14 @@ def _summary(screening: Any) -> str:
     return f"{screening.film.title} – {screening.organization_name}"
 
 
-def _location(screening: Any) -> str:
+def _location(place: Any) -> str:
     parts = (
-        screening.venue_name,
-        screening.street_address,
-        screening.city,
-        screening.region,
-        screening.postal_code,
-        screening.country,
+        place.venue_name,
+        place.street_address,
+        place.city,
+        place.region,
+        place.postal_code,
+        place.country,
     )
     return ", ".join(part.strip() for part in parts if part and part.strip())
 

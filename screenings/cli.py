@@ -17,6 +17,22 @@ from .services.producers import create_producer, producer_count
 
 producer_cli = AppGroup("producer", help="Producer accounts.")
 outbox_cli = AppGroup("outbox", help="The e-mail outbox.")
+feeds_cli = AppGroup("feeds", help="The calendar feeds.")
+
+
+@feeds_cli.command("build")
+@click.option("--watch", type=float, default=0, help="Keep going, looking every S seconds.")
+def feeds_build(watch: float) -> None:
+    """Build every feed, in every language, that a change has made stale (or never built)."""
+    from .services.feeds import build_stale_feeds
+
+    while True:
+        built = build_stale_feeds()
+        if not watch:
+            click.echo(f"{built} feeds built.")
+            return
+        db.session.remove()  # the next look sees the latest commits
+        time.sleep(watch)
 
 
 @producer_cli.command("create")
@@ -87,6 +103,7 @@ def seed() -> None:
 def register(app: Flask) -> None:
     app.cli.add_command(producer_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(feeds_cli)
     app.cli.add_command(seed)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(reports_cli)

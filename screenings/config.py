@@ -37,6 +37,12 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_LOGIN": "10 per minute",
     "RATELIMIT_FORMS": "30 per minute",
+    # Wrong passwords in a row before a producer account is locked (its owner is e-mailed an
+    # unlock link), and for how many minutes.
+    "LOGIN_LOCKOUT_FAILURES": 10,
+    "LOGIN_LOCKOUT_MINUTES": 15,
+    # Licence verification pages per client address (a miss counts like a hit).
+    "RATELIMIT_LICENCES": "30 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     # "development" or "production" (any case); anything else refuses to start.
@@ -57,10 +63,19 @@ DEFAULTS: dict[str, Any] = {
     "PRIVACY_RETENTION_DAYS": 30,
     # Hours before a screening that `flask reminders send` e-mails its organizer and attendees.
     "REMINDER_LEAD_HOURS": 24,
-    # Seconds a worker reuses the version stamp it read (caching.py); None: 1, or 0 under test.
-    "CACHE_STAMP_TTL": None,
-    # Serve public pages (and the dashboard) from the in-process page cache.
+    # The cache (caching.py): one Redis for every worker and host when set, else per process.
+    "CACHE_REDIS_URL": "",
+    "CACHE_KEY_PREFIX": "screenings",
+    "CACHE_MEMORY_BYTES": 128 << 20,
+    "CACHE_MAX_VALUE_BYTES": 64 << 20,
+    "CACHE_PAGE_SECONDS": 3600,
+    # Serve public pages (and the dashboard) from the cache.
     "PAGE_CACHE_ENABLED": True,
+    # Feeds: how long a build may hold its lock, how long a request waits for the very first
+    # build of a feed (then 503 with Retry-After), and how long a built feed is kept.
+    "FEED_BUILD_LOCK_SECONDS": 120,
+    "FEED_WAIT_SECONDS": 25,
+    "FEED_KEEP_SECONDS": 7 * 24 * 3600,
     # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.
     "PRODUCER_FEED_TOKEN": None,
 }

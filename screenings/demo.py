@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 
+from .caching import raise_counters
 from .extensions import db
 from .models import (
     Film,
@@ -39,7 +39,7 @@ from .models import (
 from .places import NonexistentLocalTime, country_name, country_zones, venue_time_to_utc
 from .security import link_key
 from .services.films import seed_catalogue
-from .services.licences import licence_number
+from .services.licences import new_licence_number
 
 BATCH = 5_000
 
@@ -191,6 +191,8 @@ def generate(
         # A loader's settings for this connection only: the data is rebuilt if a crash loses it.
         db.session.execute(text("PRAGMA synchronous = OFF"))
     films = _films()
+    # Licence numbers are random: the seeded draws skip those already held (an earlier run).
+    numbers = set(db.session.scalars(select(Licence.number)))
     terms = {
         film.id: db.session.scalar(
             select(LicenceTerms.id)
@@ -233,7 +235,7 @@ def generate(
         lead = timedelta(days=rng.randint(7, 120), minutes=rng.randint(0, 1440))
         created_at = min(starts_at - lead, now - timedelta(minutes=rng.randint(1, 600)))
         changed = rng.random() < 0.1 and status != ScreeningStatus.PENDING
-        # Never in the future: max(updated_at) is the feeds' version stamp.
+        # Never in the future: a change cannot have happened after now.
         updated_at = min(created_at + timedelta(days=1), now) if changed else created_at
         org_type = list(ORGANIZATION_KINDS)[rng.randrange(len(ORGANIZATION_KINDS))]
         org_name = f"{ORGANIZATION_WORDS[rng.randrange(10)]} {ORGANIZATION_KINDS[org_type]}"
@@ -271,6 +273,7 @@ def generate(
             "capacity": capacity,
             "seats_taken": 0,
             "is_public": is_public,
+            "visibility": "public" if is_public else "private",
             "rsvps_enabled": rsvps_enabled,
             "max_party_size": 10,
             "format_id": None,
@@ -292,7 +295,7 @@ def generate(
             status == ScreeningStatus.CANCELLED and rng.random() < 0.5
         )
         if licensed:
-            licence_rows.append(_licence_row(row, film, terms[film.id], zone))
+            licence_rows.append(_licence_row(row, film, terms[film.id], zone, rng, numbers))
         if status == ScreeningStatus.APPROVED and rsvps_enabled:
             until = min(starts_at, now)
             open_for_rsvps.append((screening_id, capacity, 10, created_at, until))
@@ -328,7 +331,11 @@ def generate(
         table.update()
         .where(table.c.id == db.bindparam("sid"))
         # Seats are no calendar change: keep updated_at, as services/rsvps.py does.
-        .values(seats_taken=db.bindparam("taken"), updated_at=table.c.updated_at)
+        .values(
+            seats_taken=db.bindparam("taken"),
+            updated_at=table.c.updated_at,
+            cache_version=table.c.cache_version + 1,  # a cached page of it is out of date
+        )
     )
     pending = [{"sid": sid, "taken": taken} for sid, taken in seats.items() if taken]
     for start in range(0, len(pending), BATCH):
@@ -338,6 +345,8 @@ def generate(
         report["actual_attendance"] = max(0, taken - rng.randint(0, max(taken // 5, 1)))
     for start in range(0, len(report_rows), BATCH):
         _insert(ScreeningReport.__table__, report_rows[start : start + BATCH])
+    # The bulk inserts go past the session's hooks: cached lists and feeds are out of date.
+    raise_counters(db.session.connection(), ["feeds", "listing"])
     db.session.commit()
     total_rsvps = (db.session.scalar(select(func.max(Rsvp.id))) or 0) - first_rsvp + 1
     return DemoOutcome(
@@ -354,9 +363,14 @@ def _country_name(code: str) -> str:
     return country_name(code)
 
 
-def _licence_row(row: dict, film: Film, terms_id: int, zone: ZoneInfo) -> dict:
+def _licence_row(
+    row: dict, film: Film, terms_id: int, zone: ZoneInfo, rng: random.Random, numbers: set
+) -> dict:
     issued_at = row["created_at"] + timedelta(minutes=5)
-    number = licence_number(SimpleNamespace(film=film, id=row["id"]), issued_at.year)
+    number = new_licence_number(film.code, rng.choice)
+    while number in numbers:  # the demo's seeded draws, kept unique as issue_licence does
+        number = new_licence_number(film.code, rng.choice)
+    numbers.add(number)
     local = row["starts_at"].replace(tzinfo=UTC).astimezone(zone)
     particulars = {
         "film_title": film.title,

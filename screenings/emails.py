@@ -8,6 +8,7 @@ from flask_babel import force_locale
 from . import calendar
 from .models import Licence, Screening
 from .outbox import Attachment, CalendarPart, compose, enqueue, sender_address
+from .services import visibility
 from .urls import external_url, public_domain
 
 
@@ -30,6 +31,7 @@ def _to_organizer(
         context={
             "screening": screening,
             "film": screening.film,
+            "place": visibility.guest_place(screening),
             "manage_url": external_url("organizer.manage", token=manage_token(screening)),
             **context,
         },
@@ -43,7 +45,7 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
     """The organizer's own calendar entry for their screening, as an iMIP part."""
     sender = sender_address()
     licence = screening.current_licence
-    if screening.is_public:
+    if visibility.is_listed(screening):
         url = screening_page_url(screening)
     elif licence:
         url = external_url("public.licence", number=licence.number)
@@ -60,6 +62,7 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
             attendee_name=screening.contact_name,
             domain=public_domain(),
             partstat="ACCEPTED",
+            place=visibility.guest_place(screening),
         )
     return CalendarPart(ics, method)
 
@@ -119,20 +122,32 @@ def screening_page_url(screening: Screening) -> str:
     return external_url("public.screening", screening_id=screening.id)
 
 
+def attendee_page_url(rsvp) -> str:
+    """Where an attendee's e-mails and invite link to: the public page of a listed screening,
+    their own RSVP page for a private one (which has no public page)."""
+    from .services.rsvps import rsvp_token
+
+    if visibility.is_listed(rsvp.screening):
+        return screening_page_url(rsvp.screening)
+    return external_url("attendee.rsvp", token=rsvp_token(rsvp))
+
+
 def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
-    """An attendee's iMIP part: the app's address organizes it in the organization's name."""
+    """An attendee's iMIP part: the app's address organizes it in the organization's name.
+    LOCATION has the street once their seat is confirmed (services/visibility.py)."""
     screening = rsvp.screening
     with force_locale(rsvp.language):  # its description is in the attendee's language
         ics = calendar.invite(
             screening,
             method=method,
-            url=screening_page_url(screening),
+            url=attendee_page_url(rsvp),
             organizer_email=sender_address().addr_spec,
             organizer_name=screening.organization_name,
             attendee_email=rsvp.email,
             attendee_name=rsvp.name,
             domain=public_domain(),
             partstat="ACCEPTED",
+            place=visibility.rsvp_place(rsvp),
         )
     return CalendarPart(ics, method)
 
@@ -151,7 +166,8 @@ def _to_attendee(rsvp, kind: str, *, calendar_part: CalendarPart | None = None, 
             "rsvp": rsvp,
             "screening": screening,
             "film": screening.film,
-            "screening_url": screening_page_url(screening),
+            "place": visibility.rsvp_place(rsvp),
+            "screening_url": attendee_page_url(rsvp),
             "rsvp_url": external_url("attendee.rsvp", token=rsvp_token(rsvp)),
             **context,
         },
@@ -223,3 +239,53 @@ def send_report_request(screening: Screening) -> None:
 def send_manage_link(screening: Screening) -> None:
     """A new private manage link, after the old ones were revoked."""
     _to_organizer(screening, "manage_link")
+
+
+# -- producer accounts ---------------------------------------------------------------------------
+
+
+def _to_producer(producer, kind: str, **context) -> None:
+    """An e-mail to a producer account, in the language of the page that caused it."""
+    from flask_babel import get_locale
+
+    message = compose(
+        template=kind,
+        recipient_name="",
+        recipient_email=producer.email,
+        language=str(get_locale() or "en"),
+        context={"producer": producer, **context},
+    )
+    enqueue(message, kind=kind)
+
+
+def send_account_unlock(producer, token: str) -> None:
+    """The account was locked after failed logins: a single-use link that lets its owner in."""
+    _to_producer(producer, "account_unlock", unlock_url=external_url("auth.unlock", token=token))
+
+
+def send_password_reset(producer, token: str) -> None:
+    """A single-use, expiring link to choose a new password."""
+    _to_producer(
+        producer, "password_reset", reset_url=external_url("auth.reset_password", token=token)
+    )
+
+
+def send_account_invite(producer, token: str, *, inviter: str) -> None:
+    """An owner invited this address: a single-use link to choose a password."""
+    _to_producer(
+        producer,
+        "account_invite",
+        inviter=inviter,
+        invite_url=external_url("auth.accept_invite", token=token),
+    )
+
+
+def send_new_device_login(producer, *, device: str, address: str) -> None:
+    """Someone logged in to the account from a device it had not used before."""
+    _to_producer(
+        producer,
+        "new_device_login",
+        device=device,
+        address=address,
+        sessions_url=external_url("account.sessions"),
+    )

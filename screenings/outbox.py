@@ -252,6 +252,10 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                 row.status = OutboxStatus.SENT
                 row.sent_at = utcnow()
                 row.last_error = ""
+                if row.erase_after_sending:
+                    from .services.privacy import redact_sent_message
+
+                    redact_sent_message(row)
                 outcome["sent"] += 1
                 if outcome["sent"] % SENT_COMMIT_EVERY == 0:
                     db.session.commit()  # bounds what a crash here could send twice

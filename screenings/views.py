@@ -128,6 +128,7 @@ def register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
     from .places import country_zones
+    from .services.visibility import label as visibility_label
 
     zones_json = json.dumps(country_zones(), separators=(",", ":"))
 
@@ -147,6 +148,7 @@ def register_template_helpers(app: Flask) -> None:
         country_name=localized_country_name,
         local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
+        visibility_label=visibility_label,
     )
     app.add_template_filter(format_datetime, "format_datetime")
     app.add_template_filter(format_date, "format_date")

@@ -23,7 +23,6 @@ from flask import g
 from sqlalchemy import create_engine, text
 
 from screenings import create_app
-from screenings.caching import page_cache
 from screenings.extensions import db as _db
 from screenings.services.films import seed_catalogue
 
@@ -170,7 +169,7 @@ def app(database_uri, smtp_server, _schema, request):
     if marker:
         overrides = {**overrides, **marker.kwargs}
     app = create_app(app_config(database_uri, smtp_server.port, **overrides))
-    page_cache.clear()  # cached pages of an earlier test's data
+    # Each app has its own in-process cache (no Redis under test unless a test sets one).
 
     @app.before_request
     def _fresh_form_token():

@@ -32,10 +32,12 @@ def booking_details(**overrides) -> BookingDetails:
         duration_minutes=145,
         expected_audience=120,
         capacity=100,
-        is_public=True,
+        visibility="public",
         rsvps_enabled=True,
         notes="",
     )
+    if "is_public" in overrides:  # the older spelling: listed with the address, or private
+        overrides["visibility"] = "public" if overrides.pop("is_public") else "private"
     values.update(overrides)
     return BookingDetails(**values)
 

@@ -1,7 +1,8 @@
 """Access control over the whole URL map: anonymous, organizer token, attendee link, producer.
 
 Every route is classified by its blueprint (a route nobody classified fails the test), then
-tried as each kind of visitor. Producer pages open only for a logged-in producer; a
+tried as each kind of visitor. Producer pages open only for a logged-in producer, and within
+them each role only what it may (the tables below say it independently of the code); a
 capability link opens only its own pages; attendee personal data stays off public pages.
 """
 
@@ -21,13 +22,23 @@ from .producer_helpers import PRODUCER_EMAIL, PRODUCER_PASSWORD, log_in
 
 BOGUS = "A" * 43
 
+# What a reviewer may change besides reading: the decisions. Every other producer POST route
+# is the owners'; a viewer changes nothing. A new route is owner-only until listed here.
+REVIEWER_MAY_POST = {"producer.approvals", "producer.approve", "producer.reject"}
+# Pages (GET) only owners see.
+OWNER_ONLY_PAGES = {"producer.team", "producer.audit_log"}
+REVIEWER = ("reviewer@example.org", "reviewer password 123")
+VIEWER = ("viewer@example.org", "viewer password 1234")
+
 
 def classify(endpoint: str, rule: str) -> str:
     blueprint = endpoint.split(".", 1)[0]
     if blueprint == "producer":
         return "producer"
+    if blueprint == "account":
+        return "own_account"
     if blueprint == "auth":
-        return "auth"
+        return "auth_token" if "<token>" in rule else "auth"
     if blueprint == "organizer":
         return "organizer_token" if "<token>" in rule else "public"
     if blueprint == "attendee":
@@ -49,7 +60,9 @@ def world(app, db):
     add_material(film, kind="poster", label="Poster", url="https://example.org/p.jpg")
     screening = make_screening(format_id=dcp.id)
     reply = rsvp(screening, name="Dana Levi", email="dana@example.org", party_size=1, consent=True)
-    create_producer(PRODUCER_EMAIL, PRODUCER_PASSWORD)
+    owner = create_producer(PRODUCER_EMAIL, PRODUCER_PASSWORD)
+    create_producer(*REVIEWER, role="reviewer")
+    create_producer(*VIEWER, role="viewer")
     return {
         "screening": screening,
         "manage_token": manage_token(screening),
@@ -65,6 +78,8 @@ def world(app, db):
             "slug": film.slug,
             "code": "CA",
             "filename": "style.css",
+            "producer_id": owner.id,
+            "session_id": 1,
         },
     }
 
@@ -108,7 +123,7 @@ def test_producer_routes_refuse_everyone_but_the_producer(app, db, world, kind):
     token = _csrf(client)
     checked = 0
     for rule, access, methods in _routes(app):
-        if access != "producer":
+        if access not in ("producer", "own_account"):
             continue
         url = _url(app, rule, world["values"])
         for method in methods:
@@ -126,7 +141,7 @@ def test_producer_routes_refuse_everyone_but_the_producer(app, db, world, kind):
 def test_producer_opens_every_producer_page(app, client, db, world):
     log_in(client)
     for rule, access, methods in _routes(app):
-        if access != "producer":
+        if access not in ("producer", "own_account"):
             continue
         url = _url(app, rule, world["values"])
         if "GET" in methods:
@@ -137,6 +152,69 @@ def test_producer_opens_every_producer_page(app, client, db, world):
         if "POST" in methods:
             # Without the form's CSRF token a forged POST is refused.
             assert client.post(url, data={}).status_code == 400, url
+
+
+@pytest.mark.parametrize("role", ["reviewer", "viewer"])
+def test_each_role_changes_only_what_it_may(app, db, world, role):
+    """A viewer is refused every producer POST; a reviewer every one but the decisions."""
+    client = app.test_client()
+    log_in(client, *(REVIEWER if role == "reviewer" else VIEWER))
+    token = hidden_fields(client.get("/producer/").get_data(as_text=True))["csrf_token"]
+    refused = allowed = 0
+    for rule, access, methods in _routes(app):
+        if access != "producer":
+            continue
+        url = _url(app, rule, world["values"])
+        if "GET" in methods:
+            status = client.get(url).status_code
+            expected = 403 if rule.endpoint in OWNER_ONLY_PAGES else 200
+            assert status == expected, (role, url, status)
+        if "POST" not in methods:
+            continue
+        data = {"csrf_token": token, "reason": "x", "screening_ids": "1", "action": "reject"}
+        status = client.post(url, data=data).status_code
+        if role == "reviewer" and rule.endpoint in REVIEWER_MAY_POST:
+            assert status != 403, (role, url)
+            allowed += 1
+        else:
+            assert status == 403, (role, url, status)
+            refused += 1
+    assert refused >= 15
+    assert allowed == (len(REVIEWER_MAY_POST) if role == "reviewer" else 0)
+    # The viewer refused, the reviewer's bulk rejection without a reason did nothing either.
+    assert world["screening"].status == "approved"
+    assert db.session.scalar(select(Shipment.status)) == "to_ship"
+
+
+@pytest.mark.parametrize("role", ["reviewer", "viewer"])
+def test_every_role_manages_its_own_account(app, db, world, role):
+    client = app.test_client()
+    log_in(client, *(REVIEWER if role == "reviewer" else VIEWER))
+    token = hidden_fields(client.get("/producer/account/").get_data(as_text=True))["csrf_token"]
+    for rule, access, methods in _routes(app):
+        if access != "own_account":
+            continue
+        url = _url(app, rule, world["values"])
+        if "GET" in methods:
+            assert client.get(url).status_code == 200, url
+        if "POST" in methods and "revoke" not in rule.rule:
+            assert client.post(url, data={"csrf_token": token}).status_code != 403, url
+
+
+def test_account_links_need_a_valid_token(app, client, db, world):
+    token = _csrf(client)
+    checked = 0
+    for rule, access, methods in _routes(app):
+        if access != "auth_token":
+            continue
+        url = _url(app, rule, world["values"], token=BOGUS)
+        for method in methods:
+            response = client.open(
+                url, method=method, data={"csrf_token": token} if method == "POST" else None
+            )
+            assert response.status_code == 404, (method, url, response.status_code)
+            checked += 1
+    assert checked >= 6
 
 
 @pytest.mark.parametrize("kind", ["anonymous", "organizer", "attendee"])

@@ -11,7 +11,7 @@ from screenings.models import Licence, Rsvp, Screening, ScreeningReport, utcnow
 from screenings.services.bookings import find_by_manage_token, manage_token
 from screenings.services.rsvps import find_by_token, rsvp_token
 
-LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
+LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 
 
 def scalar(db, sql: str):

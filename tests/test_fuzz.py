@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from screenings import create_app
-from screenings.services.producers import create_producer
+from screenings.services.producers import create_producer, log_in
 
 from .conftest import booking_data, submit
 from .factories import make_screening
@@ -97,8 +97,9 @@ def _url(rule, draw) -> str:
 def fuzz_client(app, db):
     app.config["WTF_CSRF_ENABLED"] = False  # reach the validation behind the CSRF check
     make_screening()
-    account = create_producer("fuzz@example.org", "a-long-password-123")
-    return app.test_client(), account.session_nonce
+    create_producer("fuzz@example.org", "a-long-password-123")
+    session = log_in("fuzz@example.org", "a-long-password-123", address="", user_agent="")
+    return app.test_client(), session.session_token
 
 
 @pytest.mark.parametrize("rule", _RULES, ids=lambda rule: f"{rule.rule}")

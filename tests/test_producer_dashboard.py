@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from screenings.caching import page_cache
+from screenings import caching
 from screenings.models import Producer, Screening
 from screenings.services import dashboard as board
 from screenings.services.films import create_film
@@ -152,7 +152,7 @@ def test_country_choices_are_the_countries_that_have_screenings(db):
 def _queries_for(client, url: str) -> int:
     """Queries of the page rendered afresh (not from the page cache, no message waiting)."""
     client.get(url)  # shows (and so clears) any message left by the login
-    page_cache.clear()
+    caching.clear()
     with count_queries() as statements:
         response = client.get(url)
         assert response.status_code == 200

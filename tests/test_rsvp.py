@@ -85,14 +85,15 @@ def test_invalid_rsvps_are_refused_beside_the_field(client, db, overrides, error
     assert db.session.scalar(select(func.count()).select_from(Rsvp)) == 0
 
 
-def test_private_and_pending_screenings_take_no_rsvps(client, db):
+def test_private_screening_takes_rsvps_only_through_its_share_link(client, db, smtp):
+    # Private means unlisted, not "no guest list" (issue 11): the public URL is a 404 for
+    # reading and replying; the share link's page (tests/test_visibility.py) takes RSVPs.
     private = make_screening(is_public=False)
     assert client.get(f"/screenings/{private.id}").status_code == 404
     public = make_screening()
     form = hidden_fields(client.get(f"/screenings/{public.id}").get_data(as_text=True))
     assert client.post(f"/screenings/{private.id}", data=form).status_code == 404
-    with pytest.raises(rsvp_service.NotAllowed):
-        reply(private)
+    assert reply(private).status == "confirmed"
 
 
 def test_full_screening_waitlists_then_promotes_the_first_who_fits(client, db, smtp):

@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from ..public.forms import ConfirmForm
-from ..services import DomainError
+from ..services import DomainError, privacy, visibility
 from ..services import rsvps as rsvp_service
 from ..views import private_page
 from . import bp
@@ -28,6 +28,7 @@ def rsvp(token: str):
         "attendee/rsvp.html",
         rsvp=row,
         screening=row.screening,
+        place=visibility.rsvp_place(row),
         token=token,
         form=ConfirmForm(),
     )
@@ -55,6 +56,6 @@ def erase(token: str):
     form = ConfirmForm()
     if not form.validate_on_submit():
         return redirect(url_for(".rsvp", token=token))
-    rsvp_service.erase_rsvp(row)
+    privacy.erase_attendee(row, actor="attendee:own link")
     flash(_("Your reply and your name and e-mail address are erased."), "success")
     return redirect(url_for("public.upcoming"))

@@ -1,5 +1,7 @@
 """What the data is. One module per area; everything is importable from here."""
 
+from .accounts import *  # noqa: F403
+from .changes import *  # noqa: F403
 from .core import *  # noqa: F403
 from .core import utcnow  # noqa: F401
 from .distribution import *  # noqa: F403

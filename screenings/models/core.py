@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -64,7 +66,7 @@ class Film(db.Model):
     __tablename__ = "films"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Short upper-case prefix of licence numbers, e.g. "TKR" in TKR-2026-00042.
+    # Short upper-case prefix of licence numbers, e.g. "TKR" in TKR-7Q4M-K2XD.
     code: Mapped[str] = mapped_column(String(8), unique=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -78,8 +80,10 @@ class Film(db.Model):
     requires_approval: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Public pages and feeds show the film: a change to it is part of their version stamp.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Raised in the transaction of every change to the row (caching.py): part of the cache
+    # key of each page and calendar file that shows the film.
+    cache_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     terms_versions: Mapped[list[LicenceTerms]] = relationship(
         back_populates="film", order_by="LicenceTerms.version"
@@ -124,6 +128,9 @@ class Screening(db.Model):
         # The public list in its order (status, is_public fixed; starts_at, id sorted): a deep
         # page's OFFSET skips index entries without reading the rows it skips.
         Index("ix_screenings_listed", "status", "is_public", "starts_at", "id"),
+        CheckConstraint("visibility IN ('public', 'guests', 'private')", name="visibility_known"),
+        # is_public is "listed": every screening but a private one (services/visibility.py).
+        CheckConstraint("(visibility = 'private') <> is_public", name="listed_unless_private"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,7 +164,15 @@ class Screening(db.Model):
     expected_audience: Mapped[int]
     capacity: Mapped[int]
     seats_taken: Mapped[int] = mapped_column(default=0)
+    # Listed on the public list, feeds, API and embed: false exactly for private screenings.
     is_public: Mapped[bool] = mapped_column(default=True)
+    # Who learns the street address: public (anyone), guests (confirmed guests only), private
+    # (unlisted; reached only through the share link). Rules in services/visibility.py.
+    visibility: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    # The private share link /s/<token>: derived from this random key, stored hashed; both
+    # cleared to revoke it.
+    share_key: Mapped[str | None] = mapped_column(String(64))
+    share_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     rsvps_enabled: Mapped[bool] = mapped_column(default=True)
     # Largest party one RSVP may reserve seats for.
     max_party_size: Mapped[int] = mapped_column(default=10)
@@ -168,13 +183,21 @@ class Screening(db.Model):
     report_requested_at: Mapped[datetime | None]
     notes: Mapped[str] = mapped_column(Text, default="")
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
+    # Why the organizer cancelled (services/alerts.CANCEL_CAUSES); "" when not cancelled by them.
+    cancel_cause: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The terms version the organizer accepted: every revision of the licence keeps it
+    # until they accept a newer one (None: bookings made before this was recorded).
+    accepted_terms_id: Mapped[int | None] = mapped_column(ForeignKey("licence_terms.id"))
     # iCalendar SEQUENCE: raised on every change of time, place or status.
     calendar_sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Indexed: max(updated_at) is the feeds' version stamp (services/feeds.py).
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    # Raised in the transaction of every change to the row, seats included (caching.py): the
+    # cache key of the screening's page and .ics file.
+    cache_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     film: Mapped[Film] = relationship()
+    accepted_terms: Mapped[LicenceTerms | None] = relationship()
     licences: Mapped[list[Licence]] = relationship(
         back_populates="screening", order_by="Licence.revision"
     )
@@ -235,6 +258,9 @@ class Licence(db.Model):
     # The particulars as issued, so the licence reads the same after later edits.
     particulars_json: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set on the current revision when the producer revokes the licence.
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     screening: Mapped[Screening] = relationship(back_populates="licences")
     terms: Mapped[LicenceTerms] = relationship()
@@ -249,7 +275,10 @@ class Licence(db.Model):
 
     @property
     def validity(self) -> str:
-        """valid, superseded, cancelled or past: what the public verification page says."""
+        """valid, superseded, revoked, cancelled or past: what the verification page says."""
+        current = self.screening.current_licence
+        if current is not None and current.revoked_at is not None:
+            return "revoked"
         if self.screening.status == ScreeningStatus.CANCELLED:
             return "cancelled"
         if not self.is_current:
@@ -305,28 +334,78 @@ class OutboxMessage(db.Model):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # The last message to someone who asked to be erased: redacted once sent (services/privacy).
+    erase_after_sending: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status} to {self.recipient}>"
 
 
+class ProducerRole(enum.StrEnum):
+    """What an account may do: services/producers.py (PERMISSIONS) is the one home of that rule."""
+
+    OWNER = "owner"
+    REVIEWER = "reviewer"
+    VIEWER = "viewer"
+
+
 class Producer(UserMixin, db.Model):
-    """A producer account. The session carries a nonce, rotated on login and logout."""
+    """A producer account. Each logged-in device holds its own ProducerSession."""
 
     __tablename__ = "producers"
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'reviewer', 'viewer')", name="role_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Empty until an invited account sets its password (it cannot log in before).
     password_hash: Mapped[str] = mapped_column(String(255))
-    session_nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(
+        String(16), default=ProducerRole.OWNER, server_default=ProducerRole.OWNER
+    )
     # The producer's own IANA zone: the dashboard shows each screening's time in it too.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Failed password attempts since the last success or lockout (one counter for all workers).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    # How the producer hears of bookings, changes, cancellations and dead mail
+    # (services/alerts.py): "immediate", "digest" (daily) or "none".
+    alert_mode: Mapped[str] = mapped_column(
+        String(16), default="immediate", server_default="immediate"
+    )
 
-    def get_id(self) -> str:
-        return self.session_nonce
+    # The raw id of the session this object was loaded for (set by services/producers.py).
+    session_token = None  # str | None
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
 
     def __repr__(self) -> str:
-        return f"<Producer {self.email}>"
+        return f"<Producer {self.email} {self.role}>"
+
+
+class ChangeCounter(db.Model):
+    """A number raised in the transaction of every change to what a kind of cached answer
+    shows ("listing": public lists and the dashboard; "feeds": the calendar feeds), so the
+    answers cached under the old number are never served again (caching.py)."""
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:
+        return f"<ChangeCounter {self.name}={self.value}>"

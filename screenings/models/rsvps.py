@@ -59,7 +59,7 @@ class Rsvp(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
-    # Indexed: max(updated_at) is part of the public pages' version stamp (services/feeds.py).
+    # Indexed: the producer sorts and exports replies by their last change.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     screening: Mapped[Screening] = relationship()

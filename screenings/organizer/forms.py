@@ -34,7 +34,9 @@ from wtforms.validators import (
 from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 from ..models import OrganizationType
 from ..places import all_zones, countries, is_zone, zones_for_country
+from ..services import visibility
 from ..services.bookings import BookingDetails
+from ..services.visibility import EXPLANATIONS, LABELS
 
 ORGANIZATION_TYPES = [
     (OrganizationType.SCHOOL.value, _l("School")),
@@ -156,16 +158,14 @@ class BookingForm(PublicForm):
             NumberRange(min=1, max=100000, message=_l("Enter a number from 1 to 100,000.")),
         ],
     )
+    # Who learns the address; no default here: preselected by organization type (on_get).
     listing = RadioField(
-        _l("Listing"),
+        _l("Who sees the address"),
         choices=choices(
-            [
-                ("public", _l("Public: listed on the upcoming screenings page")),
-                ("private", _l("Private: not listed; only people you invite know of it")),
-            ]
+            (value, _l("%(label)s: %(explanation)s", label=LABELS[value], explanation=text))
+            for value, text in EXPLANATIONS.items()
         ),
-        default="public",
-        validators=[InputRequired(REQUIRED)],
+        validators=[DataRequired(_l("Choose who sees the address."))],
     )
     rsvps_enabled = BooleanField(_l("Let attendees RSVP online"), default=True)
     notes = TextAreaField(
@@ -194,6 +194,11 @@ class BookingForm(PublicForm):
             [("", _l("Choose a time zone"))]
             + [(zone, zone.replace("_", " ")) for zone in all_zones()]
         )
+
+    def preselect_listing(self) -> None:
+        """On a fresh form: the default for the chosen organization type."""
+        if not self.listing.data:
+            self.listing.data = visibility.default_for(self.organization_type.data)
 
     def validate_contact_email(self, field):
         checked_email(self, field)
@@ -243,7 +248,7 @@ class BookingForm(PublicForm):
             duration_minutes=self.duration_minutes.data,
             expected_audience=self.expected_audience.data,
             capacity=self.capacity.data,
-            is_public=self.listing.data == "public",
+            visibility=self.listing.data,
             rsvps_enabled=bool(self.rsvps_enabled.data),
             notes=self.notes.data or "",
             format_id=self.format_id.data,
@@ -252,12 +257,12 @@ class BookingForm(PublicForm):
     def fill_from(self, screening) -> None:
         """Pre-fill the edit form with a screening's current particulars."""
         for name in BookingDetails.__dataclass_fields__:
-            if name in ("start_date", "start_time", "is_public"):
+            if name in ("start_date", "start_time", "visibility"):
                 continue
             getattr(self, name).data = getattr(screening, name)
         self.start_date.data = screening.local_start.date()
         self.start_time.data = time(screening.local_start.hour, screening.local_start.minute)
-        self.listing.data = "public" if screening.is_public else "private"
+        self.listing.data = screening.visibility
 
 
 class EditBookingForm(BookingForm):

@@ -11,8 +11,9 @@ from flask_babel import gettext as _
 
 from ..extensions import limiter
 from ..models import Film
+from ..public.forms import ConfirmForm
 from ..security import new_token
-from ..services import DomainError, licences
+from ..services import DomainError, licences, visibility
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
@@ -39,7 +40,8 @@ def book():
         if film is not None:
             form.film_id.data = film.id
             form.duration_minutes.data = booking_service.default_duration(film)
-    elif form.validate_on_submit():
+    form.preselect_listing()
+    if request.method == "POST" and form.validate_on_submit():
         try:
             result = booking_service.create_booking(
                 form.to_details(),
@@ -101,17 +103,48 @@ def _screening_for(token: str):
 def manage(token: str):
     """The organizer's private page: status, licence, what happens next."""
     screening = _screening_for(token)
+    return _manage_page(screening, token, CancelForm())
+
+
+def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 200):
+    share = visibility.share_token(screening)
     return render_template(
         "organizer/manage.html",
         screening=screening,
         token=token,
-        cancel_form=CancelForm(),
+        cancel_form=cancel_form,
+        share_form=ConfirmForm(),
+        share_url=external_url("public.shared", token=share)
+        if share and screening.visibility == visibility.PRIVATE
+        else None,
         attendees=rsvp_service.attendees(screening),
         rsvp_counts=rsvp_service.counts(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
-    )
+    ), status
+
+
+@bp.route("/manage/<token>/share-link", methods=["POST"])
+@private_page
+def share_link(token: str):
+    """Issue a new share link for a private screening (the old one stops working)."""
+    screening = _screening_for(token)
+    if ConfirmForm().validate_on_submit() and screening.visibility == visibility.PRIVATE:
+        visibility.issue_share_link(screening, actor=f"organizer:{screening.contact_email}")
+        flash(_("A new share link is ready; the old one no longer works."), "success")
+    return redirect(url_for(".manage", token=token))
+
+
+@bp.route("/manage/<token>/share-link/revoke", methods=["POST"])
+@private_page
+def revoke_share_link(token: str):
+    """Revoke the share link: its page answers 404 from now on."""
+    screening = _screening_for(token)
+    if ConfirmForm().validate_on_submit() and screening.share_key:
+        visibility.revoke_share_link(screening, actor=f"organizer:{screening.contact_email}")
+        flash(_("The share link is revoked; nobody can open it any more."), "success")
+    return redirect(url_for(".manage", token=token))
 
 
 @bp.route("/manage/<token>/edit", methods=["GET", "POST"])
@@ -165,15 +198,7 @@ def cancel(token: str):
         else:
             flash(_("The screening is cancelled. We've e-mailed you a confirmation."), "success")
         return redirect(url_for(".manage", token=token))
-    return render_template(
-        "organizer/manage.html",
-        screening=screening,
-        token=token,
-        cancel_form=form,
-        verify_url=None,
-        attendees=rsvp_service.attendees(screening),
-        rsvp_counts=rsvp_service.counts(screening),
-    ), 422
+    return _manage_page(screening, token, form, 422)
 
 
 @bp.route("/manage/<token>/licence.pdf")

@@ -1,16 +1,46 @@
-"""The producer's side: login, the dashboard and approvals. Every page requires login."""
+"""The producer's side: login, the dashboard and approvals. Every page requires login.
 
-from flask import Blueprint
-from flask_login import login_required
+Roles are enforced here, for every route of the blueprint: a page (GET) needs "read", a
+change (any other method) needs "manage" unless its view says otherwise with ``@needs``.
+What each role grants is services/producers.py's PERMISSIONS.
+"""
+
+from flask import Blueprint, abort, current_app, request
+from flask_login import current_user, login_required
+
+from ..services.producers import may
 
 bp = Blueprint("producer", __name__, url_prefix="/producer")
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def needs(permission: str, *, to_read: bool = False):
+    """Declare what a route's changes need (and, with ``to_read``, its pages too)."""
+
+    def decorator(view):
+        view.needs_permission = (permission, to_read)
+        return view
+
+    return decorator
+
+
+def required_permission(view, method: str) -> str:
+    """What this view needs for this method: the blueprint's one rule of roles."""
+    permission, to_read = getattr(view, "needs_permission", ("manage", False))
+    if method in READ_METHODS and not to_read:
+        return "read"
+    return permission
 
 
 @bp.before_request
 @login_required
 def require_login():
-    """Every producer page needs a logged-in producer; login itself is on the auth routes."""
+    """Every producer page needs a logged-in producer whose role allows it."""
+    view = current_app.view_functions.get(request.endpoint)
+    if view is not None and not may(current_user, required_permission(view, request.method)):
+        abort(403)
     return None
 
 
-from . import views  # noqa: E402,F401  (routes register on import)
+from . import accounts, views  # noqa: E402,F401  (routes register on import)

@@ -286,5 +286,19 @@ class EraseOrganizerForm(OrganizerDataForm):
     )
 
 
+class EraseAttendeeForm(SafeForm):
+    """Erase an attendee by the e-mail address they replied with."""
+
+    email = EmailField(
+        _l("Attendee's e-mail address"),
+        validators=[DataRequired(), Length(max=254)],
+        filters=[strip_text],
+    )
+    confirm = BooleanField(
+        _l("Yes, erase this attendee's replies, name and e-mails. This cannot be undone."),
+        validators=[DataRequired(_l("Tick the box to confirm the erasure."))],
+    )
+
+
 class ReissueLinkForm(SafeForm):
     pass

@@ -28,12 +28,13 @@ from ..services import DomainError, distribution, exports, films, privacy, produ
 from ..services import bookings as booking_service
 from ..services import dashboard as board
 from ..views import form_error
-from . import bp
+from . import bp, needs
 from .charts import bar_list_chart, column_chart
 from .forms import (
     AddressForm,
     ApproveForm,
     BulkDecisionForm,
+    EraseAttendeeForm,
     EraseOrganizerForm,
     FilmForm,
     FormatForm,
@@ -140,6 +141,7 @@ def _csv(lines, name: str) -> Response:
 
 # ---------------------------------------------------------------- approvals
 @bp.route("/approvals", methods=["GET", "POST"])
+@needs("decide")
 def approvals():
     form = BulkDecisionForm()
     if form.validate_on_submit():
@@ -205,6 +207,7 @@ def screening(screening_id: int):
 
 
 @bp.route("/screenings/<int:screening_id>/approve", methods=["POST"])
+@needs("decide")
 def approve(screening_id: int):
     screening = _screening(screening_id)
     if ApproveForm().validate_on_submit():
@@ -224,6 +227,7 @@ def approve(screening_id: int):
 
 
 @bp.route("/screenings/<int:screening_id>/reject", methods=["POST"])
+@needs("decide")
 def reject(screening_id: int):
     screening = _screening(screening_id)
     form = RejectForm()
@@ -581,6 +585,7 @@ def privacy_page():
     """Subject-access export and erasure of an organizer's personal data."""
     export_form = OrganizerDataForm(prefix="export")
     erase_form = EraseOrganizerForm(prefix="erase")
+    attendee_form = EraseAttendeeForm(prefix="attendee")
     if export_form.submit_data_in(request) and export_form.validate_on_submit():
         try:
             data = privacy.export_organizer_data(export_form.email.data)
@@ -599,9 +604,21 @@ def privacy_page():
         else:
             flash(_("Personal data erased from %(n)s booking(s).", n=count), "success")
             return redirect(url_for(".privacy_page"))
+    elif attendee_form.submit_data_in(request) and attendee_form.validate_on_submit():
+        try:
+            count = privacy.erase_attendee_everywhere(attendee_form.email.data, actor=_actor())
+        except DomainError as error:
+            form_error(attendee_form, error)
+        else:
+            flash(
+                _("The attendee's %(n)s reply(ies) and personal data are erased.", n=count),
+                "success",
+            )
+            return redirect(url_for(".privacy_page"))
     status = 422 if request.method == "POST" else 200
     return render_template(
         "producer/privacy.html",
         export_form=export_form,
         erase_form=erase_form,
+        attendee_form=attendee_form,
     ), status

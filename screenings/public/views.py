@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from datetime import UTC
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import (
@@ -22,22 +22,21 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import LANGUAGES, calendar
-from ..caching import answer_repeats_with_304, cached_page
+from .. import LANGUAGES, caching, calendar
+from ..caching import cached_page, screening_version
 from ..extensions import limiter
 from ..places import countries
 from ..producer.auth import is_safe_next
-from ..services import DomainError
+from ..services import DomainError, visibility
 from ..services import feeds as feed_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
-from ..services.licences import find_licence
+from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
-from ..views import CONTENT_SECURITY_POLICY, form_error, rate_limit_forms
+from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
 from .forms import LanguageForm, RsvpForm, SearchForm
 
-LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
 
@@ -58,19 +57,34 @@ def language():
     return redirect(target or url_for(".home"))
 
 
+def rate_limit_licences() -> str:
+    return current_app.config["RATELIMIT_LICENCES"]
+
+
 @bp.route("/licences/<number>")
+@limiter.limit(rate_limit_licences)
 def licence(number: str):
-    """Public verification: is this licence valid? No personal contact data is shown."""
-    if not LICENCE_NUMBER.match(number):
-        abort(404)
-    licence = find_licence(number)
-    if licence is None:
-        abort(404)
+    """Public verification: is this licence valid? No personal contact data is shown.
+
+    A miss (unknown number, wrong check symbol, garbage) is a plain 404 that makes the same
+    indexed lookup and draws the same QR code as a hit, so timing does not tell them apart.
+    """
     from ..licence_pdf import qr_svg  # fpdf and fonts: 40 MB a worker, on demand
 
-    verify_url = external_url("public.licence", number=licence.number)
+    licence = find_licence(number)
+    verify_url = external_url(
+        "public.licence", number=licence.number if licence else number[:64] or "-"
+    )
+    qr = qr_svg(verify_url)
+    if licence is None:
+        abort(404)
     return render_template(
-        "public/licence.html", licence=licence, qr=qr_svg(verify_url), verify_url=verify_url
+        "public/licence.html",
+        licence=licence,
+        qr=qr,
+        verify_url=verify_url,
+        show_place=shows_place_publicly(licence.screening),
+        licence_date=datetime.fromisoformat(licence.particulars["local_start"]).date(),
     )
 
 
@@ -110,18 +124,21 @@ def upcoming():
     return render_template("public/upcoming.html", form=form, page=page, args=args)
 
 
-def _map_url(screening) -> str:
-    if screening.latitude is not None and screening.longitude is not None:
-        lat, lon = screening.latitude, screening.longitude
+def _map_url(place) -> str | None:
+    """An OpenStreetMap link to the place; none where the street is for guests only."""
+    if not place.is_complete:
+        return None
+    if place.latitude is not None and place.longitude is not None:
+        lat, lon = place.latitude, place.longitude
         return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
     address = ", ".join(
         part
         for part in (
-            screening.street_address,
-            screening.city,
-            screening.region,
-            screening.postal_code,
-            screening.country,
+            place.street_address,
+            place.city,
+            place.region,
+            place.postal_code,
+            place.country,
         )
         if part
     )
@@ -137,16 +154,34 @@ def _screening_or_404(screening_id: int):
 
 @bp.route("/screenings/<int:screening_id>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms, methods=["POST"])
-@cached_page(feed_service.listing_version)
+@cached_page(screening_version)
 def screening(screening_id: int):
-    """A screening's public page with its RSVP form."""
+    """A listed screening's public page with its RSVP form."""
     screening = _screening_or_404(screening_id)
+    return _screening_page(
+        screening, url_for(".screening", screening_id=screening.id), shared=False
+    )
+
+
+@bp.route("/s/<token>", methods=["GET", "POST"])
+@limiter.limit(rate_limit_forms, methods=["POST"])
+@private_page
+def shared(token: str):
+    """A private screening's page, behind the share link its organizer hands out."""
+    screening = visibility.find_by_share_token(token)
+    if screening is None or feed_service.public_screening_status(screening) is None:
+        abort(404)
+    return _screening_page(screening, url_for(".shared", token=token), shared=True)
+
+
+def _screening_page(screening, here: str, *, shared: bool):
+    """The screening page and its RSVP form; the street only where the public may know it."""
     open_for_rsvps = rsvp_service.accepts_rsvps(screening)
     form = RsvpForm(max_party_size=screening.max_party_size)
     if request.method == "POST":
         if not open_for_rsvps:
             flash(_("This screening does not take RSVPs."), "warning")
-            return redirect(url_for(".screening", screening_id=screening.id))
+            return redirect(here)
         if form.validate_on_submit():
             try:
                 rsvp_service.rsvp(
@@ -161,18 +196,27 @@ def screening(screening_id: int):
                 form_error(form, error)
             else:
                 _flash_rsvp(form.email.data)
-                return redirect(url_for(".screening", screening_id=screening.id))
-    page_url = external_url("public.screening", screening_id=screening.id)
+                return redirect(here)
+    place = visibility.public_place(screening)
     status = 422 if request.method == "POST" else 200
+    calendar_links = {}
+    if not shared:
+        page_url = external_url("public.screening", screening_id=screening.id)
+        calendar_links = {
+            "google_url": calendar.google_calendar_link(screening, url=page_url, place=place),
+            "outlook_url": calendar.outlook_calendar_link(screening, url=page_url, place=place),
+        }
     return render_template(
         "public/screening.html",
         screening=screening,
         film=screening.film,
         form=form,
+        form_action=here,
+        shared=shared,
+        place=place,
         open_for_rsvps=open_for_rsvps,
-        map_url=_map_url(screening),
-        google_url=calendar.google_calendar_link(screening, url=page_url),
-        outlook_url=calendar.outlook_calendar_link(screening, url=page_url),
+        map_url=_map_url(place),
+        **calendar_links,
     ), status
 
 
@@ -193,19 +237,20 @@ def _flash_rsvp(email: str) -> None:
 def screening_ics(screening_id: int):
     """The screening as a downloadable calendar file (PUBLISH: no attendees, no organizer).
 
-    Cached, and its ETag taken, under the feeds' version stamp: any change to a screening
-    (time, place, status, visibility) changes the stamp, so a cached file is never stale and
-    a file for a hidden screening is never served from the cache.
+    Cached, and its ETag taken, under the screening's own version (caching.py): any change
+    to it or its film (time, place, status, visibility) changes the version in the same
+    transaction, so a cached file is never stale and a hidden screening's is never served.
     """
-    version = feed_service.feed_version()
+    version = screening_version(screening_id)
+    if version is None:
+        abort(404)
     locale = str(get_locale() or "en")
     etag = feed_service.feed_etag(f"screening-{screening_id}-{locale}", version)
     if request.if_none_match.contains(etag):
-        answer_repeats_with_304("feeds", version)
         response = Response(status=304)
     else:
-        key = (current_app.config["PUBLIC_BASE_URL"], screening_id, locale, version)
-        body = feed_service.ics_cache.get(key)
+        key = caching.cache_key("ics", locale, version)
+        body = caching.store().get(key)
         if body is None:
             screening = _screening_or_404(screening_id)
             body = calendar.publish(
@@ -213,14 +258,16 @@ def screening_ics(screening_id: int):
                 name=screening.film.title,
                 url_for=lambda s: external_url("public.screening", screening_id=s.id),
                 domain=public_domain(),
+                place_of=visibility.public_place,
             )
-            feed_service.ics_cache.put(key, body)
+            caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
         response = Response(body, mimetype="text/calendar")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="screening-{screening_id}.ics"'
         )
     response.set_etag(etag)
     response.headers["Cache-Control"] = FEED_CACHE_CONTROL
+    response.vary.add("Accept-Language")
     return response
 
 
@@ -234,40 +281,39 @@ def _feed_response(
     *,
     include_private: bool = False,
 ):
-    """A calendar feed answering conditional requests before any calendar is built.
-
-    `name` may be a lazy string: a feed answered from the cache or with a 304 never renders it.
-    """
-    version = feed_service.feed_version(filters, include_private=include_private)
-    localized_key = f"{key}-{get_locale()}"  # the feed's title is in the visitor's language
+    """A calendar feed as last built (services/feeds.py), answering conditional requests
+    without fetching its body. `name` is its title, in the visitor's language."""
+    localized_key = f"{key}-{get_locale()}"
     # The gzipped body is another representation, so it has its own (strong) ETag.
     gzipped = "gzip" in request.accept_encodings
-    etag = feed_service.feed_etag(localized_key, version) + ("-gz" if gzipped else "")
+    suffix = "-gz" if gzipped else ""
     cache_control = "private, no-cache" if include_private else FEED_CACHE_CONTROL
-    if request.if_none_match.contains(etag):
-        # The busiest answer a feed gives (every subscribed calendar, every few minutes).
-        answer_repeats_with_304("feeds", version)
-        return Response(
-            status=304,
-            headers=[
-                ("ETag", f'"{etag}"'),
-                ("Cache-Control", cache_control),
-                ("Vary", "Accept-Encoding"),
-            ],
+    try:
+        feed = feed_service.latest_feed(
+            localized_key,
+            str(name),
+            filters,
+            include_private=include_private,
+            etag_known=lambda etag: request.if_none_match.contains(etag + suffix),
         )
-    feed = feed_service.build_feed(
-        localized_key, name, filters, include_private=include_private, version=version
-    )
-    if gzipped:
-        response = Response(feed.gzipped, mimetype="text/calendar")
+    except caching.NotBuiltYet:
+        return Response(status=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+    etag = feed.etag + suffix
+    if feed.body is None:
+        # The busiest answer a feed gives (every subscribed calendar, every few minutes).
+        response = Response(status=304)
+    elif gzipped:
+        response = Response(feed.body, mimetype="text/calendar")
         response.content_encoding = "gzip"
     else:
-        response = Response(feed.chunks(), mimetype="text/calendar")
-    response.vary.add("Accept-Encoding")
+        response = Response(feed_service.feed_chunks(feed.body), mimetype="text/calendar")
+    response.vary.update(("Accept-Encoding", "Accept-Language"))  # the title is translated
     response.set_etag(etag)
     if feed.last_modified is not None:
-        response.last_modified = feed.last_modified.replace(tzinfo=UTC)
+        response.last_modified = feed.last_modified
     response.headers["Cache-Control"] = cache_control
+    if feed.body is None:
+        return response
     response.headers["Content-Disposition"] = f'inline; filename="{key}.ics"'
     return response.make_conditional(request)
 

@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, link_token, tokens_match
-from . import BookingError, NotAllowed, distribution, rsvps
+from . import BookingError, NotAllowed, distribution, rsvps, visibility
 from .history import record_change
 from .licences import issue_licence
 
@@ -33,7 +33,7 @@ LICENCE_FIELDS = (
     "local_start",
     "duration_minutes",
     "expected_audience",
-    "is_public",
+    "visibility",
 )
 # Fields whose change must reach calendars (iCalendar SEQUENCE is raised).
 CALENDAR_FIELDS = (
@@ -46,6 +46,8 @@ CALENDAR_FIELDS = (
     "timezone",
     "local_start",
     "duration_minutes",
+    # Who learns the street changes what confirmed guests' invites say (services/visibility).
+    "visibility",
 )
 
 
@@ -73,7 +75,8 @@ class BookingDetails:
     duration_minutes: int | None
     expected_audience: int
     capacity: int
-    is_public: bool
+    # public, guests or private: who learns the address (services/visibility.py).
+    visibility: str
     rsvps_enabled: bool
     notes: str
     # The ScreeningFormat the organizer chose (download or physical); None: not chosen.
@@ -151,6 +154,8 @@ def _apply(screening: Screening, details: BookingDetails, starts_at: datetime) -
         if old != value:
             changes[name] = [old, value]
             setattr(screening, name, value)
+    visibility.apply(screening, details.visibility)
+    visibility.ensure_share_link(screening)
     screening.starts_at = starts_at
     return changes
 
@@ -175,6 +180,8 @@ def create_booking(
         status=ScreeningStatus.PENDING,
         seats_taken=0,
         calendar_sequence=0,
+        # The terms shown on the form the organizer accepted (the film's current ones).
+        accepted_terms=film.current_terms,
     )
     _apply(screening, details, starts_at)
     token = manage_token(screening)

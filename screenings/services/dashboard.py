@@ -414,7 +414,7 @@ def pending_count() -> int:
 
 
 def version() -> tuple:
-    """What the upcoming view shows changes with any screening, RSVP or film (the public
-    stamp covers them all, private and pending screenings included) and with the date, which
-    sets its default window."""
+    """The dashboard's cache key: the "listing" change counter (raised by any change to a
+    screening, RSVP, film or licence, private and pending screenings included) and the date,
+    which sets its default window."""
     return (*feeds.listing_version(), utcnow().date())

@@ -119,7 +119,7 @@ def screenings_csv(filters: ScreeningFilter, batch: int = 1000) -> Iterator[str]
                 s.expected_audience,
                 s.capacity,
                 s.seats_taken,
-                "public" if s.is_public else "private",
+                s.visibility,
             ]
 
     return _csv_lines(SCREENING_COLUMNS, rows())

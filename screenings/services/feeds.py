@@ -1,17 +1,13 @@
 """Finding public screenings: the upcoming list, the JSON API and the calendar feeds.
 
-A feed body is cached in-process, gzipped, under a version stamp: the latest ``updated_at`` and
-the highest id of any screening, the next start still to come (a screening that starts
-leaves the feeds) and the films' latest edit. Index look-ups in one query, whatever the size
-of the data, read at most once a second per worker (caching.stamp), so an unchanged feed
-costs no query and, for a conditional request, nothing more (304). A change
-to any screening changes every feed's stamp; that costs a rebuild, never a stale feed. Feeds
-are built from plain column rows, not ORM objects, in a few seconds for 50,000 screenings.
+A feed is built gzipped, from plain column rows (not ORM objects), under the "feeds" change
+counter (caching.py), and stored with its ETag in the cache: by `flask feeds build` (a worker
+or a timer), or by a background thread that the first request after a change starts. Visitors
+get the last build; only a feed never built is built on a request, once for all requests.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import zlib
 from collections.abc import Iterator
@@ -22,11 +18,12 @@ from flask import current_app
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from .. import calendar
-from ..caching import VersionedCache, stamp
+from .. import caching, calendar
+from ..caching import counter_version
 from ..extensions import db
-from ..models import Film, Licence, Rsvp, Screening, ScreeningStatus, utcnow
+from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
 from ..urls import external_url, public_domain
+from . import visibility
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -55,10 +52,10 @@ class Filters:
 
 
 def _listed() -> Select:
-    """Approved public screenings that have not started yet."""
+    """Approved listed screenings that have not started yet."""
     return select(Screening).where(
         Screening.status == ScreeningStatus.APPROVED,
-        Screening.is_public.is_(True),
+        visibility.listed_clause(),
         Screening.starts_at >= utcnow(),
     )
 
@@ -91,10 +88,15 @@ def upcoming(filters: Filters, *, page: int = 1, per_page: int = PER_PAGE) -> Pa
 
 
 def public_screening(screening_id: int) -> Screening | None:
-    """A screening the public may see: public and approved, or cancelled after approval."""
+    """A screening the public may see: listed and approved, or cancelled after approval."""
     screening = db.session.get(Screening, screening_id)
-    if screening is None or not screening.is_public:
+    if screening is None or not visibility.is_listed(screening):
         return None
+    return public_screening_status(screening)
+
+
+def public_screening_status(screening: Screening) -> Screening | None:
+    """The screening if its status may be shown: approved, or cancelled after approval."""
     if screening.status == ScreeningStatus.APPROVED:
         return screening
     if screening.status == ScreeningStatus.CANCELLED and screening.licences:
@@ -107,8 +109,10 @@ def screening_url(screening: Screening) -> str:
 
 
 def as_json(screening: Screening) -> dict:
-    """What the API says about a screening: public particulars only, never contact data."""
+    """What the API says about a screening: public particulars only, never contact data,
+    and the street only where its organizer made the address public."""
     local = screening.local_start_aware
+    place = visibility.public_place(screening)
     return {
         "id": screening.id,
         "url": screening_url(screening),
@@ -116,13 +120,14 @@ def as_json(screening: Screening) -> dict:
         "film": {"slug": screening.film.slug, "title": screening.film.title},
         "organization": screening.organization_name,
         "venue": {
-            "name": screening.venue_name,
-            "street_address": screening.street_address,
-            "city": screening.city,
-            "region": screening.region,
-            "postal_code": screening.postal_code,
-            "country": screening.country,
+            "name": place.venue_name,
+            "street_address": place.street_address,
+            "city": place.city,
+            "region": place.region,
+            "postal_code": place.postal_code,
+            "country": place.country,
         },
+        "address_for_guests_only": not visibility.shows_street_publicly(screening),
         "timezone": screening.timezone,
         "starts_at": screening.starts_at_utc.isoformat().replace("+00:00", "Z"),
         "local_start": local.isoformat(),
@@ -133,28 +138,6 @@ def as_json(screening: Screening) -> dict:
 
 
 # -- calendar feeds -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Feed:
-    """A built feed, kept gzipped (a tenth of the size): calendar clients accept gzip."""
-
-    gzipped: bytes
-    etag: str
-    last_modified: datetime | None
-
-    @property
-    def body(self) -> bytes:
-        return gzip.decompress(self.gzipped)
-
-    def chunks(self, size: int = 1 << 16) -> Iterator[bytes]:
-        """The plain body, decompressed piece by piece, for a client that refuses gzip."""
-        decompressor = zlib.decompressobj(wbits=31)
-        for start in range(0, len(self.gzipped), size):
-            piece = decompressor.decompress(self.gzipped[start : start + size])
-            if piece:
-                yield piece
-        yield decompressor.flush()
 
 
 class _Film:
@@ -183,6 +166,7 @@ _FEED_COLUMNS = (
     Screening.country,
     Screening.latitude,
     Screening.longitude,
+    Screening.visibility,
     Screening.created_at,
     Screening.updated_at,
 )
@@ -219,61 +203,20 @@ def _feed_rows(*, include_private: bool) -> Select:
         ),
     )
     if not include_private:
-        query = query.where(Screening.is_public.is_(True))
+        query = query.where(visibility.listed_clause())
     return query
 
 
-# Gzipped feeds by (base URL, feed key, stamp): the feed of every screening is a few MB.
-feed_cache = VersionedCache(48 << 20, size_of=lambda feed: len(feed.gzipped))
-# One screening's .ics, by (base URL, id, locale, stamp): small, and the hottest download.
-ics_cache = VersionedCache(8 << 20)
+def feed_version() -> tuple:
+    """The number every feed is built under: the "feeds" change counter (raised in the
+    transaction of any change to a screening, film or licence) and the next start to come."""
+    return counter_version("feeds")
 
 
-def feed_version(filters: Filters | None = None, *, include_private: bool = False) -> tuple:
-    """(highest id, latest updated_at, next start) of all screenings and the films' latest
-    edit: changes whenever any feed would (see the module docstring), in index look-ups.
-    ``filters`` and ``include_private`` are accepted for the callers' sake; the stamp is the
-    same for all feeds.
-
-    Reused for a second (caching.stamp): feeds already allow clients five minutes
-    (Cache-Control), so a second more is no change in kind."""
-    del filters, include_private
-    return stamp("feeds", _read_version)
-
-
-def _version_columns() -> tuple:
-    return (
-        select(func.max(Screening.id)).scalar_subquery(),
-        select(func.max(Screening.updated_at)).scalar_subquery(),
-        select(func.min(Screening.starts_at))
-        .where(Screening.starts_at >= utcnow())
-        .scalar_subquery(),
-        select(func.max(Film.updated_at)).scalar_subquery(),
-    )
-
-
-def _read_version() -> tuple:
-    last_id, latest, next_start, film_changed = db.session.execute(
-        select(*_version_columns())
-    ).one()
-    return last_id or 0, latest, next_start, film_changed
-
-
-def listing_version() -> tuple:
-    """The feeds' stamp and the latest RSVP (new, cancelled, promoted, erased): public pages
-    show seats left, which only RSVPs change. Index look-ups only."""
-    return stamp("listing", _read_listing_version)
-
-
-def _read_listing_version() -> tuple:
-    last_id, latest, next_start, film_changed, last_rsvp, latest_rsvp = db.session.execute(
-        select(
-            *_version_columns(),
-            select(func.max(Rsvp.id)).scalar_subquery(),
-            select(func.max(Rsvp.updated_at)).scalar_subquery(),
-        )
-    ).one()
-    return last_id or 0, latest, next_start, film_changed, last_rsvp or 0, latest_rsvp
+def listing_version(**_view_args) -> tuple:
+    """The number the public lists are cached under: the "listing" counter (feeds' changes
+    and every RSVP's: lists show seats) and the next start to come."""
+    return counter_version("listing")
 
 
 def feed_etag(key: str, version: tuple) -> str:
@@ -281,23 +224,24 @@ def feed_etag(key: str, version: tuple) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def build_feed(
-    key: str,
-    name: str,
-    filters: Filters,
-    *,
-    include_private: bool = False,
-    version: tuple | None = None,
-) -> Feed:
-    """The feed's METHOD:PUBLISH calendar, from the cache when no screening has changed.
+def feed_chunks(gzipped: bytes, size: int = 1 << 16) -> Iterator[bytes]:
+    """The plain body of a gzipped feed, piece by piece, for a client that refuses gzip."""
+    decompressor = zlib.decompressobj(wbits=31)
+    for start in range(0, len(gzipped), size):
+        piece = decompressor.decompress(gzipped[start : start + size])
+        if piece:
+            yield piece
+    yield decompressor.flush()
 
-    `key` names the feed in one language; `name` (its title, maybe a lazy string) is only
-    rendered when the feed is built."""
-    version = version or feed_version(filters, include_private=include_private)
-    cache_key = (current_app.config["PUBLIC_BASE_URL"], key, version)
-    cached = feed_cache.get(cache_key)
-    if cached is not None:
-        return cached
+
+def build_feed(
+    key: str, name: str, filters: Filters, *, include_private: bool = False
+) -> caching.Built:
+    """Build the feed's METHOD:PUBLISH calendar now, gzipped (a worker, a background thread
+    or the first request of a feed never built calls this; visitors get the stored build).
+
+    The version is read before the rows, so the build is at least as new as it says."""
+    version = feed_version()
     films = {
         film_id: _Film(title, runtime, advisory)
         for film_id, title, runtime, advisory in db.session.execute(
@@ -332,10 +276,92 @@ def build_feed(
             # Private screenings have no public page; the URL is the feed owner's bookmark.
             url_for=lambda screening: f"{base}{screening.id}",
             domain=public_domain(),
+            # The producer's own feed has every address; a public feed what the public may know.
+            place_of=visibility.guest_place if include_private else visibility.public_place,
             spans=spans,
         )
     ]
     pieces.append(compressor.flush())
-    feed = Feed(b"".join(pieces), feed_etag(key, version), version[1])
-    feed_cache.put(cache_key, feed)
-    return feed
+    etag = feed_etag(key, version)
+    return caching.Built(b"".join(pieces), etag, repr(version), _last_modified(key, etag))
+
+
+def _last_modified(key: str, etag: str) -> datetime:
+    """Now, to the second, but always after the previous build's (a host whose clock is
+    behind must not make an If-Modified-Since look fresh)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    previous = caching.built_meta(key)
+    if previous is not None and previous.last_modified is not None:
+        if previous.etag == etag:
+            return previous.last_modified
+        now = max(now, previous.last_modified + timedelta(seconds=1))
+    return now
+
+
+def latest_feed(
+    key: str, name: str, filters: Filters, *, include_private: bool = False, etag_known=None
+) -> caching.Built:
+    """The feed as last built (see caching.latest_built): never built on a visitor's
+    request unless no build exists at all."""
+    return caching.latest_built(
+        key,
+        feed_version(),
+        lambda: build_feed(key, name, filters, include_private=include_private),
+        etag_known=etag_known,
+    )
+
+
+def every_feed() -> Iterator[tuple[str, object, Filters, bool]]:
+    """(key, title, filters, include_private) of each feed the site serves, in one language:
+    all screenings, each active film's, each listed country's and the producer's."""
+    from flask_babel import lazy_gettext as _l
+
+    from ..places import country_name
+    from .films import active_films
+
+    yield "screenings", _l("Screenings"), Filters(), False
+    for film in active_films():
+        yield (
+            f"film-{film.slug}",
+            _l("Screenings of %(title)s", title=film.title),
+            Filters(film=film.slug),
+            False,
+        )
+    codes = db.session.scalars(
+        _feed_rows(include_private=False).with_only_columns(Screening.country).distinct()
+    )
+    for code in sorted(codes):
+        yield (
+            f"country-{code.lower()}",
+            _l("Screenings in %(country)s", country=country_name(code)),
+            Filters(country=code),
+            False,
+        )
+    if len(current_app.config.get("PRODUCER_FEED_TOKEN") or "") >= 16:
+        yield "producer", _l("All screenings (producer)"), Filters(), True
+
+
+def build_stale_feeds() -> int:
+    """Build, in every language, each feed whose stored build is older than the feeds'
+    version or missing (skipping one another worker is building); how many were built."""
+    from flask_babel import force_locale
+
+    from .. import LANGUAGES
+
+    version = repr(feed_version())
+    built = 0
+    for language in LANGUAGES:
+        with force_locale(language):
+            for key, title, filters, include_private in list(every_feed()):
+                name = f"{key}-{language}"
+                meta = caching.built_meta(name)
+                if meta is not None and meta.version == version:
+                    continue
+                if caching.build_unless_busy(
+                    name,
+                    lambda name=name, title=str(title), filters=filters, private=include_private: (
+                        build_feed(name, title, filters, include_private=private)
+                    ),
+                ):
+                    built += 1
+    return built

@@ -1,17 +1,75 @@
-"""Licences: the number, the particulars they freeze, and their revisions."""
+"""Licences: the number, the particulars they freeze, and their revisions.
+
+A licence number is the film's code and eight Crockford base32 symbols, ``TKR-7Q4M-K2XD``:
+seven random symbols (35 bits, from ``secrets``) and a check symbol, their value modulo 37
+as Crockford specifies. So the number says nothing about the screening, the year or how
+many came before, and a mistyped symbol or two swapped neighbours are caught before any
+lookup. Draws whose check would be one of Crockford's five extra check symbols (``*~$=U``)
+are drawn again, so every number reads in the 32 ordinary symbols (34.8 bits remain).
+Numbers issued before (``TKR-2026-00042``) keep verifying as they are.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
+from collections.abc import Callable
+
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Licence, OrganizationType, Screening, utcnow
 from ..places import country_name, utc_offset_label
 
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# What people type for a symbol: lower case, O for zero, I and L for one (Crockford).
+_READ_AS = str.maketrans("OIL", "011")
+RANDOM_SYMBOLS = 7
+_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-[0-9A-HJKMNP-TV-Z]{8}$")
+_OLD_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]+")
 
-def licence_number(screening: Screening, year: int) -> str:
-    """Human-readable and unique: the film's code, the year of issue and the screening's id."""
-    return f"{screening.film.code}-{year}-{screening.id:05d}"
+
+def check_symbol(symbols: str) -> str | None:
+    """Crockford's check symbol of base32 symbols (their value mod 37); None past the 32."""
+    value = 0
+    for symbol in symbols:
+        value = value * 32 + CROCKFORD.index(symbol)
+    check = value % 37
+    return CROCKFORD[check] if check < len(CROCKFORD) else None
+
+
+def new_licence_number(film_code: str, choice: Callable[[str], str] = secrets.choice) -> str:
+    """A fresh random number for a film, e.g. TKR-7Q4M-K2XD (uniqueness: see issue_licence).
+
+    ``choice`` is for the demo data's seeded generator only; licences use ``secrets``.
+    """
+    while True:
+        body = "".join(choice(CROCKFORD) for _ in range(RANDOM_SYMBOLS))
+        check = check_symbol(body)
+        if check is not None:
+            symbols = body + check
+            return f"{film_code}-{symbols[:4]}-{symbols[4:]}"
+
+
+def normalize_number(typed: str) -> str | None:
+    """The canonical form of a typed licence number, or None when it cannot be one.
+
+    Case, spaces and hyphens are ignored and O/I/L read as 0/1 in the random part; a wrong
+    check symbol gives None. An old number (TKR-2026-00042) is returned as it was issued.
+    """
+    text = (typed or "")[:64].strip().upper()
+    if _OLD_NUMBER.match(text):
+        return text
+    compact = _SEPARATORS.sub("", text)
+    if len(compact) < 9:
+        return None
+    code, body = compact[:-8], compact[-8:].translate(_READ_AS)
+    match = _NUMBER.match(f"{code}-{body}")
+    if match is None or check_symbol(body[:RANDOM_SYMBOLS]) != body[RANDOM_SYMBOLS]:
+        return None
+    return f"{code}-{body[:4]}-{body[4:]}"
 
 
 def local_start_display(screening: Screening) -> str:
@@ -46,19 +104,29 @@ def particulars_of(screening: Screening) -> dict:
         "starts_at_utc": screening.starts_at.isoformat(),
         "duration_minutes": screening.duration_minutes,
         "expected_audience": screening.expected_audience,
-        "listing": "Public" if screening.is_public else "Private",
+        "listing": {"public": "Public", "guests": "Guests only", "private": "Private"}[
+            screening.visibility
+        ],
     }
 
 
+def _unused_number(film_code: str) -> str:
+    """A new number no licence holds yet (a collision, one in billions, draws again)."""
+    while True:
+        number = new_licence_number(film_code)
+        if db.session.scalar(select(Licence.id).where(Licence.number == number)) is None:
+            return number
+
+
 def issue_licence(screening: Screening) -> Licence:
-    """Issue the first licence or a new revision under the film's current terms."""
+    """Issue the first licence or a new revision, under the terms the organizer accepted."""
     current = screening.current_licence
     now = utcnow()
     licence = Licence(
         screening=screening,
-        number=current.number if current else licence_number(screening, now.year),
+        number=current.number if current else _unused_number(screening.film.code),
         revision=current.revision + 1 if current else 1,
-        terms=screening.film.current_terms,
+        terms=screening.accepted_terms or screening.film.current_terms,
         particulars_json=json.dumps(particulars_of(screening), ensure_ascii=False),
         issued_at=now,
     )
@@ -79,8 +147,25 @@ def licence_pdf(licence: Licence) -> bytes:
     )
 
 
-def find_licence(number: str) -> Licence | None:
-    """The latest revision of a licence, by its number."""
+# A key no licence can hold (it fails the number's pattern): a rejected number still makes
+# the one indexed lookup a real one makes, so a miss costs what a hit costs.
+_NO_NUMBER = "-"
+
+
+def find_licence(typed: str) -> Licence | None:
+    """The latest revision of a licence, by its number as typed (see normalize_number)."""
+    number = normalize_number(typed) or _NO_NUMBER
     return db.session.scalars(
-        db.select(Licence).where(Licence.number == number).order_by(Licence.revision.desc())
+        select(Licence).where(Licence.number == number).order_by(Licence.revision.desc())
     ).first()
+
+
+def shows_place_publicly(screening: Screening) -> bool:
+    """Does this screening show where it happens (venue, city, organization) to anyone?
+
+    A listed screening does; an unlisted (private) one does not: its licence holder has
+    the PDF. The one rule every public rendering of a licence uses.
+    """
+    from .visibility import is_listed
+
+    return is_listed(screening)

@@ -7,11 +7,17 @@ and are what erasure removes.
 
 from __future__ import annotations
 
+import email
+import re
 import secrets
 from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.policy import default as default_policy
+from email.utils import format_datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, Text, delete, func, or_, select, update
 
 from ..extensions import db
 from ..models import OutboxMessage, OutboxStatus, Rsvp, Screening, ScreeningReport, utcnow
@@ -20,6 +26,129 @@ from . import DomainError
 from .history import record_change
 
 ERASED = "[erased]"
+ERASED_ADDRESS = "erased@invalid"
+# Tables whose text is never a trace of someone else: the scrub leaves them alone (a
+# producer's own address is their login).
+_NOT_SCRUBBED = {"producers", "outbox_messages", "alembic_version"}
+
+
+# -- finding and removing every trace of a person -----------------------------------------------
+
+
+def _needles(*values: str) -> tuple[str, ...]:
+    """What identifies the person, lower-cased: name, e-mail and phone as they gave them.
+
+    Values under three characters are too short to remove without damaging other text."""
+    found = {" ".join(value.split()).lower() for value in values if value}
+    return tuple(sorted(needle for needle in found if len(needle) >= 3))
+
+
+def scrub_text(value: str, needles: tuple[str, ...]) -> str:
+    """The text with every needle replaced, whatever its case."""
+    for needle in needles:
+        value = re.sub(re.escape(needle), ERASED, value, flags=re.IGNORECASE)
+    return value
+
+
+def message_text(raw: bytes) -> str:
+    """Everything an e-mail says, decoded: headers and every part's payload (base64 and
+    quoted-printable undone), so a search finds what a mail client would show."""
+    message = email.message_from_bytes(raw, policy=default_policy)
+    pieces = [f"{name}: {value}" for name, value in message.items()]
+    for part in message.walk():
+        pieces += [f"{name}: {value}" for name, value in part.items()]
+        payload = part.get_payload(decode=True)
+        if payload:
+            pieces.append(payload.decode("utf-8", "replace"))
+    return "\n".join(pieces)
+
+
+def redact_message(row: OutboxMessage, needles: tuple[str, ...] = ()) -> None:
+    """Replace a stored e-mail by a redacted copy: the fact, its kind and dates stay."""
+    copy = EmailMessage(policy=SMTP)
+    copy["Message-ID"] = row.message_id
+    copy["Date"] = format_datetime(row.created_at, usegmt=False)
+    copy["Subject"] = scrub_text(row.subject, needles)
+    copy["To"] = ERASED_ADDRESS
+    copy["X-Screenings-Erased"] = "personal data erased on request"
+    copy.set_content("The content of this message was erased at its recipient's request.\n")
+    row.raw = copy.as_bytes()
+    row.subject = scrub_text(row.subject, needles)
+    row.last_error = scrub_text(row.last_error or "", needles)
+    row.erase_after_sending = False
+
+
+def redact_sent_message(row: OutboxMessage) -> None:
+    """The outbox has sent an erased person's last message: keep only its fact."""
+    redact_message(row)
+    row.recipient = ERASED_ADDRESS
+
+
+def _scrub_outbox(needles: tuple[str, ...], addresses: set[str], screening_ids: list[int]) -> None:
+    """Redact the e-mails sent to the person or mentioning them (their screenings' mail and
+    mail tied to no screening, e.g. digests). A message still to be sent to them as the last
+    word of the erasure (erase_after_sending) is redacted by the outbox once sent."""
+    rows = db.session.scalars(
+        select(OutboxMessage).where(
+            or_(
+                func.lower(OutboxMessage.recipient).in_(addresses),
+                OutboxMessage.screening_id.in_(screening_ids),
+                OutboxMessage.screening_id.is_(None),
+            )
+        )
+    )
+    for row in rows:
+        if row.erase_after_sending and row.status != OutboxStatus.SENT:
+            continue
+        to_them = row.recipient.lower() in addresses or any(
+            n in row.recipient.lower() for n in needles
+        )
+        if to_them or any(n in message_text(row.raw).lower() for n in needles):
+            redact_message(row, needles)
+            if to_them:
+                row.recipient = ERASED_ADDRESS
+
+
+def _scrub_tables(needles: tuple[str, ...], screening_ids: list[int]) -> None:
+    """Remove the needles from every text column of every other table: history actors and
+    change records, shipping addresses, anything a later feature stores. Rows that belong to
+    a screening are scrubbed only for the person's screenings, so a namesake elsewhere keeps
+    their name."""
+    for table in db.metadata.sorted_tables:
+        if table.name in _NOT_SCRUBBED:
+            continue
+        columns = [c for c in table.columns if isinstance(c.type, String | Text)]
+        keys = list(table.primary_key.columns)
+        if table.name == "screenings":
+            scope = [table.c.id.in_(screening_ids)]
+        elif "screening_id" in table.c:
+            scope = [table.c.screening_id.in_(screening_ids)]
+        else:
+            scope = []
+        for column in columns:
+            matches = or_(*(func.lower(column).like(f"%{_like(n)}%", escape="\\") for n in needles))
+            for row in db.session.execute(select(*keys, column).where(matches, *scope)).all():
+                *key, value = row
+                db.session.execute(
+                    update(table)
+                    .where(*(k == v for k, v in zip(keys, key, strict=True)))
+                    .values({column.name: scrub_text(value, needles)})
+                )
+
+
+def _like(needle: str) -> str:
+    return needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def erase_everywhere(*values: str, screening_ids: list[int], addresses: set[str]) -> None:
+    """Remove a person (name, e-mail, phone) from the outbox and every table (no commit)."""
+    needles = _needles(*values)
+    if not needles:
+        return
+    db.session.flush()
+    _scrub_outbox(needles, {a.lower() for a in addresses}, screening_ids)
+    db.session.flush()
+    _scrub_tables(needles, screening_ids)
 
 
 def _screenings_of(email: str) -> list[Screening]:
@@ -113,6 +242,20 @@ def export_organizer_data(email: str) -> dict:
     }
 
 
+CONTACT_FIELDS = ("contact_name", "contact_email", "contact_phone")
+
+
+def _earlier_contact_values(screenings: list[Screening]) -> set[str]:
+    """Contact details the organizer gave before an edit, as the history recorded them."""
+    values = set()
+    for screening in screenings:
+        for change in screening.changes:
+            for name, pair in change.details.get("changes", {}).items():
+                if name in CONTACT_FIELDS:
+                    values |= {str(value) for value in pair if value}
+    return values
+
+
 def erase_organizer_data(email: str, *, actor: str) -> int:
     """Remove an organizer's personal data from every booking they made; returns how many.
 
@@ -122,7 +265,9 @@ def erase_organizer_data(email: str, *, actor: str) -> int:
     screenings = _screenings_of(email)
     if not screenings:
         raise DomainError(_("No booking was made with this e-mail address."), field="email")
-    address = screenings[0].contact_email
+    traces = {
+        value for s in screenings for value in (s.contact_name, s.contact_email, s.contact_phone)
+    } | _earlier_contact_values(screenings)
     for screening in screenings:
         screening.contact_name = ERASED
         screening.contact_email = f"erased-{screening.id}@invalid"
@@ -131,8 +276,10 @@ def erase_organizer_data(email: str, *, actor: str) -> int:
         screening.manage_token_version += 1
         screening.manage_token_hash = hash_token(secrets.token_urlsafe(32))
         record_change(screening, actor, "personal data erased")
-    db.session.execute(
-        delete(OutboxMessage).where(func.lower(OutboxMessage.recipient) == address.lower())
+    erase_everywhere(
+        *traces,
+        screening_ids=[s.id for s in screenings],
+        addresses={value for value in traces if "@" in value},
     )
     db.session.execute(
         update(ScreeningReport)
@@ -141,6 +288,55 @@ def erase_organizer_data(email: str, *, actor: str) -> int:
     )
     db.session.commit()
     return len(screenings)
+
+
+def erase_attendee(rsvp: Rsvp, *, actor: str) -> None:
+    """Erase an attendee: their reply goes (a held seat is freed and given to the waiting
+    list), and their name and e-mail leave every table and stored e-mail. The CANCEL that
+    takes the entry out of their calendar is the last use of the address: it is redacted by
+    the outbox once sent."""
+    _erase_attendees([rsvp], actor=actor)
+
+
+def erase_attendee_everywhere(address: str, *, actor: str) -> int:
+    """The producer erases an attendee by e-mail address from every screening they replied to."""
+    rows = db.session.scalars(
+        select(Rsvp).where(Rsvp.email_normalized == address.strip().lower())
+    ).all()
+    if not rows:
+        raise DomainError(_("No reply was made with this e-mail address."), field="email")
+    _erase_attendees(list(rows), actor=actor)
+    return len(rows)
+
+
+def _erase_attendees(rows: list[Rsvp], *, actor: str) -> None:
+    """Cancel every reply first (each CANCEL needs the address), then remove every trace."""
+    from . import rsvps
+
+    traces = {value for row in rows for value in (row.name, row.email)}
+    addresses = {row.email for row in rows}
+    freed, screening_ids = [], []
+    for row in rows:
+        screening = row.screening
+        screening_ids.append(screening.id)
+        if rsvps.cancel_for_erasure(row):
+            freed.append(screening)
+        db.session.delete(row)
+        record_change(screening, actor, "attendee erased")
+    db.session.flush()
+    db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            func.lower(OutboxMessage.recipient).in_({a.lower() for a in addresses}),
+            OutboxMessage.kind == "rsvp_cancelled",
+        )
+        .values(erase_after_sending=True)
+    )
+    erase_everywhere(*traces, screening_ids=screening_ids, addresses=addresses)
+    for screening in freed:
+        rsvps.promote_waitlist(screening)
+    db.session.commit()
 
 
 def purge_attendee_data(*, older_than_days: int) -> dict:

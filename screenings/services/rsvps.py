@@ -25,6 +25,9 @@ from . import DomainError, NotAllowed
 # Test-only: called right after the capacity decision, while its lock is held, so a race
 # test can widen the window in which a naive check-then-insert would oversell.
 after_capacity_check: Callable[[], None] | None = None
+# Test-only: called after the form-time "does it take RSVPs?" check and before the seat
+# UPDATE, so a race test can cancel the screening in between (issue 18, item 7).
+after_open_check: Callable[[], None] | None = None
 
 
 class RsvpError(DomainError):
@@ -54,10 +57,10 @@ def find_by_token(token: str) -> Rsvp | None:
 
 
 def accepts_rsvps(screening: Screening) -> bool:
-    """A public, approved, future screening whose organizer takes RSVPs."""
+    """An approved, future screening whose organizer takes RSVPs. A private one too: its
+    guests reach it through the share link (services/visibility.py)."""
     return (
         screening.status == ScreeningStatus.APPROVED
-        and screening.is_public
         and screening.rsvps_enabled
         and screening.starts_at > utcnow()
     )
@@ -93,6 +96,19 @@ def _hold_seats(screening_id: int, seats: int) -> bool:
     if after_capacity_check is not None:
         after_capacity_check()
     return result.rowcount == 1
+
+
+def _still_approved(screening_id: int) -> bool:
+    """After a refused seat UPDATE: is it full (True) or no longer approved (False)?
+
+    Read under the row's lock (FOR UPDATE on PostgreSQL; SQLite's write lock is already
+    ours from the UPDATE), held to the commit: a cancellation waits for this reply and then
+    sees it, so every waiting-list place it lets in hears of the cancellation.
+    """
+    status = db.session.scalar(
+        select(Screening.status).where(Screening.id == screening_id).with_for_update()
+    )
+    return status == ScreeningStatus.APPROVED
 
 
 def _release_seats(screening_id: int, seats: int) -> None:
@@ -135,8 +151,13 @@ def rsvp(
         return _repeated(existing)
 
     screening_id = screening.id
+    if after_open_check is not None:
+        after_open_check()
     # The conditional UPDATE is the transaction's first statement (see the module docstring).
     confirmed = _hold_seats(screening_id, party_size)
+    if not confirmed and not _still_approved(screening_id):
+        db.session.rollback()
+        raise NotAllowed(_("This screening has just been cancelled; it no longer takes RSVPs."))
     cancel_key = new_token()
     now = utcnow()
     row = Rsvp(
@@ -215,20 +236,15 @@ def cancel_rsvp(rsvp: Rsvp) -> None:
     db.session.commit()
 
 
-def erase_rsvp(rsvp: Rsvp) -> None:
-    """Delete the attendee's reply and personal data; an active seat is cancelled first."""
+def cancel_for_erasure(rsvp: Rsvp) -> bool:
+    """Free an erased attendee's seats and send the CANCEL that takes the entry out of their
+    calendar (no commit: services/privacy.erase_attendee); True if they held seats."""
     had_seat = False
     if rsvp.status != RsvpStatus.CANCELLED:
         had_seat = _cancel(rsvp)
         if had_seat:
-            # Their calendar entry must go; the message is the last use of the address.
             emails.send_rsvp_cancelled(rsvp, had_seat=True)
-    screening = rsvp.screening
-    db.session.delete(rsvp)
-    db.session.flush()
-    if had_seat:
-        promote_waitlist(screening)
-    db.session.commit()
+    return had_seat
 
 
 def promote_waitlist(screening: Screening) -> list[Rsvp]:

@@ -48,6 +48,21 @@
     show();
   }
 
+  // Who sees the address follows the organization type until the organizer picks it.
+  function wireListingDefault(form) {
+    var type = form.querySelector("select[data-listing-guests]");
+    if (!type) { return; }
+    var touched = false;
+    form.querySelectorAll("input[name=listing]").forEach(function (r) {
+      r.addEventListener("change", function () { touched = true; });
+    });
+    type.addEventListener("change", function () {
+      var value = type.value === type.getAttribute("data-listing-guests") ? "guests" : "public";
+      var radio = form.querySelector("input[name=listing][value=" + value + "]");
+      if (!touched && radio) { radio.checked = true; }
+    });
+  }
+
   // One submission per form: a second click does nothing while the first is sent.
   function wireSingleSubmit(form) {
     form.addEventListener("submit", function () {
@@ -64,6 +79,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("form"), function (form) {
       wireZones(form);
       wireTerms(form);
+      wireListingDefault(form);
       wireSingleSubmit(form);
     });
     var summary = document.getElementById("error-summary");

@@ -1,0 +1,185 @@
+"""Producer accounts in the UI: your own devices and password (every role), the team (owners)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..extensions import db
+from ..models import Producer
+from ..services import DomainError, producers
+from ..views import form_error
+from . import bp, needs
+from .account_forms import ChangePasswordForm, EmptyForm, InviteForm, RoleForm
+from .views import producer_helpers
+
+# Self-service: any logged-in producer, whatever the role, manages their own account.
+account_bp = Blueprint("account", __name__, url_prefix="/producer/account")
+account_bp.context_processor(producer_helpers)
+
+
+@account_bp.app_context_processor
+def role_helpers():
+    """``producer_may('accounts')`` in templates: what the logged-in producer's role allows."""
+
+    def producer_may(permission: str) -> bool:
+        return current_user.is_authenticated and producers.may(current_user, permission)
+
+    return {"producer_may": producer_may}
+
+
+@account_bp.before_request
+@login_required
+def require_login():
+    return None
+
+
+def _me() -> Producer:
+    return current_user._get_current_object()
+
+
+def _account_page(password_form: ChangePasswordForm | None = None, status: int = 200):
+    me = _me()
+    return render_template(
+        "producer/account.html",
+        sessions=producers.active_sessions(me),
+        current_session_id=producers.current_session_id(me),
+        password_form=password_form or ChangePasswordForm(),
+        button=EmptyForm(),
+        role_label=producers.role_label,
+    ), status
+
+
+@account_bp.route("/")
+def sessions():
+    return _account_page()
+
+
+@account_bp.route("/sessions/<int:session_id>/revoke", methods=["POST"])
+def revoke_session(session_id: int):
+    if EmptyForm().validate_on_submit():
+        try:
+            producers.revoke_session(_me(), session_id, address=request.remote_addr)
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("That device is logged out."), "success")
+    return redirect(url_for(".sessions"))
+
+
+@account_bp.route("/sessions/revoke-others", methods=["POST"])
+def revoke_other_sessions():
+    if EmptyForm().validate_on_submit():
+        count = producers.revoke_other_sessions(_me(), address=request.remote_addr)
+        flash(_("%(count)d other devices are logged out.", count=count), "success")
+    return redirect(url_for(".sessions"))
+
+
+@account_bp.route("/password", methods=["POST"])
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            producers.change_password(
+                _me(),
+                form.current_password.data,
+                form.password.data,
+                address=request.remote_addr,
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Your password is changed; your other devices are logged out."), "success")
+            return redirect(url_for(".sessions"))
+    return _account_page(form, 422)
+
+
+# -- the team: owners only ----------------------------------------------------------------------
+
+
+def _team_page(invite_form: InviteForm | None = None, status: int = 200):
+    members = producers.team()
+    return render_template(
+        "producer/team.html",
+        members=members,
+        role_forms={m.id: RoleForm(prefix=f"m{m.id}", role=m.role) for m in members},
+        invite_form=invite_form or InviteForm(),
+        button=EmptyForm(),
+        role_label=producers.role_label,
+        section="team",
+    ), status
+
+
+def _member(producer_id: int) -> Producer:
+    return db.get_or_404(Producer, producer_id)
+
+
+@bp.route("/team")
+@needs("accounts", to_read=True)
+def team():
+    return _team_page()
+
+
+@bp.route("/team/invite", methods=["POST"])
+@needs("accounts")
+def invite():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            member = producers.invite_producer(
+                _me(), form.email.data, form.role.data, address=request.remote_addr
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("We have e-mailed an invitation to %(email)s.", email=member.email), "success")
+            return redirect(url_for(".team"))
+    return _team_page(form, 422)
+
+
+@bp.route("/team/<int:producer_id>/role", methods=["POST"])
+@needs("accounts")
+def change_role(producer_id: int):
+    member = _member(producer_id)
+    form = RoleForm(prefix=f"m{member.id}")
+    if form.validate_on_submit():
+        try:
+            producers.change_role(_me(), member, form.role.data, address=request.remote_addr)
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("The role of %(email)s is saved.", email=member.email), "success")
+    else:
+        flash(_("Choose a role from the list."), "error")
+    return redirect(url_for(".team"))
+
+
+def _set_disabled(producer_id: int, disabled: bool, done: str):
+    member = _member(producer_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            producers.set_disabled(_me(), member, disabled, address=request.remote_addr)
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(done % {"email": member.email}, "success")
+    return redirect(url_for(".team"))
+
+
+@bp.route("/team/<int:producer_id>/disable", methods=["POST"])
+@needs("accounts")
+def disable(producer_id: int):
+    return _set_disabled(producer_id, True, _("%(email)s is disabled and logged out everywhere."))
+
+
+@bp.route("/team/<int:producer_id>/enable", methods=["POST"])
+@needs("accounts")
+def enable(producer_id: int):
+    return _set_disabled(producer_id, False, _("%(email)s may log in again."))
+
+
+@bp.route("/team/log")
+@needs("accounts", to_read=True)
+def audit_log():
+    return render_template("producer/audit_log.html", events=producers.audit_log(), section="team")

@@ -1,0 +1,186 @@
+"""Who learns what about a screening: whether it is listed, and who learns its street address.
+
+The one home of these rules. A screening's ``visibility`` is
+
+- ``public``: listed (upcoming list, embed, API, feeds), full address for anyone;
+- ``guests``: listed, but the public sees the venue name and city only; the street, postal
+  code and map pin go to **confirmed** guests (their e-mails, invite and RSVP page);
+- ``private``: not listed anywhere and its public URL is a 404; the organizer hands out a
+  share link ``/s/<token>`` whose page behaves like a guests-only one.
+
+``Screening.is_public`` is kept as the stored "listed" flag (it leads the public list's index);
+a CHECK holds it equal to ``visibility != 'private'`` and only ``apply`` writes both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, select
+
+from ..extensions import db
+from ..models import OrganizationType, Rsvp, RsvpStatus, Screening
+from ..security import derived_token, hash_token, new_token, tokens_match
+from .history import record_change
+
+PUBLIC = "public"
+GUESTS = "guests"
+PRIVATE = "private"
+CHOICES = (PUBLIC, GUESTS, PRIVATE)
+
+LABELS = {
+    PUBLIC: _l("Public"),
+    GUESTS: _l("Guests only"),
+    PRIVATE: _l("Private"),
+}
+# One sentence each, shown beside the choice on the booking and edit forms.
+EXPLANATIONS = {
+    PUBLIC: _l("Listed on the upcoming screenings page with the full address, for anyone."),
+    GUESTS: _l(
+        "Listed with the venue name and city only; the street address goes to confirmed "
+        "guests alone."
+    ),
+    PRIVATE: _l(
+        "Not listed anywhere; you share a private link, and guests who reply through it get "
+        "the address once confirmed."
+    ),
+}
+
+
+def default_for(organization_type: str | None) -> str:
+    """The preselected choice: guests only for faith communities, public for everyone else."""
+    return GUESTS if organization_type == OrganizationType.FAITH_COMMUNITY else PUBLIC
+
+
+def apply(screening: Screening, visibility: str) -> None:
+    """Set the screening's visibility and its stored "listed" flag together."""
+    if visibility not in CHOICES:
+        raise ValueError(f"visibility must be one of {CHOICES}, not {visibility!r}")
+    screening.visibility = visibility
+    screening.is_public = visibility != PRIVATE
+
+
+def is_listed(screening) -> bool:
+    """On the public list, feeds, API and embed, and reachable at its public URL."""
+    return screening.visibility != PRIVATE
+
+
+def listed_clause() -> ColumnElement[bool]:
+    """The SQL form of ``is_listed``, on the indexed column the public list is ordered by."""
+    return Screening.is_public.is_(True)
+
+
+def shows_street_publicly(screening) -> bool:
+    return screening.visibility == PUBLIC
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a screening is, as much of it as one reader may learn (duck-types a screening's
+    address attributes, so calendar and templates read either)."""
+
+    venue_name: str
+    street_address: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    latitude: float | None
+    longitude: float | None
+
+    @property
+    def is_complete(self) -> bool:
+        return bool(self.street_address)
+
+
+def guest_place(screening) -> Place:
+    """The full address: for the organizer, the producer and confirmed guests."""
+    return Place(
+        venue_name=screening.venue_name,
+        street_address=screening.street_address,
+        city=screening.city,
+        region=screening.region or "",
+        postal_code=screening.postal_code or "",
+        country=screening.country,
+        latitude=screening.latitude,
+        longitude=screening.longitude,
+    )
+
+
+def public_place(screening) -> Place:
+    """What anyone may learn: the full address of a public screening, else venue and city."""
+    if shows_street_publicly(screening):
+        return guest_place(screening)
+    return Place(
+        venue_name=screening.venue_name,
+        street_address="",
+        city=screening.city,
+        region=screening.region or "",
+        postal_code="",
+        country=screening.country,
+        latitude=None,
+        longitude=None,
+    )
+
+
+def rsvp_place(rsvp: Rsvp) -> Place:
+    """What one attendee may learn: the full address once their seat is confirmed."""
+    if rsvp.status == RsvpStatus.CONFIRMED:
+        return guest_place(rsvp.screening)
+    return public_place(rsvp.screening)
+
+
+def label(screening) -> str:
+    return str(LABELS[screening.visibility])
+
+
+# -- the private share link ---------------------------------------------------------------------
+
+
+def share_token(screening: Screening) -> str | None:
+    """The share link's token (derived from a random key, so the manage page can show it)."""
+    if not screening.share_key:
+        return None
+    return derived_token("share", screening.share_key)
+
+
+def _new_share_key(screening: Screening) -> None:
+    screening.share_key = new_token()
+    screening.share_token_hash = hash_token(share_token(screening))
+
+
+def ensure_share_link(screening: Screening) -> None:
+    """A private screening has a share link from the start (no commit: the caller's change)."""
+    if screening.visibility == PRIVATE and not screening.share_key:
+        _new_share_key(screening)
+
+
+def issue_share_link(screening: Screening, *, actor: str) -> str:
+    """A new share link for the screening; any earlier one stops working."""
+    _new_share_key(screening)
+    record_change(screening, actor, "share link issued")
+    db.session.commit()
+    return share_token(screening)
+
+
+def revoke_share_link(screening: Screening, *, actor: str) -> None:
+    """The share link stops working (a 404, like any unknown link)."""
+    screening.share_key = None
+    screening.share_token_hash = None
+    record_change(screening, actor, "share link revoked")
+    db.session.commit()
+
+
+def find_by_share_token(token: str) -> Screening | None:
+    """The private screening a share link opens, or None (unknown, revoked, not private)."""
+    if not token or len(token) > 100:
+        return None
+    screening = db.session.scalar(
+        select(Screening).where(Screening.share_token_hash == hash_token(token))
+    )
+    if screening is None or not tokens_match(token, screening.share_token_hash or ""):
+        return None
+    if screening.visibility != PRIVATE:
+        return None
+    return screening

@@ -1,0 +1,253 @@
+"""Caches never lie: every change shows on every worker at once (issue 15's stale cases).
+
+A "worker" here is a second app instance on the same database: its own engine, its own
+session and (without Redis) its own in-process cache, as a gunicorn worker or another host.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from screenings import caching, create_app
+from screenings.extensions import db as _db
+from screenings.models import Rsvp, Screening, utcnow
+from screenings.services import rsvps as rsvp_service
+from screenings.services.films import seed_catalogue
+from screenings.services.privacy import erase_attendee
+
+from .conftest import app_config
+from .factories import make_screening
+from .producer_helpers import count_queries
+from .rsvp_helpers import post_rsvp, reply
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def seats_left(client, screening_id: int) -> int:
+    page = client.get(f"/screenings/{screening_id}").get_data(as_text=True)
+    return int(re.search(r'class="seats-left">(\d+)<', page).group(1))
+
+
+def _worker(database_uri, smtp_server):
+    """An app on the test's database whose requests each get a session of their own (the
+    `app` fixture's session lives through the test, with its identity map)."""
+    return create_app(app_config(database_uri, smtp_server.port))
+
+
+@pytest.fixture
+def worker(database_uri, smtp_server, app):
+    """The worker whose pages are read (and cached) in these tests."""
+    return _worker(database_uri, smtp_server)
+
+
+@pytest.fixture
+def other_worker(database_uri, smtp_server, app):
+    """A second app on the same database, as another worker or another host would be."""
+    return _worker(database_uri, smtp_server)
+
+
+def test_erasing_an_older_rsvp_shows_at_once_on_every_worker(worker, db, other_worker):
+    client = worker.test_client()
+    screening = make_screening(capacity=40)
+    older = reply(screening, email="older@example.org", party_size=1)
+    reply(screening, email="newer@example.org", party_size=3)
+    assert seats_left(client, screening.id) == 36
+    with other_worker.app_context():
+        erase_attendee(_db.session.get(Rsvp, older.id), actor="test")
+    # A delete moves no maximum: the old stamp kept saying 36.
+    assert seats_left(client, screening.id) == 37
+    assert seats_left(other_worker.test_client(), screening.id) == 37
+
+
+def test_a_host_whose_clock_is_behind_still_shows_and_publishes_its_edits(worker, db, other_worker):
+    client = worker.test_client()
+    ahead = make_screening(venue_name="Ahead Hall")
+    behind = make_screening(venue_name="Old Hall", organization_name="Old Society")
+    for url in (f"/screenings/{behind.id}", "/calendar.ics"):
+        assert "Old Hall" in client.get(url).get_data(as_text=True)
+    assert "Old Society" in client.get("/screenings").get_data(as_text=True)
+    ahead.venue_name = "Ahead Hall (moved)"
+    db.session.commit()  # this host's clock: now
+    with other_worker.app_context():
+        row = _db.session.get(Screening, behind.id)
+        row.venue_name, row.organization_name = "New Hall", "New Society"
+        row.updated_at = utcnow() - timedelta(seconds=2)  # what a clock 2 s behind writes
+        _db.session.commit()
+    assert "New Hall" in client.get(f"/screenings/{behind.id}").get_data(as_text=True)
+    assert "New Society" in client.get("/screenings").get_data(as_text=True)
+    client.get("/calendar.ics")  # the last build, while the new one is made
+    caching.wait_for_builds()
+    assert "New Hall" in client.get("/calendar.ics").get_data(as_text=True)
+    assert "New Hall" in other_worker.test_client().get("/calendar.ics").get_data(as_text=True)
+
+
+@pytest.fixture
+def pg_app(database_uri, postgres_uri, smtp_server):
+    """An app on PostgreSQL (the suite's own database when it runs on PostgreSQL)."""
+    uri = database_uri if database_uri.startswith("postgresql") else postgres_uri
+    app = create_app(app_config(uri, smtp_server.port, OUTBOX_DELIVER_ON_COMMIT=False))
+    with app.app_context():
+        if not database_uri.startswith("postgresql"):
+            _db.create_all()
+            seed_catalogue()
+        yield app
+        _db.session.remove()
+
+
+@pytest.fixture
+def pg_reader(pg_app, smtp_server):
+    """Another worker on pg_app's database, whose requests each have their own session."""
+    return create_app(app_config(pg_app.config["SQLALCHEMY_DATABASE_URI"], smtp_server.port))
+
+
+def test_two_overlapping_rsvps_on_postgresql_give_the_right_count(pg_app, pg_reader, monkeypatch):
+    """The first RSVP flushes first and commits last; a page cached between the two commits
+    must not outlive the first one."""
+    first_screening = make_screening(capacity=40)
+    second_screening = make_screening(capacity=40)
+    flushed, go_on = threading.Event(), threading.Event()
+    real_send = rsvp_service.emails.send_rsvp_confirmed
+
+    def send(row, **kwargs):  # runs after the RSVP's flush, before its commit
+        real_send(row, **kwargs)
+        if threading.current_thread().name == "first":
+            flushed.set()
+            go_on.wait(10)
+
+    monkeypatch.setattr(rsvp_service.emails, "send_rsvp_confirmed", send)
+
+    def first_rsvp():
+        with pg_app.app_context():
+            reply(_db.session.get(Screening, first_screening.id), party_size=3)
+
+    thread = threading.Thread(target=first_rsvp, name="first")
+    thread.start()
+    assert flushed.wait(10)
+    reply(second_screening, party_size=1)  # flushes second, commits first
+    visitor = pg_reader.test_client()
+    assert seats_left(visitor, first_screening.id) == 40  # the first is not committed yet
+    go_on.set()
+    thread.join(10)
+    assert seats_left(visitor, first_screening.id) == 37
+    assert seats_left(visitor, second_screening.id) == 39
+
+
+def test_a_change_is_visible_to_every_worker_with_the_next_request(worker, db, other_worker):
+    """The bound the README states: no lifetime; the first request after the commit."""
+    screening = make_screening(capacity=40)
+    client, elsewhere = worker.test_client(), other_worker.test_client()
+    lags = []
+    for n in range(1, 11):
+        assert seats_left(client, screening.id) == 41 - n
+        assert seats_left(elsewhere, screening.id) == 41 - n
+        assert (
+            post_rsvp(other_worker.test_client(), screening, email=f"a{n}@example.org").status_code
+            == 302
+        )
+        committed = time.perf_counter()
+        assert seats_left(client, screening.id) == 40 - n  # the other worker's change
+        lags.append(time.perf_counter() - committed)
+    print(f"\nvisible on the other worker {max(lags) * 1000:.1f} ms after the commit at most")
+
+
+def test_an_unchanged_page_costs_one_query_and_a_change_costs_a_render(worker, db):
+    client = worker.test_client()
+    screening = make_screening(capacity=40)
+
+    def queries(url: str) -> int:
+        with worker.app_context(), count_queries() as statements:  # the worker's engine
+            assert client.get(url).status_code == 200
+        return len(statements)
+
+    for url in ("/screenings", f"/screenings/{screening.id}", "/"):
+        client.get(url)
+        assert queries(url) == 1, url  # the key's numbers, nothing else
+    reply(screening, party_size=2)
+    assert queries(f"/screenings/{screening.id}") > 1
+    assert seats_left(client, screening.id) == 38
+
+
+def test_counters_are_raised_by_inserts_updates_and_deletes(app, db):
+    def counters():
+        return {name: caching.counter_version(name)[1] for name in ("listing", "feeds")}
+
+    screening = make_screening()
+    before = counters()
+    rsvp = reply(screening)
+    after_insert = counters()
+    assert after_insert["listing"] == before["listing"] + 1
+    assert after_insert["feeds"] == before["feeds"]  # a feed shows no seats
+    db.session.delete(db.session.get(Rsvp, rsvp.id))  # a plain ORM delete, no service
+    db.session.commit()
+    assert counters()["listing"] == after_insert["listing"] + 1
+    version = caching.screening_version(screening.id)
+    screening.city = "Montreal"
+    db.session.commit()
+    assert caching.screening_version(screening.id) != version
+    assert counters()["feeds"] == after_insert["feeds"] + 1
+    db.session.execute(select(Screening.id))  # a read raises nothing
+    db.session.commit()
+    assert counters()["feeds"] == after_insert["feeds"] + 1
+
+
+def test_a_film_edit_changes_its_screenings_pages(worker, db):
+    client = worker.test_client()
+    screening = make_screening()
+    assert "Steadfast" not in client.get(f"/screenings/{screening.id}").get_data(as_text=True)
+    screening.film.synopsis = "Steadfast."
+    db.session.commit()
+    assert "Steadfast" in client.get(f"/screenings/{screening.id}").get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- one store for all workers
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this run's own; its keys are deleted after (never FLUSHDB)."""
+    prefix = f"screenings-test-{secrets.token_hex(6)}"
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    yield prefix
+    for key in connection.scan_iter(match=f"{prefix}:*"):
+        connection.delete(key)
+
+
+@pytest.mark.usefixtures("db")
+def test_two_workers_share_one_redis(database_uri, smtp_server, app, redis_prefix):
+    shared = {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": redis_prefix}
+    one, two = (create_app(app_config(database_uri, smtp_server.port, **shared)) for _ in range(2))
+    with one.app_context():
+        screening_id = make_screening(capacity=40).id
+    assert seats_left(one.test_client(), screening_id) == 40
+    with two.app_context(), count_queries() as statements:
+        assert seats_left(two.test_client(), screening_id) == 40
+    assert len(statements) == 1  # the key's numbers; the page came from the first worker
+    with two.app_context():
+        post_rsvp(two.test_client(), _db.session.get(Screening, screening_id), party_size=4)
+    assert seats_left(one.test_client(), screening_id) == 36
+    keys = redis.Redis.from_url(REDIS_URL).keys(f"{redis_prefix}:*")
+    assert keys
+    assert all(redis.Redis.from_url(REDIS_URL).ttl(key) > 0 for key in keys)
+
+
+def test_the_memory_store_keeps_to_its_size_and_refuses_large_values():
+    store = caching.MemoryStore(max_bytes=1000, max_value_bytes=300)
+    for n in range(10):
+        store.set(f"k{n}", b"x" * 200, ttl=60)
+    assert sum(len(v) for v in store.items.values()) <= 1000
+    assert store.get("k9") is not None
+    assert store.get("k0") is None
+    store.set("big", b"x" * 301, ttl=60)
+    assert store.get("big") is None
+    assert store.add("lock", b"1", ttl=60)
+    assert not store.add("lock", b"1", ttl=60)
