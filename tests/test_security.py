@@ -316,7 +316,7 @@ class ForwardingProxy:
     """
 
     def __init__(self, upstream_port: int) -> None:
-        self.upstream = ("127.0.0.1", upstream_port)
+        self.upstream = ("127.0.0.1", upstream_port)  # host, port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -330,31 +330,42 @@ class ForwardingProxy:
             threading.Thread(target=self._relay, args=(client, address), daemon=True).start()
 
     def _relay(self, client: socket.socket, address: str) -> None:
-        with client, socket.create_connection(self.upstream) as upstream:
+        with client:
             data = b""
-            while b"\r\n\r\n" not in data:
-                data += client.recv(65536)
+            while b"\r\n\r\n" not in data and (chunk := client.recv(65536)):
+                data += chunk
             head, body = data.split(b"\r\n\r\n", 1)
-            request_line, *headers = head.decode("latin-1").split("\r\n")
-            sent = [h.split(":", 1)[1].strip() for h in headers if _named(h, "x-forwarded-for")]
-            headers = [h for h in headers if not _named(h, "x-forwarded-for", "connection")]
-            length = next(
-                (int(h.split(":", 1)[1]) for h in headers if _named(h, "content-length")), 0
+            request_line, *lines = head.decode("latin-1").split("\r\n")
+            method, target, _version = request_line.split(" ")
+            headers = [line.split(":", 1) for line in lines]
+            sent = [value.strip() for name, value in headers if _named(name, "x-forwarded-for")]
+            length = next((int(v) for name, v in headers if _named(name, "content-length")), 0)
+            while len(body) < length and (chunk := client.recv(65536)):
+                body += chunk
+            kept = {name.strip(): value.strip() for name, value in headers}
+            for name in [n for n in kept if _named(n, "x-forwarded-for", "connection", "host")]:
+                del kept[name]
+            kept["X-Forwarded-For"] = ", ".join([*sent, address])
+            upstream = http.client.HTTPConnection(*self.upstream, timeout=30)
+            try:
+                upstream.request(method, target, body=body, headers=kept)
+                response = upstream.getresponse()
+                payload = response.read()
+            finally:
+                upstream.close()
+            status = f"HTTP/1.1 {response.status} {response.reason}\r\n"
+            out = [f"{n}: {v}" for n, v in response.getheaders() if not _named(n, "connection")]
+            client.sendall(
+                (status + "\r\n".join([*out, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
+                + payload
             )
-            while len(body) < length:
-                body += client.recv(65536)
-            headers += [f"X-Forwarded-For: {', '.join([*sent, address])}", "Connection: close"]
-            upstream.sendall("\r\n".join([request_line, *headers]).encode("latin-1") + b"\r\n\r\n")
-            upstream.sendall(body)
-            while chunk := upstream.recv(65536):
-                client.sendall(chunk)
 
     def close(self) -> None:
         self.listener.close()
 
 
 def _named(header: str, *names: str) -> bool:
-    return header.split(":", 1)[0].strip().lower() in names
+    return header.strip().lower() in names
 
 
 @contextlib.contextmanager
