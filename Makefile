@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app screenings
 
-.PHONY: run test browser lint bench clean translations
+.PHONY: run test browser judges lint bench clean translations
 
 # Reinstall only when pyproject.toml changes.
 $(BIN)/activate:
@@ -21,11 +21,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed-run $@
 
+# The web server, the delivery worker, the periodic jobs and a mail catcher on 127.0.0.1:1025
+# (caught e-mail at /dev/mail), stopped together by Ctrl-C. MAIL_PORT=… picks another port.
+MAIL_PORT ?= 1025
 run: $(VENV)/.installed-run
 	$(FLASK) db upgrade
 	$(FLASK) seed
 	$(FLASK) producer bootstrap
-	FLASK_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(FLASK) laptop --port $(PORT) --mail-port $(MAIL_PORT)
 
 # What the real-browser tests need: Debian's chromium (apt, as root) and axe-core (npm ci,
 # from package-lock.json). Where either can't be had, those tests skip and say why.
@@ -44,7 +47,17 @@ node_modules/.installed: package.json package-lock.json
 	    || echo "npm ci failed: the accessibility tests will be skipped"; \
 	else echo "npm not installed: the accessibility tests will be skipped"; fi
 
-test: $(VENV)/.installed-dev browser
+# libical (the C library behind Evolution and many CalDAV servers) judges every calendar
+# object in tests/test_calendar_judges.py; without it those tests skip and say why.
+judges:
+	@pkg-config --exists libical 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's libical-dev for the calendar tests…"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc pkg-config libical-dev >/dev/null) \
+	      || echo "libical could not be installed: its calendar tests will be skipped"; \
+	  else echo "libical-dev not installed and not root: its calendar tests will be skipped"; fi; }
+
+test: $(VENV)/.installed-dev browser judges
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev

@@ -213,7 +213,21 @@ def sample(database: Path) -> dict:
             "ORDER BY seats_taken DESC, id LIMIT 1",
             listed[1],
         ).fetchone()[0]
-    return {"screening_id": screening_id, "upcoming": count, "pages": max(1, (count + 19) // 20)}
+        # Screenings with room, for the RSVPs posted while pages are measured.
+        roomy = [
+            row[0]
+            for row in connection.execute(
+                f"SELECT id FROM screenings WHERE {listed[0]} AND rsvps_enabled = 1 "
+                "ORDER BY capacity - seats_taken DESC, id LIMIT 200",
+                listed[1],
+            )
+        ]
+    return {
+        "screening_id": screening_id,
+        "roomy": roomy,
+        "upcoming": count,
+        "pages": max(1, (count + 19) // 20),
+    }
 
 
 def log_in(base: str) -> str:
@@ -368,6 +382,9 @@ def run(args: argparse.Namespace) -> str:
             rows.append(Row(name, path, target, base, result))
             print(f"  {name}: {result.rps:.0f} req/s vs bare {base.rps:.0f}", flush=True)
         rss = [peak_rss_mb(pid) for pid in worker_pids(app.pid)]
+        notes = under_writes(args, info, app_base, bare_url, f"sqlite:///{database}", rows)
+        if args.cold:
+            rows += cold_pages(args, info, database, bare_url)
     finally:
         stop(app)
         stop(bare)
@@ -413,9 +430,96 @@ def run(args: argparse.Namespace) -> str:
         f"| worker peak RSS (VmHWM) | {', '.join(f'{r:.0f}' for r in rss)} MB | | | | | "
         f"< 150 MB | {'yes' if rss and peak < 150 else 'NO'} |"
     )
+    if notes:
+        say()
+    for note in notes:
+        say(f"- {note}")
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return "\n".join(lines)
+
+
+def under_writes(args, info, app_base, bare_url, database_uri, rows) -> list[str]:
+    """Pages while RSVPs arrive over HTTP; the feed while changes force rebuilds; how soon a
+    committed RSVP shows on every worker. Adds rows; returns notes for under the table."""
+    from .writes import RsvpWriter, ScreeningChanger, time_to_new_feed, visibility
+
+    if not args.rsvp_rate:
+        return []
+    load = {"threads": args.threads, "connections": args.connections}
+    headers = [f"User-Agent: {USER_AGENT}"]
+    sid = info["screening_id"]
+    ids = [sid, *info["roomy"]]
+    writer = RsvpWriter(app_base, ids, args.rsvp_rate)
+    writer.start()
+    rate = f"{args.rsvp_rate:g}"
+    for name, path in (
+        (f"screening page, RSVPs at {rate}/s", f"/screenings/{sid}"),
+        (f"upcoming, first page, RSVPs at {rate}/s", "/screenings"),
+    ):
+        base = wrk(bare_url, duration=args.duration, **load)
+        result = wrk(app_base + path, duration=args.duration, headers=headers, **load)
+        rows.append(Row(name, path, "≥ 0.50", base, result))
+        print(f"  {name}: {result.rps:.0f} req/s vs bare {base.rps:.0f}", flush=True)
+    writer.stop()
+    notes = [f"RSVPs posted through HTTP during those runs: {writer.sent} ({writer.failed} failed)"]
+
+    changer = ScreeningChanger(database_uri, info["roomy"][-1], max(1.0, args.duration / 3))
+    changer.start()
+    feed_headers = [*headers, GZIP]
+    base = wrk(bare_url, duration=args.duration, **load)
+    result = wrk(app_base + "/calendar.ics", duration=args.duration, headers=feed_headers, **load)
+    changer.stop()
+    name = f"/calendar.ics while {len(changer.changes)} changes force rebuilds"
+    rows.append(Row(name, "/calendar.ics", "p99 < 250 ms", base, result))
+    print(f"  {name}: p99 {result.p99_ms:.0f} ms", flush=True)
+    time.sleep(1)
+    changer = ScreeningChanger(database_uri, info["roomy"][-1], 0.01)
+    changer.start()
+    while not changer.changes:
+        time.sleep(0.01)
+    changer.stop()
+    pairs = dict(header.split(": ", 1) for header in feed_headers)
+    seconds = time_to_new_feed(app_base, pairs, changer.changes[0])
+    notes.append(
+        f"/calendar.ics after one screening's change: the new feed is served {seconds:.1f} s "
+        "after the commit (a full rebuild in a background thread; the last build meanwhile)"
+    )
+    stale, total = visibility(app_base, info["roomy"][0])
+    notes.append(
+        f"RSVP commit → seat count on every worker: {stale} stale answers of {total} reads "
+        "made right after each of 20 RSVPs (exact invalidation: the target is 0)"
+    )
+    return notes
+
+
+def cold_pages(args, info, database: Path, bare_url: str) -> list[Row]:
+    """The cached pages with the page cache off (FLASK_PAGE_CACHE_ENABLED=false): what the
+    first visitor after a change, or a logged-in producer, gets."""
+    port = free_port()
+    env = {**app_env(database, port), "FLASK_PAGE_CACHE_ENABLED": "false"}
+    app = gunicorn("wsgi:app", port, env)
+    rows = []
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{base_url}/healthz")
+        cookie = log_in(base_url)
+        load = {"threads": args.threads, "connections": args.connections}
+        sid = info["screening_id"]
+        for name, path, target, extra in (
+            ("cold: screening page", f"/screenings/{sid}", "≥ 0.15", ()),
+            ("cold: upcoming, first page", "/screenings", "≥ 0.15", ()),
+            ("cold: producer dashboard", "/producer/", "≥ 0.08", (f"Cookie: {cookie}",)),
+            ("cold: screening .ics", f"/screenings/{sid}.ics", "≥ 0.30", ()),
+        ):
+            headers = [f"User-Agent: {USER_AGENT}", *extra]
+            base = wrk(bare_url, duration=args.duration, **load)
+            result = wrk(base_url + path, duration=args.duration, headers=headers, **load)
+            rows.append(Row(name, path, target, base, result))
+            print(f"  {name}: {result.rps:.0f} req/s vs bare {base.rps:.0f}", flush=True)
+    finally:
+        stop(app)
+    return rows
 
 
 def machine() -> str:
@@ -450,6 +554,12 @@ def main(argv: list[str] | None = None) -> None:
         "--only", action="append", help="measure only the pages whose name contains this"
     )
     parser.add_argument("--output", help="also write the results (markdown) to this file")
+    parser.add_argument(
+        "--rsvp-rate", type=float, default=10, help="RSVPs/s under writes (0 skips that part)"
+    )
+    parser.add_argument(
+        "--no-cold", dest="cold", action="store_false", help="skip the page-cache-off runs"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     table = run(args)

@@ -133,6 +133,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(producer_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(attendee_bp)
+    from .devmail import register as register_dev_pages
+
+    register_dev_pages(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -10,18 +10,23 @@ literal backslash-N in typed text comes out as a line break.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext
-from icalendar import Calendar, Event, Timezone, vCalAddress, vDDDLists, vDDDTypes, vText
+from flask_babel import get_locale, gettext
+from icalendar import Calendar, Event, Timezone, vCalAddress, vDDDTypes, vDuration, vText
 from icalendar.parser import Contentline
+
+from .places import country_name
 
 PRODID = "-//Screenings//Screenings//EN"
 METHODS = ("REQUEST", "CANCEL")
+# How often a subscribed calendar should fetch a feed again (RFC 7986 REFRESH-INTERVAL, and
+# X-PUBLISHED-TTL for Outlook and Apple Calendar, which read that one).
+FEED_REFRESH = timedelta(hours=1)
 PARTSTATS = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED")
 
 # Screening status -> VEVENT STATUS for published feeds; a REQUEST never goes out for the last two.
@@ -91,7 +96,7 @@ def invite(
     event.add("ATTENDEE", attendee)
 
     calendar = _calendar(method)
-    _add_timezones(calendar, {_tzid(event): (facts.first_year, facts.last_year)})
+    _add_timezones(calendar, [_tzid(event)])
     calendar.add_component(event)
     return calendar.to_ical(sorted=False)
 
@@ -105,7 +110,7 @@ def publish(
     stamp: datetime | None = None,
     place_of: Callable[[Any], Any] | None = None,
 ) -> bytes:
-    """A METHOD:PUBLISH calendar of the screenings, for .ics downloads and subscribed feeds.
+    """A subscribed feed of the screenings: a named calendar that asks to be refreshed.
 
     ``place_of(screening)`` gives what each LOCATION and GEO say (see ``invite``)."""
     return b"".join(
@@ -120,10 +125,33 @@ def publish(
     )
 
 
+def download(
+    screening: Any,
+    *,
+    url: str,
+    domain: str,
+    stamp: datetime | None = None,
+    place_of: Callable[[Any], Any] | None = None,
+) -> bytes:
+    """One screening as an .ics file to open: no calendar name, so Outlook for Windows adds
+    the event to the open calendar instead of creating a new calendar for it (MS-OXCICAL
+    reads X-WR-CALNAME as "this is a calendar of its own")."""
+    return b"".join(
+        publish_chunks(
+            [screening],
+            name=None,
+            url_for=lambda _s: url,
+            domain=domain,
+            stamp=stamp,
+            place_of=place_of,
+        )
+    )
+
+
 def publish_chunks(
     screenings: Iterable[Any],
     *,
-    name: str,
+    name: str | None,
     url_for: Callable[[Any], str],
     domain: str,
     stamp: datetime | None = None,
@@ -133,24 +161,19 @@ def publish_chunks(
     """``publish`` in pieces (the head, then one VEVENT at a time), so a feed of tens of
     thousands of screenings can be compressed as it is written instead of held whole.
 
-    The VTIMEZONEs come first, so the zones and years are read before the events: from
-    ``spans`` (timezone, start, end in UTC, one per screening) when given, so that both can be
+    The VTIMEZONEs come first, so the zones are read before the events: from ``spans``
+    (timezone, start, end in UTC, one per screening) when given, so that both can be
     streamed from the database, else from a first pass over ``screenings`` (then a sequence).
+    ``name`` None is a single download rather than a feed (see ``download``).
     """
     # Each VEVENT is serialized without its DTSTAMP (the only per-call property), which is
     # spliced in here.
     dtstamp = b"DTSTAMP:" + vDDDTypes(_utc(stamp or datetime.now(UTC))).to_ical() + b"\r\n"
-    years: dict[str | None, tuple[int, int]] = {}
     if spans is None:
         spans = ((s.timezone, s.starts_at_utc, s.ends_at_utc) for s in screenings)
-    for timezone, starts_at_utc, ends_at_utc in spans:
-        zone = _zone(timezone)
-        first = _utc(starts_at_utc).astimezone(zone).year
-        last = _utc(ends_at_utc).astimezone(zone).year
-        tzid = _zone_tzid(timezone)
-        seen = years.get(tzid)
-        years[tzid] = (first, last) if seen is None else (min(seen[0], first), max(seen[1], last))
-    yield _publish_head(name, tuple(sorted(years.items(), key=lambda item: item[0] or "")))
+    tzids = {_zone_tzid(timezone) for timezone, _start, _end in spans}
+    tzids.discard(None)
+    yield _publish_head(name, tuple(sorted(tzids)), _zone_window())
     for screening in screenings:
         facts = _facts(
             screening,
@@ -167,14 +190,43 @@ def publish_chunks(
 
 
 @lru_cache(maxsize=256)
-def _publish_head(name: str, years: tuple[tuple[str | None, tuple[int, int]], ...]) -> bytes:
+def _publish_head(name: str | None, tzids: tuple[str, ...], window: tuple[int, int]) -> bytes:
     """The calendar's head and VTIMEZONEs, up to its first VEVENT: the same for every download
-    of screenings in the same zones and years, and most of the cost of a one-event file."""
-    calendar = _calendar("PUBLISH")
-    # X- properties default to an unescaped value type in icalendar; say this one is TEXT.
-    calendar.add("X-WR-CALNAME", vText(name))
-    _add_timezones(calendar, dict(years))
+    of screenings in the same zones, and most of the cost of a one-event file.
+
+    No METHOD: RFC 5545 makes it optional, and a calendar without one is plain data rather
+    than an iTIP message. ``METHOD:PUBLISH`` would make RFC 5546 require an ORGANIZER on
+    every event (libical reports each one that lacks it), and an ORGANIZER in a public feed
+    would publish a mailbox and make clients offer to e-mail it. Invites keep their METHOD.
+    """
+    del window  # part of the cache key: the VTIMEZONEs follow the years in use
+    calendar = _calendar(None)
+    if name is not None:
+        # RFC 7986's NAME and the older X-WR-CALNAME that Apple, Google and Outlook read;
+        # X- properties default to an unescaped value type in icalendar: say this one is TEXT.
+        calendar.add("NAME", vText(name))
+        calendar.add("X-WR-CALNAME", vText(name))
+        calendar.add("REFRESH-INTERVAL", FEED_REFRESH, parameters={"VALUE": "DURATION"})
+        calendar.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
+    _add_timezones(calendar, tzids)
     return calendar.to_ical(sorted=False).removesuffix(_END_VCALENDAR)
+
+
+def webcal_url(url: str) -> str:
+    """A feed's address for "Subscribe" links: ``webcal://`` makes Apple Calendar, Outlook
+    and Thunderbird subscribe (and refresh) instead of importing a one-time copy."""
+    return urlunsplit(("webcal", *urlsplit(url)[1:]))
+
+
+def subscribe_links(url: str, *, name: str) -> dict[str, str]:
+    """Links that subscribe to a feed: ``webcal://`` for desktop and phone apps, and the
+    pages where Google Calendar and Outlook.com add a calendar from the web."""
+    return {
+        "webcal": webcal_url(url),
+        "google": "https://calendar.google.com/calendar/r?" + _query({"cid": webcal_url(url)}),
+        "outlook": "https://outlook.live.com/calendar/0/addfromweb?"
+        + _query({"url": url, "name": name}),
+    }
 
 
 def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
@@ -209,12 +261,13 @@ def outlook_calendar_link(screening: Any, *, url: str, place: Any = None) -> str
 # -- building blocks ----------------------------------------------------------------------------
 
 
-def _calendar(method: str) -> Calendar:
+def _calendar(method: str | None) -> Calendar:
     calendar = Calendar()
     calendar.add("PRODID", PRODID)
     calendar.add("VERSION", "2.0")
     calendar.add("CALSCALE", "GREGORIAN")
-    calendar.add("METHOD", method)
+    if method is not None:
+        calendar.add("METHOD", method)
     return calendar
 
 
@@ -227,8 +280,8 @@ class _Facts(NamedTuple):
     timezone: str
     starts_at_utc: datetime
     ends_at_utc: datetime
-    first_year: int  # local years the event touches, for the VTIMEZONE's range
-    last_year: int
+    # Written as UTC times rather than local ones: see _needs_utc_times.
+    utc_times: bool
     summary: str
     location: str
     geo: tuple[float, float] | None
@@ -248,7 +301,6 @@ def _facts(
     localized: bool = True,
     place: Any = None,
 ) -> _Facts:
-    zone = _zone(screening.timezone)
     place = place or screening  # LOCATION and GEO say only what the caller's place says
     latitude = getattr(place, "latitude", None)
     longitude = getattr(place, "longitude", None)
@@ -261,10 +313,11 @@ def _facts(
         timezone=screening.timezone,
         starts_at_utc=_utc(screening.starts_at_utc),
         ends_at_utc=_utc(screening.ends_at_utc),
-        first_year=screening.starts_at_utc.astimezone(zone).year,
-        last_year=screening.ends_at_utc.astimezone(zone).year,
+        utc_times=_needs_utc_times(
+            screening.timezone, _utc(screening.starts_at_utc), _utc(screening.ends_at_utc)
+        ),
         summary=_summary(screening),
-        location=_location(place),
+        location=_location(place, localized=localized),
         geo=(
             None if latitude is None or longitude is None else (float(latitude), float(longitude))
         ),
@@ -277,7 +330,7 @@ def _facts(
 
 def _event(facts: _Facts) -> Event:
     """The VEVENT for facts, without DTSTAMP, ORGANIZER or ATTENDEE."""
-    zone = _zone(facts.timezone)
+    zone = UTC if facts.utc_times else _zone(facts.timezone)
     event = Event()
     event.add("UID", facts.uid)
     event.add("SEQUENCE", facts.sequence)
@@ -307,7 +360,7 @@ def _vevent_ical(facts: _Facts) -> tuple[bytes, str | None]:
     minutes); tests/test_calendar_fast.py holds it byte for byte to ``_event(facts).to_ical()``.
     The cache is small: feeds are cached whole (services/feeds.py), this serves the hot .ics.
     """
-    tzid = _zone_tzid(facts.timezone)
+    tzid = None if facts.utc_times else _zone_tzid(facts.timezone)
     if tzid is None:
         start = "DTSTART:" + _ical_utc(facts.starts_at_utc)
         end = "DTEND:" + _ical_utc(facts.ends_at_utc)
@@ -377,14 +430,16 @@ def _summary(screening: Any) -> str:
     return f"{screening.film.title} – {screening.organization_name}"
 
 
-def _location(place: Any) -> str:
+def _location(place: Any, *, localized: bool = True) -> str:
+    # The country by name: an ISO code at the end reads as a US state (IL, CA, IN).
+    locale = str(get_locale() or "en") if localized else "en"
     parts = (
         place.venue_name,
         place.street_address,
         place.city,
         place.region,
         place.postal_code,
-        place.country,
+        country_name(place.country, locale) if place.country else "",
     )
     return ", ".join(part.strip() for part in parts if part and part.strip())
 
@@ -423,36 +478,116 @@ def _tzid(event: Event) -> str | None:
     return event["DTSTART"].params.get("TZID")
 
 
-def _add_timezones(calendar: Calendar, years: dict[str | None, tuple[int, int]]) -> None:
-    """Add one VTIMEZONE per TZID the events use, covering their years (none for UTC)."""
-    for tzid in sorted(tzid for tzid in years if tzid is not None):
-        first, last = years[tzid]
+def _needs_utc_times(timezone: str, starts_at_utc: datetime, ends_at_utc: datetime) -> bool:
+    """Whether an event's times must be written in UTC rather than as local times.
+
+    A local time in the hour repeated when clocks go back names two instants: RFC 5545 says
+    the first, libical, ical.js and khal take the second, so one booking starting there and
+    ending inside it would end before it starts for some readers. A UTC time means one
+    instant to every reader. So does a time outside the years the VTIMEZONEs cover, which
+    keeps one TZID's definition the same in every object (see ``_zone_window``).
+    """
+    first, last = _zone_window()
+    zone = _zone(timezone)
+    for moment in (starts_at_utc, ends_at_utc):
+        local = moment.astimezone(zone)
+        if not first <= local.year <= last:
+            return True
+        if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+            return True
+    return False
+
+
+def _zone_window() -> tuple[int, int]:
+    """The years every VTIMEZONE covers: last year to the end of the year after the furthest
+    a booking may be made (three years ahead), so one TZID has one definition everywhere."""
+    year = datetime.now(UTC).year
+    return year - 1, year + 4
+
+
+def _add_timezones(calendar: Calendar, tzids: Iterable[str | None]) -> None:
+    """Add one VTIMEZONE per TZID the events use (none for UTC)."""
+    first, last = _zone_window()
+    for tzid in sorted({tzid for tzid in tzids if tzid is not None}):
         calendar.add_component(Timezone.from_ical(_vtimezone(tzid, first, last)))
 
 
 @lru_cache(maxsize=512)
 def _vtimezone(tzid: str, first_year: int, last_year: int) -> bytes:
-    """The serialized VTIMEZONE for tzid over whole years; bytes, so no caller mutates the cache.
+    """The serialized VTIMEZONE for tzid over whole years, read from zoneinfo's transitions;
+    bytes, so no caller mutates the cache.
 
-    icalendar's ``Timezone.from_tzid`` gives the onset of an observance that starts in a gap
-    (spring forward) as the first wall time *after* the gap, e.g. 03:00 for 02:00 EST -> 03:00
-    EDT. RFC 5545 (3.6.5) reads DTSTART with TZOFFSETFROM, so that would put the change an hour
-    late; shift those onsets back by the size of the gap.
+    Written here rather than by icalendar's ``Timezone.from_tzid``, which drops Morocco's
+    Ramadan change of 2029 (Africa/Casablanca, Africa/El_Aaiun would be an hour out for five
+    weeks) and gives a spring-forward onset as the first wall time after the gap. Each onset
+    is the local time just before the change, read with TZOFFSETFROM (RFC 5545 3.6.5); the
+    first observance opens the window. Observances alike in kind, offsets and name share
+    one component, the later onsets as RDATEs.
     """
-    timezone = Timezone.from_tzid(
-        tzid, first_date=date(first_year, 1, 1), last_date=date(last_year + 1, 1, 1)
-    )
-    for observance in timezone.subcomponents:
-        gap = observance["TZOFFSETTO"].td - observance["TZOFFSETFROM"].td
-        if gap <= timedelta(0):
+    zone = _zone(tzid)
+    start = int(datetime(first_year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(last_year + 1, 1, 1, tzinfo=UTC).timestamp())
+    opening = _zone_state(zone, start)
+    groups: dict[tuple, list[datetime]] = {}
+    groups[(opening[1], opening[0], opening[0], opening[2])] = [
+        datetime.fromtimestamp(start, UTC).replace(tzinfo=None) + opening[0]
+    ]
+    for moment, before, after in _transitions(zone, start, end):
+        key = (after[1], before[0], after[0], after[2])
+        onset = datetime.fromtimestamp(moment, UTC).replace(tzinfo=None) + before[0]
+        groups.setdefault(key, []).append(onset)
+    lines = ["BEGIN:VTIMEZONE", f"TZID:{tzid}"]
+    for (daylight, offset_from, offset_to, name), onsets in sorted(
+        groups.items(), key=lambda item: item[1][0]
+    ):
+        kind = "DAYLIGHT" if daylight else "STANDARD"
+        lines += [f"BEGIN:{kind}", f"DTSTART:{onsets[0]:%Y%m%dT%H%M%S}"]
+        lines += [f"RDATE:{onset:%Y%m%dT%H%M%S}" for onset in onsets[1:]]
+        if name:
+            lines.append(_ical_text("TZNAME", name))
+        lines += [
+            f"TZOFFSETFROM:{_ical_offset(offset_from)}",
+            f"TZOFFSETTO:{_ical_offset(offset_to)}",
+            f"END:{kind}",
+        ]
+    lines += ["END:VTIMEZONE", ""]
+    return "\r\n".join(lines).encode()
+
+
+def _zone_state(zone: ZoneInfo, moment: int) -> tuple[timedelta, bool, str]:
+    """(UTC offset, daylight saving or not, abbreviation) in a zone at a UNIX time."""
+    local = datetime.fromtimestamp(moment, zone)
+    return local.utcoffset() or timedelta(0), bool(local.dst()), local.tzname() or ""
+
+
+def _transitions(zone: ZoneInfo, start: int, end: int) -> Iterator[tuple[int, tuple, tuple]]:
+    """Each change of a zone's state between two UNIX times: (first second of the new state,
+    state before, state after). Read a week at a time, then to the second: no zone changes
+    twice in a week (tests/test_calendar_judges.py checks every offered zone)."""
+    week = 7 * 86400
+    state = _zone_state(zone, start)
+    moment = start
+    while moment < end:
+        following = min(moment + week, end)
+        if _zone_state(zone, following) == state:
+            moment = following
             continue
-        observance["DTSTART"] = vDDDTypes(observance.decoded("DTSTART") - gap)
-        rdates = observance.get("RDATE")
-        if rdates is not None:
-            moments = [
-                moment.dt - gap
-                for rdate in (rdates if isinstance(rdates, list) else [rdates])
-                for moment in rdate.dts
-            ]
-            observance["RDATE"] = vDDDLists(moments)
-    return timezone.to_ical()
+        low, high = moment, following  # state at low, a new one by high
+        while high - low > 1:
+            middle = (low + high) // 2
+            if _zone_state(zone, middle) == state:
+                low = middle
+            else:
+                high = middle
+        after = _zone_state(zone, high)
+        yield high, state, after
+        state, moment = after, high
+
+
+def _ical_offset(offset: timedelta) -> str:
+    """A UTC-OFFSET value: +HHMM, or +HHMMSS when there are seconds."""
+    seconds = int(offset.total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{sign}{hours:02d}{minutes:02d}" + (f"{seconds:02d}" if seconds else "")

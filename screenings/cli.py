@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 
@@ -9,6 +10,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from . import jobs
 from .extensions import db
 from .outbox import deliver_pending
 from .services import DomainError
@@ -80,6 +82,13 @@ def outbox_deliver(limit: int | None) -> None:
 @click.option("--iterations", type=int, default=0, help="Stop after N rounds (0: run forever).")
 def outbox_run(interval: float, iterations: int) -> None:
     """Keep delivering: a long-running worker; run as many as you like."""
+    try:
+        _deliver_forever(interval, iterations)
+    except KeyboardInterrupt:  # Ctrl-C: a message being sent now is retried once stale
+        return
+
+
+def _deliver_forever(interval: float, iterations: int) -> None:
     rounds = 0
     while True:
         outcome = deliver_pending(limit=500)
@@ -108,7 +117,12 @@ def register(app: Flask) -> None:
     app.cli.add_command(reminders_cli)
     app.cli.add_command(reports_cli)
     app.cli.add_command(privacy_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(mail_catcher)
+    app.cli.add_command(laptop)
     app.cli.add_command(demo_data)
+    app.cli.add_command(alerts_cli)
+    app.cli.add_command(inbound_cli)
 
 
 reminders_cli = AppGroup("reminders", help="Reminder e-mails before screenings.")
@@ -123,19 +137,7 @@ reminders_cli = AppGroup("reminders", help="Reminder e-mails before screenings."
 )
 def reminders_send(lead_hours: float | None) -> None:
     """E-mail organizers and attendees of screenings that start soon (idempotent; for cron)."""
-    from datetime import timedelta
-
-    from flask import current_app
-
-    from .services.reminders import send_reminders
-
-    hours = current_app.config["REMINDER_LEAD_HOURS"] if lead_hours is None else lead_hours
-    outcome = send_reminders(lead=timedelta(hours=float(hours)))
-    delivered = deliver_pending()
-    click.echo(
-        f"reminded {outcome['screenings']} screening(s), queued {outcome['emails']} e-mail(s); "
-        f"sent {delivered['sent']}, failed {delivered['failed']}"
-    )
+    click.echo(jobs.send_due_reminders(lead_hours))
 
 
 reports_cli = AppGroup("reports", help="Post-screening reports.")
@@ -151,13 +153,7 @@ reports_cli = AppGroup("reports", help="Post-screening reports.")
 )
 def reports_request(since_days: int) -> None:
     """E-mail each organizer whose screening ended the link to its report (idempotent; cron)."""
-    from .services.reports import request_reports
-
-    queued = request_reports(since_days=since_days)
-    delivered = deliver_pending()
-    click.echo(
-        f"requested {queued} report(s); sent {delivered['sent']}, failed {delivered['failed']}"
-    )
+    click.echo(jobs.request_due_reports(since_days))
 
 
 privacy_cli = AppGroup("privacy", help="Personal data.")
@@ -172,14 +168,72 @@ privacy_cli = AppGroup("privacy", help="Personal data.")
 )
 def privacy_purge(days: int | None) -> None:
     """Remove attendees' personal data and old e-mail copies after their screening (for cron)."""
+    click.echo(jobs.purge_old_personal_data(days))
+
+
+jobs_cli = AppGroup("jobs", help="The periodic jobs: reminders, report requests, privacy purge.")
+
+
+@jobs_cli.command("run")
+@click.option("--once", is_flag=True, help="Run the due jobs once and exit (for a timer or cron).")
+@click.option("--tick", type=float, default=30.0, show_default=True, help="Seconds between checks.")
+def jobs_run(once: bool, tick: float) -> None:
+    """Run each periodic job when it is due, for ever (or once); jobs.py lists them."""
+    scheduler = jobs.default_scheduler()
+    try:
+        while True:
+            failures = scheduler.run_due(click.echo)
+            if once:
+                if failures:
+                    raise SystemExit(1)
+                return
+            time.sleep(tick)
+    except KeyboardInterrupt:
+        return
+
+
+@click.command("mail-catcher")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=1025, show_default=True)
+@click.option("--folder", default=None, help="Where to store messages (default: DEV_MAIL_DIR).")
+def mail_catcher(host: str, port: int, folder: str | None) -> None:
+    """Development: an SMTP server that keeps every message as a file (read them at /dev/mail)."""
     from flask import current_app
 
-    from .services.privacy import purge_attendee_data
+    from .devmail import start_catcher
 
-    outcome = purge_attendee_data(
-        older_than_days=days if days is not None else current_app.config["PRIVACY_RETENTION_DAYS"]
+    folder = folder or current_app.config.get("DEV_MAIL_DIR") or _default_mail_dir()
+    controller = start_catcher(folder, host, port)
+    click.echo(f"Catching mail on {host}:{port} into {folder}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+def _default_mail_dir() -> str:
+    from flask import current_app
+
+    return os.path.join(current_app.instance_path, "mail")
+
+
+@click.command("laptop")
+@click.option("--port", type=int, default=5000, show_default=True, help="The web server's port.")
+@click.option("--mail-port", type=int, default=1025, show_default=True)
+@click.option("--mail-dir", default=None, help="Caught mail (default: instance/mail).")
+def laptop(port: int, mail_port: int, mail_dir: str | None) -> None:
+    """Development: the web server, delivery worker, periodic jobs and a mail catcher, together.
+
+    Stops them all on Ctrl-C, or when any one of them stops.
+    """
+    from .laptop import run_together
+
+    raise SystemExit(
+        run_together(port=port, mail_port=mail_port, mail_dir=mail_dir or _default_mail_dir())
     )
-    click.echo(f"anonymised {outcome['rsvps']} RSVPs, deleted {outcome['emails']} e-mail copies")
 
 
 @click.command("demo-data")
@@ -197,3 +251,61 @@ def demo_data(screening_count: int, rsvp_count: int, seed: int) -> None:
         f"{outcome.films} films, {outcome.screenings} screenings, {outcome.licences} licences, "
         f"{outcome.rsvps} RSVPs, {outcome.reports} reports in {time.monotonic() - started:.1f} s"
     )
+
+
+alerts_cli = AppGroup("alerts", help="Producers' alerts.")
+
+
+@alerts_cli.command("digest")
+def alerts_digest() -> None:
+    """E-mail each digest-reading producer what happened since their last digest (for cron)."""
+    from .services.alerts import send_digests
+
+    count = send_digests()
+    delivered = deliver_pending()
+    click.echo(f"{count} digest(s) queued; {delivered['sent']} e-mail(s) sent.")
+
+
+inbound_cli = AppGroup("inbound", help="Calendar replies and bounces coming back.")
+
+
+@inbound_cli.command("serve")
+@click.option("--host", default=None, help="Default: INBOUND_LMTP_HOST (loopback).")
+@click.option("--port", type=int, default=None, help="Default: INBOUND_LMTP_PORT.")
+def inbound_serve(host: str | None, port: int | None) -> None:
+    """Serve LMTP for the MTA to deliver the reply address's mail to (runs until stopped)."""
+    from flask import current_app
+
+    from .services.inbound import lmtp_server
+
+    app = current_app._get_current_object()
+    host = host or app.config["INBOUND_LMTP_HOST"]
+    port = port or app.config["INBOUND_LMTP_PORT"]
+    server = lmtp_server(app, host, port)
+    server.start()
+    click.echo(f"LMTP on {host}:{port}; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@inbound_cli.command("receive")
+@click.argument("message", type=click.File("rb"), default="-")
+@click.option("--recipient", multiple=True, help="Envelope recipient (Postfix: ${recipient}).")
+def inbound_receive(message, recipient: tuple[str, ...]) -> None:
+    """Read one message (stdin: an MTA's pipe) and act on it; exits 0 unless the database
+    fails, so the MTA never bounces a reply back to a possibly forged sender."""
+    from sqlalchemy.exc import OperationalError
+
+    from .services.inbound import receive_message
+
+    try:
+        outcome = receive_message(message.read(), recipient)
+    except OperationalError as error:
+        click.echo(f"database unavailable: {error.__class__.__name__}", err=True)
+        raise SystemExit(75) from None  # EX_TEMPFAIL: Postfix and Exim queue it and retry
+    click.echo(f"{outcome.kind} {outcome.detail}".strip())

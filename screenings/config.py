@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,8 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     # Seconds after which a message stuck "sending" (a crashed worker) is retried.
     "OUTBOX_STALE_AFTER": 600,
-    # Deliver right after the commit that queued the message (off in some tests).
-    "OUTBOX_DELIVER_ON_COMMIT": True,
+    # Web processes hand messages they just committed to a background thread that sends them
+    # (never the request itself); False: only the worker (`flask outbox run`) sends.
+    "OUTBOX_DELIVER_IN_BACKGROUND": True,
     # Absolute base for links in e-mails and calendar files (no request outside a view).
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "PRODUCER_NAME": "Chutzpa Productions",
@@ -41,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     # unlock link), and for how many minutes.
     "LOGIN_LOCKOUT_FAILURES": 10,
     "LOGIN_LOCKOUT_MINUTES": 15,
+    # Owners must enrol TOTP two-factor before using the producer pages; None: in production.
+    "TWO_FACTOR_REQUIRED_FOR_OWNERS": None,
     # Licence verification pages per client address (a miss counts like a hit).
     "RATELIMIT_LICENCES": "30 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
@@ -78,6 +82,20 @@ DEFAULTS: dict[str, Any] = {
     "FEED_KEEP_SECONDS": 7 * 24 * 3600,
     # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.
     "PRODUCER_FEED_TOKEN": None,
+    # Start in production on a Python without the CVE-2024-6923 fix (safetext.py) only when
+    # your distribution backported it without changing the version number.
+    "TRUST_PATCHED_PYTHON": False,
+    # Development: the folder of the local mail catcher, shown at /dev/mail (`flask laptop`
+    # sets it to instance/mail); unset or in production, there is no such page.
+    "DEV_MAIL_DIR": None,
+    # Where `flask jobs run` records when each job last ran; None: instance/jobs-state.json.
+    "JOBS_STATE_FILE": None,
+    # Address attendees' calendars reply to (ORGANIZER of their invites), as replies+<token>@…
+    # per RSVP; mail to it must reach `flask inbound serve` or `receive`. Unset: the sender.
+    "CALENDAR_REPLY_ADDRESS": None,
+    # Where `flask inbound serve` listens for LMTP from the MTA (loopback only).
+    "INBOUND_LMTP_HOST": "127.0.0.1",
+    "INBOUND_LMTP_PORT": 8024,
 }
 
 
@@ -95,12 +113,17 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
+    if "OUTBOX_DELIVER_ON_COMMIT" in app.config:  # the setting's former name
+        app.config["OUTBOX_DELIVER_IN_BACKGROUND"] = app.config.pop("OUTBOX_DELIVER_ON_COMMIT")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Writers queue for SQLite's single write lock instead of failing at once (RSVP races).
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options.setdefault("connect_args", {"timeout": 30})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     _check_settings(app.config)
+    if app.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"] is None:
+        app.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"] = app.config["ENV_NAME"] == "production"
+    _check_interpreter(app)
 
 
 ENVIRONMENTS = ("development", "production")
@@ -143,3 +166,23 @@ def _check_settings(config) -> None:
                 "FLASK_LINK_KEYS must list at least one random key of 32 characters or more "
                 "in production; see the README's deployment section."
             )
+
+
+def _check_interpreter(app: Flask) -> None:
+    """Refuse a Python whose e-mail package allows header injection in production; warn else."""
+    from .safetext import FIXED_FROM, FIXED_PYTHON, interpreter_is_vulnerable
+
+    if not interpreter_is_vulnerable() or app.config["TRUST_PATCHED_PYTHON"]:
+        return
+    minimum = ", ".join(".".join(map(str, v)) for v in [*FIXED_PYTHON.values(), FIXED_FROM])
+    running = ".".join(map(str, tuple(sys.version_info)[:3]))
+    explanation = (
+        f"Python {running} has CVE-2024-6923 (e-mail header injection); use at least "
+        f"{minimum} (or set FLASK_TRUST_PATCHED_PYTHON=true if your distribution backported "
+        "the fix)."
+    )
+    if app.config["ENV_NAME"] == "production":
+        raise ConfigurationError(explanation)
+    app.logger.warning(
+        "%s The app defends itself, but do not run it like this in production.", explanation
+    )

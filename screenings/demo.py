@@ -38,6 +38,7 @@ from .models import (
 )
 from .places import NonexistentLocalTime, country_name, country_zones, venue_time_to_utc
 from .security import link_key
+from .services import visibility
 from .services.films import seed_catalogue
 from .services.licences import new_licence_number
 
@@ -273,7 +274,7 @@ def generate(
             "capacity": capacity,
             "seats_taken": 0,
             "is_public": is_public,
-            "visibility": "public" if is_public else "private",
+            "visibility": visibility.default_for(org_type) if is_public else visibility.PRIVATE,
             "rsvps_enabled": rsvps_enabled,
             "max_party_size": 10,
             "format_id": None,
@@ -392,7 +393,7 @@ def _licence_row(
         "starts_at_utc": row["starts_at"].isoformat(),
         "duration_minutes": row["duration_minutes"],
         "expected_audience": row["expected_audience"],
-        "listing": "Public" if row["is_public"] else "Private",
+        "listing": visibility.licence_listing(row["visibility"]),
     }
     return {
         "screening_id": row["id"],

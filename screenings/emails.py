@@ -135,19 +135,23 @@ def attendee_page_url(rsvp) -> str:
 def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
     """An attendee's iMIP part: the app's address organizes it in the organization's name.
     LOCATION has the street once their seat is confirmed (services/visibility.py)."""
+    from .services.inbound import reply_address
+
     screening = rsvp.screening
     with force_locale(rsvp.language):  # its description is in the attendee's language
         ics = calendar.invite(
             screening,
             method=method,
             url=attendee_page_url(rsvp),
-            organizer_email=sender_address().addr_spec,
+            # Where the attendee's calendar sends its REPLY (services/inbound.py reads it).
+            organizer_email=reply_address(rsvp) or sender_address().addr_spec,
             organizer_name=screening.organization_name,
             attendee_email=rsvp.email,
             attendee_name=rsvp.name,
             domain=public_domain(),
             partstat="ACCEPTED",
             place=visibility.rsvp_place(rsvp),
+            sequence=screening.calendar_sequence + rsvp.calendar_sequence_offset,
         )
     return CalendarPart(ics, method)
 
@@ -241,10 +245,10 @@ def send_manage_link(screening: Screening) -> None:
     _to_organizer(screening, "manage_link")
 
 
-# -- producer accounts ---------------------------------------------------------------------------
+# -- producer accounts and alerts (services/alerts.py) -------------------------------------------
 
 
-def _to_producer(producer, kind: str, **context) -> None:
+def _to_producer(producer, kind: str, *, screening_id: int | None = None, **context) -> None:
     """An e-mail to a producer account, in the language of the page that caused it."""
     from flask_babel import get_locale
 
@@ -255,7 +259,7 @@ def _to_producer(producer, kind: str, **context) -> None:
         language=str(get_locale() or "en"),
         context={"producer": producer, **context},
     )
-    enqueue(message, kind=kind)
+    enqueue(message, kind=kind, screening_id=screening_id)
 
 
 def send_account_unlock(producer, token: str) -> None:
@@ -289,3 +293,84 @@ def send_new_device_login(producer, *, device: str, address: str) -> None:
         address=address,
         sessions_url=external_url("account.sessions"),
     )
+
+
+def _producer_screening_url(screening: Screening | None) -> str:
+    if screening is None:
+        return external_url("producer.outbox")
+    return external_url("producer.screening", screening_id=screening.id)
+
+
+def send_producer_alert(producer, kind: str, screening: Screening | None, details: dict) -> None:
+    """One event, at once: a booking or a change to review, a cancellation, dead mail."""
+    from .services.alerts import KINDS, cause_label
+
+    _to_producer(
+        producer,
+        "producer_alert",
+        screening_id=screening.id if screening else None,
+        alert_kind=kind,
+        kind_label=str(KINDS[kind]),
+        screening=screening,
+        details=details,
+        cause=cause_label(details.get("cause", "")),
+        url=_producer_screening_url(screening),
+        approvals_url=external_url("producer.approvals"),
+    )
+
+
+def send_producer_digest(producer, items: list) -> None:
+    """The day's alerts in one e-mail: [(ProducerAlert, Screening or None), …]."""
+    from .services.alerts import KINDS, cause_label
+
+    entries = [
+        {
+            "kind_label": str(KINDS.get(alert.kind, alert.kind)),
+            "screening": screening,
+            "details": alert.details,
+            "cause": cause_label(alert.details.get("cause", "")),
+            "url": _producer_screening_url(screening),
+            "at": alert.created_at,
+        }
+        for alert, screening in items
+    ]
+    _to_producer(producer, "producer_digest", entries=entries)
+
+
+# -- organizer: what the producer did, and changes held for review ---------------------------------
+
+
+def send_cancelled_by_producer(screening: Screening, *, reason: str, had_licence: bool) -> None:
+    """The producer cancelled the screening: the reason, and a CANCEL for the calendar."""
+    _to_organizer(
+        screening,
+        "screening_cancelled_by_producer",
+        calendar_part=organizer_invite(screening, "CANCEL") if had_licence else None,
+        reason=reason,
+    )
+
+
+def send_licence_revoked(screening: Screening, *, reason: str) -> None:
+    """The producer revoked the licence: the screening may not take place under it."""
+    _to_organizer(
+        screening,
+        "licence_revoked",
+        calendar_part=organizer_invite(screening, "CANCEL"),
+        reason=reason,
+        licence=screening.current_licence,
+    )
+
+
+def send_changed_by_producer(screening: Screening, *, changes: dict) -> None:
+    """The producer corrected particulars of the screening (a revision follows if any)."""
+    _to_organizer(screening, "screening_changed_by_producer", changes=changes)
+
+
+def send_change_received(screening: Screening, *, changes: dict) -> None:
+    """The organizer's change waits for the producer; the licence stays as it was."""
+    _to_organizer(screening, "change_received", changes=changes)
+
+
+def send_change_rejected(screening: Screening, *, changes: dict, reason: str) -> None:
+    """The producer declined the organizer's change; the approved particulars stand."""
+    _to_organizer(screening, "change_rejected", changes=changes, reason=reason)

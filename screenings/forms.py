@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from email_validator import EmailNotValidError, validate_email
 from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
@@ -11,16 +9,14 @@ from flask_wtf import FlaskForm
 from wtforms import SelectChoice, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-# C0 controls (NUL included), DEL and C1 controls; tab, CR and LF are judged separately.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+from .safetext import text_problem
 
 
 class SafeForm(FlaskForm):
     """A FlaskForm whose text fields refuse invisible control characters.
 
     Single-line fields also refuse line breaks, so a typed value can never start a new
-    e-mail header or iCalendar property downstream.
+    e-mail header or iCalendar property downstream, not even hidden in an encoded-word.
     """
 
     class Meta(FlaskForm.Meta):
@@ -47,14 +43,25 @@ class SafeForm(FlaskForm):
                 valid = False
             if not isinstance(field, StringField) or not isinstance(field.data, str):
                 continue
-            value = field.data
-            if _CONTROL.search(value) or _SURROGATE.search(value):
-                field.errors.append(_l("This contains invisible control characters. Remove them."))
-                valid = False
-            elif not isinstance(field, TextAreaField) and ("\n" in value or "\r" in value):
-                field.errors.append(_l("This must be on one line."))
+            message = unsafe_text_message(field.data, multiline=isinstance(field, TextAreaField))
+            if message is not None:
+                field.errors.append(message)
                 valid = False
         return valid
+
+
+def unsafe_text_message(value: str, *, multiline: bool = False):
+    """The message for typed text a form must refuse, or None: the one rule for every field.
+
+    Controls and (on one line) line breaks are refused as typed and as an e-mail reader would
+    decode them from RFC 2047 encoded-words (see safetext.py).
+    """
+    problem = text_problem(value, multiline=multiline)
+    if problem == "line break":
+        return _l("This must be on one line.")
+    if problem is not None:
+        return _l("This contains invisible control characters. Remove them.")
+    return None
 
 
 class PublicForm(SafeForm):

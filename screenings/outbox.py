@@ -1,5 +1,9 @@
 """The outbox: e-mail is written in the caller's transaction and delivered after commit.
 
+Delivery never happens on the request path: a web process hands what a request committed
+to its background thread (``BackgroundDelivery``), and the worker (``flask outbox run``)
+sends whatever that thread did not.
+
 Guarantee: at-least-once delivery with a stable Message-ID. A message is claimed
 (``pending``/``failed`` → ``sending``) by a conditional UPDATE before it is sent, so two
 workers never send the same row; it is marked ``sent`` right after the SMTP server accepts
@@ -16,22 +20,29 @@ Message-ID; messages it had claimed but not sent are simply retried.
 
 from __future__ import annotations
 
+import os
+import queue
 import smtplib
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.policy import SMTP
+from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid, parseaddr
 
-from flask import Flask, current_app, g, has_request_context, render_template
+from flask import Flask, current_app, has_request_context, render_template
 from flask_babel import force_locale
 from flask_mail import Connection
 from sqlalchemy import event, or_, select, update
 
 from .extensions import db
 from .models import OutboxMessage, OutboxStatus, utcnow
+from .safetext import UNSAFE, header_text
 
 _NEW_IDS = "outbox_new_ids"
 
@@ -90,18 +101,19 @@ def compose(
     """Render templates/email/<template>/{subject.txt,body.txt,body.html} into a MIME message.
 
     The headers are built with the standard library's header registry: a typed name is a
-    display name, never parsed as addresses, and CR/LF in it cannot start a new header.
+    display name, never parsed as addresses. User text reaching the Subject or a display name
+    goes through ``header_text`` first (one line, no controls, no RFC 2047 encoded-word):
+    Python before 3.11.10/3.12.5 writes the CR/LF a decoded encoded-word holds out raw.
     """
     with force_locale(language):
         subject = render_template(f"email/{template}/subject.txt", **context)
         text = render_template(f"email/{template}/body.txt", **context)
         html = render_template(f"email/{template}/body.html", **context)
-    subject = " ".join(subject.split())
     message = EmailMessage(policy=SMTP)
-    message["Subject"] = subject
+    message["Subject"] = header_text(subject)
     message["From"] = sender_address()
     message["To"] = Address(
-        display_name=" ".join(recipient_name.split()), addr_spec=recipient_email
+        display_name=header_text(recipient_name)[:DISPLAY_NAME_MAX], addr_spec=recipient_email
     )
     message["Date"] = formatdate(usegmt=True)
     domain = sender_address().domain or "localhost"
@@ -136,6 +148,52 @@ def compose(
     return message
 
 
+# Headers are written on lines of up to 998 characters (RFC 5322's limit) rather than folded
+# at 78: the standard library's folder drops the quotes of a long display name with a comma
+# or colon in it, so "St. Paul's Church, Toronto" read back as an address of its own.
+WIRE_POLICY = SMTP.clone(max_line_length=998)
+# A display name longer than this is cut, so the To line stays within WIRE_POLICY's limit.
+DISPLAY_NAME_MAX = 200
+
+
+class UnsafeMessage(ValueError):
+    """A composed message would not read back as written: never queue it."""
+
+
+def checked_bytes(message: EmailMessage) -> bytes:
+    """The message as it will be sent, after proving a receiver parses the headers we wrote.
+
+    Read back with the standard parser, every part must carry exactly the header names it was
+    given, no decoded header value may hold a control character, and the recipients must be
+    exactly ours: an injected header, part or address fails here whatever the interpreter.
+    """
+    raw = message.as_bytes(policy=WIRE_POLICY)
+    try:
+        _compare_read_back(message, BytesParser(policy=default_policy).parsebytes(raw))
+    except UnsafeMessage:
+        raise
+    except (ValueError, TypeError, AttributeError, IndexError) as error:  # unreadable: unsafe
+        raise UnsafeMessage(f"the message does not read back: {error}") from error
+    return raw
+
+
+def _compare_read_back(message: EmailMessage, received: EmailMessage) -> None:
+    written_parts, read_parts = list(message.walk()), list(received.walk())
+    if len(written_parts) != len(read_parts):
+        raise UnsafeMessage("the message reads back with a different number of parts")
+    for written, read in zip(written_parts, read_parts, strict=True):
+        if [name.lower() for name in written] != [name.lower() for name in read]:
+            raise UnsafeMessage(f"headers read back differently: {list(read)!r}")
+        for name, value in read.items():
+            if UNSAFE.search(str(value)):
+                raise UnsafeMessage(f"a control character in the {name} header")
+    for name in ("From", "To"):
+        if [a.addr_spec for a in received[name].addresses] != [
+            a.addr_spec for a in message[name].addresses
+        ]:
+            raise UnsafeMessage(f"the {name} addresses read back differently")
+
+
 def enqueue(message: EmailMessage, *, kind: str, screening_id: int | None = None) -> OutboxMessage:
     """Add the message to the caller's transaction; it is delivered once that commits."""
     row = OutboxMessage(
@@ -143,7 +201,7 @@ def enqueue(message: EmailMessage, *, kind: str, screening_id: int | None = None
         kind=kind,
         recipient=message["To"].addresses[0].addr_spec,
         subject=str(message["Subject"])[:300],
-        raw=message.as_bytes(),
+        raw=checked_bytes(message),
         screening_id=screening_id,
     )
     db.session.add(row)
@@ -215,6 +273,14 @@ def _record_failure(row: OutboxMessage, error: Exception) -> None:
     row.last_error = f"{type(error).__name__}: {error}"[:2000]
     if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         row.status = OutboxStatus.DEAD
+        if row.erase_after_sending:  # an erased person's last message will not go: redact
+            from .services.privacy import redact_sent_message
+
+            redact_sent_message(row)
+
+        from .services import alerts  # services import the outbox: import on use
+
+        alerts.dead_mail(row)  # after any redaction: the alert quotes its subject
     else:
         row.status = OutboxStatus.FAILED
         row.next_attempt_at = utcnow() + backoff(row.attempts)
@@ -252,7 +318,7 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                 row.status = OutboxStatus.SENT
                 row.sent_at = utcnow()
                 row.last_error = ""
-                if row.erase_after_sending:
+                if row.erase_after_sending:  # an erased person's last message: redact
                     from .services.privacy import redact_sent_message
 
                     redact_sent_message(row)
@@ -282,31 +348,92 @@ def retry_message(row: OutboxMessage) -> None:
     db.session.commit()
 
 
+class BackgroundDelivery:
+    """One daemon thread per process that sends what web requests just committed.
+
+    The request path never talks to SMTP: after commit it hands the new message ids here
+    (a bounded queue; when full, the ids are left to the worker) and returns. The thread
+    survives any error, is started on first use and again in a forked child (gunicorn's
+    workers), and serves every app of the process: each job carries its app.
+    The standalone worker (``flask outbox run``) remains the guarantee.
+    """
+
+    QUEUE_SIZE = 1000
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE_SIZE)
+        self._thread: threading.Thread | None = None
+
+    def submit(self, app: Flask, ids: list[int]) -> bool:
+        """Queue ids for delivery by app's settings; False when the queue is full."""
+        if self._pid != os.getpid():
+            self._reset()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="outbox-delivery", daemon=True
+                )
+                self._thread.start()
+        try:
+            self._queue.put_nowait((app, list(ids)))
+        except queue.Full:
+            app.logger.warning("outbox: background queue full; the worker will send %s", ids)
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            app, ids = self._queue.get()
+            try:
+                with app.app_context():
+                    deliver_pending(only_ids=ids)
+            except Exception:  # the worker retries; this thread must go on
+                app.logger.exception("outbox: background delivery failed")
+            finally:
+                self._queue.task_done()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every queued job is done (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                done.wait(remaining)
+        return True
+
+
+background = BackgroundDelivery()
+wait_idle = background.wait_idle
+
+
+def _after_commit(session) -> None:
+    """Hand what a web request just committed to the background thread of its app."""
+    new_ids = session.info.pop(_NEW_IDS, [])
+    if new_ids and has_request_context():
+        app = current_app._get_current_object()
+        if app.config["OUTBOX_DELIVER_IN_BACKGROUND"]:
+            background.submit(app, new_ids)
+
+
+def _after_rollback(session, previous_transaction) -> None:
+    session.info.pop(_NEW_IDS, None)
+
+
 def init_outbox(app: Flask) -> None:
-    """Deliver messages right after the commit that queued them, once the response is sent."""
+    """Listen for commits on the shared session once per process, whatever the number of apps.
 
-    @event.listens_for(db.session, "after_commit")
-    def _after_commit(session) -> None:
-        new_ids = session.info.pop(_NEW_IDS, [])
-        if new_ids and has_request_context():
-            g.setdefault("outbox_ids", []).extend(new_ids)
-
-    @event.listens_for(db.session, "after_soft_rollback")
-    def _after_rollback(session, previous_transaction) -> None:
-        session.info.pop(_NEW_IDS, None)
-
-    @app.after_request
-    def _deliver_after_response(response):
-        ids = g.pop("outbox_ids", None)
-        if ids and current_app.config["OUTBOX_DELIVER_ON_COMMIT"]:
-            flask_app = current_app._get_current_object()
-
-            def deliver() -> None:
-                with flask_app.app_context():
-                    try:
-                        deliver_pending(only_ids=ids)
-                    except Exception:  # the worker retries; the response is already sent
-                        flask_app.logger.exception("outbox delivery after commit failed")
-
-            response.call_on_close(deliver)
-        return response
+    Outside a request (commands, the worker) nothing is handed over: the caller delivers.
+    """
+    if not event.contains(db.session, "after_commit", _after_commit):
+        event.listen(db.session, "after_commit", _after_commit)
+        event.listen(db.session, "after_soft_rollback", _after_rollback)

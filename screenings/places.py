@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,7 +44,9 @@ def countries(locale: str = "en") -> tuple[tuple[str, str], ...]:
     return tuple(sorted(((code, names[code]) for code in codes), key=lambda item: item[1]))
 
 
+@lru_cache(maxsize=4096)
 def country_name(code: str, locale: str = "en") -> str:
+    """A country's name in the locale (e.g. calendar LOCATIONs); the code if it has none."""
     return Locale.parse(locale).territories.get(code.upper(), code)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from .calendar import subscribe_links, webcal_url
 from .extensions import db
 from .places import country_name, utc_offset_label
 from .services import DomainError
@@ -148,6 +149,8 @@ def register_template_helpers(app: Flask) -> None:
         country_name=localized_country_name,
         local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
+        webcal_url=webcal_url,
+        subscribe_links=subscribe_links,
         visibility_label=visibility_label,
     )
     app.add_template_filter(format_datetime, "format_datetime")

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from datetime import date, datetime, timedelta
@@ -22,7 +23,7 @@ from aiosmtpd.controller import Controller
 from flask import g
 from sqlalchemy import create_engine, text
 
-from screenings import create_app
+from screenings import create_app, outbox
 from screenings.extensions import db as _db
 from screenings.services.films import seed_catalogue
 
@@ -89,6 +90,7 @@ class RecordingHandler:
         return [m for m in self.messages if address in str(m["To"])]
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list:
+        outbox.wait_idle(timeout)
         deadline = time.monotonic() + timeout
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -163,8 +165,9 @@ def _empty_tables() -> None:
 
 
 @pytest.fixture
-def app(database_uri, smtp_server, _schema, request):
-    overrides = getattr(request, "param", None) or {}
+def app(database_uri, smtp_server, _schema, request, tmp_path):
+    overrides = {"JOBS_STATE_FILE": str(tmp_path / "jobs-state.json")}
+    overrides.update(getattr(request, "param", None) or {})
     marker = request.node.get_closest_marker("config")
     if marker:
         overrides = {**overrides, **marker.kwargs}
@@ -183,8 +186,15 @@ def app(database_uri, smtp_server, _schema, request):
         _empty_tables()
         seed_catalogue()
         yield app
+        outbox.wait_idle(15)  # nothing of this test's still being sent during the next
         _db.session.remove()
         _db.engine.dispose()
+
+
+@pytest.fixture
+def patched_python(monkeypatch):
+    """Run as on a Python with the CVE-2024-6923 fix, which production insists on."""
+    monkeypatch.setattr(sys, "version_info", (3, 12, 5, "final", 0))
 
 
 @pytest.fixture
@@ -223,10 +233,11 @@ def submit(client, url: str, data: dict, *, form_url: str | None = None, **kwarg
     assert page.status_code == 200, page.status_code
     payload = {**hidden_fields(page.get_data(as_text=True)), **data}
     response = client.post(url, data=payload, **kwargs)
-    # Close the response as a WSGI server does, running its call_on_close hooks
-    # (the outbox delivers right after the response is sent).
+    # Close the response as a WSGI server does, then wait until the outbox's background
+    # thread has sent what the request committed (it does the sending, not this helper).
     response.get_data()
     response.close()
+    assert outbox.wait_idle(15), "the outbox's background delivery did not finish"
     return response
 
 

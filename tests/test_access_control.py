@@ -24,7 +24,12 @@ BOGUS = "A" * 43
 
 # What a reviewer may change besides reading: the decisions. Every other producer POST route
 # is the owners'; a viewer changes nothing. A new route is owner-only until listed here.
-REVIEWER_MAY_POST = {"producer.approvals", "producer.approve", "producer.reject"}
+REVIEWER_MAY_POST = {
+    "producer.approvals",
+    "producer.approve",
+    "producer.reject",
+    "producer.decide_change",
+}
 # Pages (GET) only owners see.
 OWNER_ONLY_PAGES = {"producer.team", "producer.audit_log"}
 REVIEWER = ("reviewer@example.org", "reviewer password 123")
@@ -74,6 +79,7 @@ def world(app, db):
             "material_id": db.session.scalar(select(ScreeningMaterial.id)),
             "shipment_id": db.session.scalar(select(Shipment.id)),
             "message_id": db.session.scalar(select(OutboxMessage.id)),
+            "change_id": 1,  # no change is held: the route must still refuse, never 500
             "number": screening.current_licence.number,
             "slug": film.slug,
             "code": "CA",
@@ -289,7 +295,7 @@ def test_session_cookie_flags_and_logout_kills_a_copied_cookie(app, db, world):
     assert copy.get("/producer/").status_code == 302
 
 
-def test_secure_cookie_in_production(database_uri, smtp_server):
+def test_secure_cookie_in_production(database_uri, smtp_server, patched_python):
     from screenings import create_app
 
     from .conftest import app_config

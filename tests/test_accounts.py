@@ -384,7 +384,7 @@ def test_the_cli_still_creates_an_owner(runner, db):
 
 # -- password hashing (issue 17) -----------------------------------------------------------------
 def test_testing_hashes_cheaply_and_production_with_the_real_parameters(
-    app, database_uri, smtp_server
+    app, database_uri, smtp_server, patched_python
 ):
     from screenings.security import hash_password, password_matches
 
@@ -400,3 +400,42 @@ def test_testing_hashes_cheaply_and_production_with_the_real_parameters(
         assert password_matches(cheap, "a password")  # old cheap hashes still verify
         _db.engine.dispose()
     assert password_matches(real, "a password")
+
+
+@pytest.mark.config(
+    RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="5 per minute", LOGIN_LOCKOUT_FAILURES=3
+)
+def test_behind_one_shared_address_the_unlock_link_still_lets_the_producer_in(app, db, smtp, owner):
+    """Every visitor seen from one address (a proxy without FLASK_PROXY_FIX): the attacker
+    uses up the address's limit and locks the account; the link's browser still logs in."""
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    attacker, producer = app.test_client(), app.test_client()
+    codes = [
+        try_login(attacker, "guess guess guess", environ_base=proxy).status_code for _ in range(6)
+    ]
+    assert codes == [422] * 5 + [429]
+    assert try_login(producer, PRODUCER_PASSWORD, environ_base=proxy).status_code == 429
+    unlock = link_in(smtp.wait_for(1)[0], "/producer/unlock/")
+    post(producer, unlock, {}, environ_base=proxy)
+    assert try_login(producer, PRODUCER_PASSWORD, environ_base=proxy).status_code == 302
+    # The attacker, same address, no link: still limited.
+    assert try_login(attacker, PRODUCER_PASSWORD, environ_base=proxy).status_code == 429
+
+
+def test_a_logged_in_producer_gets_the_503_page_when_the_database_is_down(
+    app, db, owner, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    from screenings.services import producers
+
+    client = app.test_client()
+    log_in(client)
+
+    def database_down(token):
+        raise OperationalError("SELECT … FROM producer_sessions", {}, ConnectionError("down"))
+
+    monkeypatch.setattr(producers, "load_session", database_down)
+    response = client.get("/producer/")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"

@@ -93,7 +93,7 @@ def test_a_host_whose_clock_is_behind_still_shows_and_publishes_its_edits(worker
 def pg_app(database_uri, postgres_uri, smtp_server):
     """An app on PostgreSQL (the suite's own database when it runs on PostgreSQL)."""
     uri = database_uri if database_uri.startswith("postgresql") else postgres_uri
-    app = create_app(app_config(uri, smtp_server.port, OUTBOX_DELIVER_ON_COMMIT=False))
+    app = create_app(app_config(uri, smtp_server.port, OUTBOX_DELIVER_IN_BACKGROUND=False))
     with app.app_context():
         if not database_uri.startswith("postgresql"):
             _db.create_all()

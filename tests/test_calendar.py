@@ -133,8 +133,8 @@ def test_request_carries_event_details():
 
     assert event["SUMMARY"] == "The Long Field – Riverside Library"
     assert vevent.summary.value == "The Long Field – Riverside Library"
-    assert event["LOCATION"] == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, CA"
-    assert vevent.location.value == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, CA"
+    assert event["LOCATION"] == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, Canada"
+    assert vevent.location.value == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, Canada"
     assert event["URL"] == URL
     description = vevent.description.value
     for part in ("The Long Field", "Riverside Library", "Brief strong language.", URL):
@@ -315,9 +315,11 @@ def test_publish_lists_every_screening_with_one_vtimezone_per_zone():
     ical = make_feed(screenings, name="Riverside, all screenings", stamp=STAMP)
     cal, vcal = parse(ical)
 
-    assert cal["METHOD"] == "PUBLISH"
-    assert vcal.method.value == "PUBLISH"
+    assert "METHOD" not in cal  # plain data, not an iTIP message (see calendar._publish_head)
     assert vcal.x_wr_calname.value == "Riverside, all screenings"
+    assert b"\r\nNAME:Riverside\\, all screenings\r\n" in ical
+    assert b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT1H\r\n" in ical
+    assert b"\r\nX-PUBLISHED-TTL:PT1H\r\n" in ical
     events = {int(event["UID"].split("-")[1].split("@")[0]): event for event in cal.walk("VEVENT")}
     assert sorted(events) == [1, 2, 3, 4]
     assert len(vcal.vevent_list) == 4
@@ -346,7 +348,7 @@ def test_publish_lists_every_screening_with_one_vtimezone_per_zone():
 
 def test_publish_of_nothing_is_a_valid_empty_calendar():
     cal, vcal = parse(make_feed([]))
-    assert cal["METHOD"] == "PUBLISH"
+    assert "METHOD" not in cal
     assert cal.walk("VEVENT") == []
     assert cal.walk("VTIMEZONE") == []
     assert vcal.name == "VCALENDAR"
@@ -470,7 +472,7 @@ def test_google_link_has_utc_dates_and_encoded_text():
     assert query["dates"] == "20260715T230000Z/20260716T005000Z"
     assert query["details"].endswith(URL + "?a=1&b=2")
     assert "Brief strong language." in query["details"]
-    assert query["location"] == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, CA"
+    assert query["location"] == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, Canada"
     assert " " not in link
     assert "\n" not in link
 
@@ -487,6 +489,6 @@ def test_outlook_link_has_utc_iso_times_and_compose_path():
     assert query["path"] == "/calendar/action/compose"
     assert query["rru"] == "addevent"
     assert query["body"].endswith(URL)
-    assert query["location"] == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, CA"
+    assert query["location"] == "Main Hall, 1 Queen St W, Toronto, ON, M5H 2N2, Canada"
     assert "\r" not in link
     assert "\n" not in link

@@ -43,7 +43,7 @@ def _production(monkeypatch, name: str = "production") -> None:
     monkeypatch.setenv("FLASK_LINK_KEYS", '["' + "l" * 64 + '"]')
 
 
-def test_production_with_a_real_secret_sets_secure_cookies(monkeypatch):
+def test_production_with_a_real_secret_sets_secure_cookies(monkeypatch, patched_python):
     _production(monkeypatch)
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -52,7 +52,7 @@ def test_production_with_a_real_secret_sets_secure_cookies(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["Production", "PRODUCTION", " production ", "production\n"])
-def test_production_is_production_in_any_case_and_spacing(monkeypatch, name):
+def test_production_is_production_in_any_case_and_spacing(monkeypatch, patched_python, name):
     _production(monkeypatch, name)
     monkeypatch.setenv("FLASK_SECRET_KEY", "dev-only-not-secret")
     with pytest.raises(ConfigurationError, match="FLASK_SECRET_KEY"):
@@ -71,7 +71,7 @@ def test_an_unknown_environment_refuses_to_start(monkeypatch, name):
 
 
 @pytest.mark.parametrize("keys", [None, "[]", '["short"]', '["' + "l" * 64 + '", "short"]', "[1]"])
-def test_production_refuses_to_start_without_link_keys(monkeypatch, keys):
+def test_production_refuses_to_start_without_link_keys(monkeypatch, patched_python, keys):
     _production(monkeypatch)
     if keys is None:
         monkeypatch.delenv("FLASK_LINK_KEYS")
@@ -81,7 +81,7 @@ def test_production_refuses_to_start_without_link_keys(monkeypatch, keys):
         create_app()
 
 
-def test_link_keys_may_be_one_plain_key(monkeypatch):
+def test_link_keys_may_be_one_plain_key(monkeypatch, patched_python):
     _production(monkeypatch)
     monkeypatch.setenv("FLASK_LINK_KEYS", "m" * 40)
     assert create_app().config["LINK_KEYS"] == ("m" * 40,)

@@ -31,9 +31,10 @@ def test_feeds_list_the_right_screenings(client, db):
     assert everything.mimetype == "text/calendar"
     body = everything.get_data()
     assert uids(body) == {f"screening-{s.id}@screenings.test" for s in (toronto, paris)}
-    assert b"METHOD:PUBLISH" in body
+    assert b"METHOD" not in body  # plain data, not an iTIP message (calendar._publish_head)
     assert b"ATTENDEE" not in body
-    assert parse_all(body)["vobject"]["method"] == "PUBLISH"
+    assert b"REFRESH-INTERVAL;VALUE=DURATION:PT1H" in body
+    assert parse_all(body)["vobject"]["method"] == ""
     assert uids(client.get("/countries/fr/calendar.ics").get_data()) == {
         f"screening-{paris.id}@screenings.test"
     }

@@ -149,37 +149,60 @@ def test_attendee_cancel_gets_their_own_cancel(db, smtp):
     assert "mailto:ann@example.org" in calendar_bytes(message).decode()
 
 
-@pytest.mark.parametrize(
-    ("zone", "country", "day", "clock"),
-    [
-        # The night the clocks go forward / back in Toronto.
-        ("America/Toronto", "CA", date(2027, 3, 14), time(19, 0)),
-        ("America/Toronto", "CA", date(2027, 11, 7), time(1, 30)),
-        ("Asia/Kolkata", "IN", date(2027, 1, 20), time(18, 30)),
-        ("America/St_Johns", "CA", date(2027, 3, 14), time(20, 15)),
-        ("Europe/London", "GB", date(2027, 3, 28), time(10, 0)),
-    ],
-)
+def _clock_change(zone: str, year: int, *, forward: bool) -> date:
+    """The local date a zone's clocks go forward (or back) in a year, from zoneinfo."""
+    tz = ZoneInfo(zone)
+    moment = datetime(year, 1, 1, tzinfo=UTC)
+    offset = moment.astimezone(tz).utcoffset()
+    while moment.year == year:
+        moment += timedelta(hours=1)
+        new = moment.astimezone(tz).utcoffset()
+        if new != offset:
+            if (new > offset) == forward:
+                return moment.astimezone(tz).date()
+            offset = new
+    raise AssertionError(f"{zone} changes no clocks in {year}")
+
+
+def _next_year() -> int:
+    return datetime.now(UTC).year + 1
+
+
+def _dst_cases():
+    year = _next_year()
+    return [
+        # The nights the clocks go forward / back in Toronto, computed for next year.
+        ("America/Toronto", "CA", _clock_change("America/Toronto", year, forward=True), time(19)),
+        (
+            "America/Toronto",
+            "CA",
+            _clock_change("America/Toronto", year, forward=False),
+            time(1, 30),
+        ),
+        ("Asia/Kolkata", "IN", date(year, 1, 20), time(18, 30)),
+        (
+            "America/St_Johns",
+            "CA",
+            _clock_change("America/St_Johns", year, forward=True),
+            time(20, 15),
+        ),
+        ("Europe/London", "GB", _clock_change("Europe/London", year, forward=True), time(10, 0)),
+    ]
+
+
+@pytest.mark.parametrize(("zone", "country", "day", "clock"), _dst_cases())
 def test_invite_start_is_the_booked_instant(db, smtp, zone, country, day, clock):
-    if datetime.combine(day, clock) < datetime.now() + timedelta(days=1):
-        pytest.skip("date in the past")
     screening = make_screening(timezone=zone, country=country, start_date=day, start_time=clock)
     smtp.clear()
     reply(screening, "ann@example.org")
     _deliver()
     readings = parse_all(calendar_bytes(_only_message_to(smtp, "ann@example.org")))
-    # An ambiguous time (clocks go back) is booked as its first occurrence, as RFC 5545 reads it.
+    # An ambiguous time (clocks go back) is booked as its first occurrence and written in UTC,
+    # so every reader (icalendar, vobject, ical.js) finds the same instant.
     expected = datetime.combine(day, clock, ZoneInfo(zone)).astimezone(UTC).isoformat()
-    assert readings["icalendar"]["start"] == expected
-    assert readings["vobject"]["start"] == expected
-    if "ical.js" in readings and readings["ical.js"]["start"] != expected:
-        local = datetime.combine(day, clock, ZoneInfo(zone))
-        ambiguous = local.replace(fold=1).utcoffset() != local.utcoffset()
-        assert ambiguous, readings
-        pytest.xfail(
-            "ical.js reads an ambiguous local time as its second occurrence; "
-            "calendar.py should write UTC times for it"
-        )
+    assert {name: reading["start"] for name, reading in readings.items()} == dict.fromkeys(
+        readings, expected
+    )
 
 
 def test_typed_text_round_trips_exactly(db, smtp):
@@ -204,7 +227,45 @@ def test_downloaded_ics_is_publish_without_attendees(client, db):
     assert response.mimetype == "text/calendar"
     ics = response.get_data()
     reading = _agree(ics)
-    assert reading["method"] == "PUBLISH"
+    assert reading["method"] == ""  # plain data, not an iTIP message (calendar._publish_head)
+    assert b"X-WR-CALNAME" not in ics  # Outlook would open a new calendar for it
     assert b"ATTENDEE" not in ics
     assert b"ORGANIZER" not in ics
     assert reading["start"] == db.session.get(Screening, screening.id).starts_at_utc.isoformat()
+
+
+def test_every_object_an_attendee_receives_has_a_higher_sequence(db, smtp):
+    """REQUEST, their own CANCEL, a new REQUEST after replying again: always rising."""
+    screening = make_screening()
+    sequences = []
+
+    def last_sequence() -> int:
+        _deliver()
+        message = smtp.to("ann@example.org")[-1]
+        return parse_all(calendar_bytes(message))["icalendar"]["sequence"]
+
+    rsvp = reply(screening, "ann@example.org")
+    sequences.append(last_sequence())
+    rsvp_service.cancel_rsvp(rsvp)
+    sequences.append(last_sequence())
+    reply(screening, "ann@example.org")
+    sequences.append(last_sequence())
+    assert sequences == sorted(set(sequences)), sequences
+
+
+def test_renaming_the_organization_updates_guests_calendars(db, smtp):
+    screening = make_screening()
+    reply(screening, "ann@example.org")
+    _deliver()
+    before = parse_all(calendar_bytes(smtp.to("ann@example.org")[0]))["icalendar"]
+    smtp.clear()
+    update_booking(
+        screening,
+        booking_details(organization_name="Beth Tzedec Film Club"),  # nothing else changes
+        actor="test",
+    )
+    _deliver()
+    message = _only_message_to(smtp, "ann@example.org")
+    reading = _agree(calendar_bytes(message))
+    assert reading["summary"].endswith("Beth Tzedec Film Club")
+    assert reading["sequence"] > before["sequence"]

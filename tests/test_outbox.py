@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
+from screenings import create_app, outbox
 from screenings.models import OutboxMessage, Screening, utcnow
 from screenings.outbox import backoff, deliver_pending
 
-from .conftest import booking_data, free_port, submit
+from .conftest import app_config, booking_data, free_port, hidden_fields, submit
+from .factories import make_screening
+from .rsvp_helpers import rsvp_data
 
 
 @pytest.fixture
@@ -96,7 +102,7 @@ def test_a_message_that_keeps_failing_becomes_dead(client, db, smtp):
     assert deliver_pending() == {"sent": 0, "failed": 0}
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_crash_between_send_and_mark_sent_resends_once_with_same_message_id(client, db, smtp):
     """A worker died after SMTP accepted the message but before it was marked sent."""
     submit(client, "/book", booking_data())
@@ -111,7 +117,7 @@ def test_crash_between_send_and_mark_sent_resends_once_with_same_message_id(clie
     assert [m["Message-ID"] for m in smtp.messages] == [message_id]
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_a_fresh_claim_is_not_stolen(client, db, smtp):
     """A message another worker is sending right now is left to that worker."""
     submit(client, "/book", booking_data())
@@ -123,7 +129,7 @@ def test_a_fresh_claim_is_not_stolen(client, db, smtp):
     assert smtp.messages == []
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_concurrent_workers_send_each_message_exactly_once(app, client, db, smtp):
     for number in range(12):
         submit(client, "/book", booking_data(organization_name=f"Org {number}"))
@@ -161,3 +167,158 @@ def test_header_injection_cannot_add_recipients(client, db, smtp):
     assert [a.addr_spec for a in message["To"].addresses] == ["miriam@example.org"]
     assert smtp.envelopes[0].rcpt_tos == ["miriam@example.org"]
     assert message["Bcc"] is None
+
+
+# ---------------------------------------------------------------- off the request path
+class HungSMTP:
+    """A server that accepts connections and says nothing until told to answer; then it
+    relays each connection, held ones included, to the real loopback SMTP server."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.answering = threading.Event()
+        self.accepted = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        self.answering.wait()
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        for source, target in ((connection, upstream), (upstream, connection)):
+            threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                target.shutdown(socket.SHUT_RDWR)
+            source.close()
+
+    def close(self) -> None:
+        self.answering.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def hung_smtp(app, smtp_server):
+    """Point the mailer at a server that accepts and never answers (until told to)."""
+    server = HungSMTP(smtp_server.port)
+    state = app.extensions["mail"]
+    real_port, state.port = state.port, server.port
+    yield server
+    server.close()
+    outbox.wait_idle(15)
+    state.port = real_port
+
+
+def _post_without_waiting(client, url: str, data: dict):
+    """POST a form as a browser does, without waiting for the outbox (unlike submit())."""
+    page = client.get(url)
+    response = client.post(url, data={**hidden_fields(page.get_data(as_text=True)), **data})
+    response.get_data()
+    response.close()
+    return response
+
+
+@pytest.mark.config(MAIL_TIMEOUT=5)
+def test_a_hung_smtp_server_does_not_slow_the_site(app, client, db, smtp, hung_smtp):
+    screening = make_screening()
+    before = set(db.session.scalars(select(OutboxMessage.id)))
+    for number in range(3):
+        started = time.monotonic()
+        response = _post_without_waiting(
+            client, f"/screenings/{screening.id}", rsvp_data(email=f"guest{number}@example.org")
+        )
+        assert response.status_code in (200, 302, 303)
+        assert time.monotonic() - started < 2  # MAIL_TIMEOUT is 5: the request never waited
+    deadline = time.monotonic() + 3
+    while not hung_smtp.accepted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hung_smtp.accepted >= 1  # the background thread is stuck on the hung server
+    timings = []
+    for _ in range(20):
+        started = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        timings.append(time.monotonic() - started)
+    assert max(timings) < 0.1, timings
+    assert smtp.messages == []
+
+    hung_smtp.answering.set()  # the server answers at last: the same thread delivers
+    assert outbox.wait_idle(15)
+    db.session.expire_all()
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.not_in(before))).all()
+    assert len(rows) >= 3
+    assert {row.status for row in rows} == {"sent"}
+    delivered = {str(m["To"].addresses[0].addr_spec) for m in smtp.wait_for(len(rows))}
+    assert {f"guest{number}@example.org" for number in range(3)} <= delivered
+
+
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
+def test_without_background_delivery_only_the_worker_sends(client, db, smtp, runner):
+    submit(client, "/book", booking_data())
+    assert db.session.scalar(select(OutboxMessage.status)) == "pending"
+    assert smtp.messages == []
+    result = runner.invoke(args=["outbox", "run", "--iterations", "1"])
+    assert result.exit_code == 0, result.output
+    assert "sent 1" in result.output
+    assert len(smtp.wait_for(1)) == 1
+
+
+def test_the_background_thread_survives_an_error(app, client, db, smtp, monkeypatch):
+    calls = []
+    real = outbox.deliver_pending
+
+    def fails_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in delivery")
+        return real(**kwargs)
+
+    monkeypatch.setattr(outbox, "deliver_pending", fails_once)
+    submit(client, "/book", booking_data())
+    assert smtp.messages == []
+    submit(client, "/book", booking_data(organization_name="Second Org"))
+    assert len(calls) == 2
+    assert len(smtp.wait_for(1)) == 1  # the second booking's e-mail, by the same thread
+
+
+def test_one_thread_serves_every_app_and_restarts_after_a_fork(app, client, db, smtp):
+    submit(client, "/book", booking_data())
+    thread = outbox.background._thread
+    assert thread is not None
+    assert thread.is_alive()
+    assert thread.daemon
+    other = create_app(app_config(db.engine.url.render_as_string(False), 1))
+    assert outbox.background._thread is thread  # a second app adds no thread
+    assert other.config["OUTBOX_DELIVER_IN_BACKGROUND"]
+    outbox.background._pid = -1  # as a forked child sees it: its parent's thread is gone
+    submit(client, "/book", booking_data(organization_name="After the fork"))
+    assert outbox.background._thread is not thread
+    assert len(smtp.wait_for(2)) == 2
+
+
+def test_the_commit_listener_is_registered_once_however_many_apps(app, client, db, monkeypatch):
+    """Issue 17: each create_app used to add one more after_commit listener."""
+    for _ in range(5):
+        create_app(app_config(db.engine.url.render_as_string(False), 1))
+    listeners = list(db.session().dispatch.after_commit)
+    assert [fn.__module__ for fn in listeners].count("screenings.outbox") == 1, listeners
+    handed = []
+    monkeypatch.setattr(outbox.background, "submit", lambda app_, ids: handed.append(app_))
+    _post_without_waiting(client, "/book", booking_data())
+    assert handed == [app]  # once, to the app that served the request

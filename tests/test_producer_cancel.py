@@ -39,7 +39,7 @@ def _reply_in_thread(app, screening_id: int, outcome: dict) -> threading.Thread:
     return threading.Thread(target=run)
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_an_rsvp_checked_before_a_cancellation_is_refused_not_waitlisted(app, db, monkeypatch):
     """Issue 18, item 7: the RSVP passed "takes RSVPs?", then the organizer cancelled.
 

@@ -48,7 +48,7 @@ def test_the_same_booking_submitted_twice_at_once_is_one_booking(app, client, db
     assert db.session.scalar(select(func.count(Licence.id))) == 1
 
 
-@pytest.mark.config(WTF_CSRF_ENABLED=False, OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(WTF_CSRF_ENABLED=False, OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_licence_numbers_are_unique_under_concurrency(app, db):
     payloads = [
         {**booking_data(organization_name=f"Org {n}"), "submission_key": f"key-{n:04d}-abcdef"}

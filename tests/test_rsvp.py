@@ -256,7 +256,7 @@ def _pause():
     threading.Event().wait(0.02)
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_parallel_rsvps_never_exceed_capacity(app, db, live_server, monkeypatch):
     screening = make_screening(capacity=CAPACITY)
     db.session.commit()
@@ -286,7 +286,7 @@ def _naive_hold_seats(screening_id: int, seats: int) -> bool:
     return True
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_the_race_test_catches_a_naive_check_then_insert(app, db, live_server, monkeypatch):
     """The same race against a check-then-act version oversells: the test above can fail."""
     screening = make_screening(capacity=CAPACITY)
@@ -298,7 +298,7 @@ def test_the_race_test_catches_a_naive_check_then_insert(app, db, live_server, m
     assert confirmed_seats(screening.id) > CAPACITY
 
 
-@pytest.mark.config(OUTBOX_DELIVER_ON_COMMIT=False)
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
 def test_two_hundred_simultaneous_rsvps_for_fifty_seats(app, db, live_server):
     """The reliability issue's load: exactly 50 confirmed, 150 waitlisted, no 5xx."""
     screening = make_screening(capacity=50)

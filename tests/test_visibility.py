@@ -106,7 +106,7 @@ def test_a_guests_only_street_appears_on_no_public_surface(client, db):
     ics = Calendar.from_ical(client.get(f"/screenings/{screening.id}.ics").get_data())
     event = ics.walk("VEVENT")[0]
     assert "GEO" not in event
-    assert str(event["LOCATION"]) == "Main Sanctuary Hall, Toronto, Ontario, CA"
+    assert str(event["LOCATION"]) == "Main Sanctuary Hall, Toronto, Ontario, Canada"
 
 
 def _street_in_message(message) -> dict[str, bool]:
@@ -335,3 +335,9 @@ def _dummy(column):
     if "FLOAT" in kind or "NUMERIC" in kind:
         return 0.0
     return "x"
+
+
+@pytest.mark.config(RATELIMIT_ENABLED=True, RATELIMIT_FORMS="3 per minute")
+def test_share_link_lookups_are_rate_limited(client, db):
+    answers = [client.get(f"/s/guess-{n}-{'x' * 30}").status_code for n in range(4)]
+    assert answers == [404, 404, 404, 429]

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .core import Producer, utcnow
 
-__all__ = ["AccountAction", "AccountEvent", "AccountLink", "LinkPurpose", "ProducerSession"]
+__all__ = [
+    "AccountAction",
+    "AccountEvent",
+    "AccountLink",
+    "LinkPurpose",
+    "ProducerSession",
+    "RecoveryCode",
+]
 
 
 class ProducerSession(db.Model):
@@ -67,6 +74,21 @@ class AccountLink(db.Model):
         return f"<AccountLink {self.purpose} for {self.producer_id}>"
 
 
+class RecoveryCode(db.Model):
+    """A single-use code that stands in for the authenticator app (shown once, stored hashed)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    producer_id: Mapped[int] = mapped_column(ForeignKey("producers.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<RecoveryCode {self.id} of {self.producer_id}>"
+
+
 class AccountAction(enum.StrEnum):
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
@@ -84,6 +106,9 @@ class AccountAction(enum.StrEnum):
     DISABLED = "disabled"
     ENABLED = "enabled"
     CREATED = "created"
+    TWO_FACTOR_ENABLED = "two_factor_enabled"
+    TWO_FACTOR_DISABLED = "two_factor_disabled"
+    RECOVERY_CODE_USED = "recovery_code_used"
 
 
 class AccountEvent(db.Model):

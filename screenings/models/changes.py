@@ -27,7 +27,8 @@ class ChangeRequest(db.Model):
     """A material change to an approved screening of an approval film, held for review.
 
     The screening keeps its approved particulars (and its licence) until the producer
-    approves; ``proposed_json`` holds the organizer's new entries as the edit form gave them.
+    approves; ``proposed_json`` holds the organizer's new entries for the held fields (and the
+    start's date, time and zone), as the edit form gave them: no contact data.
     """
 
     __tablename__ = "change_requests"
@@ -36,7 +37,7 @@ class ChangeRequest(db.Model):
     screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=ChangeRequestStatus.PENDING)
     actor: Mapped[str] = mapped_column(String(300))
-    # The BookingDetails proposed, JSON (dates and times as ISO strings).
+    # The proposed BookingDetails values of the held fields, JSON (dates and times ISO).
     proposed_json: Mapped[str] = mapped_column(Text)
     # {field: [approved value, proposed value]} for what the change alters.
     changes_json: Mapped[str] = mapped_column(Text)

@@ -373,6 +373,11 @@ class Producer(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    # TOTP two-factor: the base32 secret once enrolment is confirmed, and the last time step
+    # accepted (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None]
     # How the producer hears of bookings, changes, cancellations and dead mail
     # (services/alerts.py): "immediate", "digest" (daily) or "none".
     alert_mode: Mapped[str] = mapped_column(
@@ -388,6 +393,10 @@ class Producer(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.disabled_at is None
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
 
     @property
     def has_password(self) -> bool:

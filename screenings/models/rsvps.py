@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .core import Screening, utcnow
 
-__all__ = ["Rsvp", "RsvpStatus"]
+__all__ = ["MailBounce", "Rsvp", "RsvpStatus"]
 
 
 class RsvpStatus(enum.StrEnum):
@@ -56,6 +56,15 @@ class Rsvp(db.Model):
     # Random key the private cancel link is derived from; replace it to revoke the link.
     cancel_key: Mapped[str] = mapped_column(String(64))
     cancel_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Digest of the token in the invite's reply address (replies+<token>@…): an iTIP REPLY
+    # is matched by it and the attendee's address, never by its From line.
+    reply_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The attendee's own answer from their calendar (ACCEPTED, TENTATIVE), when they sent one.
+    reply_partstat: Mapped[str | None] = mapped_column(String(16))
+    # Added to the screening's calendar_sequence in this attendee's invites: raised by their
+    # own cancellation, and carried (plus one) into a later reply of the same person, so every
+    # object they receive has a higher SEQUENCE than the last (RFC 5546 2.1.5).
+    calendar_sequence_offset: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
@@ -70,3 +79,21 @@ class Rsvp(db.Model):
 
     def __repr__(self) -> str:
         return f"<Rsvp {self.id} {self.status} x{self.party_size} screening={self.screening_id}>"
+
+
+class MailBounce(db.Model):
+    """An address that bounced (an RFC 3464 delivery status notification came back)."""
+
+    __tablename__ = "mail_bounces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_normalized: Mapped[str] = mapped_column(String(254), unique=True)
+    # True for a permanent failure (status 5.x.x); a transient one (4.x.x) is only noted.
+    is_permanent: Mapped[bool] = mapped_column(default=False)
+    diagnostic: Mapped[str] = mapped_column(String(500), default="")
+    bounces: Mapped[int] = mapped_column(default=1)
+    first_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<MailBounce {self.id} x{self.bounces} permanent={self.is_permanent}>"

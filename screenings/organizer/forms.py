@@ -35,6 +35,7 @@ from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 from ..models import OrganizationType
 from ..places import all_zones, countries, is_zone, zones_for_country
 from ..services import visibility
+from ..services.alerts import CANCEL_CAUSES
 from ..services.bookings import BookingDetails
 from ..services.visibility import EXPLANATIONS, LABELS
 
@@ -266,15 +267,27 @@ class BookingForm(PublicForm):
 
 
 class EditBookingForm(BookingForm):
-    """The booking form without the one-time acceptances, to change a booking."""
+    """The booking form without the one-time acceptances, to change a booking.
+
+    When the film's terms changed since the organizer accepted theirs, the page shows the
+    new terms and the booking service requires ``accept_new_terms`` (services/bookings.py).
+    """
 
     accept_terms = None
     free_admission = None
     submission_key = None
     homepage = None
+    accept_new_terms = BooleanField(
+        _l("I accept the film's new licence terms above on behalf of my organization.")
+    )
 
 
 class CancelForm(SafeForm):
+    cause = SelectField(
+        _l("Main cause (optional, shared with the producer)"),
+        choices=choices([("", _l("Choose a cause")), *CANCEL_CAUSES]),
+        default="",
+    )
     confirm = BooleanField(
         _l("Yes, cancel this screening. Its licence will no longer be valid."),
         validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],

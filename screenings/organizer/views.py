@@ -17,6 +17,7 @@ from ..services import DomainError, licences, visibility
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
+from ..services.inbound import bounced_addresses
 from ..urls import external_url
 from ..views import form_error, private_page, rate_limit_forms
 from . import bp
@@ -117,8 +118,7 @@ def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 2
         share_url=external_url("public.shared", token=share)
         if share and screening.visibility == visibility.PRIVATE
         else None,
-        attendees=rsvp_service.attendees(screening),
-        rsvp_counts=rsvp_service.counts(screening),
+        **_attendee_context(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
@@ -161,13 +161,26 @@ def edit(token: str):
     elif form.validate_on_submit():
         try:
             revisions_before = len(screening.licences)
+            held_before = booking_service.pending_change(screening)
             booking_service.update_booking(
-                screening, form.to_details(), actor=f"organizer:{screening.contact_email}"
+                screening,
+                form.to_details(),
+                actor=f"organizer:{screening.contact_email}",
+                accept_new_terms=bool(form.accept_new_terms.data),
             )
         except DomainError as error:
             form_error(form, error)
         else:
-            if len(screening.licences) > revisions_before:
+            held = booking_service.pending_change(screening)
+            if held is not None and held is not held_before:
+                flash(
+                    _(
+                        "Your change is sent to the producer for approval. Until then your "
+                        "licence stays valid for the particulars as approved."
+                    ),
+                    "info",
+                )
+            elif len(screening.licences) > revisions_before:
                 flash(
                     _("Changes saved. A revised licence is issued and e-mailed to you."),
                     "success",
@@ -177,7 +190,12 @@ def edit(token: str):
             return redirect(url_for(".manage", token=token))
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "organizer/edit.html", form=form, screening=screening, token=token
+        "organizer/edit.html",
+        form=form,
+        screening=screening,
+        token=token,
+        new_terms=booking_service.terms_to_accept(screening),
+        held=booking_service.pending_change(screening),
     ), status
 
 
@@ -192,6 +210,7 @@ def cancel(token: str):
                 screening,
                 actor=f"organizer:{screening.contact_email}",
                 reason=form.reason.data or "",
+                cause=form.cause.data or "",
             )
         except DomainError as error:
             flash(error.message, "error")
@@ -199,6 +218,16 @@ def cancel(token: str):
             flash(_("The screening is cancelled. We've e-mailed you a confirmation."), "success")
         return redirect(url_for(".manage", token=token))
     return _manage_page(screening, token, form, 422)
+
+
+def _attendee_context(screening) -> dict:
+    """The attendee list, its counts, and which addresses bounced (services/inbound.py)."""
+    attendees = rsvp_service.attendees(screening)
+    return {
+        "attendees": attendees,
+        "rsvp_counts": rsvp_service.counts(screening),
+        "bounces": bounced_addresses([a.email for a in attendees]),
+    }
 
 
 @bp.route("/manage/<token>/licence.pdf")

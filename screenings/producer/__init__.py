@@ -5,10 +5,11 @@ change (any other method) needs "manage" unless its view says otherwise with ``@
 What each role grants is services/producers.py's PERMISSIONS.
 """
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..services.producers import may
+from ..services.producers import may, must_enrol
 
 bp = Blueprint("producer", __name__, url_prefix="/producer")
 
@@ -37,6 +38,9 @@ def required_permission(view, method: str) -> str:
 @login_required
 def require_login():
     """Every producer page needs a logged-in producer whose role allows it."""
+    if must_enrol(current_user):
+        flash(_("Owners must turn on two-factor log-in before using the producer pages."), "info")
+        return redirect(url_for("account.two_factor"))
     view = current_app.view_functions.get(request.endpoint)
     if view is not None and not may(current_user, required_permission(view, request.method)):
         abort(403)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, PasswordField, SelectField
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..forms import SafeForm, checked_email, choices, strip_text
@@ -41,6 +41,28 @@ class NewPasswordForm(SafeForm):
 
 
 class ChangePasswordForm(NewPasswordForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(), Length(max=1000)]
+    )
+
+
+class SecondFactorForm(SafeForm):
+    code = StringField(
+        _l("Code from your authenticator app, or a recovery code"),
+        validators=[DataRequired(), Length(max=40)],
+        filters=[strip_text],
+    )
+
+
+class EnableTwoFactorForm(SafeForm):
+    code = StringField(
+        _l("The 6-digit code your app shows"),
+        validators=[DataRequired(), Length(max=40)],
+        filters=[strip_text],
+    )
+
+
+class DisableTwoFactorForm(SafeForm):
     current_password = PasswordField(
         _l("Current password"), validators=[DataRequired(), Length(max=1000)]
     )

@@ -1,8 +1,18 @@
-"""Producer accounts in the UI: your own devices and password (every role), the team (owners)."""
+"""Producer accounts in the UI: your devices, password and two-factor (every role), the team."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import segno
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -11,7 +21,14 @@ from ..models import Producer
 from ..services import DomainError, producers
 from ..views import form_error
 from . import bp, needs
-from .account_forms import ChangePasswordForm, EmptyForm, InviteForm, RoleForm
+from .account_forms import (
+    ChangePasswordForm,
+    DisableTwoFactorForm,
+    EmptyForm,
+    EnableTwoFactorForm,
+    InviteForm,
+    RoleForm,
+)
 from .views import producer_helpers
 
 # Self-service: any logged-in producer, whatever the role, manages their own account.
@@ -93,6 +110,72 @@ def change_password():
             flash(_("Your password is changed; your other devices are logged out."), "success")
             return redirect(url_for(".sessions"))
     return _account_page(form, 422)
+
+
+# -- two-factor --------------------------------------------------------------------------------
+# The secret being enrolled, kept in this browser's signed session until a code confirms it.
+PENDING_SECRET = "totp_secret_pending"
+
+
+def _two_factor_page(enable_form=None, disable_form=None, codes=None, status: int = 200):
+    me = _me()
+    context = {"codes": codes, "section": "account"}
+    if me.has_two_factor:
+        context["codes_left"] = producers.recovery_codes_left(me)
+    else:
+        secret = session.get(PENDING_SECRET) or producers.new_totp_secret()
+        session[PENDING_SECRET] = secret
+        uri = producers.totp_uri(me, secret)
+        context.update(
+            secret=secret,
+            qr=segno.make(uri, error="m").png_data_uri(scale=5, border=4),
+        )
+    response = current_app.make_response(
+        (
+            render_template(
+                "producer/two_factor.html",
+                enable_form=enable_form or EnableTwoFactorForm(),
+                disable_form=disable_form or DisableTwoFactorForm(),
+                **context,
+            ),
+            status,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"  # a secret or recovery codes are on it
+    return response
+
+
+@account_bp.route("/two-factor", methods=["GET", "POST"])
+def two_factor():
+    form = EnableTwoFactorForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            codes = producers.enable_two_factor(
+                _me(), session.get(PENDING_SECRET, ""), form.code.data, address=request.remote_addr
+            )
+        except DomainError as error:
+            form_error(form, error)
+            return _two_factor_page(enable_form=form, status=422)
+        session.pop(PENDING_SECRET, None)
+        flash(_("Two-factor log-in is on."), "success")
+        return _two_factor_page(codes=codes)
+    return _two_factor_page(enable_form=form, status=422 if request.method == "POST" else 200)
+
+
+@account_bp.route("/two-factor/disable", methods=["POST"])
+def disable_two_factor():
+    form = DisableTwoFactorForm()
+    if form.validate_on_submit():
+        try:
+            producers.disable_two_factor(
+                _me(), form.current_password.data, address=request.remote_addr
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Two-factor log-in is off."), "info")
+            return redirect(url_for(".two_factor"))
+    return _two_factor_page(disable_form=form, status=422)
 
 
 # -- the team: owners only ----------------------------------------------------------------------

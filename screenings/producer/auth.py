@@ -8,28 +8,49 @@ that account even while someone elsewhere keeps failing.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import OperationalError
 
 from ..extensions import limiter, login_manager
 from ..models import LinkPurpose
 from ..services import DomainError, producers
 from ..views import form_error, private_page, rate_limit_login
-from .account_forms import EmptyForm, NewPasswordForm, ResetRequestForm
+from .account_forms import EmptyForm, NewPasswordForm, ResetRequestForm, SecondFactorForm
 from .forms import LoginForm
 
 auth_bp = Blueprint("auth", __name__, url_prefix="/producer")
 
 # The signed session's list of account ids this browser unlocked with an e-mailed link.
 UNLOCKED = "unlocked_accounts"
+# The account whose password was right, waiting for its second factor, and until when.
+PENDING = "second_factor_for"
+PENDING_SECONDS = 300
 
 
 @login_manager.user_loader
 def load_producer(session_token: str):
-    return producers.load_session(session_token)
+    try:
+        return producers.load_session(session_token)
+    except OperationalError:
+        # The database is down: the 503 page that follows renders for an anonymous visitor
+        # instead of asking the database for the user again (a bare 500).
+        g._login_user = login_manager.anonymous_user()
+        raise
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -40,13 +61,29 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc and "\\" not in target
 
 
+def _this_browser() -> dict:
+    """What the log-in services learn of the client: address, device, accounts it unlocked."""
+    return {
+        "address": request.remote_addr,
+        "user_agent": request.user_agent.string,
+        "unlocked_ids": frozenset(session.get(UNLOCKED, ())),
+    }
+
+
 def _failed(response) -> bool:
     """Only refused attempts count against an address's login limit."""
     return response.status_code != 302
 
 
+def _unlocked_here() -> bool:
+    """This browser opened the unlock link of the account it logs in to: the address limit
+    does not apply (behind a proxy, an attacker may share the producer's address)."""
+    unlocked = session.get(UNLOCKED)
+    return bool(unlocked) and producers.account_id(request.form.get("email", "")) in unlocked
+
+
 @auth_bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(rate_limit_login, methods=["POST"], deduct_when=_failed)
+@limiter.limit(rate_limit_login, methods=["POST"], deduct_when=_failed, exempt_when=_unlocked_here)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("producer.dashboard"))
@@ -58,20 +95,51 @@ def login():
             producer = producers.log_in(
                 form.email.data,
                 form.password.data,
-                address=request.remote_addr,
-                user_agent=request.user_agent.string,
-                unlocked_ids=frozenset(session.get(UNLOCKED, ())),
+                **_this_browser(),
             )
         except DomainError as error:
             form_error(form, error)
         else:
-            session.pop(UNLOCKED, None)
-            login_user(producer)
-            flash(_("Welcome back."), "success")
             target = form.next.data if is_safe_next(form.next.data) else None
-            return redirect(target or url_for("producer.dashboard"))
+            if producer.session_token is None:  # the password was right; now the code
+                session[PENDING] = [producer.id, int(time.time()) + PENDING_SECONDS, target]
+                return redirect(url_for("auth.second_factor"))
+            return _logged_in(producer, target)
     status = 422 if request.method == "POST" else 200
     return render_template("producer/login.html", form=form), status
+
+
+def _logged_in(producer, target: str | None):
+    session.pop(UNLOCKED, None)
+    session.pop(PENDING, None)
+    login_user(producer)
+    flash(_("Welcome back."), "success")
+    if producers.must_enrol(producer):
+        return redirect(url_for("account.two_factor"))
+    return redirect(target or url_for("producer.dashboard"))
+
+
+@auth_bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(rate_limit_login, methods=["POST"], deduct_when=_failed)
+def second_factor():
+    pending = session.get(PENDING)
+    if not pending or pending[1] < time.time():
+        session.pop(PENDING, None)
+        return redirect(url_for("auth.login"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        try:
+            producer = producers.verify_second_factor(
+                pending[0],
+                form.code.data,
+                **_this_browser(),
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            return _logged_in(producer, pending[2])
+    status = 422 if request.method == "POST" else 200
+    return render_template("producer/login_code.html", form=form), status
 
 
 @auth_bp.route("/logout", methods=["POST"])

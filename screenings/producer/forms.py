@@ -31,6 +31,7 @@ from wtforms.validators import (
 from ..forms import SafeForm, choices, strip_text
 from ..models import FormatKind, MaterialKind
 from ..places import all_zones
+from ..services.alerts import ALERT_MODES
 
 
 def _int_or_none(value):
@@ -263,6 +264,11 @@ class RetryForm(SafeForm):
 
 class SettingsForm(SafeForm):
     timezone = SelectField(_l("Your time zone"), validate_choice=False)
+    alert_mode = RadioField(
+        _l("E-mails about bookings and changes to review, cancellations and undelivered mail"),
+        choices=choices(ALERT_MODES),
+        default="immediate",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -302,3 +308,33 @@ class EraseAttendeeForm(SafeForm):
 
 class ReissueLinkForm(SafeForm):
     pass
+
+
+def _reason(label):
+    return TextAreaField(
+        label,
+        validators=[DataRequired(_l("Give the organizer a reason.")), Length(max=2000)],
+        filters=[strip_text],
+    )
+
+
+class ProducerCancelForm(SafeForm):
+    """The producer cancels a screening; organizer and guests are told."""
+
+    reason = _reason(_l("Reason for cancelling (sent to the organizer)"))
+
+
+class RevokeForm(SafeForm):
+    """The producer revokes a screening's licence."""
+
+    reason = _reason(_l("Reason for revoking (sent to the organizer)"))
+
+
+class ChangeDecisionForm(SafeForm):
+    """Approve or reject an organizer's change held for review."""
+
+    reason = TextAreaField(
+        _l("Reason, if you reject the change (sent to the organizer)"),
+        validators=[Optional(), Length(max=2000)],
+        filters=[strip_text],
+    )

@@ -22,9 +22,25 @@ from flask_login import current_user
 
 from ..caching import cached_page
 from ..extensions import db
-from ..models import Film, Screening, ScreeningFormat, ScreeningMaterial, utcnow
+from ..models import (
+    ChangeRequest,
+    Film,
+    Screening,
+    ScreeningFormat,
+    ScreeningMaterial,
+    utcnow,
+)
 from ..places import country_name
-from ..services import DomainError, distribution, exports, films, privacy, producers, reports
+from ..services import (
+    DomainError,
+    alerts,
+    distribution,
+    exports,
+    films,
+    privacy,
+    producers,
+    reports,
+)
 from ..services import bookings as booking_service
 from ..services import dashboard as board
 from ..views import form_error
@@ -34,17 +50,20 @@ from .forms import (
     AddressForm,
     ApproveForm,
     BulkDecisionForm,
+    ChangeDecisionForm,
     EraseAttendeeForm,
     EraseOrganizerForm,
     FilmForm,
     FormatForm,
     MaterialForm,
     OrganizerDataForm,
+    ProducerCancelForm,
     ReissueLinkForm,
     RejectForm,
     RemoveForm,
     RetryForm,
     ReturnForm,
+    RevokeForm,
     ScreeningFilterForm,
     SettingsForm,
     ShipForm,
@@ -114,7 +133,13 @@ def dashboard():
     """Upcoming screenings (next 90 days by default), filtered, sorted and paged."""
     form, filters, _options = _filters()
     page = board.screening_page(filters)
-    return render_template("producer/dashboard.html", form=form, page=page, filters=filters)
+    return render_template(
+        "producer/dashboard.html",
+        form=form,
+        page=page,
+        filters=filters,
+        cancel_causes=alerts.cancellation_causes(),
+    )
 
 
 @bp.route("/screenings.csv")
@@ -173,6 +198,8 @@ def approvals():
         form=form,
         approve_form=ApproveForm(),
         reject_form=RejectForm(),
+        changes=booking_service.pending_changes(),
+        change_form=ChangeDecisionForm(),
     ), status
 
 
@@ -190,20 +217,131 @@ def _back(default: str = ".approvals"):
     return redirect(url_for(default))
 
 
-@bp.route("/screenings/<int:screening_id>")
-def screening(screening_id: int):
+def _screening_page(screening_id: int, status: int = 200, **forms):
+    """The producer's screening page, with its action forms (a failed one re-rendered)."""
     detail = board.screening_detail(screening_id)
     if detail is None:
         abort(404)
+    screening = detail["screening"]
     return render_template(
         "producer/screening.html",
         **detail,
-        approve_form=ApproveForm(),
-        reject_form=RejectForm(),
+        approve_form=forms.get("approve_form") or ApproveForm(),
+        reject_form=forms.get("reject_form") or RejectForm(),
         ship_form=ShipForm(),
         return_form=ReturnForm(),
         reissue_form=ReissueLinkForm(),
-    )
+        cancel_form=forms.get("cancel_form") or ProducerCancelForm(formdata=None),
+        revoke_form=forms.get("revoke_form") or RevokeForm(formdata=None),
+        change_form=forms.get("change_form") or ChangeDecisionForm(formdata=None),
+        pending_change=booking_service.pending_change(screening),
+        cause_label=alerts.cause_label,
+    ), status
+
+
+@bp.route("/screenings/<int:screening_id>")
+def screening(screening_id: int):
+    return _screening_page(screening_id)
+
+
+@bp.route("/screenings/<int:screening_id>/cancel", methods=["POST"])
+def cancel(screening_id: int):
+    """The producer cancels: organizer and guests are e-mailed (guests with a CANCEL)."""
+    screening = _screening(screening_id)
+    form = ProducerCancelForm()
+    if form.validate_on_submit():
+        try:
+            booking_service.cancel_booking(
+                screening, actor=_actor(), reason=form.reason.data, by_producer=True
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Cancelled. The organizer and the guests are told."), "success")
+            return redirect(url_for(".screening", screening_id=screening_id))
+    return _screening_page(screening_id, 422, cancel_form=form)
+
+
+@bp.route("/screenings/<int:screening_id>/revoke", methods=["POST"])
+def revoke(screening_id: int):
+    """The producer revokes the licence: the verification page says revoked."""
+    screening = _screening(screening_id)
+    form = RevokeForm()
+    if form.validate_on_submit():
+        try:
+            booking_service.revoke_licence(screening, reason=form.reason.data, actor=_actor())
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Licence revoked. The organizer and the guests are told."), "success")
+            return redirect(url_for(".screening", screening_id=screening_id))
+    return _screening_page(screening_id, 422, revoke_form=form)
+
+
+@bp.route("/screenings/<int:screening_id>/edit", methods=["GET", "POST"])
+def edit_screening(screening_id: int):
+    """The producer corrects particulars: a new revision where the licence changes."""
+    from ..organizer.forms import EditBookingForm
+
+    screening = _screening(screening_id)
+    if not screening.is_open_for_changes:
+        flash(_("This screening can no longer be changed."), "warning")
+        return redirect(url_for(".screening", screening_id=screening_id))
+    form = EditBookingForm(films=[screening.film])
+    del form.accept_new_terms  # the organizer's to accept, not the producer's
+    if request.method == "GET":
+        form.fill_from(screening)
+        form.film_id.data = screening.film_id
+    elif form.validate_on_submit():
+        try:
+            booking_service.update_booking(
+                screening, form.to_details(), actor=_actor(), by_producer=True
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Saved. The organizer is told of the change."), "success")
+            return redirect(url_for(".screening", screening_id=screening_id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("producer/edit.html", form=form, screening=screening), status
+
+
+def _change(change_id: int) -> ChangeRequest:
+    change = db.session.get(ChangeRequest, change_id)
+    if change is None:
+        abort(404)
+    return change
+
+
+@bp.route("/changes/<int:change_id>", methods=["POST"])
+@needs("decide")
+def decide_change(change_id: int):
+    """Approve (a revised licence is issued) or reject (with a reason) a held change."""
+    change = _change(change_id)
+    form = ChangeDecisionForm()
+    approve = request.form.get("decision") == "approve"
+    if form.validate_on_submit():
+        if not approve and not form.reason.data:
+            form.reason.errors = [*form.reason.errors, _("Give the organizer a reason.")]
+        else:
+            try:
+                if approve:
+                    booking_service.approve_change(change, actor=_actor())
+                else:
+                    booking_service.reject_change(change, reason=form.reason.data, actor=_actor())
+            except DomainError as error:
+                form_error(form, error)
+            else:
+                flash(
+                    _("Change approved; the revised licence is sent to the organizer.")
+                    if approve
+                    else _("Change rejected; the organizer is told why."),
+                    "success",
+                )
+                if request.form.get("back") == "screening":
+                    return redirect(url_for(".screening", screening_id=change.screening_id))
+                return redirect(url_for(".approvals"))
+    return _screening_page(change.screening_id, 422, change_form=form)
 
 
 @bp.route("/screenings/<int:screening_id>/approve", methods=["POST"])
@@ -239,15 +377,7 @@ def reject(screening_id: int):
         else:
             flash(_("Rejected. The organizer is told why."), "success")
         return _back()
-    detail = board.screening_detail(screening_id)
-    return render_template(
-        "producer/screening.html",
-        **detail,
-        approve_form=ApproveForm(),
-        reject_form=form,
-        ship_form=ShipForm(),
-        return_form=ReturnForm(),
-    ), 422
+    return _screening_page(screening_id, 422, reject_form=form)
 
 
 # ---------------------------------------------------------------- distribution
@@ -541,9 +671,11 @@ def settings():
     form = SettingsForm()
     if request.method == "GET":
         form.timezone.data = current_user.timezone
+        form.alert_mode.data = current_user.alert_mode
     elif form.validate_on_submit():
         try:
             producers.set_timezone(current_user._get_current_object(), form.timezone.data)
+            alerts.set_alert_mode(current_user._get_current_object(), form.alert_mode.data)
         except DomainError as error:
             form_error(form, error)
         else:

@@ -51,8 +51,10 @@ def home():
 def language():
     """The language switcher: remember the choice for this browser, then go back."""
     form = LanguageForm(request.args, languages=LANGUAGES)
-    if form.validate():
-        session["language"] = form.language.data
+    # A bad return path (a tab in it, say) is dropped below; the language still counts.
+    if not form.validate() and form.language.errors:
+        return redirect(url_for(".home"))
+    session["language"] = form.language.data
     target = form.next.data if is_safe_next(form.next.data) else None
     return redirect(target or url_for(".home"))
 
@@ -164,7 +166,7 @@ def screening(screening_id: int):
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
-@limiter.limit(rate_limit_forms, methods=["POST"])
+@limiter.limit(rate_limit_forms)  # a lookup by secret: reading is limited too
 @private_page
 def shared(token: str):
     """A private screening's page, behind the share link its organizer hands out."""
@@ -250,17 +252,18 @@ def screening_ics(screening_id: int):
         response = Response(status=304)
     else:
         key = caching.cache_key("ics", locale, version)
-        body = caching.store().get(key)
+        enabled = current_app.config["PAGE_CACHE_ENABLED"]
+        body = caching.store().get(key) if enabled else None
         if body is None:
             screening = _screening_or_404(screening_id)
-            body = calendar.publish(
-                [screening],
-                name=screening.film.title,
-                url_for=lambda s: external_url("public.screening", screening_id=s.id),
+            body = calendar.download(
+                screening,
+                url=external_url("public.screening", screening_id=screening.id),
                 domain=public_domain(),
                 place_of=visibility.public_place,
             )
-            caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
+            if enabled:
+                caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
         response = Response(body, mimetype="text/calendar")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="screening-{screening_id}.ics"'

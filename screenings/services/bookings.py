@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -12,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import emails
 from ..extensions import db
-from ..models import Film, Screening, ScreeningStatus, utcnow
+from ..models import ChangeRequest, ChangeRequestStatus, Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, link_token, tokens_match
-from . import BookingError, NotAllowed, distribution, rsvps, visibility
+from . import BookingError, NotAllowed, alerts, distribution, rsvps, visibility
 from .history import record_change
 from .licences import issue_licence
 
@@ -35,8 +36,25 @@ LICENCE_FIELDS = (
     "expected_audience",
     "visibility",
 )
+# On a film that needs approval, a change of these after approval waits for the producer
+# (with a start moved by more than a day, and audience or capacity raised: _material).
+REVIEWED_FIELDS = (
+    "organization_name",
+    "organization_type",
+    "organization_country",
+    "venue_name",
+    "street_address",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "visibility",
+)
+# A start moved by more than this goes back to review.
+REVIEWED_MOVE = timedelta(days=1)
 # Fields whose change must reach calendars (iCalendar SEQUENCE is raised).
 CALENDAR_FIELDS = (
+    "organization_name",  # the SUMMARY
     "venue_name",
     "street_address",
     "city",
@@ -199,6 +217,7 @@ def create_booking(
     record_change(screening, f"organizer:{details.contact_email}", "booked")
     if film.requires_approval:
         emails.send_booking_received(screening)
+        alerts.booking_awaiting_approval(screening)
     else:
         _approve(screening, actor="system:auto-approval")
     db.session.commit()
@@ -246,25 +265,179 @@ def reject_booking(screening: Screening, *, reason: str, actor: str) -> None:
     db.session.commit()
 
 
-def cancel_booking(screening: Screening, *, actor: str, reason: str = "") -> None:
-    """Cancel a pending or approved screening; its licence stops being valid."""
+def cancel_booking(
+    screening: Screening,
+    *,
+    actor: str,
+    reason: str = "",
+    cause: str = "",
+    by_producer: bool = False,
+) -> None:
+    """Cancel a pending or approved screening; its licence stops being valid.
+
+    The organizer's cancellation carries a structured cause (alerts.CANCEL_CAUSES) and
+    alerts the producers; the producer's is e-mailed to the organizer with its reason. Either
+    way every guest gets a CANCEL (those on the waiting list a note).
+    """
     if screening.is_past:
-        raise NotAllowed("This screening has already taken place.")
+        raise NotAllowed(_("This screening has already taken place."))
     had_licence = screening.current_licence is not None
     _transition(
         screening, (ScreeningStatus.PENDING, ScreeningStatus.APPROVED), ScreeningStatus.CANCELLED
     )
     screening.calendar_sequence += 1
-    record_change(screening, actor, "cancelled", reason=reason)
-    emails.send_booking_cancelled(screening, had_licence=had_licence)
+    _withdraw_pending_changes(screening)
+    if by_producer:
+        record_change(screening, actor, "cancelled by the producer", reason=reason)
+        emails.send_cancelled_by_producer(screening, reason=reason, had_licence=had_licence)
+    else:
+        if cause not in dict(alerts.CANCEL_CAUSES):
+            cause = alerts.NO_CAUSE
+        screening.cancel_cause = cause
+        record_change(screening, actor, "cancelled", reason=reason, cause=cause)
+        emails.send_booking_cancelled(screening, had_licence=had_licence)
+        alerts.cancelled_by_organizer(screening, reason=reason, cause=cause)
     rsvps.notify_screening_cancelled(screening)
     db.session.commit()
 
 
-def update_booking(screening: Screening, details: BookingDetails, *, actor: str) -> BookingResult:
-    """Edit a screening; a change to what the licence states issues a new revision."""
+def revoke_licence(screening: Screening, *, reason: str, actor: str) -> None:
+    """The producer withdraws the licence: the verification page says revoked, the
+    screening is cancelled (it may not take place without one), organizer and guests told."""
+    licence = screening.current_licence
+    if licence is None or licence.revoked_at is not None:
+        raise NotAllowed(_("This screening has no licence to revoke."))
+    if screening.is_past:
+        raise NotAllowed(_("This screening has already taken place."))
+    _transition(screening, (ScreeningStatus.APPROVED,), ScreeningStatus.CANCELLED)
+    licence.revoked_at = utcnow()
+    licence.revocation_reason = reason
+    screening.calendar_sequence += 1
+    _withdraw_pending_changes(screening)
+    record_change(screening, actor, "licence revoked", licence=licence.number, reason=reason)
+    emails.send_licence_revoked(screening, reason=reason)
+    rsvps.notify_screening_cancelled(screening)
+    db.session.commit()
+
+
+def terms_to_accept(screening: Screening):
+    """The film's newer terms when they changed since the organizer accepted theirs."""
+    current = screening.film.current_terms
+    accepted = screening.accepted_terms
+    if current is None or accepted is None or current.id == accepted.id:
+        return None
+    return current
+
+
+def _material(screening: Screening, changes: dict, moved: timedelta) -> dict:
+    """The part of an approved screening's changes the producer must review."""
+    held = {name: pair for name, pair in changes.items() if name in REVIEWED_FIELDS}
+    for name in ("expected_audience", "capacity"):
+        if name in changes and changes[name][1] > changes[name][0]:
+            held[name] = changes[name]
+    if abs(moved) > REVIEWED_MOVE:
+        for name in ("local_start", "timezone"):
+            if name in changes:
+                held[name] = changes[name]
+    return held
+
+
+def _hold_for_review(screening: Screening, details: BookingDetails, held: dict, actor: str):
+    """Undo the held changes on the screening and keep them as a ChangeRequest."""
+    for name, (old, _new) in held.items():
+        if name == "visibility":
+            visibility.apply(screening, old)
+        else:
+            setattr(screening, name, old)
+    _withdraw_pending_changes(screening)
+    proposal = ChangeRequest(
+        screening=screening,
+        actor=actor[:300],
+        # Only what approval applies: no contact data waits in this table.
+        proposed_json=json.dumps(
+            {
+                name: value
+                for name, value in asdict(details).items()
+                if name in held or name in ("start_date", "start_time", "timezone")
+            },
+            default=str,
+            ensure_ascii=False,
+        ),
+        changes_json=json.dumps(held, default=str, ensure_ascii=False),
+    )
+    db.session.add(proposal)
+    db.session.flush()
+    record_change(screening, actor, "change proposed", changes=held, change_request=proposal.id)
+    emails.send_change_received(screening, changes=proposal.changes)
+    alerts.change_awaiting_approval(screening, proposal)
+    return proposal
+
+
+def _withdraw_pending_changes(screening: Screening) -> None:
+    db.session.execute(
+        update(ChangeRequest)
+        .where(
+            ChangeRequest.screening_id == screening.id,
+            ChangeRequest.status == ChangeRequestStatus.PENDING,
+        )
+        .values(status=ChangeRequestStatus.WITHDRAWN, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def recheck_rules(screening: Screening, changes: dict) -> None:
+    """Hook: an auto-approving film's rules, checked again after a change.
+
+    The licence-rules engine is a future issue; until then the change is recorded in the
+    history (by the caller) and nothing is refused here.
+    """
+
+
+def pending_change(screening: Screening) -> ChangeRequest | None:
+    """The organizer's change waiting for the producer, if any."""
+    return db.session.scalar(
+        select(ChangeRequest).where(
+            ChangeRequest.screening_id == screening.id,
+            ChangeRequest.status == ChangeRequestStatus.PENDING,
+        )
+    )
+
+
+def pending_changes(limit: int = 200) -> list[ChangeRequest]:
+    """Organizers' changes waiting for the producer, oldest first (the approvals queue)."""
+    return list(
+        db.session.scalars(
+            select(ChangeRequest)
+            .where(ChangeRequest.status == ChangeRequestStatus.PENDING)
+            .order_by(ChangeRequest.created_at, ChangeRequest.id)
+            .limit(limit)
+        )
+    )
+
+
+def update_booking(
+    screening: Screening,
+    details: BookingDetails,
+    *,
+    actor: str,
+    by_producer: bool = False,
+    accept_new_terms: bool = False,
+) -> BookingResult:
+    """Edit a screening; a change to what the licence states issues a new revision.
+
+    After approval, on a film that needs approval, a material change by the organizer is
+    held for the producer (a ChangeRequest): the screening, its public pages and its licence
+    keep the approved particulars until the producer approves. The producer's own edits
+    apply at once and the organizer is told.
+    """
     if not screening.is_open_for_changes:
-        raise NotAllowed("This screening can no longer be changed.")
+        raise NotAllowed(_("This screening can no longer be changed."))
+    new_terms = None if by_producer else terms_to_accept(screening)
+    if new_terms is not None and not accept_new_terms:
+        raise BookingError(
+            _("The film's licence terms have changed: accept them to save your changes."),
+            field="accept_new_terms",
+        )
     starts_at, ambiguous = _start_in_utc(details)
     if details.capacity < screening.seats_taken:
         raise BookingError(
@@ -274,13 +447,43 @@ def update_booking(screening: Screening, details: BookingDetails, *, actor: str)
             ),
             field="capacity",
         )
+    was_starting_at = screening.starts_at
     changes = _apply(screening, details, starts_at)
+    if new_terms is not None:
+        screening.accepted_terms = new_terms
+        record_change(screening, actor, "accepted new terms", terms_version=new_terms.version)
+    held = {}
+    if (
+        not by_producer
+        and screening.status == ScreeningStatus.APPROVED
+        and screening.film.requires_approval
+    ):
+        held = _material(screening, changes, starts_at - was_starting_at)
+    if held:
+        if "local_start" in held or "timezone" in held:
+            screening.starts_at = was_starting_at
+        _hold_for_review(screening, details, held, actor)
+        changes = {name: pair for name, pair in changes.items() if name not in held}
     if not changes:
-        return BookingResult(screening, manage_token(screening), is_new=False)
+        db.session.commit()
+        return BookingResult(
+            screening, manage_token(screening), is_new=False, was_ambiguous=ambiguous
+        )
+    _apply_changes(screening, changes, actor=actor, by_producer=by_producer)
+    if not screening.film.requires_approval:
+        recheck_rules(screening, changes)
+    db.session.commit()
+    return BookingResult(screening, manage_token(screening), is_new=False, was_ambiguous=ambiguous)
+
+
+def _apply_changes(screening: Screening, changes: dict, *, actor: str, by_producer: bool) -> None:
+    """What follows changes set on the screening: history, revision, calendars, waiting list."""
     calendar_changed = any(name in CALENDAR_FIELDS for name in changes)
     if calendar_changed:
         screening.calendar_sequence += 1
-    record_change(screening, actor, "edited", changes=changes)
+    record_change(
+        screening, actor, "edited by the producer" if by_producer else "edited", changes=changes
+    )
     if screening.status == ScreeningStatus.APPROVED:
         distribution.prepare_delivery(screening)
     if screening.status == ScreeningStatus.APPROVED and any(
@@ -288,14 +491,72 @@ def update_booking(screening: Screening, details: BookingDetails, *, actor: str)
     ):
         licence = issue_licence(screening)
         emails.send_licence_issued(screening, licence)
+    if by_producer:
+        emails.send_changed_by_producer(
+            screening, changes=json.loads(json.dumps(changes, default=str))
+        )
     if screening.status == ScreeningStatus.APPROVED:
         db.session.flush()
         if calendar_changed:
             rsvps.notify_screening_changed(screening)
         if "capacity" in changes and changes["capacity"][1] > changes["capacity"][0]:
             rsvps.promote_waitlist(screening)
+
+
+def _claim_change(change: ChangeRequest, new_status: str, actor: str, reason: str) -> None:
+    result = db.session.execute(
+        update(ChangeRequest)
+        .where(ChangeRequest.id == change.id, ChangeRequest.status == ChangeRequestStatus.PENDING)
+        .values(
+            status=new_status, decided_at=utcnow(), decided_by=actor[:300], decision_reason=reason
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise NotAllowed(_("This change has already been decided."))
+    db.session.refresh(change)
+
+
+def approve_change(change: ChangeRequest, *, actor: str) -> None:
+    """The producer approves a held change: it applies, and a revised licence is sent."""
+    screening = change.screening
+    if not screening.is_open_for_changes:
+        raise NotAllowed(_("This screening can no longer be changed."))
+    _claim_change(change, ChangeRequestStatus.APPROVED, actor, "")
+    proposed = change.proposed
+    held = change.changes
+    for name in held:
+        if name == "local_start":
+            screening.local_start = datetime.fromisoformat(proposed["start_date"]).replace(
+                hour=time.fromisoformat(proposed["start_time"]).hour,
+                minute=time.fromisoformat(proposed["start_time"]).minute,
+            )
+        elif name == "timezone":
+            screening.timezone = proposed["timezone"]
+        elif name == "visibility":
+            visibility.apply(screening, proposed["visibility"])
+            visibility.ensure_share_link(screening)
+        else:
+            setattr(screening, name, proposed[name])
+    if "local_start" in held or "timezone" in held:
+        starts_at, _ambiguous = venue_time_to_utc(
+            screening.local_start.date(), screening.local_start.time(), screening.timezone
+        )
+        screening.starts_at = starts_at
+    applied = {name: [pair[0], getattr(screening, name)] for name, pair in held.items()}
+    record_change(screening, actor, "change approved", change_request=change.id)
+    _apply_changes(screening, applied, actor=change.actor, by_producer=False)
     db.session.commit()
-    return BookingResult(screening, manage_token(screening), is_new=False, was_ambiguous=ambiguous)
+
+
+def reject_change(change: ChangeRequest, *, reason: str, actor: str) -> None:
+    """The producer declines a held change; the approved particulars and licence stand."""
+    _claim_change(change, ChangeRequestStatus.REJECTED, actor, reason)
+    screening = change.screening
+    record_change(screening, actor, "change rejected", change_request=change.id, reason=reason)
+    emails.send_change_rejected(screening, changes=change.changes, reason=reason)
+    db.session.commit()
 
 
 def default_duration(film: Film) -> int:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Licence, OrganizationType, Screening, utcnow
 from ..places import country_name, utc_offset_label
+from .visibility import is_listed, licence_listing
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # What people type for a symbol: lower case, O for zero, I and L for one (Crockford).
@@ -104,9 +105,7 @@ def particulars_of(screening: Screening) -> dict:
         "starts_at_utc": screening.starts_at.isoformat(),
         "duration_minutes": screening.duration_minutes,
         "expected_audience": screening.expected_audience,
-        "listing": {"public": "Public", "guests": "Guests only", "private": "Private"}[
-            screening.visibility
-        ],
+        "listing": licence_listing(screening.visibility),
     }
 
 
@@ -166,6 +165,4 @@ def shows_place_publicly(screening: Screening) -> bool:
     A listed screening does; an unlisted (private) one does not: its licence holder has
     the PDF. The one rule every public rendering of a licence uses.
     """
-    from .visibility import is_listed
-
     return is_listed(screening)

@@ -79,7 +79,7 @@ def redact_message(row: OutboxMessage, needles: tuple[str, ...] = ()) -> None:
 
 
 def redact_sent_message(row: OutboxMessage) -> None:
-    """The outbox has sent an erased person's last message: keep only its fact."""
+    """The outbox has sent (or given up on) an erased person's last message: keep its fact."""
     redact_message(row)
     row.recipient = ERASED_ADDRESS
 

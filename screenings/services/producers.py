@@ -6,12 +6,17 @@ Every function here owns its transaction. ``address`` is the client address the 
 
 from __future__ import annotations
 
+import base64
+import hmac
 import re
+import secrets
+import time
 from datetime import timedelta
 
+import pyotp
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from .. import emails
 from ..extensions import db
@@ -23,6 +28,7 @@ from ..models import (
     Producer,
     ProducerRole,
     ProducerSession,
+    RecoveryCode,
     utcnow,
 )
 from ..security import hash_password, hash_token, new_token, password_matches, spend_password_check
@@ -97,6 +103,13 @@ def _find(email: str) -> Producer | None:
     return db.session.scalar(select(Producer).where(Producer.email == email.strip().lower()))
 
 
+def account_id(email: str) -> int | None:
+    """The id of the account with this e-mail, if any."""
+    if not isinstance(email, str) or len(email) > 254:
+        return None
+    return db.session.scalar(select(Producer.id).where(Producer.email == email.strip().lower()))
+
+
 def _check_new_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
         raise DomainError(
@@ -137,9 +150,11 @@ def log_in(
     user_agent: str,
     unlocked_ids: frozenset[int] = frozenset(),
 ) -> Producer:
-    """Check the password and open a session for this device (``producer.session_token``).
+    """Check the password; without two-factor, open a session for this device.
 
-    After ``LOGIN_LOCKOUT_FAILURES`` wrong passwords the account is locked for
+    The session's id is ``producer.session_token``; it stays None when the account has
+    two-factor, and ``verify_second_factor`` opens the session once the code is right.
+    After ``LOGIN_LOCKOUT_FAILURES`` wrong passwords (or codes) the account is locked for
     ``LOGIN_LOCKOUT_MINUTES`` and its owner is e-mailed an unlock link; a browser that opened
     that link (``unlocked_ids``) may log in even while an attacker keeps the account locked.
     """
@@ -149,6 +164,20 @@ def log_in(
         _record(AccountAction.LOGIN_FAILED, producer, address=address, detail=email[:100])
         db.session.commit()
         raise _wrong_credentials()
+    _refuse_if_locked(producer, address, unlocked_ids)
+    if not password_matches(producer.password_hash, password):
+        _count_failure(producer, address)
+        db.session.commit()
+        raise _wrong_credentials()
+    if producer.has_two_factor:
+        producer.session_token = None
+        db.session.commit()
+        return producer
+    _finish_login(producer, address=address, user_agent=user_agent)
+    return producer
+
+
+def _refuse_if_locked(producer: Producer, address: str | None, unlocked_ids) -> None:
     if _is_locked(producer) and producer.id not in unlocked_ids:
         _record(AccountAction.LOGIN_REFUSED_LOCKED, producer, address=address)
         db.session.commit()
@@ -159,22 +188,157 @@ def log_in(
             ),
             field="password",
         )
-    if not password_matches(producer.password_hash, password):
-        _count_failure(producer, address)
-        db.session.commit()
-        raise _wrong_credentials()
+
+
+def _finish_login(producer: Producer, *, address: str | None, user_agent: str) -> None:
     producer.failed_logins = 0
     producer.locked_until = None
     producer.last_login_at = utcnow()
     _start_session(producer, address=address, user_agent=user_agent)
     _record(AccountAction.LOGIN, producer, address=address)
     db.session.commit()
+
+
+# -- two-factor (TOTP) --------------------------------------------------------------------------
+# The time TOTP codes are checked against; tests replace it (a clock fixture).
+clock = time.time
+RECOVERY_CODES = 10
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(producer: Producer, secret: str) -> str:
+    """The otpauth:// URI an authenticator app reads from the enrolment QR code."""
+    return pyotp.TOTP(secret).provisioning_uri(
+        name=producer.email, issuer_name=current_app.config["PRODUCER_NAME"]
+    )
+
+
+def _totp_step(secret: str, code: str, last_step: int | None) -> int | None:
+    """The time step a code is right for (now, or one step either side), never an old one."""
+    code = re.sub(r"\s", "", code or "")
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = int(clock())
+    for offset in (0, -1, 1):
+        at = now + offset * totp.interval
+        step = at // totp.interval
+        if (last_step is None or step > last_step) and hmac.compare_digest(totp.at(at), code):
+            return step
+    return None
+
+
+def _normal_code(code: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", (code or "").lower())
+
+
+def _new_recovery_codes(producer: Producer) -> list[str]:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.producer_id == producer.id))
+    codes = []
+    for _i in range(RECOVERY_CODES):
+        raw = base64.b32encode(secrets.token_bytes(10)).decode().lower()  # 80 bits
+        codes.append(f"{raw[:8]}-{raw[8:]}")
+        db.session.add(RecoveryCode(producer_id=producer.id, code_hash=hash_token(raw)))
+    return codes
+
+
+def _use_recovery_code(producer: Producer, code: str) -> bool:
+    used = db.session.execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.producer_id == producer.id,
+            RecoveryCode.code_hash == hash_token(_normal_code(code)),
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(used)
+
+
+def recovery_codes_left(producer: Producer) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(RecoveryCode.id)).where(
+                RecoveryCode.producer_id == producer.id, RecoveryCode.used_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+def enable_two_factor(
+    producer: Producer, secret: str, code: str, *, address: str | None
+) -> list[str]:
+    """Confirm enrolment with a code from the app; returns the recovery codes (shown once)."""
+    step = _totp_step(secret, code, None) if secret else None
+    if step is None:
+        raise DomainError(
+            _("That code is not right. Type the 6 digits your app shows now."), field="code"
+        )
+    producer.totp_secret = secret
+    producer.totp_enabled_at = utcnow()
+    producer.totp_last_step = step
+    codes = _new_recovery_codes(producer)
+    _record(AccountAction.TWO_FACTOR_ENABLED, producer, address=address)
+    db.session.commit()
+    return codes
+
+
+def disable_two_factor(producer: Producer, password: str, *, address: str | None) -> None:
+    """Turn two-factor off after checking the password again."""
+    if not password_matches(producer.password_hash, password):
+        raise DomainError(_("That is not your current password."), field="current_password")
+    producer.totp_secret = None
+    producer.totp_enabled_at = None
+    producer.totp_last_step = None
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.producer_id == producer.id))
+    _record(AccountAction.TWO_FACTOR_DISABLED, producer, address=address)
+    db.session.commit()
+
+
+def verify_second_factor(
+    producer_id: int,
+    code: str,
+    *,
+    address: str | None,
+    user_agent: str,
+    unlocked_ids: frozenset[int] = frozenset(),
+) -> Producer:
+    """The second step of logging in: a code from the app, or an unused recovery code."""
+    producer = db.session.get(Producer, producer_id)
+    if producer is None or not producer.is_active or not producer.has_two_factor:
+        raise DomainError(_("Log in again."))
+    _refuse_if_locked(producer, address, unlocked_ids)
+    step = _totp_step(producer.totp_secret or "", code, producer.totp_last_step)
+    if step is not None:
+        producer.totp_last_step = step
+    elif len(_normal_code(code)) == 16 and _use_recovery_code(producer, code):
+        left = recovery_codes_left(producer)
+        _record(AccountAction.RECOVERY_CODE_USED, producer, address=address, detail=f"{left} left")
+    else:
+        _count_failure(producer, address, detail="second factor")
+        db.session.commit()
+        raise DomainError(_("That code is not right."), field="code")
+    _finish_login(producer, address=address, user_agent=user_agent)
     return producer
 
 
-def _count_failure(producer: Producer, address: str | None) -> None:
+def must_enrol(producer: Producer) -> bool:
+    """An owner without two-factor where it is required (production) must enrol first."""
+    return (
+        bool(current_app.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"])
+        and producer.role == ProducerRole.OWNER
+        and not producer.has_two_factor
+    )
+
+
+def _count_failure(producer: Producer, address: str | None, detail: str = "") -> None:
     """One more failure, counted in the database so every worker agrees; lock at the limit."""
-    _record(AccountAction.LOGIN_FAILED, producer, address=address)
+    _record(AccountAction.LOGIN_FAILED, producer, address=address, detail=detail)
     db.session.execute(
         update(Producer)
         .where(Producer.id == producer.id)

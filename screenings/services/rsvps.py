@@ -9,11 +9,12 @@ PostgreSQL the row lock makes a concurrent UPDATE re-check the condition.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import emails
@@ -44,6 +45,32 @@ class RsvpResult:
 def rsvp_token(rsvp: Rsvp) -> str:
     """The attendee's private link token, derived from the RSVP's random key."""
     return link_token("rsvp", rsvp.cancel_key, rsvp.cancel_token_hash)
+
+
+def reply_token(rsvp: Rsvp) -> str:
+    """The token in the attendee's reply address (replies+<token>@…): 160 bits derived from
+    the RSVP's random key, in lower-case base32 because mail systems may fold the case of an
+    address's local part."""
+    digest = base64.urlsafe_b64decode(derived_token("reply", rsvp.cancel_key) + "=")
+    return base64.b32encode(digest[:20]).decode().lower()
+
+
+def _next_sequence_offset(screening_id: int, email_normalized: str) -> int:
+    """A new reply's SEQUENCE offset: above every earlier reply of the same person to the
+    screening, whose CANCEL their calendar has seen."""
+    highest = db.session.scalar(
+        select(func.max(Rsvp.calendar_sequence_offset)).where(
+            Rsvp.screening_id == screening_id, Rsvp.email_normalized == email_normalized
+        )
+    )
+    return 0 if highest is None else highest + 1
+
+
+def record_calendar_reply(rsvp: Rsvp, partstat: str) -> None:
+    """Keep the attendee's answer from their calendar (ACCEPTED or TENTATIVE) for the
+    organizer; a DECLINED is a cancellation (cancel_rsvp)."""
+    rsvp.reply_partstat = partstat
+    db.session.commit()
 
 
 def find_by_token(token: str) -> Rsvp | None:
@@ -171,9 +198,11 @@ def rsvp(
         language=language,
         cancel_key=cancel_key,
         cancel_token_hash=hash_token(derived_token("rsvp", cancel_key)),
+        calendar_sequence_offset=_next_sequence_offset(screening_id, key),
         created_at=now,
         confirmed_at=now if confirmed else None,
     )
+    row.reply_token_hash = hash_token(reply_token(row))
     db.session.add(row)
     try:
         db.session.flush()
@@ -212,7 +241,13 @@ def _cancel(rsvp: Rsvp) -> bool:
     result = db.session.execute(
         update(Rsvp)
         .where(Rsvp.id == rsvp.id, Rsvp.status == previous)
-        .values(status=RsvpStatus.CANCELLED, cancelled_at=utcnow(), updated_at=utcnow())
+        .values(
+            status=RsvpStatus.CANCELLED,
+            cancelled_at=utcnow(),
+            updated_at=utcnow(),
+            # Their CANCEL must outrank the REQUEST they hold (RFC 5546 2.1.5).
+            calendar_sequence_offset=Rsvp.calendar_sequence_offset + 1,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:

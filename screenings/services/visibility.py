@@ -38,8 +38,7 @@ LABELS = {
 EXPLANATIONS = {
     PUBLIC: _l("Listed on the upcoming screenings page with the full address, for anyone."),
     GUESTS: _l(
-        "Listed with the venue name and city only; the street address goes to confirmed "
-        "guests alone."
+        "Listed with the venue and town only; confirmed guests alone receive the full address."
     ),
     PRIVATE: _l(
         "Not listed anywhere; you share a private link, and guests who reply through it get "
@@ -133,6 +132,11 @@ def rsvp_place(rsvp: Rsvp) -> Place:
 
 def label(screening) -> str:
     return str(LABELS[screening.visibility])
+
+
+def licence_listing(value: str) -> str:
+    """The choice as a licence's frozen particulars state it (in English, like the rest)."""
+    return {PUBLIC: "Public", GUESTS: "Guests only", PRIVATE: "Private"}[value]
 
 
 # -- the private share link ---------------------------------------------------------------------

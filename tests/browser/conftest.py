@@ -234,7 +234,7 @@ def booked(app, client, live_server) -> Booked:
     """One approved booking, made through the booking form (test client, same database)."""
     response = submit(client, "/book", booking_data(), follow_redirects=True)
     assert response.status_code == 200
-    number = re.search(r"TKR-\d{4}-\d{5}", response.get_data(as_text=True))
+    number = re.search(r"TKR-[0-9A-Z]{4}-[0-9A-Z]{4}", response.get_data(as_text=True))
     assert number, "the booking was not approved at once"
     return Booked(manage_path=response.request.path, licence_number=number.group(0))
 

@@ -12,7 +12,7 @@ from ..conftest import future_date
 pytestmark = pytest.mark.browser
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
-LICENCE_NUMBER = re.compile(r"TKR-\d{4}-\d{5}")
+LICENCE_NUMBER = re.compile(r"TKR-[0-9A-Z]{4}-[0-9A-Z]{4}")
 
 
 def _revised_licence_mail(smtp, number: str, already: int):

@@ -1,0 +1,140 @@
+"""Load that writes: RSVPs through HTTP (CSRF and all) at a steady rate, screening changes
+that force a feed rebuild, and how soon a committed RSVP shows on every worker."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+
+USER_AGENT = "screenings-bench"
+HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>')
+ATTR = re.compile(r'(\w+)="([^"]*)"')
+SEATS = re.compile(r'class="seats-left">(\d+)<')
+
+
+def _opener():
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    opener.addheaders = [("User-Agent", USER_AGENT)]
+    return opener
+
+
+def post_rsvp(base: str, screening_id: int, email: str) -> bool:
+    """As a visitor: open the screening page, then post the RSVP form with its hidden fields."""
+    opener = _opener()
+    url = f"{base}/screenings/{screening_id}"
+    page = opener.open(url, timeout=30).read().decode()
+    fields = {}
+    for tag in HIDDEN.findall(page):
+        attrs = dict(ATTR.findall(tag))
+        if "name" in attrs:
+            fields[attrs["name"]] = attrs.get("value", "")
+    fields.update(name="Bench Visitor", email=email, party_size="1", consent="y")
+    try:
+        with opener.open(url, data=urllib.parse.urlencode(fields).encode(), timeout=30) as done:
+            done.read()
+            return done.status == 200
+    except urllib.error.HTTPError:
+        return False
+
+
+def seats_left(base: str, screening_id: int) -> int | None:
+    request = urllib.request.Request(
+        f"{base}/screenings/{screening_id}", headers={"User-Agent": USER_AGENT}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        found = SEATS.search(response.read().decode())
+    return int(found.group(1)) if found else None
+
+
+class RsvpWriter(threading.Thread):
+    """RSVPs at `rate` per second on random screenings of `screening_ids`, until stopped."""
+
+    def __init__(self, base: str, screening_ids: list[int], rate: float) -> None:
+        super().__init__(daemon=True)
+        self.base, self.ids, self.rate = base, screening_ids, rate
+        self.stopped = threading.Event()
+        self.sent = self.failed = 0
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        next_at = time.monotonic()
+        while not self.stopped.is_set():
+            email = f"bench-{rng.randrange(10**12)}@example.org"
+            try:
+                ok = post_rsvp(self.base, rng.choice(self.ids), email)
+            except OSError:
+                ok = False
+            self.sent += ok
+            self.failed += not ok
+            next_at += 1 / self.rate
+            self.stopped.wait(max(0.0, next_at - time.monotonic()))
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(30)
+
+
+class ScreeningChanger(threading.Thread):
+    """Change one listed screening's venue every `interval` seconds (a calendar change: every
+    feed is rebuilt), through the app's own session so the change is counted as any other."""
+
+    def __init__(self, database_uri: str, screening_id: int, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.uri, self.screening_id, self.interval = database_uri, screening_id, interval
+        self.stopped = threading.Event()
+        self.changes: list[float] = []  # monotonic time of each commit
+
+    def run(self) -> None:
+        from screenings import create_app
+        from screenings.extensions import db
+        from screenings.models import Screening
+
+        app = create_app({"SQLALCHEMY_DATABASE_URI": self.uri, "OUTBOX_DELIVER_ON_COMMIT": False})
+        n = 0
+        while not self.stopped.wait(self.interval):
+            n += 1
+            with app.app_context():
+                screening = db.session.get(Screening, self.screening_id)
+                screening.venue_name = f"Bench Hall {n}"
+                db.session.commit()
+            self.changes.append(time.monotonic())
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(30)
+
+
+def time_to_new_feed(base: str, headers: dict, after: float, timeout: float = 120) -> float:
+    """Seconds from `after` (a commit) until /calendar.ics carries a new ETag."""
+    request = urllib.request.Request(f"{base}/calendar.ics", headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+        first = response.headers["ETag"]
+    while time.monotonic() - after < timeout:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            if response.headers["ETag"] != first:
+                return time.monotonic() - after
+        time.sleep(0.05)
+    return float("inf")
+
+
+def visibility(base: str, screening_id: int, rounds: int = 20, reads: int = 8) -> tuple[int, int]:
+    """Post an RSVP, then read the page `reads` times at once (the workers in turn): how many
+    reads after the commit still showed the old seat count, of how many."""
+    stale = total = 0
+    for n in range(rounds):
+        before = seats_left(base, screening_id)
+        if before is None or before == 0:
+            break
+        if not post_rsvp(base, screening_id, f"bench-visible-{n}-{time.time_ns()}@example.org"):
+            continue
+        for _ in range(reads):
+            total += 1
+            stale += seats_left(base, screening_id) != before - 1
+    return stale, total

@@ -1,0 +1,194 @@
+"""Strict outside judges of what calendar.py writes: libical, and a CalDAV server (Radicale).
+
+Test modules make fixtures of them: ``libical_judge = pytest.fixture(scope="session",
+name="libical")(build_libical)``, and the same for ``run_caldav``.
+
+libical is the C library behind Evolution and many CalDAV servers; `icalcheck.c` beside this
+file is compiled against it once per run (Debian's libical-dev; `make test` installs it). A
+CalDAV server accepts an object on PUT only if it parses, and a time-range REPORT finds an
+event only at the instant its server reads. Where a judge can't be had, the tests that need it
+skip and say why; nothing here passes by default.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import pytest
+from icalendar import Calendar
+
+SOURCE = Path(__file__).with_name("icalcheck.c")
+
+
+class Libical:
+    def __init__(self, binary: Path) -> None:
+        self.binary = binary
+
+    def check(self, ics: bytes) -> tuple[list[str], dict[str, tuple[int, int]]]:
+        """libical's errors (parse and iTIP restriction), and each VEVENT's UID -> (start,
+        end) as UNIX times, resolved through the object's own VTIMEZONEs."""
+        out = subprocess.run(
+            [self.binary, "check"], input=ics, capture_output=True, check=False, timeout=30
+        ).stdout.decode()
+        errors = [line[6:] for line in out.splitlines() if line.startswith("ERROR ")]
+        events = {}
+        for line in out.splitlines():
+            if line.startswith("EVENT "):
+                _, uid, start, end = line.split(" ")
+                events[uid] = (int(start), int(end))
+        return errors, events
+
+    def offsets(self, vtimezone: bytes, tzid: str, instants: list[datetime]) -> list[int]:
+        """The UTC offset (seconds) that the VTIMEZONE alone gives at each instant."""
+        calendar = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + vtimezone
+        calendar += b"END:VCALENDAR\r\n\n--\n"
+        calendar += "\n".join(str(int(i.timestamp())) for i in instants).encode()
+        result = subprocess.run(
+            [self.binary, "offsets", tzid], input=calendar, capture_output=True, timeout=60
+        )
+        assert result.returncode == 0, result
+        return [int(value) for value in result.stdout.split()]
+
+
+def build_libical(tmp_path_factory) -> Libical:
+    """icalcheck compiled against libical, or a skip saying what is missing."""
+    gcc, pkg_config = shutil.which("gcc"), shutil.which("pkg-config")
+    if not gcc or not pkg_config:
+        pytest.skip("libical judge needs gcc and pkg-config (apt-get install gcc pkg-config)")
+    flags = subprocess.run([pkg_config, "--cflags", "--libs", "libical"], capture_output=True)
+    if flags.returncode != 0:
+        pytest.skip("libical not installed (apt-get install libical-dev; make test does it)")
+    binary = tmp_path_factory.mktemp("libical") / "icalcheck"
+    subprocess.run([gcc, "-O2", "-o", binary, SOURCE, *flags.stdout.decode().split()], check=True)
+    return Libical(binary)
+
+
+def split_events(ics: bytes) -> dict[str, bytes]:
+    """One calendar object per VEVENT (with the VTIMEZONEs), as CalDAV stores them."""
+    calendar = Calendar.from_ical(ics)
+    timezones = calendar.walk("VTIMEZONE")
+    objects = {}
+    for event in calendar.walk("VEVENT"):
+        one = Calendar()
+        for name in ("PRODID", "VERSION", "CALSCALE"):
+            one.add(name, calendar[name])
+        for timezone in timezones:
+            one.add_component(timezone)
+        one.add_component(event)
+        objects[str(event["UID"])] = one.to_ical()
+    return objects
+
+
+class CalDAV:
+    """A Radicale server on loopback with one calendar at /test/screenings/."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.calendar = f"{base}/test/screenings/"
+
+    def _request(self, method: str, url: str, body: bytes = b"", **headers) -> tuple[int, bytes]:
+        headers.setdefault("Authorization", "Basic dGVzdDp0ZXN0")  # test:test
+        request = Request(url, data=body or None, method=method, headers=headers)
+        try:
+            with urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+                return response.status, response.read()
+        except HTTPError as error:
+            return error.code, error.read()
+
+    def put(self, name: str, ics: bytes) -> int:
+        status, _ = self._request(
+            "PUT", f"{self.calendar}{name}.ics", ics, **{"Content-Type": "text/calendar"}
+        )
+        return status
+
+    def delete(self, name: str) -> None:
+        self._request("DELETE", f"{self.calendar}{name}.ics")
+
+    def get(self, name: str) -> bytes:
+        status, body = self._request("GET", f"{self.calendar}{name}.ics")
+        assert status == 200, (status, body)
+        return body
+
+    def found_between(self, start: datetime, end: datetime) -> set[str]:
+        """The names of the objects a time-range REPORT finds (RFC 4791 9.9)."""
+        fmt = "%Y%m%dT%H%M%SZ"
+        query = f"""<?xml version="1.0" encoding="utf-8" ?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+  <D:prop><D:getetag/></D:prop>
+  <C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">
+    <C:time-range start="{start.astimezone(UTC):{fmt}}" end="{end.astimezone(UTC):{fmt}}"/>
+  </C:comp-filter></C:comp-filter></C:filter>
+</C:calendar-query>"""
+        status, body = self._request(
+            "REPORT",
+            self.calendar,
+            query.encode(),
+            Depth="1",
+            **{"Content-Type": "application/xml"},
+        )
+        assert status == 207, (status, body)
+        text = body.decode()
+        names = set()
+        for piece in text.split("<D:href>" if "<D:href>" in text else "<href>")[1:]:
+            href = piece.split("<", 1)[0]
+            if href.endswith(".ics"):
+                names.add(href.rsplit("/", 1)[1].removesuffix(".ics"))
+        return names
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_caldav(tmp_path_factory):
+    """Radicale (PyPI) serving on loopback for the session, or a skip saying why."""
+    pytest.importorskip("radicale", reason="Radicale not installed (pip install radicale)")
+    folder = tmp_path_factory.mktemp("radicale")
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+        [
+            sys.executable,
+            "-m",
+            "radicale",
+            "--server-hosts",
+            f"127.0.0.1:{port}",
+            "--auth-type",
+            "none",
+            "--rights-type",
+            "owner_only",
+            "--storage-filesystem-folder",
+            str(folder),
+            "--logging-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = CalDAV(f"http://127.0.0.1:{port}")
+    try:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("Radicale did not start")
+        status, body = server._request(
+            "MKCALENDAR", server.calendar, b"", **{"Content-Type": "application/xml"}
+        )
+        assert status == 201, (status, body)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
