@@ -8,6 +8,8 @@ from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
+from babel.core import get_global
+from babel.dates import get_timezone_location, get_timezone_name
 
 
 class NonexistentLocalTime(ValueError):
@@ -34,6 +36,83 @@ def all_zones() -> tuple[str, ...]:
 
 def zones_for_country(country: str) -> tuple[str, ...]:
     return country_zones().get(country.upper(), ())
+
+
+# zone.tab lists a country's zones in geographic order, and puts the most populous first
+# only where geography allows; where its first is not where most people live, say so here.
+MAIN_ZONES = {
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto",
+    "RU": "Europe/Moscow",
+    "UA": "Europe/Kyiv",
+    "UZ": "Asia/Tashkent",
+}
+
+
+def zone_tab_order(country: str) -> tuple[str, ...]:
+    """A country's zones in zone.tab's own order (most populous first, where it can)."""
+    text = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8")
+    return tuple(
+        line.split("\t")[2]
+        for line in text.splitlines()
+        if not line.startswith("#") and line.split("\t")[0] == country.upper()
+    )
+
+
+@cache
+def main_zone(country: str) -> str | None:
+    """The zone most of a country's people live in: preselected on the booking form."""
+    zones = zones_for_country(country)
+    if not zones:
+        return None
+    main = MAIN_ZONES.get(country.upper())
+    return main if main in zones else zone_tab_order(country)[0]
+
+
+@cache
+def main_zones() -> dict[str, str]:
+    """Country code → its main zone, for every country."""
+    return {code: main_zone(code) for code in country_zones()}
+
+
+@cache
+def zone_aliases() -> dict[str, str]:
+    """Old zone name → the name we list (a browser may still report Europe/Kiev)."""
+    listed = set(all_zones())
+    return {old: new for old, new in get_global("zone_aliases").items() if new in listed}
+
+
+def is_uniform_country(country: str) -> bool:
+    """Every zone of the country keeps the same clock all year (Germany: Berlin, Büsingen)."""
+    year = datetime.now(UTC).year
+    instants = [datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC)]
+    offsets = {
+        tuple(moment.astimezone(ZoneInfo(zone)).utcoffset() for moment in instants)
+        for zone in zones_for_country(country)
+    }
+    return len(offsets) <= 1
+
+
+@lru_cache(maxsize=8192)
+def zone_label(zone: str, locale: str = "en") -> str:
+    """A zone as people name it, from CLDR: "Eastern Time — New York", in the locale."""
+    if zone == "UTC":
+        return "UTC"
+    generic = get_timezone_name(zone, width="long", locale=locale)
+    city = get_timezone_location(zone, locale=locale, return_city=True)
+    return generic if city in generic else f"{generic} — {city}"
+
+
+@cache
+def zone_choices(locale: str = "en") -> tuple[tuple[str, str], ...]:
+    """(zone, label) for every zone, west to east, then by label."""
+    moment = datetime.now(UTC).replace(month=1, day=15)
+
+    def key(zone: str):
+        return (moment.astimezone(ZoneInfo(zone)).utcoffset(), zone_label(zone, locale))
+
+    return tuple((zone, zone_label(zone, locale)) for zone in sorted(all_zones(), key=key))
 
 
 @cache

@@ -128,10 +128,13 @@ def register_template_helpers(app: Flask) -> None:
 
     from flask_babel import get_locale
 
-    from .places import country_zones
+    from .places import country_zones, main_zones, zone_aliases
     from .services.visibility import label as visibility_label
 
     zones_json = json.dumps(country_zones(), separators=(",", ":"))
+    zone_defaults_json = json.dumps(
+        {"main": main_zones(), "aliases": zone_aliases()}, separators=(",", ":")
+    )
 
     def field_attributes(attrs: dict, described: list[str], errors) -> dict:
         """HTML attributes of an input: its own, plus the ARIA links to hint and error."""
@@ -149,6 +152,7 @@ def register_template_helpers(app: Flask) -> None:
         country_name=localized_country_name,
         local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
+        zone_defaults_json=lambda: zone_defaults_json,
         webcal_url=webcal_url,
         subscribe_links=subscribe_links,
         visibility_label=visibility_label,

@@ -86,6 +86,7 @@ def world(app, db):
             "filename": "style.css",
             "producer_id": owner.id,
             "session_id": 1,
+            "host_id": 1,  # a trusted host (services/rules.py); none exists: refuse, never 500
         },
     }
 

@@ -140,7 +140,7 @@ def test_unknown_and_disabled_accounts_answer_like_a_wrong_password(app, db, own
     assert message in wrong
     assert message in unknown.get_data(as_text=True)
     (failed,) = [e for e in events(AccountAction.LOGIN_FAILED) if e.producer_id is None]
-    assert failed.detail == "nobody@example.org"
+    assert failed.detail == "unknown account"  # what was typed is never stored
 
 
 # -- sessions per device -------------------------------------------------------------------------

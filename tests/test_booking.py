@@ -248,7 +248,7 @@ def test_csrf_is_enforced(client, db):
         ({"contact_phone": "call me"}, "contact_phone", "Use digits"),
         ({"country": ""}, "country", "This field is required."),
         ({"timezone": "Mars/Olympus_Mons"}, "timezone", "Choose a time zone from the list."),
-        ({"timezone": "", "country": "US"}, "timezone", "Choose the time zone of the venue."),
+        ({"timezone": "", "country": "US"}, "timezone", "several time zones: check the one chosen"),
         ({"start_date": "2020-01-01"}, "start_date", "must start in the future"),
         ({"start_date": "31/31/2031"}, "start_date", "Not a valid date value"),
         ({"start_date": ""}, "start_date", "Enter the date of the screening."),

@@ -33,10 +33,17 @@ from wtforms.validators import (
 
 from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 from ..models import OrganizationType
-from ..places import all_zones, countries, is_zone, zones_for_country
+from ..places import (
+    countries,
+    is_uniform_country,
+    is_zone,
+    main_zone,
+    zone_choices,
+)
 from ..services import visibility
 from ..services.alerts import CANCEL_CAUSES
 from ..services.bookings import BookingDetails
+from ..services.rules import VENUE_KINDS
 from ..services.visibility import EXPLANATIONS, LABELS
 
 ORGANIZATION_TYPES = [
@@ -48,6 +55,16 @@ ORGANIZATION_TYPES = [
     (OrganizationType.OTHER.value, _l("Other")),
 ]
 REQUIRED = _l("This field is required.")
+
+
+class MarkedRequired:
+    """Marks a field required (the * and the `required` attribute) for a field whose own
+    validate_ method decides, and may fill in, what an empty entry means."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form, field) -> None:
+        return None
 
 
 def _int_or_none(value):
@@ -129,7 +146,14 @@ class BookingForm(PublicForm):
     region = _text(_l("Region, state or province"), 120, required=False)
     postal_code = _text(_l("Postal code"), 20, required=False)
     country = SelectField(_l("Country of the venue"), validators=[InputRequired(REQUIRED)])
-    timezone = SelectField(_l("Time zone of the venue"), validate_choice=False)
+    venue_kind = SelectField(
+        _l("Kind of venue"),
+        choices=choices([("", _l("Choose the kind of venue")), *VENUE_KINDS]),
+        default="",
+    )
+    timezone = SelectField(
+        _l("Time zone of the venue"), validators=[MarkedRequired()], validate_choice=False
+    )
 
     start_date = DateField(
         _l("Date"), validators=[InputRequired(_l("Enter the date of the screening."))]
@@ -191,10 +215,7 @@ class BookingForm(PublicForm):
         country_choices = choices([("", _l("Choose a country")), *countries(locale)])
         self.organization_country.choices = country_choices
         self.country.choices = country_choices
-        self.timezone.choices = choices(
-            [("", _l("Choose a time zone"))]
-            + [(zone, zone.replace("_", " ")) for zone in all_zones()]
-        )
+        self.timezone.choices = choices([("", _l("Choose a time zone")), *zone_choices(locale)])
 
     def preselect_listing(self) -> None:
         """On a fresh form: the default for the chosen organization type."""
@@ -213,11 +234,17 @@ class BookingForm(PublicForm):
             raise ValidationError(_l("Choose a country from the list."))
 
     def validate_timezone(self, field):
-        zones = zones_for_country(self.country.data or "")
+        country = self.country.data or ""
         if not field.data:
-            if len(zones) == 1:
-                field.data = zones[0]
+            # Where the whole country keeps one clock, its main zone is the answer; where
+            # not, the form comes back with the main zone chosen, for the person to check.
+            field.data = main_zone(country) or ""
+            if field.data and is_uniform_country(country):
                 return
+            if field.data:
+                raise ValidationError(
+                    _l("This country has several time zones: check the one chosen for you.")
+                )
             raise ValidationError(_l("Choose the time zone of the venue."))
         if not is_zone(field.data):
             raise ValidationError(_l("Choose a time zone from the list."))
@@ -253,6 +280,7 @@ class BookingForm(PublicForm):
             rsvps_enabled=bool(self.rsvps_enabled.data),
             notes=self.notes.data or "",
             format_id=self.format_id.data,
+            venue_kind=self.venue_kind.data or "",
         )
 
     def fill_from(self, screening) -> None:

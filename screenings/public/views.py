@@ -35,7 +35,7 @@ from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
-from .forms import LanguageForm, RsvpForm, SearchForm
+from .forms import LanguageForm, LicenceLookupForm, RsvpForm, SearchForm
 
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
@@ -61,6 +61,16 @@ def language():
 
 def rate_limit_licences() -> str:
     return current_app.config["RATELIMIT_LICENCES"]
+
+
+@bp.route("/licences")
+def licence_lookup():
+    """The verification form: a typed number goes to its page, which reads it as typed."""
+    form = LicenceLookupForm(request.args)
+    if request.args and form.validate():
+        return redirect(url_for(".licence", number=form.number.data), code=303)
+    status = 422 if request.args else 200
+    return render_template("public/licence_lookup.html", form=form), status
 
 
 @bp.route("/licences/<number>")

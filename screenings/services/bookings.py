@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import ChangeRequest, ChangeRequestStatus, Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, link_token, tokens_match
-from . import BookingError, NotAllowed, alerts, distribution, rsvps, visibility
+from . import BookingError, NotAllowed, alerts, distribution, rsvps, rules, visibility
 from .history import record_change
 from .licences import issue_licence
 
@@ -99,6 +99,8 @@ class BookingDetails:
     notes: str
     # The ScreeningFormat the organizer chose (download or physical); None: not chosen.
     format_id: int | None = None
+    # What kind of place the venue is (services/rules.VENUE_KINDS); "" not stated.
+    venue_kind: str = ""
 
 
 @dataclass
@@ -108,6 +110,8 @@ class BookingResult:
     is_new: bool
     # The local time occurred twice (a DST fall-back); the first occurrence was used.
     was_ambiguous: bool = False
+    # The film's licence rules this booking breaks, in words (services/rules.py).
+    broken_rules: tuple[str, ...] = ()
 
 
 def _manage_key(screening: Screening) -> str:
@@ -215,13 +219,18 @@ def create_booking(
             raise
         return BookingResult(existing, manage_token(existing), is_new=False)
     record_change(screening, f"organizer:{details.contact_email}", "booked")
-    if film.requires_approval:
-        emails.send_booking_received(screening)
+    broken, approver = rules.decide(screening)
+    if approver is None:
+        if broken:
+            record_change(screening, "system:licence-rules", "rules not met", rules=broken)
+        emails.send_booking_received(screening, broken_rules=broken)
         alerts.booking_awaiting_approval(screening)
     else:
-        _approve(screening, actor="system:auto-approval")
+        _approve(screening, actor=approver)
     db.session.commit()
-    return BookingResult(screening, token, is_new=True, was_ambiguous=ambiguous)
+    return BookingResult(
+        screening, token, is_new=True, was_ambiguous=ambiguous, broken_rules=tuple(broken)
+    )
 
 
 def _find_by_submission(submission_key: str) -> Screening | None:
@@ -385,12 +394,15 @@ def _withdraw_pending_changes(screening: Screening) -> None:
     )
 
 
-def recheck_rules(screening: Screening, changes: dict) -> None:
-    """Hook: an auto-approving film's rules, checked again after a change.
-
-    The licence-rules engine is a future issue; until then the change is recorded in the
-    history (by the caller) and nothing is refused here.
-    """
+def recheck_rules(screening: Screening, changes: dict) -> list[str]:
+    """An auto-approving film's rules, checked again after a change: what the change breaks
+    is recorded in the history for the producer (the change itself is not refused)."""
+    broken = rules.evaluate(screening)
+    if broken:
+        record_change(
+            screening, "system:licence-rules", "rules not met after a change", rules=broken
+        )
+    return broken
 
 
 def pending_change(screening: Screening) -> ChangeRequest | None:

@@ -161,7 +161,12 @@ def log_in(
     producer = _find(email)
     if producer is None or not producer.has_password or not producer.is_active:
         spend_password_check(password)
-        _record(AccountAction.LOGIN_FAILED, producer, address=address, detail=email[:100])
+        # Never what was typed: people type their password into the e-mail field.
+        if producer is None:
+            detail = "unknown account"
+        else:
+            detail = "disabled account" if not producer.is_active else "invitation not accepted"
+        _record(AccountAction.LOGIN_FAILED, producer, address=address, detail=detail)
         db.session.commit()
         raise _wrong_credentials()
     _refuse_if_locked(producer, address, unlocked_ids)

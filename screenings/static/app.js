@@ -2,12 +2,22 @@
 (function () {
   "use strict";
 
-  // Time zone follows the venue's country: preselected where it has one zone,
-  // narrowed to that country's zones otherwise.
+  // Time zone follows the venue's country: narrowed to that country's zones, and
+  // preselected: its only zone, else the browser's own zone when it is in that country,
+  // else the country's main zone (the one most of its people live in).
+  function browserZone(aliases) {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    return aliases[zone] || zone;
+  }
+
   function wireZones(form) {
     var data = form.getAttribute("data-country-zones");
     if (!data) { return; }
     var zonesByCountry = JSON.parse(data);
+    var defaults = JSON.parse(form.getAttribute("data-zone-defaults") || "{}");
+    var mainZones = defaults.main || {};
+    var own = browserZone(defaults.aliases || {});
     var country = form.querySelector("[data-zone-target]");
     if (!country) { return; }
     var zoneSelect = document.getElementById(country.getAttribute("data-zone-target"));
@@ -23,12 +33,16 @@
           zoneSelect.appendChild(new Option(o.text, o.value));
         }
       });
-      if (zones && zones.length === 1) {
-        zoneSelect.value = zones[0];
-      } else if (keepCurrent && (!zones || zones.indexOf(current) !== -1)) {
+      if (!zones) {
+        zoneSelect.value = keepCurrent ? current : "";
+      } else if (keepCurrent && current && zones.indexOf(current) !== -1) {
         zoneSelect.value = current;
+      } else if (zones.length === 1) {
+        zoneSelect.value = zones[0];
+      } else if (zones.indexOf(own) !== -1) {
+        zoneSelect.value = own;
       } else {
-        zoneSelect.value = "";
+        zoneSelect.value = mainZones[country.value] || "";
       }
     }
     country.addEventListener("change", function () { refresh(false); });
