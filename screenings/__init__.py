@@ -119,6 +119,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .attendee import bp as attendee_bp
+    from .door import bp as door_bp
     from .ops import bp as ops_bp
     from .organizer import bp as organizer_bp
     from .producer import bp as producer_bp
@@ -133,6 +134,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(producer_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(attendee_bp)
+    app.register_blueprint(door_bp)
     from .devmail import register as register_dev_pages
 
     register_dev_pages(app)

@@ -21,7 +21,7 @@ from .. import emails
 from ..extensions import db
 from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, utcnow
 from ..security import derived_token, hash_token, link_token, new_token, tokens_match
-from . import DomainError, NotAllowed
+from . import DomainError, NotAllowed, door
 
 # Test-only: called right after the capacity decision, while its lock is held, so a race
 # test can widen the window in which a naive check-then-insert would oversell.
@@ -203,6 +203,7 @@ def rsvp(
         confirmed_at=now if confirmed else None,
     )
     row.reply_token_hash = hash_token(reply_token(row))
+    door.ensure_ticket(row)
     db.session.add(row)
     try:
         db.session.flush()
