@@ -136,6 +136,8 @@ def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 2
         if share and screening.visibility == visibility.PRIVATE
         else None,
         **_attendee_context(screening),
+        **_door_context(screening),
+        held=booking_service.pending_change(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
@@ -235,6 +237,14 @@ def cancel(token: str):
             flash(_("The screening is cancelled. We've e-mailed you a confirmation."), "success")
         return redirect(url_for(".manage", token=token))
     return _manage_page(screening, token, form, 422)
+
+
+def _door_context(screening) -> dict:
+    """The door section of the manage page: the door link and the helper links."""
+    from ..door.forms import HelperForm
+    from ..door.views import helper_links
+
+    return {"helper_links": helper_links(screening), "helper_form": HelperForm()}
 
 
 def _attendee_context(screening) -> dict:

@@ -148,7 +148,11 @@ def dashboard():
 
 @bp.route("/screenings.csv")
 def export_screenings():
-    _form, filters, _options = _filters()
+    form, filters, _options = _filters()
+    try:
+        exports.check_parameters(form, filters)  # before the first byte is sent
+    except DomainError as error:
+        abort(400, description=error.message)
     return _csv(exports.screenings_csv(filters), "screenings")
 
 

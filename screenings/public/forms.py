@@ -98,3 +98,16 @@ class LanguageForm(SafeForm):
     def __init__(self, *args, languages=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.language.choices = choices((code, code) for code in languages)
+
+
+class LicenceLookupForm(SafeForm):
+    """Check a licence by its number, as typed (the page reads case, O/I/L and spaces)."""
+
+    class Meta:
+        csrf = False
+
+    number = StringField(
+        _l("Licence number"),
+        validators=[DataRequired(_l("Enter the licence number.")), Length(max=64)],
+        filters=[strip_text],
+    )

@@ -15,7 +15,7 @@ from .. import emails
 from ..extensions import db
 from ..models import ChangeRequest, ChangeRequestStatus, Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
-from ..security import derived_token, hash_token, tokens_match
+from ..security import derived_token, hash_token, link_token, tokens_match
 from . import (
     BookingError,
     NotAllowed,
@@ -126,9 +126,13 @@ class BookingResult:
     notes: tuple[str, ...] = ()
 
 
+def _manage_key(screening: Screening) -> str:
+    return f"{screening.submission_key}:{screening.manage_token_version}"
+
+
 def manage_token(screening: Screening) -> str:
     """The organizer's private manage-link token (derived, so it can be re-sent)."""
-    return derived_token("manage", f"{screening.submission_key}:{screening.manage_token_version}")
+    return link_token("manage", _manage_key(screening), screening.manage_token_hash)
 
 
 def find_by_manage_token(token: str) -> Screening | None:
@@ -592,7 +596,7 @@ def default_duration(film: Film) -> int:
 def reissue_manage_link(screening: Screening, *, actor: str) -> None:
     """Revoke every manage link sent so far and e-mail the organizer a new one."""
     screening.manage_token_version += 1
-    screening.manage_token_hash = hash_token(manage_token(screening))
+    screening.manage_token_hash = hash_token(derived_token("manage", _manage_key(screening)))
     record_change(screening, actor, "manage link reissued")
     emails.send_manage_link(screening)
     db.session.commit()
