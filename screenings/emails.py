@@ -69,10 +69,10 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
     return CalendarPart(ics, method)
 
 
-def send_booking_received(screening: Screening, broken_rules=()) -> None:
+def send_booking_received(screening: Screening, broken_rules=(), notes=()) -> None:
     """Tell the organizer their booking waits for the producer's approval (and which of the
     film's licence rules it does not meet, if any)."""
-    _to_organizer(screening, "booking_received", broken_rules=list(broken_rules))
+    _to_organizer(screening, "booking_received", broken_rules=list(broken_rules), notes=list(notes))
 
 
 def send_licence_issued(screening: Screening, licence: Licence) -> None:

@@ -96,6 +96,8 @@ def _flash_booking_result(result: booking_service.BookingResult) -> None:
             ),
             "warning",
         )
+    for note in result.notes:
+        flash(note, "info")
     if result.was_ambiguous:
         flash(
             _(

@@ -25,7 +25,6 @@ from flask_babel import lazy_gettext as _l
 from .. import LANGUAGES, caching, calendar
 from ..caching import cached_page, screening_version
 from ..extensions import limiter
-from ..models import RsvpStatus
 from ..places import countries
 from ..producer.auth import is_safe_next
 from ..services import DomainError, visibility
@@ -197,7 +196,7 @@ def _screening_page(screening, here: str, *, shared: bool):
             return redirect(here)
         if form.validate_on_submit():
             try:
-                result = rsvp_service.rsvp(
+                rsvp_service.rsvp(
                     screening,
                     name=form.name.data,
                     email=form.email.data,
@@ -208,7 +207,7 @@ def _screening_page(screening, here: str, *, shared: bool):
             except DomainError as error:
                 form_error(form, error)
             else:
-                _flash_rsvp(result.rsvp)
+                _flash_rsvp(form.email.data)
                 return redirect(here)
     place = visibility.public_place(screening)
     status = 422 if request.method == "POST" else 200
@@ -233,26 +232,17 @@ def _screening_page(screening, here: str, *, shared: bool):
     ), status
 
 
-def _flash_rsvp(rsvp) -> None:
-    # Says the same for a first reply and a repeated one, so nobody learns who else replied.
-    if rsvp.status == RsvpStatus.CONFIRMED:
-        flash(
-            _(
-                "You're on the guest list. We've e-mailed the invitation and a link to cancel "
-                "to %(email)s.",
-                email=rsvp.email,
-            ),
-            "success",
-        )
-    else:
-        flash(
-            _(
-                "The screening is full, so you're on the waiting list. If seats free up we'll "
-                "e-mail %(email)s with the invitation.",
-                email=rsvp.email,
-            ),
-            "info",
-        )
+def _flash_rsvp(email: str) -> None:
+    # One answer for a seat, the waiting list and a repeated reply, naming only the address
+    # typed: whoever types someone else's address learns nothing (the e-mail tells its owner).
+    flash(
+        _(
+            "Thank you. We've e-mailed %(email)s to say whether you're on the guest list or "
+            "the waiting list, with your private link to change your reply.",
+            email=email,
+        ),
+        "success",
+    )
 
 
 @bp.route("/screenings/<int:screening_id>.ics")
