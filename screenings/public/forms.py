@@ -98,3 +98,16 @@ class LanguageForm(SafeForm):
     def __init__(self, *args, languages=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.language.choices = choices((code, code) for code in languages)
+
+
+class MyLinksForm(PublicForm):
+    """ "E-mail me my links": the address a person booked or replied with."""
+
+    email = EmailField(
+        _l("Your e-mail address"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        filters=[strip_text],
+    )
+
+    def validate_email(self, field):
+        checked_email(self, field)
