@@ -88,8 +88,11 @@ class ScreeningChanger(threading.Thread):
         self.uri, self.screening_id, self.interval = database_uri, screening_id, interval
         self.stopped = threading.Event()
         self.changes: list[float] = []  # monotonic time of each commit
+        self.failures = 0
 
     def run(self) -> None:
+        from sqlalchemy.exc import OperationalError
+
         from screenings import create_app
         from screenings.extensions import db
         from screenings.models import Screening
@@ -98,10 +101,14 @@ class ScreeningChanger(threading.Thread):
         n = 0
         while not self.stopped.wait(self.interval):
             n += 1
-            with app.app_context():
-                screening = db.session.get(Screening, self.screening_id)
-                screening.venue_name = f"Bench Hall {n}"
-                db.session.commit()
+            try:
+                with app.app_context():
+                    screening = db.session.get(Screening, self.screening_id)
+                    screening.venue_name = f"Bench Hall {n}"
+                    db.session.commit()
+            except OperationalError:  # SQLite: "database is locked" by a long read
+                self.failures += 1
+                continue
             self.changes.append(time.monotonic())
 
     def stop(self) -> None:

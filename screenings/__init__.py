@@ -69,6 +69,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .views import SecurityHeaders
 
     app.wsgi_app = SecurityHeaders(app.wsgi_app, https=bool(app.config["SESSION_COOKIE_SECURE"]))
+    if app.config["PROXY_FIX"]:
+        # Outermost: everything inside sees the client's address and scheme. The host is
+        # never taken from a header (links are built from PUBLIC_BASE_URL).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0)
     return app
 
 
@@ -112,6 +119,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .attendee import bp as attendee_bp
+    from .door import bp as door_bp
     from .ops import bp as ops_bp
     from .organizer import bp as organizer_bp
     from .producer import bp as producer_bp
@@ -126,6 +134,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(producer_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(attendee_bp)
+    app.register_blueprint(door_bp)
     from .devmail import register as register_dev_pages
 
     register_dev_pages(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.utils import make_msgid
+
 from flask import current_app
 from flask_babel import force_locale
 
@@ -67,9 +69,10 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
     return CalendarPart(ics, method)
 
 
-def send_booking_received(screening: Screening) -> None:
-    """Tell the organizer their booking waits for the producer's approval."""
-    _to_organizer(screening, "booking_received")
+def send_booking_received(screening: Screening, broken_rules=(), notes=()) -> None:
+    """Tell the organizer their booking waits for the producer's approval (and which of the
+    film's licence rules it does not meet, if any)."""
+    _to_organizer(screening, "booking_received", broken_rules=list(broken_rules), notes=list(notes))
 
 
 def send_licence_issued(screening: Screening, licence: Licence) -> None:
@@ -156,11 +159,23 @@ def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
     return CalendarPart(ics, method)
 
 
-def _to_attendee(rsvp, kind: str, *, calendar_part: CalendarPart | None = None, **context) -> None:
-    """Compose an attendee e-mail (with their private RSVP link) and queue it."""
+def _to_attendee(
+    rsvp,
+    kind: str,
+    *,
+    calendar_part: CalendarPart | None = None,
+    with_ticket: bool = False,
+    **context,
+) -> None:
+    """Compose an attendee e-mail (with their private RSVP link) and queue it; a confirmed
+    guest's carries their ticket: the QR as an inline image beside the code in text."""
+    from .services import door
     from .services.rsvps import rsvp_token
 
     screening = rsvp.screening
+    if with_ticket:
+        context["ticket_code"] = door.ensure_ticket(rsvp)
+        context["ticket_cid"] = make_msgid(domain=public_domain() or "localhost")
     message = compose(
         template=kind,
         recipient_name=rsvp.name,
@@ -177,13 +192,27 @@ def _to_attendee(rsvp, kind: str, *, calendar_part: CalendarPart | None = None, 
         },
         calendar=calendar_part,
     )
+    if with_ticket:
+        # The HTML part becomes multipart/related with the QR beside it (cid: reference).
+        message.get_body(("html",)).add_related(
+            door.ticket_qr_png(rsvp),
+            maintype="image",
+            subtype="png",
+            cid=context["ticket_cid"],
+            filename="ticket.png",
+            disposition="inline",
+        )
     enqueue(message, kind=kind, screening_id=screening.id)
 
 
 def send_rsvp_confirmed(rsvp, *, promoted: bool = False) -> None:
-    """A confirmed seat: the invite (REQUEST) and the private link to cancel."""
+    """A confirmed seat: the invite (REQUEST), the ticket (QR inline, and its code as text)
+    and the private link to cancel."""
     _to_attendee(
-        rsvp, "rsvp_promoted" if promoted else "rsvp_confirmed", calendar_part=attendee_invite(rsvp)
+        rsvp,
+        "rsvp_promoted" if promoted else "rsvp_confirmed",
+        calendar_part=attendee_invite(rsvp),
+        with_ticket=True,
     )
 
 

@@ -1,7 +1,6 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -9,6 +8,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .security import client_address
 
 # Named constraints make Alembic migrations deterministic and SQLite batch mode work.
 NAMING_CONVENTION = {
@@ -29,4 +30,5 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 mail = Mail()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Limits count per client address (behind a proxy, only with PROXY_FIX set: see config.py).
+limiter = Limiter(key_func=client_address, default_limits=[])

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -112,6 +112,9 @@ def register_error_handlers(app: Flask) -> None:
     def database_unavailable(error):
         db.session.rollback()
         app.logger.warning("database unavailable: %s", error)
+        # The page must not need the database: the header would look the producer up (or
+        # reload the one the rollback just expired), so it is drawn for nobody logged in.
+        g._login_user = current_app.login_manager.anonymous_user()
         response = current_app.make_response(
             (render_template("error.html", error=None, unavailable=True), 503)
         )

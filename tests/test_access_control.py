@@ -48,6 +48,8 @@ def classify(endpoint: str, rule: str) -> str:
         return "organizer_token" if "<token>" in rule else "public"
     if blueprint == "attendee":
         return "attendee_token"
+    if blueprint == "door":  # the organizer's door (manage link) or a helper link
+        return "door_token" if rule.startswith("/door/") else "organizer_token"
     if endpoint == "public.feed_producer":
         return "feed_token"
     if blueprint in ("public", "ops", "static"):
@@ -86,6 +88,8 @@ def world(app, db):
             "filename": "style.css",
             "producer_id": owner.id,
             "session_id": 1,
+            "helper_id": 1,
+            "host_id": 1,  # a trusted host (services/rules.py); none exists: refuse, never 500
         },
     }
 
@@ -228,7 +232,7 @@ def test_capability_routes_need_their_own_valid_token(app, db, world, kind):
     client = _visitor(app, world, kind)
     token = _csrf(client)
     for rule, access, methods in _routes(app):
-        if access not in ("organizer_token", "attendee_token", "feed_token"):
+        if access not in ("organizer_token", "attendee_token", "feed_token", "door_token"):
             continue
         url = _url(app, rule, world["values"], token=BOGUS)
         for method in methods:

@@ -206,3 +206,19 @@ def test_revoked_and_cancelled_say_so(app, client, db):
 def test_garbage_is_a_plain_404(app, client, db, typed):
     make_screening()
     assert client.get(f"/licences/{typed}").status_code == 404
+
+
+def test_the_verification_form_takes_a_number_as_typed(app, client, db):
+    number = make_screening().current_licence.number
+    form = client.get("/licences").get_data(as_text=True)
+    assert '<label for="number">Licence number</label>' in form
+    typed = " " + number.lower().replace("-", " ") + " "
+    answer = client.get("/licences", query_string={"number": typed}, follow_redirects=True)
+    assert answer.status_code == 200
+    assert number in answer.get_data(as_text=True)
+    empty = client.get("/licences", query_string={"number": ""})
+    assert empty.status_code == 422
+    assert "Enter the licence number." in empty.get_data(as_text=True)
+    assert client.get("/licences", query_string={"number": "x" * 65}).status_code == 422
+    wrong = client.get("/licences", query_string={"number": "TKR-0000-0001"}, follow_redirects=True)
+    assert wrong.status_code == 404

@@ -49,6 +49,9 @@ def test_a_new_city_waits_on_the_old_licence_until_approved(client, producer, db
     (organizer,) = smtp.to("miriam@example.org")
     assert "waits for approval" in organizer["Subject"]
     assert "stays valid" in organizer.get_body(("plain",)).get_content()
+    assert "waits for the producer's approval" in client.get(manage).get_data(as_text=True).replace(
+        "&#39;", "'"
+    )
     assert smtp.to(producer_helpers.PRODUCER_EMAIL)
     # The producer sees it in the queue and approves it there.
     queue = client.get("/producer/approvals").get_data(as_text=True)
@@ -187,3 +190,31 @@ def test_a_revision_without_new_terms_keeps_the_old_version(client, db, smtp):
         screening, booking_details(venue_name="Hall C"), actor="producer:x", by_producer=True
     )
     assert [lic.terms.version for lic in screening.licences] == [accepted, accepted]
+
+
+def test_an_approved_move_sets_the_new_start_in_utc(client, producer, db, smtp):
+    screening, manage = _approved_on_an_approval_film(db)
+    before = screening.starts_at
+    submit(
+        client,
+        manage + "/edit",
+        booking_data(start_date=future_date(40).isoformat(), start_time="18:30"),
+    )
+    held = db.session.scalar(select(ChangeRequest))
+    assert set(held.changes) == {"local_start"}
+    db.session.expire_all()
+    assert db.session.get(Screening, screening.id).starts_at == before
+    submit(
+        client,
+        f"/producer/changes/{held.id}",
+        {"decision": "approve"},
+        form_url="/producer/approvals",
+    )
+    db.session.expire_all()
+    screening = db.session.get(Screening, screening.id)
+    assert screening.local_start.date() == future_date(40)
+    assert (screening.local_start.hour, screening.local_start.minute) == (18, 30)
+    offset = screening.local_start - screening.starts_at
+    assert offset.total_seconds() / 3600 in (-4, -5)  # Toronto
+    assert screening.calendar_sequence == 1
+    assert screening.licences[-1].particulars["local_start"].startswith(future_date(40).isoformat())

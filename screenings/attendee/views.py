@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
+from ..models import RsvpStatus
 from ..public.forms import ConfirmForm
-from ..services import DomainError, privacy, visibility
+from ..services import DomainError, door, privacy, visibility
 from ..services import rsvps as rsvp_service
 from ..views import private_page
 from . import bp
@@ -24,14 +25,33 @@ def _rsvp_for(token: str):
 def rsvp(token: str):
     """The reply as it stands, with the buttons to cancel it or erase it."""
     row = _rsvp_for(token)
+    return _render("attendee/rsvp.html", row, token=token, form=ConfirmForm(), ticket=_ticket(row))
+
+
+def _render(template: str, row, **context):
+    """An attendee page: their reply, its screening, and the place as they may see it."""
     return render_template(
-        "attendee/rsvp.html",
-        rsvp=row,
-        screening=row.screening,
-        place=visibility.rsvp_place(row),
-        token=token,
-        form=ConfirmForm(),
+        template, rsvp=row, screening=row.screening, place=visibility.rsvp_place(row), **context
     )
+
+
+def _ticket(row) -> dict | None:
+    """A confirmed reply's ticket: its code and QR (an older reply gets its digest now)."""
+    if row.status != RsvpStatus.CONFIRMED:
+        return None
+    code = door.issue_ticket(row)
+    return {"code": code, "qr": door.ticket_qr_data_uri(row)}
+
+
+@bp.route("/rsvp/<token>/ticket")
+@private_page
+def ticket(token: str):
+    """The ticket alone, to print or to show on a phone at the door."""
+    row = _rsvp_for(token)
+    ticket = _ticket(row)
+    if ticket is None:
+        abort(404)
+    return _render("attendee/ticket.html", row, ticket=ticket)
 
 
 @bp.route("/rsvp/<token>/cancel", methods=["POST"])

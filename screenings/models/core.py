@@ -78,6 +78,10 @@ class Film(db.Model):
     runtime_minutes: Mapped[int]
     content_advisory: Mapped[str] = mapped_column(Text, default="")
     requires_approval: Mapped[bool] = mapped_column(default=False)
+    # A booking that meets every licence rule is approved at once (services/rules.py).
+    auto_approve_compliant: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The film's licence rules as JSON {rule key: setting}; read only by services/rules.py.
+    rules_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -157,6 +161,9 @@ class Screening(db.Model):
     region: Mapped[str] = mapped_column(String(120), default="")
     postal_code: Mapped[str] = mapped_column(String(20), default="")
     country: Mapped[str] = mapped_column(String(2), index=True)
+    # indoor_hall, cinema, classroom, worship, outdoor, private_home (services/rules.py);
+    # "" for bookings made before it was asked.
+    venue_kind: Mapped[str] = mapped_column(String(16), default="", server_default="")
     timezone: Mapped[str] = mapped_column(String(64))
     local_start: Mapped[datetime]
     starts_at: Mapped[datetime] = mapped_column(index=True)
@@ -418,3 +425,27 @@ class ChangeCounter(db.Model):
 
     def __repr__(self) -> str:
         return f"<ChangeCounter {self.name}={self.value}>"
+
+
+class TrustedHost(db.Model):
+    """An organizer the producer trusts: their later compliant bookings skip review.
+
+    Matched on the organizer's exact e-mail (kind "email") or, only when the producer chose
+    it, on the e-mail's domain (kind "domain"). Rules in services/rules.py.
+    """
+
+    __tablename__ = "trusted_hosts"
+    __table_args__ = (
+        UniqueConstraint("kind", "value"),
+        CheckConstraint("kind IN ('email', 'domain')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(254))
+    organization_name: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<TrustedHost {self.kind} {self.value!r}>"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .core import Screening, utcnow
 
-__all__ = ["MailBounce", "Rsvp", "RsvpStatus"]
+__all__ = ["DoorHelper", "MailBounce", "Rsvp", "RsvpStatus"]
 
 
 class RsvpStatus(enum.StrEnum):
@@ -65,6 +65,12 @@ class Rsvp(db.Model):
     # own cancellation, and carried (plus one) into a later reply of the same person, so every
     # object they receive has a higher SEQUENCE than the last (RFC 5546 2.1.5).
     calendar_sequence_offset: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Digest of the ticket code (services/door.ticket_code): the door finds a ticket by it.
+    ticket_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Party members through the door so far (0 … party_size), the first time and by whom.
+    checked_in_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    checked_in_at: Mapped[datetime | None]
+    checked_in_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
@@ -79,6 +85,32 @@ class Rsvp(db.Model):
 
     def __repr__(self) -> str:
         return f"<Rsvp {self.id} {self.status} x{self.party_size} screening={self.screening_id}>"
+
+
+class DoorHelper(db.Model):
+    """A check-in-only link a screening's organizer gave a volunteer: it opens the door page
+    of that screening and nothing else, until revoked."""
+
+    __tablename__ = "door_helpers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), index=True)
+    label: Mapped[str] = mapped_column(String(80))
+    # Random key the link's token is derived from (the organizer sees the link again on the
+    # manage page); only the token's digest finds it.
+    key: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    screening: Mapped[Screening] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def __repr__(self) -> str:
+        return f"<DoorHelper {self.id} screening={self.screening_id} active={self.is_active}>"
 
 
 class MailBounce(db.Model):

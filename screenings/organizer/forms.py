@@ -43,6 +43,7 @@ from ..places import (
 from ..services import visibility
 from ..services.alerts import CANCEL_CAUSES
 from ..services.bookings import BookingDetails
+from ..services.rules import VENUE_KINDS
 from ..services.visibility import EXPLANATIONS, LABELS
 
 ORGANIZATION_TYPES = [
@@ -145,6 +146,11 @@ class BookingForm(PublicForm):
     region = _text(_l("Region, state or province"), 120, required=False)
     postal_code = _text(_l("Postal code"), 20, required=False)
     country = SelectField(_l("Country of the venue"), validators=[InputRequired(REQUIRED)])
+    venue_kind = SelectField(
+        _l("Kind of venue"),
+        choices=choices([("", _l("Choose the kind of venue")), *VENUE_KINDS]),
+        default="",
+    )
     timezone = SelectField(
         _l("Time zone of the venue"), validators=[MarkedRequired()], validate_choice=False
     )
@@ -274,6 +280,7 @@ class BookingForm(PublicForm):
             rsvps_enabled=bool(self.rsvps_enabled.data),
             notes=self.notes.data or "",
             format_id=self.format_id.data,
+            venue_kind=self.venue_kind.data or "",
         )
 
     def fill_from(self, screening) -> None:

@@ -13,7 +13,7 @@ from ..extensions import limiter
 from ..models import Film
 from ..public.forms import ConfirmForm
 from ..security import new_token
-from ..services import DomainError, licences, visibility
+from ..services import DomainError, licences, rules, visibility
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
@@ -56,7 +56,13 @@ def book():
             return redirect(url_for(".manage", token=result.manage_token))
     selected = next((film for film in films if film.id == form.film_id.data), None)
     status = 422 if request.method == "POST" else 200
-    return render_template("organizer/book.html", form=form, films=films, film=selected), status
+    return render_template(
+        "organizer/book.html",
+        form=form,
+        films=films,
+        film=selected,
+        film_rules={film.id: rules.describe(film) for film in films},
+    ), status
 
 
 def _flash_booking_result(result: booking_service.BookingResult) -> None:
@@ -81,6 +87,17 @@ def _flash_booking_result(result: booking_service.BookingResult) -> None:
             ),
             "success",
         )
+    if result.broken_rules:
+        flash(
+            _(
+                "The producer will look at these points, where your booking differs from the "
+                "film's licence rules: %(rules)s",
+                rules=" ".join(result.broken_rules),
+            ),
+            "warning",
+        )
+    for note in result.notes:
+        flash(note, "info")
     if result.was_ambiguous:
         flash(
             _(
@@ -119,6 +136,8 @@ def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 2
         if share and screening.visibility == visibility.PRIVATE
         else None,
         **_attendee_context(screening),
+        **_door_context(screening),
+        held=booking_service.pending_change(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
@@ -231,6 +250,14 @@ def cancel(token: str):
             flash(_("The screening is cancelled. We've e-mailed you a confirmation."), "success")
         return redirect(url_for(".manage", token=token))
     return _manage_page(screening, token, form, 422)
+
+
+def _door_context(screening) -> dict:
+    """The door section of the manage page: the door link and the helper links."""
+    from ..door.forms import HelperForm
+    from ..door.views import helper_links
+
+    return {"helper_links": helper_links(screening), "helper_form": HelperForm()}
 
 
 def _attendee_context(screening) -> dict:

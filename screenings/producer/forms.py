@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -30,8 +32,11 @@ from wtforms.validators import (
 
 from ..forms import SafeForm, choices, strip_text
 from ..models import FormatKind, MaterialKind
-from ..places import all_zones
+from ..organizer.forms import ORGANIZATION_TYPES
+from ..places import all_zones, countries
+from ..services import rules
 from ..services.alerts import ALERT_MODES
+from ..services.rules import VENUE_KINDS
 
 
 def _int_or_none(value):
@@ -53,6 +58,12 @@ class LoginForm(SafeForm):
 
 class ApproveForm(SafeForm):
     pass
+
+
+class TrustForm(SafeForm):
+    """Approve and trust: the organizer's later compliant bookings skip review."""
+
+    whole_domain = BooleanField(_l("Trust every e-mail address at this domain"))
 
 
 class RejectForm(SafeForm):
@@ -191,7 +202,44 @@ class FilmForm(SafeForm):
         _l("Content advisory"), validators=[Optional(), Length(max=2000)], filters=[strip_text]
     )
     requires_approval = BooleanField(_l("Bookings need my approval"))
+    auto_approve_compliant = BooleanField(
+        _l("Approve at once a booking that meets every licence rule below")
+    )
     is_active = BooleanField(_l("Open for bookings"), default=True)
+    # The licence rules (services/rules.py); an empty field is a rule that does not apply.
+    rule_max_audience = IntegerField(
+        _l("Largest expected audience"),
+        validators=[Optional(), NumberRange(min=1, max=1000000)],
+    )
+    rule_countries_allowed = StringField(
+        _l("Countries allowed (codes)"),
+        validators=[Optional(), Length(max=1000)],
+        filters=[strip_text],
+    )
+    rule_countries_excluded = StringField(
+        _l("Countries excluded (codes)"),
+        validators=[Optional(), Length(max=1000)],
+        filters=[strip_text],
+    )
+    rule_organization_types = SelectMultipleField(
+        _l("Types of organization allowed"), choices=choices(ORGANIZATION_TYPES)
+    )
+    rule_venue_kinds = SelectMultipleField(
+        _l("Kinds of venue allowed"), choices=choices(VENUE_KINDS)
+    )
+    rule_min_notice_days = IntegerField(
+        _l("Minimum notice (days before the screening)"),
+        validators=[Optional(), NumberRange(min=1, max=365)],
+    )
+    rule_blackout_dates = TextAreaField(
+        _l("Blackout dates (one YYYY-MM-DD a line)"),
+        validators=[Optional(), Length(max=5000)],
+        filters=[strip_text],
+    )
+    rule_per_org_month = IntegerField(
+        _l("Screenings per organization per month"),
+        validators=[Optional(), NumberRange(min=1, max=100)],
+    )
     terms = TextAreaField(
         _l("Licence terms"),
         validators=[DataRequired(), Length(max=20000)],
@@ -211,8 +259,69 @@ class FilmForm(SafeForm):
             "synopsis": self.synopsis.data,
             "content_advisory": self.content_advisory.data or "",
             "requires_approval": bool(self.requires_approval.data),
+            "auto_approve_compliant": bool(self.auto_approve_compliant.data),
             "is_active": bool(self.is_active.data),
+            "rules": {
+                "max_audience": self.rule_max_audience.data,
+                "countries_allowed": _codes(self.rule_countries_allowed.data),
+                "countries_excluded": _codes(self.rule_countries_excluded.data),
+                "organization_types": self.rule_organization_types.data,
+                "venue_kinds": self.rule_venue_kinds.data,
+                "min_notice_days": self.rule_min_notice_days.data,
+                "blackout_dates": _dates(self.rule_blackout_dates.data),
+                "per_org_month": self.rule_per_org_month.data,
+            },
         }
+
+    def fill_rules(self, film) -> None:
+        """Pre-fill the rule fields with the film's stored settings."""
+        stored = rules.settings(film)
+        self.rule_max_audience.data = stored.get("max_audience")
+        self.rule_countries_allowed.data = ", ".join(stored.get("countries_allowed", ()))
+        self.rule_countries_excluded.data = ", ".join(stored.get("countries_excluded", ()))
+        self.rule_organization_types.data = stored.get("organization_types", [])
+        self.rule_venue_kinds.data = stored.get("venue_kinds", [])
+        self.rule_min_notice_days.data = stored.get("min_notice_days")
+        self.rule_blackout_dates.data = "\n".join(stored.get("blackout_dates", ()))
+        self.rule_per_org_month.data = stored.get("per_org_month")
+
+    def validate_rule_countries_allowed(self, field):
+        _check_codes(field)
+
+    def validate_rule_countries_excluded(self, field):
+        _check_codes(field)
+
+    def validate_rule_blackout_dates(self, field):
+        try:
+            _dates(field.data)
+        except ValueError:
+            raise ValidationError(_l("Write each date as YYYY-MM-DD, one a line.")) from None
+
+
+def _codes(text: str | None) -> list[str]:
+    return [
+        code.strip().upper() for code in (text or "").replace(";", ",").split(",") if code.strip()
+    ]
+
+
+def _check_codes(field) -> None:
+    unknown = [code for code in _codes(field.data) if code not in dict(countries())]
+    if unknown:
+        raise ValidationError(
+            _l(
+                "Unknown country codes: %(codes)s. Use two letters, e.g. CA, GB.",
+                codes=", ".join(unknown),
+            )
+        )
+
+
+def _dates(text: str | None) -> list[str]:
+    """Each line a date; raises ValueError on one that is not YYYY-MM-DD."""
+    return [
+        date.fromisoformat(line.strip()).isoformat()
+        for line in (text or "").splitlines()
+        if line.strip()
+    ]
 
 
 FORMAT_KINDS = [

@@ -34,12 +34,15 @@ from ..places import country_name
 from ..services import (
     DomainError,
     alerts,
+    clashes,
     distribution,
     exports,
     films,
+    observances,
     privacy,
     producers,
     reports,
+    rules,
 )
 from ..services import bookings as booking_service
 from ..services import dashboard as board
@@ -67,6 +70,7 @@ from .forms import (
     ScreeningFilterForm,
     SettingsForm,
     ShipForm,
+    TrustForm,
 )
 
 
@@ -144,7 +148,11 @@ def dashboard():
 
 @bp.route("/screenings.csv")
 def export_screenings():
-    _form, filters, _options = _filters()
+    form, filters, _options = _filters()
+    try:
+        exports.check_parameters(form, filters)  # before the first byte is sent
+    except DomainError as error:
+        abort(400, description=error.message)
     return _csv(exports.screenings_csv(filters), "screenings")
 
 
@@ -196,7 +204,47 @@ def approvals():
         reject_form=RejectForm(),
         changes=booking_service.pending_changes(),
         change_form=ChangeDecisionForm(),
+        broken_rules={s.id: rules.evaluate(s) for s in queue.items},
+        clashes={s.id: clashes.find(s) for s in queue.items},
+        clash_label=clashes.label,
+        observances={s.id: observances.warnings(s) for s in queue.items},
+        trust_form=TrustForm(),
+        trusted_hosts=rules.trusted_hosts(),
     ), status
+
+
+@bp.route("/screenings/<int:screening_id>/approve-and-trust", methods=["POST"])
+def approve_and_trust(screening_id: int):
+    """Approve a booking and trust its organizer's later compliant bookings (a standing
+    policy, so owners only, like the film's rules)."""
+    screening = _screening(screening_id)
+    form = TrustForm()
+    if form.validate_on_submit():
+        try:
+            host = rules.approve_and_trust(
+                screening, whole_domain=bool(form.whole_domain.data), actor=_actor()
+            )
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(
+                _(
+                    "Approved. Later bookings from %(who)s that meet the film's rules are "
+                    "approved at once.",
+                    who=host.value,
+                ),
+                "success",
+            )
+    return redirect(url_for(".approvals"))
+
+
+@bp.route("/trusted-hosts/<int:host_id>/revoke", methods=["POST"])
+def trust_revoke(host_id: int):
+    """Stop trusting a host: their next bookings are reviewed again."""
+    if ApproveForm().validate_on_submit():
+        rules.revoke_trust(host_id)
+        flash(_("No longer trusted: their next bookings wait for your approval."), "success")
+    return redirect(url_for(".approvals"))
 
 
 def _screening(screening_id: int) -> Screening:
@@ -520,6 +568,7 @@ def _film_page(film: Film, form: FilmForm, **forms):
         "producer/film_form.html",
         form=form,
         film=film,
+        film_rules=rules.describe(film),
         formats=list(
             db.session.scalars(
                 db.select(ScreeningFormat)
@@ -540,6 +589,7 @@ def film_edit(film_id: int):
     form = FilmForm(obj=film)
     if request.method == "GET":
         form.terms.data = film.current_terms.text if film.current_terms else ""
+        form.fill_rules(film)
     elif form.validate_on_submit():
         before = film.current_terms.version if film.current_terms else 0
         try:

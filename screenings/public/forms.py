@@ -111,3 +111,16 @@ class MyLinksForm(PublicForm):
 
     def validate_email(self, field):
         checked_email(self, field)
+
+
+class LicenceLookupForm(SafeForm):
+    """Check a licence by its number, as typed (the page reads case, O/I/L and spaces)."""
+
+    class Meta:
+        csrf = False
+
+    number = StringField(
+        _l("Licence number"),
+        validators=[DataRequired(_l("Enter the licence number.")), Length(max=64)],
+        filters=[strip_text],
+    )

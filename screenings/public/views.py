@@ -25,7 +25,6 @@ from flask_babel import lazy_gettext as _l
 from .. import LANGUAGES, caching, calendar
 from ..caching import cached_page, screening_version
 from ..extensions import limiter
-from ..models import RsvpStatus
 from ..places import countries
 from ..producer.auth import is_safe_next
 from ..services import DomainError, visibility
@@ -37,7 +36,7 @@ from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
-from .forms import LanguageForm, MyLinksForm, RsvpForm, SearchForm
+from .forms import LanguageForm, LicenceLookupForm, MyLinksForm, RsvpForm, SearchForm
 
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
@@ -90,6 +89,16 @@ def my_links_sent():
 
 def rate_limit_licences() -> str:
     return current_app.config["RATELIMIT_LICENCES"]
+
+
+@bp.route("/licences")
+def licence_lookup():
+    """The verification form: a typed number goes to its page, which reads it as typed."""
+    form = LicenceLookupForm(request.args)
+    if request.args and form.validate():
+        return redirect(url_for(".licence", number=form.number.data), code=303)
+    status = 422 if request.args else 200
+    return render_template("public/licence_lookup.html", form=form), status
 
 
 @bp.route("/licences/<number>")
@@ -215,7 +224,7 @@ def _screening_page(screening, here: str, *, shared: bool):
             return redirect(here)
         if form.validate_on_submit():
             try:
-                result = rsvp_service.rsvp(
+                rsvp_service.rsvp(
                     screening,
                     name=form.name.data,
                     email=form.email.data,
@@ -226,7 +235,7 @@ def _screening_page(screening, here: str, *, shared: bool):
             except DomainError as error:
                 form_error(form, error)
             else:
-                _flash_rsvp(result.rsvp)
+                _flash_rsvp(form.email.data)
                 return redirect(here)
     place = visibility.public_place(screening)
     status = 422 if request.method == "POST" else 200
@@ -251,26 +260,17 @@ def _screening_page(screening, here: str, *, shared: bool):
     ), status
 
 
-def _flash_rsvp(rsvp) -> None:
-    # Says the same for a first reply and a repeated one, so nobody learns who else replied.
-    if rsvp.status == RsvpStatus.CONFIRMED:
-        flash(
-            _(
-                "You're on the guest list. We've e-mailed the invitation and a link to cancel "
-                "to %(email)s.",
-                email=rsvp.email,
-            ),
-            "success",
-        )
-    else:
-        flash(
-            _(
-                "The screening is full, so you're on the waiting list. If seats free up we'll "
-                "e-mail %(email)s with the invitation.",
-                email=rsvp.email,
-            ),
-            "info",
-        )
+def _flash_rsvp(email: str) -> None:
+    # One answer for a seat, the waiting list and a repeated reply, naming only the address
+    # typed: whoever types someone else's address learns nothing (the e-mail tells its owner).
+    flash(
+        _(
+            "Thank you. We've e-mailed %(email)s to say whether you're on the guest list or "
+            "the waiting list, with your private link to change your reply.",
+            email=email,
+        ),
+        "success",
+    )
 
 
 @bp.route("/screenings/<int:screening_id>.ics")

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Film, LicenceTerms, ScreeningFormat
+from . import rules
 
 THE_KILLING_ROADS_TERMS = """\
 1. Grant. Chutzpa Productions grants the organization named in this licence a non-exclusive, \
@@ -143,6 +144,8 @@ def create_film(values: dict, terms: str) -> Film:
     """Add a film with its first licence terms."""
     _check_unique(None, values["code"], values["slug"])
     film = Film(**{name: values[name] for name in FILM_FIELDS})
+    film.auto_approve_compliant = bool(values.get("auto_approve_compliant"))
+    rules.save_settings(film, values.get("rules", {}))
     db.session.add(film)
     set_terms(film, terms)
     db.session.commit()
@@ -154,6 +157,9 @@ def update_film(film: Film, values: dict, terms: str) -> LicenceTerms:
     _check_unique(film, values["code"], values["slug"])
     for name in FILM_FIELDS:
         setattr(film, name, values[name])
+    if "rules" in values:
+        film.auto_approve_compliant = bool(values.get("auto_approve_compliant"))
+        rules.save_settings(film, values["rules"])
     version = set_terms(film, terms)
     db.session.commit()
     return version
