@@ -31,6 +31,17 @@ DEFAULTS: dict[str, Any] = {
     # Absolute base for links in e-mails and calendar files (no request outside a view).
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "PRODUCER_NAME": "Chutzpa Productions",
+    # Who is behind the site, shown in every page's footer, every e-mail and the licence PDF:
+    # an address people can write to (unset: the sender of MAIL_DEFAULT_SENDER), a postal
+    # address and an imprint line (company registration, responsible person) where the law
+    # of your country asks for one; the privacy page names them too.
+    "PRODUCER_CONTACT_EMAIL": None,
+    "PRODUCER_ADDRESS": "",
+    "PRODUCER_IMPRINT": "",
+    # "E-mail me my links" (/links): requests per client address, and e-mails per address a
+    # day (past that, the same answer and no e-mail).
+    "RATELIMIT_LINKS": "10 per hour",
+    "LINKS_MAILS_PER_ADDRESS_PER_DAY": 3,
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -269,6 +269,26 @@ def send_report_request(screening: Screening) -> None:
     )
 
 
+def send_my_links(email: str, *, screenings, rsvps, language: str) -> None:
+    """Every private link an address holds, asked for on the "e-mail me my links" page."""
+    from .services.bookings import manage_token
+    from .services.rsvps import rsvp_token
+
+    bookings = [
+        (screening, external_url("organizer.manage", token=manage_token(screening)))
+        for screening in screenings
+    ]
+    replies = [(rsvp, external_url("attendee.rsvp", token=rsvp_token(rsvp))) for rsvp in rsvps]
+    message = compose(
+        template="my_links",
+        recipient_name="",
+        recipient_email=email,
+        language=language,
+        context={"bookings": bookings, "replies": replies},
+    )
+    enqueue(message, kind="my_links")
+
+
 def send_manage_link(screening: Screening) -> None:
     """A new private manage link, after the old ones were revoked."""
     _to_organizer(screening, "manage_link")

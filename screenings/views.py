@@ -128,6 +128,7 @@ def register_template_helpers(app: Flask) -> None:
 
     from flask_babel import get_locale
 
+    from .identity import producer_identity
     from .places import country_zones, main_zones, zone_aliases
     from .services.visibility import label as visibility_label
 
@@ -153,6 +154,7 @@ def register_template_helpers(app: Flask) -> None:
         local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
         zone_defaults_json=lambda: zone_defaults_json,
+        producer_identity=producer_identity,
         webcal_url=webcal_url,
         subscribe_links=subscribe_links,
         visibility_label=visibility_label,

@@ -535,7 +535,10 @@ def export_reports():
 # ---------------------------------------------------------------- films
 @bp.route("/films")
 def films_page():
-    return render_template("producer/films.html", films=films.all_films())
+    catalogue = films.all_films()
+    return render_template(
+        "producer/films.html", films=catalogue, unserved=films.films_without_format(catalogue)
+    )
 
 
 @bp.route("/films/new", methods=["GET", "POST"])

@@ -29,13 +29,14 @@ from ..places import countries
 from ..producer.auth import is_safe_next
 from ..services import DomainError, visibility
 from ..services import feeds as feed_service
+from ..services import links as link_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
 from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
-from .forms import LanguageForm, LicenceLookupForm, RsvpForm, SearchForm
+from .forms import LanguageForm, LicenceLookupForm, MyLinksForm, RsvpForm, SearchForm
 
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
@@ -57,6 +58,33 @@ def language():
     session["language"] = form.language.data
     target = form.next.data if is_safe_next(form.next.data) else None
     return redirect(target or url_for(".home"))
+
+
+@bp.route("/privacy")
+def privacy():
+    """What is kept about whom, for how long, and whom to ask."""
+    return render_template("public/privacy.html")
+
+
+def rate_limit_links() -> str:
+    return current_app.config["RATELIMIT_LINKS"]
+
+
+@bp.route("/links", methods=["GET", "POST"])
+@limiter.limit(rate_limit_links, methods=["POST"])
+def my_links():
+    """ "E-mail me my links": the same answer whether or not the address holds any."""
+    form = MyLinksForm()
+    if form.validate_on_submit():
+        link_service.send_my_links(form.email.data, language=str(get_locale() or "en"))
+        return redirect(url_for(".my_links_sent"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("public/my_links.html", form=form), status
+
+
+@bp.route("/links/sent")
+def my_links_sent():
+    return render_template("public/my_links_sent.html")
 
 
 def rate_limit_licences() -> str:
