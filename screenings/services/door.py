@@ -285,3 +285,11 @@ def guest_json(rsvp: Rsvp) -> dict:
         "checked_in_by": rsvp.checked_in_by or "",
         "refusal": _refusal(rsvp),
     }
+
+
+def no_show(rsvp: Rsvp, *, door_used: bool) -> bool | None:
+    """Whether a guest did not come: None (unknown) until the screening has started and its
+    door page was used; then True for a confirmed reply with nobody of the party in."""
+    if not door_used or rsvp.screening.starts_at > utcnow():
+        return None
+    return rsvp.status == RsvpStatus.CONFIRMED and rsvp.checked_in_count == 0
