@@ -31,6 +31,17 @@ DEFAULTS: dict[str, Any] = {
     # Absolute base for links in e-mails and calendar files (no request outside a view).
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "PRODUCER_NAME": "Chutzpa Productions",
+    # Who is behind the site, shown in every page's footer, every e-mail and the licence PDF:
+    # an address people can write to (unset: the sender of MAIL_DEFAULT_SENDER), a postal
+    # address and an imprint line (company registration, responsible person) where the law
+    # of your country asks for one; the privacy page names them too.
+    "PRODUCER_CONTACT_EMAIL": None,
+    "PRODUCER_ADDRESS": "",
+    "PRODUCER_IMPRINT": "",
+    # "E-mail me my links" (/links): requests per client address, and e-mails per address a
+    # day (past that, the same answer and no e-mail).
+    "RATELIMIT_LINKS": "10 per hour",
+    "LINKS_MAILS_PER_ADDRESS_PER_DAY": 3,
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -49,7 +60,20 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_LICENCES": "30 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
+    # "development" or "production" (any case); anything else refuses to start.
     "ENV_NAME": "development",
+    # Number of proxies in front of the app that are trusted to set X-Forwarded-For and
+    # X-Forwarded-Proto (werkzeug's ProxyFix); 0: the socket's address is the client's.
+    "PROXY_FIX": 0,
+    # Keys that capability links (manage, RSVP, download, report) are derived with, newest
+    # first. New links use the first; a link already sent is re-derived with whichever key
+    # made it, so adding a key (or changing SECRET_KEY) never breaks one. Unset: SECRET_KEY
+    # (development only). See "Secrets and their rotation" in the README.
+    "LINK_KEYS": (),
+    # Film files behind nginx's secure_link: the secret it checks, and how long a signed
+    # file URL (given at each use of a personal download link) works. Unset: URLs unsigned.
+    "DOWNLOAD_URL_SECRET": None,
+    "DOWNLOAD_URL_SECONDS": 3600,
     # Days after a screening before `flask privacy purge` anonymises its attendees.
     "PRIVACY_RETENTION_DAYS": 30,
     # Hours before a screening that `flask reminders send` e-mails its organizer and attendees.
@@ -107,18 +131,52 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options.setdefault("connect_args", {"timeout": 30})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    _check_settings(app.config)
     if app.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"] is None:
         app.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"] = app.config["ENV_NAME"] == "production"
-    if app.config["ENV_NAME"] == "production":
-        app.config["SESSION_COOKIE_SECURE"] = True
-        app.config["REMEMBER_COOKIE_SECURE"] = True
-        secret = app.config.get("SECRET_KEY") or ""
+    _check_interpreter(app)
+
+
+ENVIRONMENTS = ("development", "production")
+
+
+def _check_settings(config) -> None:
+    """Normalise the settings read as text or JSON, then refuse unsafe production settings."""
+    name = str(config["ENV_NAME"]).strip().lower()
+    if name not in ENVIRONMENTS:
+        raise ConfigurationError(
+            f"FLASK_ENV_NAME must be one of {', '.join(ENVIRONMENTS)}, not {config['ENV_NAME']!r}."
+        )
+    config["ENV_NAME"] = name
+    hops = config["PROXY_FIX"]
+    if isinstance(hops, str) and hops.strip().isdigit():
+        hops = int(hops)
+    if isinstance(hops, bool) or not isinstance(hops, int) or not 0 <= hops <= 10:
+        raise ConfigurationError(
+            "FLASK_PROXY_FIX must be the number of trusted proxies in front of the app (0-10)."
+        )
+    config["PROXY_FIX"] = hops
+    for setting in ("LINK_KEYS", "SECRET_KEY_FALLBACKS"):
+        value = config.get(setting)
+        keys = [value] if isinstance(value, str) else list(value or ())
+        if not all(isinstance(key, str) and key for key in keys):
+            raise ConfigurationError(f"FLASK_{setting} must be a JSON list of keys: '[\"…\"]'.")
+        config[setting] = keys if setting == "SECRET_KEY_FALLBACKS" else tuple(keys)
+    keys = config["LINK_KEYS"]
+    if name == "production":
+        config["SESSION_COOKIE_SECURE"] = True
+        config["REMEMBER_COOKIE_SECURE"] = True
+        secret = config.get("SECRET_KEY") or ""
         if secret == DEFAULTS["SECRET_KEY"] or len(secret) < 32:
             raise ConfigurationError(
                 "FLASK_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production (python -c 'import secrets; print(secrets.token_hex(32))')."
             )
-    _check_interpreter(app)
+        if not keys or any(len(key) < 32 for key in keys):
+            raise ConfigurationError(
+                "FLASK_LINK_KEYS must list at least one random key of 32 characters or more "
+                "in production; see the README's deployment section."
+            )
 
 
 def _check_interpreter(app: Flask) -> None:

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, insert, select, text
 
 from .caching import raise_counters
@@ -38,6 +37,7 @@ from .models import (
     utcnow,
 )
 from .places import NonexistentLocalTime, country_name, country_zones, venue_time_to_utc
+from .security import link_key
 from .services import visibility
 from .services.films import seed_catalogue
 from .services.licences import new_licence_number
@@ -166,7 +166,7 @@ def _insert(table, rows: list[dict]) -> None:
 
 def _token_hasher(purpose: str) -> Callable[[str], str]:
     """hash_token(derived_token(purpose, key)) with the HMAC key prepared once (a million calls)."""
-    secret = current_app.config["SECRET_KEY"].encode()
+    secret = link_key()
     prefix = f"{purpose}:".encode()
 
     def token_hash(key: str) -> str:

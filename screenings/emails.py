@@ -69,10 +69,10 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
     return CalendarPart(ics, method)
 
 
-def send_booking_received(screening: Screening, broken_rules=()) -> None:
+def send_booking_received(screening: Screening, broken_rules=(), notes=()) -> None:
     """Tell the organizer their booking waits for the producer's approval (and which of the
     film's licence rules it does not meet, if any)."""
-    _to_organizer(screening, "booking_received", broken_rules=list(broken_rules))
+    _to_organizer(screening, "booking_received", broken_rules=list(broken_rules), notes=list(notes))
 
 
 def send_licence_issued(screening: Screening, licence: Licence) -> None:
@@ -267,6 +267,26 @@ def send_report_request(screening: Screening) -> None:
         "report_request",
         report_url=external_url("organizer.report", token=manage_token(screening)),
     )
+
+
+def send_my_links(email: str, *, screenings, rsvps, language: str) -> None:
+    """Every private link an address holds, asked for on the "e-mail me my links" page."""
+    from .services.bookings import manage_token
+    from .services.rsvps import rsvp_token
+
+    bookings = [
+        (screening, external_url("organizer.manage", token=manage_token(screening)))
+        for screening in screenings
+    ]
+    replies = [(rsvp, external_url("attendee.rsvp", token=rsvp_token(rsvp))) for rsvp in rsvps]
+    message = compose(
+        template="my_links",
+        recipient_name="",
+        recipient_email=email,
+        language=language,
+        context={"bookings": bookings, "replies": replies},
+    )
+    enqueue(message, kind="my_links")
 
 
 def send_manage_link(screening: Screening) -> None:

@@ -1,14 +1,18 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
+import sqlite3
+
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from .security import client_address
 
 # Named constraints make Alembic migrations deterministic and SQLite batch mode work.
 NAMING_CONVENTION = {
@@ -29,4 +33,14 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 mail = Mail()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Limits count per client address (behind a proxy, only with PROXY_FIX set: see config.py).
+limiter = Limiter(key_func=client_address, default_limits=[])
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_write_ahead_log(dbapi_connection, _record) -> None:
+    """SQLite in WAL mode: a long read (a feed build, an export) never blocks a booking's commit."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()

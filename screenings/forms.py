@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
+from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, StringField, TextAreaField
@@ -18,6 +19,15 @@ class SafeForm(FlaskForm):
     e-mail header or iCalendar property downstream, not even hidden in an encoded-word.
     """
 
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form, formdata):
+            """The posted form's typed fields only: Flask-WTF would also hand text fields a
+            file part of a multipart body, or a JSON body's numbers and lists."""
+            wrapped = super().wrap_formdata(form, formdata)
+            if wrapped is not None and wrapped is not formdata and wrapped is not request.form:
+                return request.form or None
+            return wrapped
+
     def submit_data_in(self, request) -> bool:
         """Whether this (prefixed) form is the one posted, when a page holds several."""
         return request.method == "POST" and any(
@@ -26,7 +36,11 @@ class SafeForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
+        files = request.files if has_request_context() else {}
         for field in self:
+            if field.name in files:
+                field.errors.append(_l("Type this in: a file cannot be sent here."))
+                valid = False
             if not isinstance(field, StringField) or not isinstance(field.data, str):
                 continue
             message = unsafe_text_message(field.data, multiline=isinstance(field, TextAreaField))

@@ -65,11 +65,19 @@ class LicenceLike(Protocol):
     def particulars(self) -> Mapping[str, Any]: ...
 
 
-def render_licence_pdf(licence: LicenceLike, *, verify_url: str, issuer_name: str) -> bytes:
-    """The licence as an A4 PDF; the same licence always renders to the same bytes."""
+def render_licence_pdf(
+    licence: LicenceLike, *, verify_url: str, issuer_name: str, issuer_contact: str = ""
+) -> bytes:
+    """The licence as an A4 PDF; the same licence always renders to the same bytes.
+
+    issuer_contact (who runs the site and how to reach them) is printed on every page's foot.
+    """
     particulars = licence.particulars
     revision = f"Revision {licence.revision}" if licence.revision > 1 else ""
-    pdf = _LicencePDF(footer_text=" · ".join(filter(None, [f"Licence {licence.number}", revision])))
+    contact = _printable(issuer_contact)
+    pdf = _LicencePDF(
+        footer_text=" · ".join(filter(None, [f"Licence {licence.number}", revision, contact]))
+    )
     pdf.set_creation_date(licence.issued_at.replace(tzinfo=UTC))
     pdf.set_title(f"Screening licence {licence.number}")
     pdf.set_subject(_printable(f"Licence to screen {particulars.get('film_title', '')}"))

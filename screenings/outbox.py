@@ -108,6 +108,8 @@ def compose(
     with force_locale(language):
         subject = render_template(f"email/{template}/subject.txt", **context)
         text = render_template(f"email/{template}/body.txt", **context)
+        # Who sent it and how to reach them, under every plain-text body (identity.py).
+        text = text.rstrip("\n") + "\n\n" + render_template("email/_footer.txt")
         html = render_template(f"email/{template}/body.html", **context)
     message = EmailMessage(policy=SMTP)
     message["Subject"] = header_text(subject)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, request
 
 # argon2id with the library's (OWASP-level) defaults: 64 MiB, 3 passes, 4 lanes.
 _password_hasher = PasswordHasher()
@@ -37,16 +38,59 @@ def tokens_match(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_token(token), stored_hash)
 
 
+def _link_keys() -> list[bytes]:
+    """Every key a link may have been derived with, newest first.
+
+    LINK_KEYS, then SECRET_KEY and its fallbacks: links made before LINK_KEYS was set (or in
+    development, where it may be unset) were derived with the secret key of the day.
+    """
+    config = current_app.config
+    keys = (*config["LINK_KEYS"], config["SECRET_KEY"], *(config.get("SECRET_KEY_FALLBACKS") or ()))
+    return list(dict.fromkeys(key.encode() for key in keys if key))
+
+
+def link_key() -> bytes:
+    """The key new links are derived with."""
+    return _link_keys()[0]
+
+
+def _derive(secret: bytes, purpose: str, key: str) -> str:
+    digest = hmac.new(secret, f"{purpose}:{key}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def derived_token(purpose: str, key: str) -> str:
-    """A token derived from a random key with the app's secret.
+    """A new link's token, derived from a random key (stored) with the current link key.
 
     The booking form carries a random submission key; deriving the manage token from it
-    lets a second, duplicate submission show the same manage link without storing it.
+    lets a second, duplicate submission show the same manage link without storing it. A
+    database leak alone gives no working link: the keys are not in the database.
     """
-    digest = hmac.new(
-        current_app.config["SECRET_KEY"].encode(), f"{purpose}:{key}".encode(), hashlib.sha256
-    ).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return _derive(link_key(), purpose, key)
+
+
+def candidate_tokens(purpose: str, key: str) -> list[str]:
+    """The token under each link key, newest first: for a code derived from a token and
+    stored in another form (services/door.py's ticket codes), which link_token cannot match."""
+    return [_derive(secret, purpose, key) for secret in _link_keys()]
+
+
+def link_token(purpose: str, key: str, stored_hash: str | None) -> str:
+    """The token of a link already made, for a new e-mail: the one whose digest is stored.
+
+    Each link key is tried in turn, so a link keeps working, and is e-mailed unchanged,
+    after SECRET_KEY changes or a new link key is added in front. Only a key removed from
+    LINK_KEYS loses its links (logged); a link not made yet gets the current key.
+    """
+    if stored_hash:
+        for secret in _link_keys():
+            token = _derive(secret, purpose, key)
+            if hmac.compare_digest(hash_token(token), stored_hash):
+                return token
+        current_app.logger.warning(
+            "no link key reproduces a stored %s link: was a key removed from LINK_KEYS?", purpose
+        )
+    return derived_token(purpose, key)
 
 
 def password_hasher() -> PasswordHasher:
@@ -63,6 +107,26 @@ def password_matches(password_hash: str, password: str) -> bool:
         return password_hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def client_address() -> str:
+    """Who is asking, for rate limits and lockouts: the client's address, one home for it.
+
+    Behind ``PROXY_FIX`` trusted proxies, werkzeug's ProxyFix has already put the address
+    the nearest trusted proxy saw into ``remote_addr``; a client's own X-Forwarded-For is
+    never believed. An IPv6 client is counted by its /64, which one household or host holds
+    whole (it could otherwise step through 2**64 addresses).
+    """
+    address = request.remote_addr or ""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is 192.0.2.1
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def spend_password_check(password: str) -> None:

@@ -6,7 +6,11 @@ e-mailed to other people.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import base64
+import hashlib
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import current_app
 
@@ -22,3 +26,28 @@ def external_url(endpoint: str, **values) -> str:
 def public_domain() -> str:
     """Host name used in calendar UIDs and Message-IDs."""
     return urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "localhost"
+
+
+def signed_file_url(url: str, *, not_after: datetime | None = None) -> str:
+    """A film file's URL that its server accepts for DOWNLOAD_URL_SECONDS only.
+
+    In nginx's ``secure_link`` format (``?md5=…&expires=…``, the digest of
+    ``"<expires><path> <secret>"``), checked by the file server with the same
+    DOWNLOAD_URL_SECRET; never later than ``not_after`` (the personal link's own expiry).
+    Without a secret the URL is returned as it is, and works for as long as the file is there.
+    """
+    secret = current_app.config.get("DOWNLOAD_URL_SECRET")
+    if not secret:
+        return url
+    expires = int(time.time()) + int(current_app.config["DOWNLOAD_URL_SECONDS"])
+    if not_after is not None:
+        expires = min(expires, int(not_after.replace(tzinfo=UTC).timestamp()))
+    parts = urlsplit(url)
+    text = f"{expires}{parts.path} {secret}".encode()
+    # MD5 because nginx's secure_link_md5 offers nothing else; the secret ends the input.
+    digest = hashlib.md5(text, usedforsecurity=False).digest()
+    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    query = "&".join(
+        p for p in (parts.query, urlencode({"md5": signature, "expires": expires})) if p
+    )
+    return urlunsplit(parts._replace(query=query))

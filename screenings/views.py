@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -112,6 +112,9 @@ def register_error_handlers(app: Flask) -> None:
     def database_unavailable(error):
         db.session.rollback()
         app.logger.warning("database unavailable: %s", error)
+        # The page must not need the database: the header would look the producer up (or
+        # reload the one the rollback just expired), so it is drawn for nobody logged in.
+        g._login_user = current_app.login_manager.anonymous_user()
         response = current_app.make_response(
             (render_template("error.html", error=None, unavailable=True), 503)
         )
@@ -125,6 +128,7 @@ def register_template_helpers(app: Flask) -> None:
 
     from flask_babel import get_locale
 
+    from .identity import producer_identity
     from .places import country_zones, main_zones, zone_aliases
     from .services.visibility import label as visibility_label
 
@@ -150,6 +154,7 @@ def register_template_helpers(app: Flask) -> None:
         local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
         zone_defaults_json=lambda: zone_defaults_json,
+        producer_identity=producer_identity,
         webcal_url=webcal_url,
         subscribe_links=subscribe_links,
         visibility_label=visibility_label,

@@ -124,6 +124,7 @@ def app_config(database_uri: str, smtp_port: int, **overrides) -> dict:
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "LINK_KEYS": ["test-link-key-" + "y" * 32],
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": smtp_port,

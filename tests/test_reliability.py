@@ -179,3 +179,22 @@ def test_ids_beyond_the_integer_column_are_404_not_500(client):
     assert client.get(f"/screenings/{2**31}").status_code == 404
     assert client.get(f"/screenings/{10**12}.ics").status_code == 404
     assert client.get(f"/screenings/{2**31 - 1}").status_code == 404  # in range, not found
+
+
+def test_a_long_read_on_sqlite_does_not_block_a_commit(app, db):
+    """WAL mode: a feed build or an export reading for seconds never makes a booking fail."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's journal mode only")
+    from sqlalchemy import create_engine, text
+
+    writer = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], connect_args={"timeout": 1})
+    with db.engine.connect() as reader:
+        reader.execute(text("BEGIN"))
+        reader.execute(select(func.count()).select_from(Screening)).scalar()  # holds a read
+        with writer.begin() as connection:
+            connection.execute(
+                text("UPDATE films SET genre = 'documentary film' WHERE id = 1")
+            )  # commits while the read is open: "database is locked" without WAL
+        reader.execute(text("ROLLBACK"))
+    writer.dispose()
+    assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"

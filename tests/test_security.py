@@ -3,12 +3,18 @@ export and erasure of personal data."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import os
 import re
+import secrets
 import socket
+import threading
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.serving import make_server
 
 from screenings import create_app
 from screenings.extensions import db
@@ -117,10 +123,12 @@ def test_rate_limits_are_shared_between_processes_through_redis(database_uri, sm
     """Two app instances (as two gunicorn workers) count against one limit in Redis."""
     import redis
 
-    redis.Redis(host="127.0.0.1", port=6379).flushdb()
+    # Keys of this run only, deleted after: the Redis may be shared with anything else.
+    prefix = f"screenings-test-{os.getpid()}-{secrets.token_hex(4)}"
     settings = {
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379",
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": prefix},
         "RATELIMIT_LOGIN": "3 per minute",
         "WTF_CSRF_ENABLED": False,
     }
@@ -135,6 +143,10 @@ def test_rate_limits_are_shared_between_processes_through_redis(database_uri, sm
     for app in apps:
         with app.app_context():
             db.engine.dispose()
+    store = redis.Redis(host="127.0.0.1", port=6379)
+    ours = list(store.scan_iter(match=f"{prefix}:*"))
+    assert ours  # the limit was counted under this run's prefix, and nowhere else
+    store.delete(*ours)
     assert codes == [422, 422, 422, 429]
 
 
@@ -221,3 +233,300 @@ def test_attendee_list_is_not_public(client, db):
         body = client.get(path).get_data(as_text=True)
         assert "secret.attendee" not in body, path
         assert "Secret Attendee" not in body, path
+
+
+# ---------------------------------------------------------------- secrets and their rotation
+S1, S2, S3 = ("first-secret-" + "a" * 32, "second-secret-" + "b" * 32, "third-secret-" + "c" * 32)
+K1, K2 = ("first-link-key-" + "d" * 32, "second-link-key-" + "e" * 32)
+LINK = re.compile(r"http://screenings\.test(/(?:manage|rsvp|downloads)/[A-Za-z0-9_-]{20,})")
+ERAS = {
+    "SECRET_KEY changed, then a new link key": [
+        {"SECRET_KEY": S1, "LINK_KEYS": [K1]},
+        {"SECRET_KEY": S2, "SECRET_KEY_FALLBACKS": [S1], "LINK_KEYS": [K1]},
+        {"SECRET_KEY": S3, "LINK_KEYS": [K2, K1]},
+    ],
+    "links made before LINK_KEYS existed": [
+        {"SECRET_KEY": S1, "LINK_KEYS": []},
+        {"SECRET_KEY": S2, "SECRET_KEY_FALLBACKS": [S1], "LINK_KEYS": [K1]},
+        {"SECRET_KEY": S3, "LINK_KEYS": [K1, S1]},  # the README's upgrade: old secret kept last
+    ],
+}
+
+
+def _links(messages) -> set[str]:
+    return {
+        path
+        for message in messages
+        for path in LINK.findall(message.get_body(("plain",)).get_content())
+    }
+
+
+def _manage_token_in(app, screening_id: int) -> str:
+    with app.app_context():
+        return booking_service.manage_token(db.session.get(Screening, screening_id))
+
+
+@pytest.mark.parametrize("eras", ERAS.values(), ids=ERAS.keys())
+def test_links_sent_before_and_after_a_key_rotation_work(
+    app, db, smtp, database_uri, smtp_server, eras
+):
+    from screenings import emails
+    from screenings.models import Film
+    from screenings.outbox import deliver_pending
+    from screenings.services.distribution import add_format
+
+    online = add_format(
+        db.session.get(Film, 1), name="File", kind="download", download_url="https://f.example/x"
+    )
+    apps = [create_app(app_config(database_uri, smtp_server.port, **keys)) for keys in eras]
+    with apps[0].app_context():
+        screening_id = make_screening(format_id=online.id).id
+        rsvp_id = reply(db.session.get(Screening, screening_id)).id
+        deliver_pending()
+    first = _links(smtp.wait_for(2))
+    assert {path.split("/")[1] for path in first} == {"manage", "rsvp", "downloads"}
+
+    for later in apps[1:]:
+        client = later.test_client()
+        for path in first:
+            assert client.get(path).status_code in (200, 303), (path, later.config["LINK_KEYS"])
+        smtp.clear()
+        with later.app_context():
+            screening = db.session.get(Screening, screening_id)
+            emails.send_licence_issued(screening, screening.current_licence)
+            emails.send_rsvp_reminder(db.session.get(Rsvp, rsvp_id))
+            db.session.commit()
+            fresh_id = make_screening(contact_email="new@example.org").id
+            deliver_pending()
+        messages = smtp.wait_for(3)
+        assert _links(messages[:2]) == first  # a new e-mail carries the very same links
+        (new_link,) = _links(messages[2:]) - first
+        assert new_link == f"/manage/{_manage_token_in(later, fresh_id)}"
+        assert client.get(new_link).status_code == 200
+    for each in apps:
+        with each.app_context():
+            db.engine.dispose()
+
+
+# ---------------------------------------------------------------- behind a reverse proxy
+class ForwardingProxy:
+    """A reverse proxy on a real socket, doing what nginx does with
+    ``proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for``: the connecting client's
+    address is appended to whatever X-Forwarded-For the client sent. One request a connection.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)  # host, port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, (address, _port) = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client, address), daemon=True).start()
+
+    def _relay(self, client: socket.socket, address: str) -> None:
+        with client:
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := client.recv(65536)):
+                data += chunk
+            head, body = data.split(b"\r\n\r\n", 1)
+            request_line, *lines = head.decode("latin-1").split("\r\n")
+            method, target, _version = request_line.split(" ")
+            headers = [line.split(":", 1) for line in lines]
+            sent = [value.strip() for name, value in headers if _named(name, "x-forwarded-for")]
+            length = next((int(v) for name, v in headers if _named(name, "content-length")), 0)
+            while len(body) < length and (chunk := client.recv(65536)):
+                body += chunk
+            kept = {name.strip(): value.strip() for name, value in headers}
+            for name in [n for n in kept if _named(n, "x-forwarded-for", "connection", "host")]:
+                del kept[name]
+            kept["X-Forwarded-For"] = ", ".join([*sent, address])
+            upstream = http.client.HTTPConnection(*self.upstream, timeout=30)
+            try:
+                upstream.request(method, target, body=body, headers=kept)
+                response = upstream.getresponse()
+                payload = response.read()
+            finally:
+                upstream.close()
+            status = f"HTTP/1.1 {response.status} {response.reason}\r\n"
+            out = [f"{n}: {v}" for n, v in response.getheaders() if not _named(n, "connection")]
+            client.sendall(
+                (status + "\r\n".join([*out, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
+                + payload
+            )
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _named(header: str, *names: str) -> bool:
+    return header.strip().lower() in names
+
+
+@contextlib.contextmanager
+def _served(database_uri, smtp_server, *, hops: int, proxied: bool):
+    """An app with a low RSVP limit under a real HTTP server (werkzeug's, threaded) on a
+    loopback port, behind the proxy or not; yields the port clients connect to."""
+    settings = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_FORMS": "2 per minute",
+        "WTF_CSRF_ENABLED": False,
+        "PROXY_FIX": hops,
+    }
+    app = create_app(app_config(database_uri, smtp_server.port, **settings))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server.daemon_threads = False  # server_close() then waits for every request's thread,
+    server.block_on_close = True  # so their database connections are back before dispose()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    proxy = ForwardingProxy(server.server_port) if proxied else None
+    try:
+        yield proxy.port if proxy else server.server_port
+    finally:
+        if proxy:
+            proxy.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _rsvp_from(port: int, client_ip: str, forged: str | None = None) -> int:
+    """POST the RSVP form from a loopback address of the client's own (127.0.0.0/8)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, source_address=(client_ip, 0))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if forged:
+        headers["X-Forwarded-For"] = forged
+    try:
+        connection.request("POST", "/screenings/1", body="name=", headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_behind_the_proxy_one_client_at_the_limit_leaves_others_free(
+    app, db, database_uri, smtp_server
+):
+    make_screening()
+    with _served(database_uri, smtp_server, hops=1, proxied=True) as port:
+        first = [_rsvp_from(port, "127.0.0.2") for _ in range(3)]
+        # Claiming to be someone else does not help: only the proxy's entry is believed.
+        forged = _rsvp_from(port, "127.0.0.2", forged="198.51.100.7")
+        other = [_rsvp_from(port, "127.0.0.3") for _ in range(2)]
+    assert first == [422, 422, 429]
+    assert forged == 429
+    assert other == [422, 422]
+
+
+def test_without_proxy_fix_everyone_behind_the_proxy_is_one_client(
+    app, db, database_uri, smtp_server
+):
+    """What FLASK_PROXY_FIX is for: unset behind a proxy, one client limits everyone."""
+    make_screening()
+    with _served(database_uri, smtp_server, hops=0, proxied=True) as port:
+        codes = [_rsvp_from(port, ip) for ip in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
+    assert codes == [422, 422, 429]
+
+
+def test_without_proxy_fix_a_forged_forwarded_for_is_ignored(app, db, database_uri, smtp_server):
+    make_screening()
+    with _served(database_uri, smtp_server, hops=0, proxied=False) as port:
+        codes = [_rsvp_from(port, "127.0.0.2", forged=f"203.0.113.{n}") for n in range(3)]
+    assert codes == [422, 422, 429]
+
+
+def test_the_outage_page_of_a_logged_in_producer_needs_no_database(client, db, producer):  # noqa: F811
+    """During a database outage a producer gets the 503 page too, not a bare 500."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    assert client.get("/producer/").status_code == 200
+
+    def database_down(*_args, **_kwargs):
+        raise OperationalError("SELECT …", {}, ConnectionRefusedError("the database is down"))
+
+    event.listen(db.engine, "before_cursor_execute", database_down)
+    try:
+        for path in ("/producer/", "/producer/approvals", "/"):
+            response = client.get(path)
+            assert response.status_code == 503, path
+            assert "Temporarily unavailable" in response.get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", database_down)
+    assert client.get("/producer/").status_code == 200
+
+
+def _nginx_secure_link(url: str, secret: str, now: float) -> bool:
+    """nginx's check (secure_link $arg_md5,$arg_expires; secure_link_md5 "$expires$uri S")."""
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    args = {name: values[0] for name, values in parse_qs(parts.query).items()}
+    text = f"{args['expires']}{parts.path} {secret}".encode()
+    expected = base64.urlsafe_b64encode(hashlib.md5(text, usedforsecurity=False).digest())
+    return args["md5"] == expected.rstrip(b"=").decode() and now < int(args["expires"])
+
+
+@pytest.mark.config(DOWNLOAD_URL_SECRET="file-server-secret-" + "f" * 20, DOWNLOAD_URL_SECONDS=600)
+def test_a_download_gives_a_file_url_that_expires(app, client, db, smtp):
+    import time
+    from datetime import timedelta
+
+    from screenings.models import DownloadLink, Film, utcnow
+    from screenings.services.distribution import add_format, licence_email_context
+
+    online = add_format(
+        db.session.get(Film, 1),
+        name="File",
+        kind="download",
+        download_url="https://f.example/x.mp4",
+    )
+    screening = make_screening(format_id=online.id)
+    token = licence_email_context(screening)["download"]["url"].rsplit("/", 1)[1]
+    response = client.get(f"/downloads/{token}")
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("https://f.example/x.mp4?md5=")
+    secret = app.config["DOWNLOAD_URL_SECRET"]
+    now = time.time()
+    assert _nginx_secure_link(location, secret, now)
+    assert not _nginx_secure_link(location, secret, now + 601)  # ten minutes later: refused
+    assert not _nginx_secure_link(location.replace("x.mp4", "y.mp4"), secret, now)
+    # Never past the personal link's own expiry.
+    link = db.session.scalar(select(DownloadLink))
+    link.expires_at = utcnow() + timedelta(minutes=5)
+    db.session.commit()
+    soon = client.get(f"/downloads/{token}").headers["Location"]
+    assert _nginx_secure_link(soon, secret, now)
+    assert not _nginx_secure_link(soon, secret, now + 301)
+
+
+def _flashed(response) -> str:
+    return re.search(r'<p class="flash flash-\w+">(.*?)</p>', response.get_data(as_text=True))[1]
+
+
+def test_on_a_full_screening_nobody_learns_who_holds_a_seat(client, db, smtp):
+    """Ann's address, typed by someone else, gets the answer a stranger's gets."""
+    screening = make_screening(capacity=2)
+    reply(screening, email="ann@example.org", party_size=2)  # the screening is now full
+    answers, queued = {}, {}
+    for email in ("ann@example.org", "zed@example.org"):
+        before = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+        response = post_rsvp(client, screening, email=email, follow_redirects=True)
+        assert response.status_code == 200
+        answers[email] = _flashed(response).replace(email, "<address>")
+        queued[email] = db.session.scalar(select(func.count()).select_from(OutboxMessage)) - before
+    assert answers["ann@example.org"] == answers["zed@example.org"]
+    assert "e-mailed" in answers["ann@example.org"]
+    assert queued == {"ann@example.org": 1, "zed@example.org": 1}  # "we've e-mailed" is true
+    ann = smtp.to("ann@example.org")[-1]  # only the owner of the address learns the truth
+    assert "guest list" in ann["Subject"]
+    assert db.session.scalar(select(func.count()).select_from(Rsvp)) == 2

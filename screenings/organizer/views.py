@@ -96,6 +96,8 @@ def _flash_booking_result(result: booking_service.BookingResult) -> None:
             ),
             "warning",
         )
+    for note in result.notes:
+        flash(note, "info")
     if result.was_ambiguous:
         flash(
             _(
@@ -139,7 +141,20 @@ def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 2
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
         else None,
+        delivery=_delivery(screening),
     ), status
+
+
+def _delivery(screening) -> dict:
+    """How the film reaches the host: the chosen format, and its link or shipment once
+    licensed (the same facts as the licence e-mail)."""
+    from ..extensions import db
+    from ..models import ScreeningFormat
+    from ..services import distribution
+
+    chosen = db.session.get(ScreeningFormat, screening.format_id) if screening.format_id else None
+    offered = distribution.formats_for([screening.film])
+    return {"format": chosen, "offered": offered, **distribution.licence_email_context(screening)}
 
 
 @bp.route("/manage/<token>/share-link", methods=["POST"])

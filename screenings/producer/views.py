@@ -34,9 +34,11 @@ from ..places import country_name
 from ..services import (
     DomainError,
     alerts,
+    clashes,
     distribution,
     exports,
     films,
+    observances,
     privacy,
     producers,
     reports,
@@ -146,7 +148,11 @@ def dashboard():
 
 @bp.route("/screenings.csv")
 def export_screenings():
-    _form, filters, _options = _filters()
+    form, filters, _options = _filters()
+    try:
+        exports.check_parameters(form, filters)  # before the first byte is sent
+    except DomainError as error:
+        abort(400, description=error.message)
     return _csv(exports.screenings_csv(filters), "screenings")
 
 
@@ -199,6 +205,9 @@ def approvals():
         changes=booking_service.pending_changes(),
         change_form=ChangeDecisionForm(),
         broken_rules={s.id: rules.evaluate(s) for s in queue.items},
+        clashes={s.id: clashes.find(s) for s in queue.items},
+        clash_label=clashes.label,
+        observances={s.id: observances.warnings(s) for s in queue.items},
         trust_form=TrustForm(),
         trusted_hosts=rules.trusted_hosts(),
     ), status
@@ -526,7 +535,10 @@ def export_reports():
 # ---------------------------------------------------------------- films
 @bp.route("/films")
 def films_page():
-    return render_template("producer/films.html", films=films.all_films())
+    catalogue = films.all_films()
+    return render_template(
+        "producer/films.html", films=catalogue, unserved=films.films_without_format(catalogue)
+    )
 
 
 @bp.route("/films/new", methods=["GET", "POST"])

@@ -100,6 +100,19 @@ class LanguageForm(SafeForm):
         self.language.choices = choices((code, code) for code in languages)
 
 
+class MyLinksForm(PublicForm):
+    """ "E-mail me my links": the address a person booked or replied with."""
+
+    email = EmailField(
+        _l("Your e-mail address"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        filters=[strip_text],
+    )
+
+    def validate_email(self, field):
+        checked_email(self, field)
+
+
 class LicenceLookupForm(SafeForm):
     """Check a licence by its number, as typed (the page reads case, O/I/L and spaces)."""
 

@@ -25,18 +25,18 @@ from flask_babel import lazy_gettext as _l
 from .. import LANGUAGES, caching, calendar
 from ..caching import cached_page, screening_version
 from ..extensions import limiter
-from ..models import RsvpStatus
 from ..places import countries
 from ..producer.auth import is_safe_next
 from ..services import DomainError, visibility
 from ..services import feeds as feed_service
+from ..services import links as link_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
 from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
-from .forms import LanguageForm, LicenceLookupForm, RsvpForm, SearchForm
+from .forms import LanguageForm, LicenceLookupForm, MyLinksForm, RsvpForm, SearchForm
 
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
@@ -58,6 +58,33 @@ def language():
     session["language"] = form.language.data
     target = form.next.data if is_safe_next(form.next.data) else None
     return redirect(target or url_for(".home"))
+
+
+@bp.route("/privacy")
+def privacy():
+    """What is kept about whom, for how long, and whom to ask."""
+    return render_template("public/privacy.html")
+
+
+def rate_limit_links() -> str:
+    return current_app.config["RATELIMIT_LINKS"]
+
+
+@bp.route("/links", methods=["GET", "POST"])
+@limiter.limit(rate_limit_links, methods=["POST"])
+def my_links():
+    """ "E-mail me my links": the same answer whether or not the address holds any."""
+    form = MyLinksForm()
+    if form.validate_on_submit():
+        link_service.send_my_links(form.email.data, language=str(get_locale() or "en"))
+        return redirect(url_for(".my_links_sent"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("public/my_links.html", form=form), status
+
+
+@bp.route("/links/sent")
+def my_links_sent():
+    return render_template("public/my_links_sent.html")
 
 
 def rate_limit_licences() -> str:
@@ -197,7 +224,7 @@ def _screening_page(screening, here: str, *, shared: bool):
             return redirect(here)
         if form.validate_on_submit():
             try:
-                result = rsvp_service.rsvp(
+                rsvp_service.rsvp(
                     screening,
                     name=form.name.data,
                     email=form.email.data,
@@ -208,7 +235,7 @@ def _screening_page(screening, here: str, *, shared: bool):
             except DomainError as error:
                 form_error(form, error)
             else:
-                _flash_rsvp(result.rsvp)
+                _flash_rsvp(form.email.data)
                 return redirect(here)
     place = visibility.public_place(screening)
     status = 422 if request.method == "POST" else 200
@@ -233,26 +260,17 @@ def _screening_page(screening, here: str, *, shared: bool):
     ), status
 
 
-def _flash_rsvp(rsvp) -> None:
-    # Says the same for a first reply and a repeated one, so nobody learns who else replied.
-    if rsvp.status == RsvpStatus.CONFIRMED:
-        flash(
-            _(
-                "You're on the guest list. We've e-mailed the invitation and a link to cancel "
-                "to %(email)s.",
-                email=rsvp.email,
-            ),
-            "success",
-        )
-    else:
-        flash(
-            _(
-                "The screening is full, so you're on the waiting list. If seats free up we'll "
-                "e-mail %(email)s with the invitation.",
-                email=rsvp.email,
-            ),
-            "info",
-        )
+def _flash_rsvp(email: str) -> None:
+    # One answer for a seat, the waiting list and a repeated reply, naming only the address
+    # typed: whoever types someone else's address learns nothing (the e-mail tells its owner).
+    flash(
+        _(
+            "Thank you. We've e-mailed %(email)s to say whether you're on the guest list or "
+            "the waiting list, with your private link to change your reply.",
+            email=email,
+        ),
+        "success",
+    )
 
 
 @bp.route("/screenings/<int:screening_id>.ics")

@@ -15,8 +15,18 @@ from .. import emails
 from ..extensions import db
 from ..models import ChangeRequest, ChangeRequestStatus, Film, Screening, ScreeningStatus, utcnow
 from ..places import NonexistentLocalTime, venue_time_to_utc
-from ..security import derived_token, hash_token, tokens_match
-from . import BookingError, NotAllowed, alerts, distribution, rsvps, rules, visibility
+from ..security import derived_token, hash_token, link_token, tokens_match
+from . import (
+    BookingError,
+    NotAllowed,
+    alerts,
+    clashes,
+    distribution,
+    observances,
+    rsvps,
+    rules,
+    visibility,
+)
 from .history import record_change
 from .licences import issue_licence
 
@@ -112,11 +122,17 @@ class BookingResult:
     was_ambiguous: bool = False
     # The film's licence rules this booking breaks, in words (services/rules.py).
     broken_rules: tuple[str, ...] = ()
+    # Gentle, never blocking: clashes with other screenings (services/clashes.py).
+    notes: tuple[str, ...] = ()
+
+
+def _manage_key(screening: Screening) -> str:
+    return f"{screening.submission_key}:{screening.manage_token_version}"
 
 
 def manage_token(screening: Screening) -> str:
     """The organizer's private manage-link token (derived, so it can be re-sent)."""
-    return derived_token("manage", f"{screening.submission_key}:{screening.manage_token_version}")
+    return link_token("manage", _manage_key(screening), screening.manage_token_hash)
 
 
 def find_by_manage_token(token: str) -> Screening | None:
@@ -216,16 +232,22 @@ def create_booking(
         return BookingResult(existing, manage_token(existing), is_new=False)
     record_change(screening, f"organizer:{details.contact_email}", "booked")
     broken, approver = rules.decide(screening)
+    notes = clashes.organizer_notes(screening) + observances.warnings(screening)
     if approver is None:
         if broken:
             record_change(screening, "system:licence-rules", "rules not met", rules=broken)
-        emails.send_booking_received(screening, broken_rules=broken)
+        emails.send_booking_received(screening, broken_rules=broken, notes=notes)
         alerts.booking_awaiting_approval(screening)
     else:
         _approve(screening, actor=approver)
     db.session.commit()
     return BookingResult(
-        screening, token, is_new=True, was_ambiguous=ambiguous, broken_rules=tuple(broken)
+        screening,
+        token,
+        is_new=True,
+        was_ambiguous=ambiguous,
+        broken_rules=tuple(broken),
+        notes=tuple(notes),
     )
 
 
@@ -574,7 +596,7 @@ def default_duration(film: Film) -> int:
 def reissue_manage_link(screening: Screening, *, actor: str) -> None:
     """Revoke every manage link sent so far and e-mail the organizer a new one."""
     screening.manage_token_version += 1
-    screening.manage_token_hash = hash_token(manage_token(screening))
+    screening.manage_token_hash = hash_token(derived_token("manage", _manage_key(screening)))
     record_change(screening, actor, "manage link reissued")
     emails.send_manage_link(screening)
     db.session.commit()

@@ -6,12 +6,13 @@ their film joined, the current licences of that page in one ``selectinload``, on
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from ..extensions import db
@@ -32,6 +33,8 @@ from . import bookings as booking_service
 DEFAULT_DAYS = 90
 PER_PAGE = 50
 STATUS_FILTERS = ("active", "pending", "approved", "cancelled", "rejected", "all")
+MAX_ID = 2**31 - 1  # an INTEGER primary key
+COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")
 SORTS = {
     "starts_at": (Screening.starts_at,),
     "film": (Film.title, Screening.starts_at),
@@ -91,12 +94,40 @@ class Page:
         return self.page < self.pages
 
 
+class FilterError(DomainError):
+    pass
+
+
+def filter_refusal(filters: ScreeningFilter) -> FilterError | None:
+    """Why no screening can match these filters (a value out of range), or None."""
+    if filters.film_id is not None and not 0 < filters.film_id <= MAX_ID:
+        return FilterError(_("Choose a film from the list."), field="film")
+    if filters.country and not COUNTRY_CODE.fullmatch(filters.country):
+        return FilterError(_("Choose a country from the list."), field="country")
+    if "\x00" in filters.q:
+        return FilterError(_("The search contains invisible control characters."), field="q")
+    return None
+
+
+def check_filter(filters: ScreeningFilter) -> None:
+    """Raise FilterError for filters no screening can match: an export checks first.
+
+    A streamed file cannot turn into an error page once its first line is sent; the
+    dashboard's own page simply lists nothing for such values.
+    """
+    refusal = filter_refusal(filters)
+    if refusal is not None:
+        raise refusal
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _conditions(filters: ScreeningFilter) -> tuple[list, bool]:
     """The WHERE clauses of the filters, and whether they read the films table (the search)."""
+    if filter_refusal(filters) is not None:
+        return [false()], False  # never sent: the database may refuse such values
     conditions = []
     if filters.film_id:
         conditions.append(Screening.film_id == filters.film_id)
@@ -109,7 +140,7 @@ def _conditions(filters: ScreeningFilter) -> tuple[list, bool]:
     # Dates are days in UTC; a screening late at night west of Greenwich may fall on the next.
     if filters.date_from:
         conditions.append(Screening.starts_at >= datetime.combine(filters.date_from, time()))
-    if filters.date_to:
+    if filters.date_to and filters.date_to < date.max:  # the last day has no day after
         conditions.append(
             Screening.starts_at < datetime.combine(filters.date_to + timedelta(days=1), time())
         )

@@ -29,8 +29,8 @@ from ..models import (
     ShipmentStatus,
     utcnow,
 )
-from ..security import derived_token, hash_token, new_token, tokens_match
-from ..urls import external_url
+from ..security import derived_token, hash_token, link_token, new_token, tokens_match
+from ..urls import external_url, signed_file_url
 from . import BookingError, DomainError, NotAllowed
 from .history import record_change
 
@@ -152,7 +152,7 @@ def _venue_address(screening: Screening) -> str:
 
 
 def _download_token(link: DownloadLink) -> str:
-    return derived_token("download", link.key)
+    return link_token("download", link.key, link.token_hash)
 
 
 def prepare_delivery(screening: Screening) -> None:
@@ -262,7 +262,7 @@ def open_download(token: str) -> str | None:
         .values(download_count=DownloadLink.download_count + 1, last_download_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    url = fmt.download_url
+    url = signed_file_url(fmt.download_url, not_after=link.expires_at)
     db.session.commit()
     return url
 

@@ -16,7 +16,8 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import Screening
 from ..places import country_name
-from .dashboard import ScreeningFilter, filtered
+from . import DomainError
+from .dashboard import ScreeningFilter, check_filter, filtered
 from .reports import reports_query
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -72,6 +73,18 @@ SCREENING_COLUMNS = [
     "seats_taken",
     "listing",
 ]
+
+
+def check_parameters(form, filters: ScreeningFilter) -> None:
+    """Refuse an export's invalid parameters (DomainError) while an error page can still be sent.
+
+    The dashboard's own page shows such a filter as a field error and lists by its defaults;
+    a file streamed from the wrong filters, or cut off by an error, must not leave the server.
+    """
+    for name, messages in form.errors.items():
+        label = getattr(getattr(form, name, None), "label", None)
+        raise DomainError(f"{label.text if label else name}: {messages[0]}", field=name)
+    check_filter(filters)
 
 
 def screenings_csv(filters: ScreeningFilter, batch: int = 1000) -> Iterator[str]:

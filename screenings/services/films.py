@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Film, LicenceTerms
+from ..models import Film, LicenceTerms, ScreeningFormat
 from . import rules
 
 THE_KILLING_ROADS_TERMS = """\
@@ -52,6 +52,9 @@ CATALOGUE = [
         ),
         "requires_approval": False,
         "terms": THE_KILLING_ROADS_TERMS,
+        # How the film reaches a host unless the producer adds others (a download needs the
+        # file's address, which only the producer has): a disc shipped to the venue.
+        "default_format": {"name": "Blu-ray disc", "kind": "physical"},
     }
 ]
 
@@ -73,14 +76,37 @@ def seed_catalogue() -> list[Film]:
     for entry in CATALOGUE:
         entry = dict(entry)
         terms = entry.pop("terms")
+        default_format = entry.pop("default_format", None)
         film = db.session.scalar(select(Film).where(Film.code == entry["code"]))
         if film is None:
             film = Film(**entry)
             db.session.add(film)
             set_terms(film, terms)
+        if default_format and not _has_any_format(film):
+            db.session.add(ScreeningFormat(film=film, **default_format))
         films.append(film)
     db.session.commit()
     return films
+
+
+def _has_any_format(film: Film) -> bool:
+    """Any format at all, even one the producer switched off: their choice stands."""
+    if film.id is None:
+        return False
+    return (
+        db.session.scalar(
+            select(ScreeningFormat.id).where(ScreeningFormat.film_id == film.id).limit(1)
+        )
+        is not None
+    )
+
+
+def films_without_format(films) -> list[Film]:
+    """The films organizers could book but not receive: no active screening format."""
+    from .distribution import formats_for
+
+    served = {fmt.film_id for fmt in formats_for(films)}
+    return [film for film in films if film.is_active and film.id not in served]
 
 
 def active_films() -> list[Film]:

@@ -136,13 +136,16 @@ def issue_licence(screening: Screening) -> Licence:
 
 def licence_pdf(licence: Licence) -> bytes:
     """The licence as a PDF, with its verification URL and QR code."""
+    from ..identity import producer_identity
     from ..licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
     from ..urls import external_url
 
+    who = producer_identity()
     return render_licence_pdf(
         licence,
         verify_url=external_url("public.licence", number=licence.number),
         issuer_name=licence.screening.film.production_company,
+        issuer_contact=f"Issued through {who.name}, {who.contact_email}",
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import emails
 from ..extensions import db
 from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, utcnow
-from ..security import derived_token, hash_token, new_token, tokens_match
+from ..security import derived_token, hash_token, link_token, new_token, tokens_match
 from . import DomainError, NotAllowed, door
 
 # Test-only: called right after the capacity decision, while its lock is held, so a race
@@ -44,7 +44,7 @@ class RsvpResult:
 
 def rsvp_token(rsvp: Rsvp) -> str:
     """The attendee's private link token, derived from the RSVP's random key."""
-    return derived_token("rsvp", rsvp.cancel_key)
+    return link_token("rsvp", rsvp.cancel_key, rsvp.cancel_token_hash)
 
 
 def reply_token(rsvp: Rsvp) -> str:
@@ -158,7 +158,8 @@ def rsvp(
 ) -> RsvpResult:
     """Reply to a screening: a seat for the party if it fits, else a place on the waiting list.
 
-    The same e-mail address replying twice gets its first RSVP back, unchanged.
+    The same e-mail address replying twice gets its first RSVP back, unchanged, and its
+    e-mail again: whoever typed the address learns only what its owner is told.
     """
     if not accepts_rsvps(screening):
         raise NotAllowed("This screening does not take RSVPs.")
@@ -174,7 +175,7 @@ def rsvp(
     key = normalize_email(email)
     existing = _active_rsvp(screening.id, key)
     if existing is not None:
-        return RsvpResult(existing, is_new=False)
+        return _repeated(existing)
 
     screening_id = screening.id
     if after_open_check is not None:
@@ -212,14 +213,25 @@ def rsvp(
         existing = _active_rsvp(screening_id, key)
         if existing is None:
             raise
-        return RsvpResult(existing, is_new=False)
-    if confirmed:
-        emails.send_rsvp_confirmed(row)
-    else:
-        emails.send_rsvp_waitlisted(row)
+        return _repeated(existing)
+    _send_status(row)
     db.session.commit()
     db.session.refresh(screening)
     return RsvpResult(row, is_new=True)
+
+
+def _send_status(row: Rsvp) -> None:
+    """The e-mail that says where a reply stands: the invitation, or the waiting list."""
+    if row.status == RsvpStatus.CONFIRMED:
+        emails.send_rsvp_confirmed(row)
+    else:
+        emails.send_rsvp_waitlisted(row)
+
+
+def _repeated(existing: Rsvp) -> RsvpResult:
+    _send_status(existing)
+    db.session.commit()
+    return RsvpResult(existing, is_new=False)
 
 
 def _cancel(rsvp: Rsvp) -> bool:
