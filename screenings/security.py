@@ -69,6 +69,12 @@ def derived_token(purpose: str, key: str) -> str:
     return _derive(link_key(), purpose, key)
 
 
+def candidate_tokens(purpose: str, key: str) -> list[str]:
+    """The token under each link key, newest first: for a code derived from a token and
+    stored in another form (services/door.py's ticket codes), which link_token cannot match."""
+    return [_derive(secret, purpose, key) for secret in _link_keys()]
+
+
 def link_token(purpose: str, key: str, stored_hash: str | None) -> str:
     """The token of a link already made, for a new e-mail: the one whose digest is stored.
 

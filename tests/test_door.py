@@ -3,6 +3,7 @@ and the refusals (second check-in, another screening, cancelled reply, revoked l
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 
@@ -204,3 +205,30 @@ def test_waiting_list_ticket_is_refused_and_hostile_input_is_a_clear_answer(clie
         status, data = door_call(client, url, **body)
         assert status in (400, 409)
         assert data["message"]
+
+
+def test_attendance_from_the_door_fills_the_report_and_the_csv(client, db):
+    from datetime import timedelta
+
+    from screenings.models import utcnow
+
+    screening = make_screening(capacity=10)
+    came = reply(screening, email="came@example.org", name="Came", party_size=3)
+    stayed_away = reply(screening, email="away@example.org", name="Away")
+    url = organizer_door(screening)
+    door_call(client, url, action="check_in", code=door.ticket_code(came), members=2)
+    screening.starts_at = utcnow() - timedelta(hours=3)
+    db.session.commit()
+
+    token = manage_token(screening)
+    response = client.get(f"/manage/{token}/attendees.csv")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][5:] == ["checked_in", "no_show"]
+    by_name = {row[1]: row for row in rows[1:]}
+    assert by_name["Came"][5:] == ["2", "no"]
+    assert by_name["Away"][5:] == ["0", "yes"]
+    assert stayed_away.checked_in_count == 0
+
+    page = client.get(f"/manage/{token}/report").get_data(as_text=True)
+    assert 'value="2"' in page
+    assert "2 checked in at the door" in page

@@ -188,7 +188,7 @@ def test_organizer_sees_attendees_and_downloads_csv(client, db):
     response = client.get(f"/manage/{token}/attendees.csv")
     assert response.headers["Cache-Control"] == "no-store"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0] == ["status", "name", "email", "party_size", "replied_at_utc"]
+    assert rows[0][:5] == ["status", "name", "email", "party_size", "replied_at_utc"]
     assert rows[1][:4] == ["confirmed", '\'=HYPERLINK("http://evil")', "a@example.org", "2"]
     assert rows[2][:4] == ["waitlisted", "Bea", "b@example.org", "1"]
     assert client.get("/manage/" + "x" * 43 + "/attendees.csv").status_code == 404

@@ -13,7 +13,7 @@ from ..extensions import limiter
 from ..models import Film
 from ..public.forms import ConfirmForm
 from ..security import new_token
-from ..services import DomainError, licences, rules, visibility
+from ..services import DomainError, door, licences, rules, visibility
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
@@ -301,8 +301,12 @@ def attendees_csv(token: str):
     screening = _screening_for(token)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["status", "name", "email", "party_size", "replied_at_utc"])
+    writer.writerow(
+        ["status", "name", "email", "party_size", "replied_at_utc", "checked_in", "no_show"]
+    )
+    door_used = door.door_counts(screening)["checked_in"] > 0
     for row in rsvp_service.attendees(screening):
+        no_show = door.no_show(row, door_used=door_used)
         writer.writerow(
             [
                 row.status,
@@ -310,6 +314,8 @@ def attendees_csv(token: str):
                 _csv_cell(row.email),
                 row.party_size,
                 row.created_at.isoformat(timespec="seconds"),
+                row.checked_in_count,
+                "" if no_show is None else ("yes" if no_show else "no"),
             ]
         )
     return (
@@ -338,6 +344,9 @@ def report(token: str):
         return redirect(url_for(".manage", token=token))
     existing = report_service.report_of(screening)
     form = ReportForm(obj=existing)
+    checked_in = door.door_counts(screening)["checked_in"]
+    if existing is None and request.method == "GET" and checked_in:
+        form.actual_attendance.data = checked_in  # the door's count, to correct if need be
     if form.validate_on_submit():
         try:
             report_service.submit_report(
@@ -354,7 +363,12 @@ def report(token: str):
             return redirect(url_for(".report", token=token))
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "organizer/report.html", form=form, screening=screening, token=token, report=existing
+        "organizer/report.html",
+        form=form,
+        screening=screening,
+        token=token,
+        report=existing,
+        checked_in=checked_in,
     ), status
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 
 from ..extensions import db
 from ..models import DoorHelper, Rsvp, RsvpStatus, Screening, utcnow
-from ..security import derived_token, hash_token, new_token, tokens_match
+from ..security import candidate_tokens, hash_token, link_token, new_token, tokens_match
 from . import DomainError, NotAllowed
 from .licences import CROCKFORD
 
@@ -37,12 +37,23 @@ class DoorError(DomainError):
     """The door refuses a ticket; the message says why (and who let it in first)."""
 
 
-def ticket_code(rsvp: Rsvp) -> str:
-    """The RSVP's ticket code, e.g. ``7Q4M-K2XD-…``: what the QR carries and people type."""
-    digest = base64.urlsafe_b64decode(derived_token("ticket", rsvp.cancel_key) + "=")
+def _code_of(token: str) -> str:
+    digest = base64.urlsafe_b64decode(token + "=")
     value = int.from_bytes(digest[:10], "big")
     symbols = "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in range(TICKET_SYMBOLS))
     return "-".join(symbols[i : i + 4] for i in range(0, TICKET_SYMBOLS, 4))
+
+
+def ticket_code(rsvp: Rsvp) -> str:
+    """The RSVP's ticket code, e.g. ``7Q4M-K2XD-…``: what the QR carries and people type.
+
+    The code already issued (its digest stored) under whichever link key made it, so an
+    e-mailed ticket keeps working after a key rotation; else the current key's."""
+    codes = [_code_of(token) for token in candidate_tokens("ticket", rsvp.cancel_key)]
+    for code in codes:
+        if rsvp.ticket_hash and tokens_match(normalize_code(code) or "", rsvp.ticket_hash):
+            return code
+    return codes[0]
 
 
 def normalize_code(typed: str) -> str | None:
@@ -110,7 +121,7 @@ def find_helper(token: str) -> DoorHelper | None:
 
 def helper_token(helper: DoorHelper) -> str:
     """The token of a helper's link, derived from its random key."""
-    return derived_token("door-helper", helper.key)
+    return link_token("door-helper", helper.key, helper.token_hash)
 
 
 def create_helper(screening: Screening, label: str) -> DoorHelper:
@@ -285,3 +296,11 @@ def guest_json(rsvp: Rsvp) -> dict:
         "checked_in_by": rsvp.checked_in_by or "",
         "refusal": _refusal(rsvp),
     }
+
+
+def no_show(rsvp: Rsvp, *, door_used: bool) -> bool | None:
+    """Whether a guest did not come: None (unknown) until the screening has started and its
+    door page was used; then True for a confirmed reply with nobody of the party in."""
+    if not door_used or rsvp.screening.starts_at > utcnow():
+        return None
+    return rsvp.status == RsvpStatus.CONFIRMED and rsvp.checked_in_count == 0
