@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -75,22 +76,26 @@ def candidate_tokens(purpose: str, key: str) -> list[str]:
     return [_derive(secret, purpose, key) for secret in _link_keys()]
 
 
-def link_token(purpose: str, key: str, stored_hash: str | None) -> str:
+def link_token(
+    purpose: str, key: str, stored_hash: str | None, shape: Callable[[str], str] | None = None
+) -> str:
     """The token of a link already made, for a new e-mail: the one whose digest is stored.
 
     Each link key is tried in turn, so a link keeps working, and is e-mailed unchanged,
     after SECRET_KEY changes or a new link key is added in front. Only a key removed from
-    LINK_KEYS loses its links (logged); a link not made yet gets the current key.
+    LINK_KEYS loses its links (logged); a link not made yet gets the current key. ``shape``
+    turns a derived token into the form the link carries (e.g. base32 for a mail address).
     """
+    shape = shape or (lambda token: token)
     if stored_hash:
         for secret in _link_keys():
-            token = _derive(secret, purpose, key)
+            token = shape(_derive(secret, purpose, key))
             if hmac.compare_digest(hash_token(token), stored_hash):
                 return token
         current_app.logger.warning(
             "no link key reproduces a stored %s link: was a key removed from LINK_KEYS?", purpose
         )
-    return derived_token(purpose, key)
+    return shape(derived_token(purpose, key))
 
 
 def password_hasher() -> PasswordHasher:

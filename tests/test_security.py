@@ -530,3 +530,41 @@ def test_on_a_full_screening_nobody_learns_who_holds_a_seat(client, db, smtp):
     ann = smtp.to("ann@example.org")[-1]  # only the owner of the address learns the truth
     assert "guest list" in ann["Subject"]
     assert db.session.scalar(select(func.count()).select_from(Rsvp)) == 2
+
+
+@pytest.mark.parametrize("eras", ERAS.values(), ids=ERAS.keys())
+def test_every_stored_capability_survives_a_key_rotation(db, smtp, database_uri, smtp_server, eras):
+    """Share links and calendar reply addresses, re-derived after a rotation, are the same."""
+    from screenings.services import rsvps, visibility
+
+    apps = [
+        create_app(
+            app_config(
+                database_uri,
+                smtp_server.port,
+                CALENDAR_REPLY_ADDRESS="replies@screenings.test",
+                **keys,
+            )
+        )
+        for keys in eras
+    ]
+
+    def capabilities(app, screening_id, rsvp_id):
+        with app.app_context():
+            screening = db.session.get(Screening, screening_id)
+            rsvp = db.session.get(Rsvp, rsvp_id)
+            return visibility.share_token(screening), rsvps.reply_token(rsvp)
+
+    with apps[0].app_context():
+        screening = make_screening(visibility="private", is_public=False)
+        visibility.issue_share_link(screening, actor="organizer:test")
+        db.session.commit()
+        screening_id, rsvp_id = screening.id, reply(screening).id
+    first = capabilities(apps[0], screening_id, rsvp_id)
+    assert all(first)
+    for later in apps[1:]:
+        assert capabilities(later, screening_id, rsvp_id) == first, later.config["LINK_KEYS"]
+        assert later.test_client().get(f"/s/{first[0]}").status_code == 200
+    for each in apps:
+        with each.app_context():
+            db.engine.dispose()

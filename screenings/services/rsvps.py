@@ -51,7 +51,11 @@ def reply_token(rsvp: Rsvp) -> str:
     """The token in the attendee's reply address (replies+<token>@…): 160 bits derived from
     the RSVP's random key, in lower-case base32 because mail systems may fold the case of an
     address's local part."""
-    digest = base64.urlsafe_b64decode(derived_token("reply", rsvp.cancel_key) + "=")
+    return link_token("reply", rsvp.cancel_key, rsvp.reply_token_hash, shape=_mailbox_safe)
+
+
+def _mailbox_safe(token: str) -> str:
+    digest = base64.urlsafe_b64decode(token + "=")
     return base64.b32encode(digest[:20]).decode().lower()
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, select
 
 from ..extensions import db
 from ..models import OrganizationType, Rsvp, RsvpStatus, Screening
-from ..security import derived_token, hash_token, new_token, tokens_match
+from ..security import hash_token, link_token, new_token, tokens_match
 from .history import record_change
 
 PUBLIC = "public"
@@ -146,11 +146,12 @@ def share_token(screening: Screening) -> str | None:
     """The share link's token (derived from a random key, so the manage page can show it)."""
     if not screening.share_key:
         return None
-    return derived_token("share", screening.share_key)
+    return link_token("share", screening.share_key, screening.share_token_hash)
 
 
 def _new_share_key(screening: Screening) -> None:
     screening.share_key = new_token()
+    screening.share_token_hash = None  # the old link's digest: a new key, a new link
     screening.share_token_hash = hash_token(share_token(screening))
 
 
