@@ -50,15 +50,18 @@ def test_confirmed_invite_is_imip_with_method_request(db, smtp):
     _deliver()
     message = _only_message_to(smtp, "ann@example.org")
 
-    # multipart/mixed: [multipart/alternative: text, html, calendar] + the .ics attached.
+    # multipart/mixed: [multipart/alternative: text, related(html + the ticket's QR),
+    # calendar] + the .ics attached (RFC 2387: the inline image beside the HTML it is in).
     assert message.get_content_type() == "multipart/mixed"
     alternative, *attachments = message.iter_parts()
     assert alternative.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in alternative.iter_parts()] == [
         "text/plain",
-        "text/html",
+        "multipart/related",
         "text/calendar",
     ]
+    related = list(alternative.iter_parts())[1]
+    assert [p.get_content_type() for p in related.iter_parts()] == ["text/html", "image/png"]
     part = calendar_part(message)
     assert part.get_param("method") == "REQUEST"
     assert part.get_content_charset() == "utf-8"
