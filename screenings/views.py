@@ -10,6 +10,7 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import Flask, current_app, g, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -159,9 +160,53 @@ def register_template_helpers(app: Flask) -> None:
         subscribe_links=subscribe_links,
         visibility_label=visibility_label,
     )
+    app.add_template_filter(plain_delivery_error, "plain_delivery_error")
     app.add_template_filter(format_datetime, "format_datetime")
     app.add_template_filter(format_date, "format_date")
     app.add_template_filter(format_number, "format_number")
+
+
+# What an SMTP failure means, in words for the producer; the raw text stays one click away.
+_DELIVERY_ERRORS = (
+    (
+        ("refused", "errno 111", "connection reset"),
+        _l(
+            "The mail server could not be reached: it may be down, or its address in the "
+            "settings may be wrong. We will keep trying."
+        ),
+    ),
+    (
+        ("timed out", "timeout"),
+        _l("The mail server did not answer in time. We will keep trying."),
+    ),
+    (
+        ("authentication", "535", "534"),
+        _l("The mail server did not accept our user name or password. Check the mail settings."),
+    ),
+    (
+        ("recipient", "550", "553", "mailbox"),
+        _l("The recipient's mail server refused this address. Check it with the person."),
+    ),
+    (
+        ("name or service not known", "nodename", "getaddrinfo"),
+        _l("The mail server's name could not be found. Check the mail settings."),
+    ),
+    (
+        ("451", "421", "try again"),
+        _l("The mail server asked us to try again later. We will."),
+    ),
+)
+
+
+def plain_delivery_error(raw: str | None) -> str:
+    """An outbox message's last error as a sentence for people (producer/outbox.html)."""
+    if not raw:
+        return ""
+    lowered = raw.lower()
+    for needles, sentence in _DELIVERY_ERRORS:
+        if any(needle in lowered for needle in needles):
+            return str(sentence)
+    return str(_l("Sending failed. We will keep trying."))
 
 
 # ---------------------------------------------------------------- locale-aware formatting
