@@ -11,6 +11,7 @@ import re
 import secrets
 import socket
 import threading
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
@@ -369,7 +370,7 @@ def _named(header: str, *names: str) -> bool:
 
 
 @contextlib.contextmanager
-def _served(database_uri, smtp_server, *, hops: int, proxied: bool):
+def _served(database_uri, smtp_server, *, hops: int, proxied: bool, **more):
     """An app with a low RSVP limit under a real HTTP server (werkzeug's, threaded) on a
     loopback port, behind the proxy or not; yields the port clients connect to."""
     settings = {
@@ -377,6 +378,7 @@ def _served(database_uri, smtp_server, *, hops: int, proxied: bool):
         "RATELIMIT_FORMS": "2 per minute",
         "WTF_CSRF_ENABLED": False,
         "PROXY_FIX": hops,
+        **more,
     }
     app = create_app(app_config(database_uri, smtp_server.port, **settings))
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -399,12 +401,17 @@ def _served(database_uri, smtp_server, *, hops: int, proxied: bool):
 
 def _rsvp_from(port: int, client_ip: str, forged: str | None = None) -> int:
     """POST the RSVP form from a loopback address of the client's own (127.0.0.0/8)."""
+    return _post_from(port, client_ip, "/screenings/1", {"name": ""}, forged)
+
+
+def _post_from(port: int, client_ip: str, path: str, form: dict, forged: str | None = None) -> int:
+    """POST a form from a loopback address of the client's own; the response's status."""
     connection = http.client.HTTPConnection("127.0.0.1", port, source_address=(client_ip, 0))
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if forged:
         headers["X-Forwarded-For"] = forged
     try:
-        connection.request("POST", "/screenings/1", body="name=", headers=headers)
+        connection.request("POST", path, body=urlencode(form), headers=headers)
         return connection.getresponse().status
     finally:
         connection.close()
@@ -422,6 +429,31 @@ def test_behind_the_proxy_one_client_at_the_limit_leaves_others_free(
     assert first == [422, 422, 429]
     assert forged == 429
     assert other == [422, 422]
+
+
+def test_a_lock_out_attempt_through_the_proxy_leaves_the_producer_able_to_log_in(
+    app, db, database_uri, smtp_server
+):
+    """Wrong passwords from one client behind nginx limit that client, not the producer."""
+    from screenings.services.producers import create_producer
+
+    create_producer("owner@example.org", "correct horse battery staple")
+    wrong = {"email": "owner@example.org", "password": "guess guess guess"}
+    right = {**wrong, "password": "correct horse battery staple"}
+    with _served(
+        database_uri,
+        smtp_server,
+        hops=1,
+        proxied=True,
+        RATELIMIT_LOGIN="4 per minute",
+        LOGIN_LOCKOUT_FAILURES=50,
+    ) as port:
+        attacker = [_post_from(port, "127.0.0.2", "/producer/login", wrong) for _ in range(6)]
+        forged = _post_from(port, "127.0.0.2", "/producer/login", right, forged="127.0.0.3")
+        producer = _post_from(port, "127.0.0.3", "/producer/login", right)
+    assert attacker == [422] * 4 + [429, 429]
+    assert forged == 429  # claiming the producer's address does not help
+    assert producer == 302  # logged in: the attacker's failures did not lock the producer out
 
 
 def test_without_proxy_fix_everyone_behind_the_proxy_is_one_client(
