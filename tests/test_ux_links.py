@@ -96,6 +96,20 @@ def test_a_bad_address_comes_back_beside_the_field(client):
     assert 'id="email-error"' in response.get_data(as_text=True)
 
 
+def test_links_keep_working_after_the_secret_is_rotated(app, client, book, db, smtp):
+    """A new SECRET_KEY, the old one kept as a fallback: the links re-sent still open."""
+    book()
+    already = len(smtp.wait_for(1))
+    old = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "a-new-secret-key-" + "y" * 32
+    app.config["SECRET_KEY_FALLBACKS"] = [old]
+    _ask(client, "miriam@example.org")
+    links = _links(smtp.wait_for(already + 1)[-1])
+    assert links
+    for link in links:
+        assert client.get(link.removeprefix("http://screenings.test")).status_code == 200
+
+
 @pytest.mark.config(
     PRODUCER_CONTACT_EMAIL="hello@chutzpa.example",
     PRODUCER_ADDRESS="Rothschild Blvd 1, Tel Aviv",
