@@ -259,6 +259,7 @@ def _production(**extra):
     return {
         "ENV_NAME": "production",
         "SECRET_KEY": "k" * 64,
+        "LINK_KEYS": ["l" * 64],
         "SQLALCHEMY_DATABASE_URI": "sqlite://",
         **extra,
     }

@@ -76,7 +76,7 @@ def test_add_a_film_with_formats_and_materials(client, producer, db, smtp):
         {"kind": "poster", "label": "Poster", "url": "https://example.org/poster.jpg"},
         form_url=edit,
     )
-    fmt = db.session.scalar(select(ScreeningFormat))
+    fmt = db.session.scalar(select(ScreeningFormat).where(ScreeningFormat.name == "Web"))
     assert (fmt.film_id, fmt.kind) == (film.id, "download")
     page = client.get(edit).get_data(as_text=True)
     assert "https://example.org/poster.jpg" in page
