@@ -162,8 +162,8 @@ def _delivery(screening) -> dict:
 def share_link(token: str):
     """Issue a new share link for a private screening (the old one stops working)."""
     screening = _screening_for(token)
-    if ConfirmForm().validate_on_submit() and screening.visibility == visibility.PRIVATE:
-        visibility.issue_share_link(screening, actor=f"organizer:{screening.contact_email}")
+    actor = f"organizer:{screening.contact_email}"
+    if ConfirmForm().validate_on_submit() and visibility.issue_share_link(screening, actor=actor):
         flash(_("A new share link is ready; the old one no longer works."), "success")
     return redirect(url_for(".manage", token=token))
 
@@ -173,8 +173,8 @@ def share_link(token: str):
 def revoke_share_link(token: str):
     """Revoke the share link: its page answers 404 from now on."""
     screening = _screening_for(token)
-    if ConfirmForm().validate_on_submit() and screening.share_key:
-        visibility.revoke_share_link(screening, actor=f"organizer:{screening.contact_email}")
+    actor = f"organizer:{screening.contact_email}"
+    if ConfirmForm().validate_on_submit() and visibility.revoke_share_link(screening, actor=actor):
         flash(_("The share link is revoked; nobody can open it any more."), "success")
     return redirect(url_for(".manage", token=token))
 

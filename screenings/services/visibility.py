@@ -161,20 +161,26 @@ def ensure_share_link(screening: Screening) -> None:
         _new_share_key(screening)
 
 
-def issue_share_link(screening: Screening, *, actor: str) -> str:
-    """A new share link for the screening; any earlier one stops working."""
+def issue_share_link(screening: Screening, *, actor: str) -> str | None:
+    """A new share link for a private screening (any earlier one stops working); None for a
+    listed screening, which has no share link."""
+    if screening.visibility != PRIVATE:
+        return None
     _new_share_key(screening)
     record_change(screening, actor, "share link issued")
     db.session.commit()
     return share_token(screening)
 
 
-def revoke_share_link(screening: Screening, *, actor: str) -> None:
-    """The share link stops working (a 404, like any unknown link)."""
+def revoke_share_link(screening: Screening, *, actor: str) -> bool:
+    """The share link stops working (a 404, like any unknown link); False when there was none."""
+    if not screening.share_key:
+        return False
     screening.share_key = None
     screening.share_token_hash = None
     record_change(screening, actor, "share link revoked")
     db.session.commit()
+    return True
 
 
 def find_by_share_token(token: str) -> Screening | None:
