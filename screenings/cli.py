@@ -205,13 +205,7 @@ def mail_catcher(host: str, port: int, folder: str | None) -> None:
     folder = folder or current_app.config.get("DEV_MAIL_DIR") or _default_mail_dir()
     controller = start_catcher(folder, host, port)
     click.echo(f"Catching mail on {host}:{port} into {folder}")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        controller.stop()
+    _wait_for_ctrl_c(controller.stop)
 
 
 def _default_mail_dir() -> str:
@@ -284,13 +278,7 @@ def inbound_serve(host: str | None, port: int | None) -> None:
     server = lmtp_server(app, host, port)
     server.start()
     click.echo(f"LMTP on {host}:{port}; Ctrl-C stops")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    _wait_for_ctrl_c(server.stop)
 
 
 @inbound_cli.command("receive")
@@ -309,3 +297,14 @@ def inbound_receive(message, recipient: tuple[str, ...]) -> None:
         click.echo(f"database unavailable: {error.__class__.__name__}", err=True)
         raise SystemExit(75) from None  # EX_TEMPFAIL: Postfix and Exim queue it and retry
     click.echo(f"{outcome.kind} {outcome.detail}".strip())
+
+
+def _wait_for_ctrl_c(stop) -> None:
+    """Keep a server started in threads running until Ctrl-C, then stop it."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
