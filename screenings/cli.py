@@ -253,11 +253,9 @@ alerts_cli = AppGroup("alerts", help="Producers' alerts.")
 @alerts_cli.command("digest")
 def alerts_digest() -> None:
     """E-mail each digest-reading producer what happened since their last digest (for cron)."""
-    from .services.alerts import send_digests
+    from .jobs import send_producer_digests
 
-    count = send_digests()
-    delivered = deliver_pending()
-    click.echo(f"{count} digest(s) queued; {delivered['sent']} e-mail(s) sent.")
+    click.echo(send_producer_digests())
 
 
 inbound_cli = AppGroup("inbound", help="Calendar replies and bounces coming back.")

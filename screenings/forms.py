@@ -50,6 +50,10 @@ class SafeForm(FlaskForm):
         return valid
 
 
+class ConfirmForm(SafeForm):
+    """A bare POST with its CSRF token (a button: cancel, erase, revoke, unlock)."""
+
+
 def unsafe_text_message(value: str, *, multiline: bool = False):
     """The message for typed text a form must refuse, or None: the one rule for every field.
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
+from ..forms import ConfirmForm
 from ..models import RsvpStatus
-from ..public.forms import ConfirmForm
 from ..services import DomainError, door, privacy, visibility
 from ..services import rsvps as rsvp_service
 from ..views import private_page

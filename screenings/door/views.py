@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ..public.forms import ConfirmForm
+from ..forms import ConfirmForm
 from ..services import DomainError, door
 from ..services import bookings as booking_service
 from ..urls import external_url

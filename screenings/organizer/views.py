@@ -10,8 +10,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..extensions import limiter
+from ..forms import ConfirmForm
 from ..models import Film
-from ..public.forms import ConfirmForm
 from ..security import new_token
 from ..services import DomainError, door, licences, rules, visibility
 from ..services import bookings as booking_service
@@ -27,6 +27,11 @@ from .forms import BookingForm, CancelForm, EditBookingForm
 def _film_from_query() -> Film | None:
     slug = request.args.get("film", "")
     return next((film for film in active_films() if film.slug == slug), None)
+
+
+def _actor(screening) -> str:
+    """Who acts through a manage link, as the history records it."""
+    return f"organizer:{screening.contact_email}"
 
 
 @bp.route("/book", methods=["GET", "POST"])
@@ -162,7 +167,7 @@ def _delivery(screening) -> dict:
 def share_link(token: str):
     """Issue a new share link for a private screening (the old one stops working)."""
     screening = _screening_for(token)
-    actor = f"organizer:{screening.contact_email}"
+    actor = _actor(screening)
     if ConfirmForm().validate_on_submit() and visibility.issue_share_link(screening, actor=actor):
         flash(_("A new share link is ready; the old one no longer works."), "success")
     return redirect(url_for(".manage", token=token))
@@ -173,7 +178,7 @@ def share_link(token: str):
 def revoke_share_link(token: str):
     """Revoke the share link: its page answers 404 from now on."""
     screening = _screening_for(token)
-    actor = f"organizer:{screening.contact_email}"
+    actor = _actor(screening)
     if ConfirmForm().validate_on_submit() and visibility.revoke_share_link(screening, actor=actor):
         flash(_("The share link is revoked; nobody can open it any more."), "success")
     return redirect(url_for(".manage", token=token))
@@ -197,7 +202,7 @@ def edit(token: str):
             booking_service.update_booking(
                 screening,
                 form.to_details(),
-                actor=f"organizer:{screening.contact_email}",
+                actor=_actor(screening),
                 accept_new_terms=bool(form.accept_new_terms.data),
             )
         except DomainError as error:
@@ -240,7 +245,7 @@ def cancel(token: str):
         try:
             booking_service.cancel_booking(
                 screening,
-                actor=f"organizer:{screening.contact_email}",
+                actor=_actor(screening),
                 reason=form.reason.data or "",
                 cause=form.cause.data or "",
             )
@@ -354,7 +359,7 @@ def report(token: str):
                 actual_attendance=form.actual_attendance.data,
                 feedback=form.feedback.data or "",
                 quote=form.quote.data or "",
-                actor=f"organizer:{screening.contact_email}",
+                actor=_actor(screening),
             )
         except DomainError as error:
             form_error(form, error)

@@ -16,10 +16,6 @@ def role_choices():
     return choices((role.value, role_label(role)) for role in ProducerRole)
 
 
-class EmptyForm(SafeForm):
-    """A button that only needs the CSRF token."""
-
-
 class ResetRequestForm(SafeForm):
     email = EmailField(
         _l("E-mail"), validators=[DataRequired(), Length(max=254)], filters=[strip_text]

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..models import Producer
 from ..services import DomainError, producers
 from ..views import form_error
@@ -24,7 +25,6 @@ from . import bp, needs
 from .account_forms import (
     ChangePasswordForm,
     DisableTwoFactorForm,
-    EmptyForm,
     EnableTwoFactorForm,
     InviteForm,
     RoleForm,
@@ -63,7 +63,7 @@ def _account_page(password_form: ChangePasswordForm | None = None, status: int =
         sessions=producers.active_sessions(me),
         current_session_id=producers.current_session_id(me),
         password_form=password_form or ChangePasswordForm(),
-        button=EmptyForm(),
+        button=ConfirmForm(),
         role_label=producers.role_label,
     ), status
 
@@ -75,7 +75,7 @@ def sessions():
 
 @account_bp.route("/sessions/<int:session_id>/revoke", methods=["POST"])
 def revoke_session(session_id: int):
-    if EmptyForm().validate_on_submit():
+    if ConfirmForm().validate_on_submit():
         try:
             producers.revoke_session(_me(), session_id, address=request.remote_addr)
         except DomainError as error:
@@ -87,7 +87,7 @@ def revoke_session(session_id: int):
 
 @account_bp.route("/sessions/revoke-others", methods=["POST"])
 def revoke_other_sessions():
-    if EmptyForm().validate_on_submit():
+    if ConfirmForm().validate_on_submit():
         count = producers.revoke_other_sessions(_me(), address=request.remote_addr)
         flash(_("%(count)d other devices are logged out.", count=count), "success")
     return redirect(url_for(".sessions"))
@@ -188,7 +188,7 @@ def _team_page(invite_form: InviteForm | None = None, status: int = 200):
         members=members,
         role_forms={m.id: RoleForm(prefix=f"m{m.id}", role=m.role) for m in members},
         invite_form=invite_form or InviteForm(),
-        button=EmptyForm(),
+        button=ConfirmForm(),
         role_label=producers.role_label,
         section="team",
     ), status
@@ -240,7 +240,7 @@ def change_role(producer_id: int):
 
 def _set_disabled(producer_id: int, disabled: bool, done: str):
     member = _member(producer_id)
-    if EmptyForm().validate_on_submit():
+    if ConfirmForm().validate_on_submit():
         try:
             producers.set_disabled(_me(), member, disabled, address=request.remote_addr)
         except DomainError as error:

@@ -27,10 +27,11 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import OperationalError
 
 from ..extensions import limiter, login_manager
+from ..forms import ConfirmForm
 from ..models import LinkPurpose
 from ..services import DomainError, producers
 from ..views import form_error, private_page, rate_limit_login
-from .account_forms import EmptyForm, NewPasswordForm, ResetRequestForm, SecondFactorForm
+from .account_forms import NewPasswordForm, ResetRequestForm, SecondFactorForm
 from .forms import LoginForm
 
 auth_bp = Blueprint("auth", __name__, url_prefix="/producer")
@@ -161,7 +162,7 @@ def _link_or_404(token: str, purpose: LinkPurpose) -> None:
 def unlock(token: str):
     """A page with a button: mail scanners that open links do not use them up."""
     _link_or_404(token, LinkPurpose.UNLOCK)
-    form = EmptyForm()
+    form = ConfirmForm()
     if form.validate_on_submit():
         try:
             producer = producers.unlock(token, address=request.remote_addr)

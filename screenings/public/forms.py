@@ -77,10 +77,6 @@ class RsvpForm(PublicForm):
         checked_email(self, field)
 
 
-class ConfirmForm(SafeForm):
-    """A bare POST with its CSRF token (cancel, erase)."""
-
-
 class LanguageForm(SafeForm):
     """The language switcher: one of the app's languages, and the page to go back to.
 

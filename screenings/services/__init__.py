@@ -1,6 +1,11 @@
 """The rules of Screenings. Views call these; each public function owns its transaction."""
 
 
+def escape_like(text: str) -> str:
+    """Text for a LIKE pattern (with ``escape="\\"``): its %, _ and backslashes match as typed."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class DomainError(Exception):
     """A rule said no. ``message`` is shown to the user, beside ``field`` when there is one."""
 

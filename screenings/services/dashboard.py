@@ -27,7 +27,7 @@ from ..models import (
     utcnow,
 )
 from ..outbox import retry_message
-from . import DomainError, NotAllowed, feeds
+from . import DomainError, NotAllowed, escape_like, feeds
 from . import bookings as booking_service
 
 DEFAULT_DAYS = 90
@@ -120,10 +120,6 @@ def check_filter(filters: ScreeningFilter) -> None:
         raise refusal
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _conditions(filters: ScreeningFilter) -> tuple[list, bool]:
     """The WHERE clauses of the filters, and whether they read the films table (the search)."""
     if filter_refusal(filters) is not None:
@@ -147,7 +143,7 @@ def _conditions(filters: ScreeningFilter) -> tuple[list, bool]:
     text = filters.q.strip()
     if not text:
         return conditions, False
-    pattern = f"%{_escape_like(text.lower())}%"
+    pattern = f"%{escape_like(text.lower())}%"
     columns = (
         Screening.organization_name,
         Screening.city,

@@ -24,11 +24,10 @@ from sqlalchemy import func, select, update
 from ..extensions import db
 from ..models import DoorHelper, Rsvp, RsvpStatus, Screening, utcnow
 from ..security import candidate_tokens, hash_token, link_token, new_token, tokens_match
-from . import DomainError, NotAllowed
-from .licences import CROCKFORD
+from . import DomainError, NotAllowed, escape_like
+from .licences import CROCKFORD, READ_AS
 
 TICKET_SYMBOLS = 16
-_READ_AS = str.maketrans("OIL", "011")
 _NOT_SYMBOL = re.compile(r"[^0-9A-Z]")
 LABEL_MAX = 80
 
@@ -59,7 +58,7 @@ def ticket_code(rsvp: Rsvp) -> str:
 def normalize_code(typed: str) -> str | None:
     """A typed or scanned code in its canonical compact form, or None when it cannot be one.
     Case, spaces and hyphens do not matter; O, I and L read as 0, 1 and 1 (Crockford)."""
-    compact = _NOT_SYMBOL.sub("", (typed or "")[:64].upper()).translate(_READ_AS)
+    compact = _NOT_SYMBOL.sub("", (typed or "")[:64].upper()).translate(READ_AS)
     return compact if len(compact) == TICKET_SYMBOLS else None
 
 
@@ -258,7 +257,7 @@ def search(door: DoorSession, query: str, *, limit: int = 20) -> list[Rsvp]:
     words = " ".join((query or "").split())[:100]
     if len(words) < 2:
         return []
-    escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = escape_like(words)
     return list(
         db.session.scalars(
             select(Rsvp)

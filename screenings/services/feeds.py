@@ -23,7 +23,7 @@ from ..caching import counter_version
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
 from ..urls import external_url, public_domain
-from . import visibility
+from . import escape_like, visibility
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -39,8 +39,7 @@ class Filters:
 
     def apply(self, query: Select) -> Select:
         if self.city:
-            escaped = self.city.lower().replace("\\", "\\\\").replace("%", "\\%")
-            escaped = escaped.replace("_", "\\_")
+            escaped = escape_like(self.city.lower())
             query = query.where(func.lower(Screening.city).like(escaped + "%", escape="\\"))
         if self.country:
             query = query.where(Screening.country == self.country.upper())

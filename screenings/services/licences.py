@@ -25,7 +25,7 @@ from .visibility import is_listed, licence_listing
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # What people type for a symbol: lower case, O for zero, I and L for one (Crockford).
-_READ_AS = str.maketrans("OIL", "011")
+READ_AS = str.maketrans("OIL", "011")
 RANDOM_SYMBOLS = 7
 _NUMBER = re.compile(r"^[A-Z0-9]{1,8}-[0-9A-HJKMNP-TV-Z]{8}$")
 _OLD_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-\d{4}-\d{5,}$")
@@ -66,7 +66,7 @@ def normalize_number(typed: str) -> str | None:
     compact = _SEPARATORS.sub("", text)
     if len(compact) < 9:
         return None
-    code, body = compact[:-8], compact[-8:].translate(_READ_AS)
+    code, body = compact[:-8], compact[-8:].translate(READ_AS)
     match = _NUMBER.match(f"{code}-{body}")
     if match is None or check_symbol(body[:RANDOM_SYMBOLS]) != body[RANDOM_SYMBOLS]:
         return None

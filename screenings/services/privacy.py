@@ -22,7 +22,7 @@ from sqlalchemy import String, Text, delete, func, or_, select, update
 from ..extensions import db
 from ..models import OutboxMessage, OutboxStatus, Rsvp, Screening, ScreeningReport, utcnow
 from ..security import hash_token
-from . import DomainError
+from . import DomainError, escape_like
 from .history import record_change
 
 ERASED = "[erased]"
@@ -126,7 +126,9 @@ def _scrub_tables(needles: tuple[str, ...], screening_ids: list[int]) -> None:
         else:
             scope = []
         for column in columns:
-            matches = or_(*(func.lower(column).like(f"%{_like(n)}%", escape="\\") for n in needles))
+            matches = or_(
+                *(func.lower(column).like(f"%{escape_like(n)}%", escape="\\") for n in needles)
+            )
             for row in db.session.execute(select(*keys, column).where(matches, *scope)).all():
                 *key, value = row
                 db.session.execute(
@@ -134,10 +136,6 @@ def _scrub_tables(needles: tuple[str, ...], screening_ids: list[int]) -> None:
                     .where(*(k == v for k, v in zip(keys, key, strict=True)))
                     .values({column.name: scrub_text(value, needles)})
                 )
-
-
-def _like(needle: str) -> str:
-    return needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def erase_everywhere(*values: str, screening_ids: list[int], addresses: set[str]) -> None:
