@@ -20,6 +20,7 @@ from .extensions import db
 from .places import country_name, utc_offset_label
 from .services import DomainError
 from .services.licences import local_start_display
+from .urls import external_url
 
 
 def form_error(form, error: DomainError) -> None:
@@ -158,6 +159,8 @@ def register_template_helpers(app: Flask) -> None:
         producer_identity=producer_identity,
         webcal_url=webcal_url,
         subscribe_links=subscribe_links,
+        # Absolute links from PUBLIC_BASE_URL, never the request's Host: cached pages hold them.
+        external_url=external_url,
         visibility_label=visibility_label,
     )
     app.add_template_filter(plain_delivery_error, "plain_delivery_error")

@@ -82,3 +82,14 @@ def test_pages_are_cached_by_language(app, db):
     assert 'lang="en"' in english.get("/screenings").get_data(as_text=True)
     assert 'lang="fr"' in french.get("/screenings").get_data(as_text=True)
     assert 'lang="en"' in english.get("/screenings").get_data(as_text=True)
+
+
+def test_a_forged_host_header_never_reaches_a_cached_page(app, db):
+    """Cached pages are shared: every absolute link in them comes from PUBLIC_BASE_URL."""
+    make_screening()
+    forged = app.test_client().get("/screenings", headers={"Host": "evil.example"})
+    assert forged.status_code == 200
+    assert "evil.example" not in forged.get_data(as_text=True)
+    page = app.test_client().get("/screenings").get_data(as_text=True)
+    assert "evil.example" not in page
+    assert "webcal://screenings.test/calendar.ics" in page
