@@ -218,3 +218,25 @@ def test_an_approved_move_sets_the_new_start_in_utc(client, producer, db, smtp):
     assert offset.total_seconds() / 3600 in (-4, -5)  # Toronto
     assert screening.calendar_sequence == 1
     assert screening.licences[-1].particulars["local_start"].startswith(future_date(40).isoformat())
+
+
+def test_hiding_the_address_applies_at_once_while_opening_it_waits(client, producer, db, smtp):
+    """A host under pressure who makes the screening guests-only or private is not held back
+    by the review that a move to a wider audience needs."""
+    screening, manage = _approved_on_an_approval_film(db)
+    public_page = f"/screenings/{screening.id}"
+    assert "1700 Bathurst Street" in client.get(public_page).get_data(as_text=True)
+    submit(client, manage + "/edit", booking_data(listing="guests"))
+    db.session.expire_all()
+    assert db.session.get(Screening, screening.id).visibility == "guests"
+    assert db.session.scalar(select(ChangeRequest)) is None
+    assert "1700 Bathurst Street" not in client.get(public_page).get_data(as_text=True)
+    submit(client, manage + "/edit", booking_data(listing="private"))
+    db.session.expire_all()
+    assert db.session.get(Screening, screening.id).visibility == "private"
+    assert client.get(public_page).status_code == 404
+    # Back to public: that waits for the producer.
+    submit(client, manage + "/edit", booking_data(listing="public"))
+    db.session.expire_all()
+    assert db.session.get(Screening, screening.id).visibility == "private"
+    assert db.session.scalar(select(ChangeRequest)).changes.keys() == {"visibility"}

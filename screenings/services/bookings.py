@@ -47,7 +47,8 @@ LICENCE_FIELDS = (
     "visibility",
 )
 # On a film that needs approval, a change of these after approval waits for the producer
-# (with a start moved by more than a day, and audience or capacity raised: _material).
+# (with a start moved by more than a day, and audience or capacity raised; a listing made
+# more discreet applies at once: _material).
 REVIEWED_FIELDS = (
     "organization_name",
     "organization_type",
@@ -359,6 +360,8 @@ def terms_to_accept(screening: Screening):
 def _material(screening: Screening, changes: dict, moved: timedelta) -> dict:
     """The part of an approved screening's changes the producer must review."""
     held = {name: pair for name, pair in changes.items() if name in REVIEWED_FIELDS}
+    if "visibility" in held and visibility.is_more_discreet(*reversed(held["visibility"])):
+        del held["visibility"]  # hiding takes effect at once; only opening up is reviewed
     for name in ("expected_audience", "capacity"):
         if name in changes and changes[name][1] > changes[name][0]:
             held[name] = changes[name]

@@ -27,13 +27,22 @@ from .history import record_change
 PUBLIC = "public"
 GUESTS = "guests"
 PRIVATE = "private"
-CHOICES = (PUBLIC, GUESTS, PRIVATE)
+CHOICES = (PUBLIC, GUESTS, PRIVATE)  # from the most open to the most discreet
 
 LABELS = {
     PUBLIC: _l("Public"),
     GUESTS: _l("Guests only"),
     PRIVATE: _l("Private"),
 }
+
+
+def is_more_discreet(new: str, old: str) -> bool:
+    """Whether a change of setting tells the public less (public → guests only → private).
+
+    A host who hides an address must never wait for a review to have it hidden."""
+    return CHOICES.index(new) > CHOICES.index(old)
+
+
 # One sentence each, shown beside the choice on the booking and edit forms.
 EXPLANATIONS = {
     PUBLIC: _l("Listed on the upcoming screenings page with the full address, for anyone."),
