@@ -211,11 +211,20 @@ _NOT_IN_FEEDS = frozenset(
 )
 
 
+# Screening columns whose change can take something out of the public's sight: a feed built
+# before it may no longer be served while the next is built ("withdrawals", services/feeds.py).
+_WITHDRAWING = frozenset({"visibility", "is_public"})
+
+
 def _names_for(model, changed: set[str] | None) -> tuple[str, ...]:
     """The counters a change to `model` raises (`changed`: the columns, if an update)."""
     names = _tracked()[model]
-    if model.__tablename__ == "screenings" and changed is not None and changed <= _NOT_IN_FEEDS:
+    if model.__tablename__ != "screenings" or changed is None:
+        return names
+    if changed <= _NOT_IN_FEEDS:
         return ("listing",)
+    if changed & _WITHDRAWING:
+        return (*names, "withdrawals")
     return names
 
 
@@ -241,6 +250,8 @@ def _before_flush(session, _context, _instances) -> None:
     for obj in (*session.new, *session.deleted):
         if type(obj) in tracked:
             _note(session, _names_for(type(obj), None))
+    if any(type(obj).__tablename__ == "screenings" for obj in session.deleted):
+        _note(session, ("withdrawals",))
 
 
 def _after_flush(session, _context) -> None:

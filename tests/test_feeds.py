@@ -250,3 +250,18 @@ def test_feed_speed(client, db, capsys):
             f"right after a change {change_s * 1000:.0f}ms (last build), "
             f"304 {conditional_s * 1000:.0f}ms"
         )
+
+
+def test_a_screening_made_private_leaves_the_feeds_at_once(client, db):
+    """Stale-while-revalidate never serves a build from before a screening was hidden: the
+    host who makes it private must not wait for a rebuild for its place to leave the feeds."""
+    from screenings.services import visibility
+
+    screening = make_screening(venue_name="Main Sanctuary Hall")
+    etag = client.get("/calendar.ics").headers["ETag"]
+    assert b"Main Sanctuary Hall" in client.get("/calendar.ics").get_data()
+    visibility.apply(screening, visibility.PRIVATE)
+    db.session.commit()
+    after = client.get("/calendar.ics", headers={"If-None-Match": etag})
+    assert after.status_code == 200  # never a 304 for the build that showed it
+    assert b"Main Sanctuary Hall" not in after.get_data()

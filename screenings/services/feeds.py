@@ -212,6 +212,13 @@ def feed_version() -> tuple:
     return counter_version("feeds")
 
 
+def stored_name(key: str) -> str:
+    """The name a feed's build is stored under. It changes whenever a screening is hidden
+    (made guests-only or private, or deleted), so a build from before that is never served,
+    not even while the next one is built: the first request after it waits for a fresh one."""
+    return f"{key}@{counter_version('withdrawals')[1]}"
+
+
 def listing_version(**_view_args) -> tuple:
     """The number the public lists are cached under: the "listing" counter (feeds' changes
     and every RSVP's: lists show seats) and the next start to come."""
@@ -289,7 +296,7 @@ def _last_modified(key: str, etag: str) -> datetime:
     """Now, to the second, but always after the previous build's (a host whose clock is
     behind must not make an If-Modified-Since look fresh)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    previous = caching.built_meta(key)
+    previous = caching.built_meta(stored_name(key))
     if previous is not None and previous.last_modified is not None:
         if previous.etag == etag:
             return previous.last_modified
@@ -303,7 +310,7 @@ def latest_feed(
     """The feed as last built (see caching.latest_built): never built on a visitor's
     request unless no build exists at all."""
     return caching.latest_built(
-        key,
+        stored_name(key),
         feed_version(),
         lambda: build_feed(key, name, filters, include_private=include_private),
         etag_known=etag_known,
@@ -353,11 +360,11 @@ def build_stale_feeds() -> int:
         with force_locale(language):
             for key, title, filters, include_private in list(every_feed()):
                 name = f"{key}-{language}"
-                meta = caching.built_meta(name)
+                meta = caching.built_meta(stored_name(name))
                 if meta is not None and meta.version == version:
                     continue
                 if caching.build_unless_busy(
-                    name,
+                    stored_name(name),
                     lambda name=name, title=str(title), filters=filters, private=include_private: (
                         build_feed(name, title, filters, include_private=private)
                     ),
