@@ -219,7 +219,7 @@ _WITHDRAWING = frozenset({"visibility", "is_public"})
 def _names_for(model, changed: set[str] | None) -> tuple[str, ...]:
     """The counters a change to `model` raises (`changed`: the columns, if an update)."""
     names = _tracked()[model]
-    if model.__tablename__ != "screenings" or changed is None:
+    if model.__tablename__ != "screenings" or not changed:
         return names
     if changed <= _NOT_IN_FEEDS:
         return ("listing",)
