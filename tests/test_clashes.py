@@ -1,5 +1,6 @@
-"""Clashes and duplicates: the four kinds at booking (result page and e-mail), what a private
-or guests-only screening gives away (nothing but its existence or venue), the queue's badges."""
+"""Clashes and duplicates: the kinds a booker is told of (result page and e-mail), what a
+private, pending or guests-only screening gives away (nothing, nothing, its venue), the
+queue's badges (every kind, for the producer)."""
 
 from __future__ import annotations
 
@@ -37,16 +38,6 @@ CASES = {
         "Another screening is planned in Toronto that evening: “The Killing Roads” hosted by "
         "Beth Tzedec Congregation at Main Sanctuary Hall",
     ),
-    "organizer": (
-        {
-            "organization_name": "Beth Tzedec Youth",
-            "city": "Montréal",
-            "region": "Québec",
-            "venue_name": "Salle Pierre-Mercure",
-            "street_address": "300 boul. De Maisonneuve",
-        },
-        "You have another booking on the same day with this e-mail address.",
-    ),
     "duplicate": (
         {
             "contact_email": "office@bethtzedec.example",
@@ -59,12 +50,27 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(CASES))
-def test_each_clash_kind_is_a_gentle_note_on_the_page_and_in_the_email(kind, book, db, smtp):
+SAME_ORGANIZER = {
+    "organization_name": "Beth Tzedec Youth",
+    "city": "Montréal",
+    "region": "Québec",
+    "venue_name": "Salle Pierre-Mercure",
+    "street_address": "300 boul. De Maisonneuve",
+}
+
+
+def _approved_then_reviewed(db, **other):
+    """An approved (listed) screening, then the film needs approval for the next booking."""
+    screening = make_screening(start_date=future_date(30), **other)
     film = db.session.get(Film, 1)
     film.requires_approval = True
     db.session.commit()
-    make_screening(start_date=future_date(30))
+    return screening
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_each_clash_kind_is_a_gentle_note_on_the_page_and_in_the_email(kind, book, db, smtp):
+    _approved_then_reviewed(db)
     smtp.clear()
     entries, words = CASES[kind]
     page = book(start_date=future_date(30).isoformat(), **entries).get_data(as_text=True)
@@ -88,23 +94,60 @@ def test_no_note_without_a_clash(book, db, smtp):
 def test_a_private_or_guests_only_screening_gives_away_no_street_nor_organization(
     listing, book, db, smtp
 ):
-    film = db.session.get(Film, 1)
-    film.requires_approval = True
-    db.session.commit()
-    make_screening(start_date=future_date(30), visibility=listing)
+    _approved_then_reviewed(db, visibility=listing)
     smtp.clear()
     page = book(start_date=future_date(30).isoformat(), **OTHER_HOST, start_time="20:00")
     page = page.get_data(as_text=True)
     text = smtp.wait_for(1)[0].get_body(preferencelist=("plain",)).get_content()
     for shown in (page, text):
-        assert "Another screening is planned in Toronto that evening" in shown
         assert "Beth Tzedec" not in shown
         assert "1700 Bathurst" not in shown
-        if listing == "private":
-            assert "that evening: another screening." in shown
+        if listing == "private":  # not even its existence, its city or its evening
+            assert "Another screening" not in shown
             assert "Main Sanctuary Hall" not in shown
         else:
+            assert "Another screening is planned in Toronto that evening" in shown
             assert "at Main Sanctuary Hall" in shown
+
+
+def test_a_guests_only_street_is_not_confirmed_by_guessing_it(book, db, smtp):
+    """Typing a guests-only screening's venue and street is told as the city's clash only."""
+    _approved_then_reviewed(db, visibility="guests")
+    page = book(start_date=future_date(30).isoformat(), **CASES["venue"][0])
+    shown = page.get_data(as_text=True)
+    assert "Your venue seems to be booked" not in shown
+    assert "Another screening is planned in Toronto that evening" in shown
+
+
+@pytest.mark.parametrize(
+    ("entries", "hidden", "badge"),
+    [
+        (SAME_ORGANIZER, "You have another booking on the same day", "Same organizer that day"),
+        (
+            {**OTHER_HOST, "start_time": "21:30"},
+            "Another screening is planned",
+            "Same city within 3 hours",
+        ),
+    ],
+    ids=["same e-mail address", "pending screening"],
+)
+def test_a_booker_learns_nothing_of_an_address_or_an_unapproved_screening(
+    entries, hidden, badge, client, producer, book, db, smtp
+):
+    """Anyone may type any e-mail address: whether it has other bookings, and what is still
+    waiting for approval, is the producer's to see (in the queue), never the booker's."""
+    film = db.session.get(Film, 1)
+    film.requires_approval = True
+    db.session.commit()
+    make_screening(start_date=future_date(30))  # pending, like the booking below
+    smtp.clear()
+    shown = book(start_date=future_date(30).isoformat(), **entries).get_data(as_text=True)
+    assert hidden not in shown
+    assert "Beth Tzedec Congregation" not in shown
+    text = smtp.wait_for(1)[0].get_body(preferencelist=("plain",)).get_content()
+    assert hidden not in text
+    queue = client.get("/producer/approvals").get_data(as_text=True)
+    assert badge in queue
 
 
 def test_the_queue_shows_a_badge_and_links_the_other_screening(client, producer, db, smtp):

@@ -5,8 +5,10 @@ Four kinds, each checked against pending and approved screenings of any film:
 (another screening in the same city starting within three hours either side), ``organizer``
 (the same organizer e-mail with another booking that local day) and ``duplicate`` (the same
 organization, local date and city: probably the same booking twice). The producer sees all of
-it; the organizer a gentle note that reveals of the other screening only what its listing
-allows (services/visibility.py): a private one is just "another screening".
+it. Anyone can fill in the booking form with any name and address, so the organizer's note
+speaks only of what the public already sees: approved, listed screenings, as much of them as
+their listing shows (services/visibility.py). Private and pending screenings, a guests-only
+street and another booking's e-mail address are never confirmed to a booker.
 """
 
 from __future__ import annotations
@@ -106,10 +108,26 @@ def _about(other: Screening) -> str:
     )
 
 
+def _public_clashes(screening: Screening) -> list[Clash]:
+    """The clashes a booker may be told of: with approved, listed screenings only; a match on
+    a guests-only street is told as the city's, and a match on the e-mail address not at all."""
+    told = []
+    for clash in find(screening):
+        other = clash.other
+        if other.status != ScreeningStatus.APPROVED or not visibility.is_listed(other):
+            continue
+        if clash.kind == "organizer":
+            continue
+        if clash.kind in ("venue", "duplicate") and not visibility.shows_street_publicly(other):
+            clash = Clash("city", other)
+        told.append(clash)
+    return told
+
+
 def organizer_notes(screening: Screening) -> list[str]:
     """Gentle notes for the organizer about the clashes of their booking (never blocking)."""
     notes = []
-    for clash in find(screening):
+    for clash in _public_clashes(screening):
         if clash.kind == "venue":
             notes.append(
                 _(
