@@ -440,3 +440,16 @@ def test_a_logged_in_producer_gets_the_503_page_when_the_database_is_down(
     response = client.get("/producer/")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
+
+
+def test_the_cached_dashboard_follows_a_change_of_role(app, db, owner):
+    """The dashboard is cached per producer: its navigation must not outlive a demotion."""
+    other = create_producer("second-owner@example.org", "second owner password", role="owner")
+    client = app.test_client()
+    log_in(client)
+    for _ in range(2):  # the first view shows the log-in's flash and is not cached
+        assert 'href="/producer/team"' in client.get("/producer/").get_data(as_text=True)
+    from screenings.services.producers import change_role
+
+    change_role(other, owner, "viewer", address=None)
+    assert 'href="/producer/team"' not in client.get("/producer/").get_data(as_text=True)

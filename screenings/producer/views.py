@@ -128,7 +128,8 @@ def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
 
 
 def _dashboard_version() -> tuple:
-    return (*board.version(), current_user.timezone)  # times are shown in the producer's zone
+    # Times are shown in the producer's zone; the navigation follows the producer's role.
+    return (*board.version(), current_user.timezone, current_user.role)
 
 
 @bp.route("/")
