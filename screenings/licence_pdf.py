@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -314,9 +314,10 @@ def _dark_runs(row: Any) -> Iterator[tuple[int, int]]:
             start = None
 
 
-@cache
+@lru_cache(maxsize=256)
 def _qr(url: str) -> segno.QRCode:
-    """The QR symbol for a URL; medium error correction survives a creased printout."""
+    """The QR symbol for a URL; medium error correction survives a creased printout.
+    Bounded: the verification page draws one for every number typed, misses included."""
     return segno.make_qr(url, error="m", boost_error=False)
 
 
