@@ -91,9 +91,13 @@ def test_producer_revokes_the_licence_the_page_says_revoked(client, producer, db
     assert _cancel_event(smtp.to("guest@example.org")[0]) == "CANCELLED"
     actions = [c.action for c in db.session.scalar(select(Screening)).changes]
     assert actions[-1] == "licence revoked"
-    # Revoking twice is refused, not a 500.
+    # Revoking twice is refused, not a 500, and changes nothing.
+    sent = len(smtp.messages)
     again = submit(client, url, {"reason": "again"}, form_url=page)
     assert again.status_code in (302, 422)
+    db.session.expire_all()
+    assert db.session.scalar(select(Licence)).revocation_reason == "Terms broken: tickets sold."
+    assert len(smtp.wait_for(sent + 1, timeout=1)) == sent
 
 
 def test_producer_edits_particulars_a_revision_and_the_organizer_told(client, producer, db, smtp):
