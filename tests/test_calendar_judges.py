@@ -214,18 +214,33 @@ def test_webcal_url_keeps_the_address():
     )
 
 
-def test_dates_are_computed_not_fixed():
+def test_the_computed_changes_are_where_the_vtimezone_puts_them():
+    """The dates these tests book around are computed (never fixed years that go stale), and
+    each is an onset of the VTIMEZONE Screenings writes, in every year of its window."""
     assert _fall_back("America/Toronto", 2026).date() == date(2026, 11, 1)
+    first, last = calendar._zone_window()
+    for zone in ("America/Toronto", "Europe/Berlin", "Australia/Lord_Howe"):
+        text = calendar._vtimezone(zone, first, last).decode()
+        for year in range(first, last + 1):
+            instant = _fall_back(zone, year)
+            before = (instant - timedelta(seconds=1)).astimezone(ZoneInfo(zone)).utcoffset()
+            onset = instant.replace(tzinfo=None) + before
+            assert f"{onset:%Y%m%dT%H%M%S}" in text, (zone, year)  # a DTSTART or an RDATE
 
 
 def test_subscribe_links_use_webcal_and_feeds_vary_by_language(client, db):
     page = client.get("/screenings").get_data(as_text=True)
-    assert 'href="webcal://localhost/calendar.ics"' in page
-    assert 'value="http://localhost/calendar.ics"' in page
+    # Built from PUBLIC_BASE_URL (http://screenings.test here), never the request's Host.
+    assert 'href="webcal://screenings.test/calendar.ics"' in page
+    assert 'value="http://screenings.test/calendar.ics"' in page
     assert (
-        'href="https://calendar.google.com/calendar/r?cid=webcal://localhost/calendar.ics"' in page
+        'href="https://calendar.google.com/calendar/r?cid=webcal://screenings.test/calendar.ics"'
+        in page
     )
-    assert "outlook.live.com/calendar/0/addfromweb?url=http://localhost/calendar.ics&amp;" in page
+    assert (
+        "outlook.live.com/calendar/0/addfromweb?url=http://screenings.test/calendar.ics&amp;"
+        in page
+    )
     response = client.get("/calendar.ics")
     assert "Accept-Language" in response.headers["Vary"]
     repeat = client.get("/calendar.ics", headers={"If-None-Match": response.headers["ETag"]})
