@@ -353,13 +353,14 @@ def _statement(name: str):
         .where(Screening.starts_at >= bindparam("now"))
         .scalar_subquery()
     )
-    if name == "counter":
-        counter = (
+    if name.startswith("counters:"):
+        counters = [
             select(ChangeCounter.value)
-            .where(ChangeCounter.name == bindparam("name"))
+            .where(ChangeCounter.name == bindparam(f"name{index}"))
             .scalar_subquery()
-        )
-        found = select(counter, next_start)
+            for index in range(int(name.removeprefix("counters:")))
+        ]
+        found = select(*counters, next_start)
     else:
         found = (
             select(
@@ -379,14 +380,20 @@ def _statement(name: str):
 def counter_version(name: str) -> tuple:
     """(the named change counter, the next start still to come): in one query, through the
     session's connection (the same transaction, without the ORM's overhead)."""
+    return counter_versions(name)[0]
+
+
+def counter_versions(*names: str) -> list[tuple]:
+    """counter_version of each name, all read in one query (one snapshot of them all)."""
     from .models import utcnow
 
-    value, next_start = (
+    parameters = {f"name{index}": name for index, name in enumerate(names)}
+    *values, next_start = (
         db.session.connection()
-        .execute(_statement("counter"), {"name": name, "now": utcnow()})
+        .execute(_statement(f"counters:{len(names)}"), {**parameters, "now": utcnow()})
         .one()
     )
-    return (name, value or 0, next_start)
+    return [(name, value or 0, next_start) for name, value in zip(names, values, strict=True)]
 
 
 def screening_version(screening_id: int) -> tuple | None:

@@ -19,7 +19,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import caching, calendar
-from ..caching import counter_version
+from ..caching import counter_version, counter_versions
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
 from ..urls import external_url, public_domain
@@ -212,11 +212,18 @@ def feed_version() -> tuple:
     return counter_version("feeds")
 
 
+def feed_state(key: str) -> tuple[str, tuple]:
+    """(the name the feed's build is stored under, the version it must be built at), read in
+    one query. The name changes whenever a screening is hidden (made guests-only or private,
+    or deleted), so a build from before that is never served, not even while the next one is
+    built: the first request after it waits for a fresh one."""
+    version, withdrawals = counter_versions("feeds", "withdrawals")
+    return f"{key}@{withdrawals[1]}", version
+
+
 def stored_name(key: str) -> str:
-    """The name a feed's build is stored under. It changes whenever a screening is hidden
-    (made guests-only or private, or deleted), so a build from before that is never served,
-    not even while the next one is built: the first request after it waits for a fresh one."""
-    return f"{key}@{counter_version('withdrawals')[1]}"
+    """The name a feed's build is stored under now (see feed_state)."""
+    return feed_state(key)[0]
 
 
 def listing_version(**_view_args) -> tuple:
@@ -309,9 +316,10 @@ def latest_feed(
 ) -> caching.Built:
     """The feed as last built (see caching.latest_built): never built on a visitor's
     request unless no build exists at all."""
+    name_stored, version = feed_state(key)
     return caching.latest_built(
-        stored_name(key),
-        feed_version(),
+        name_stored,
+        version,
         lambda: build_feed(key, name, filters, include_private=include_private),
         etag_known=etag_known,
     )
@@ -354,17 +362,17 @@ def build_stale_feeds() -> int:
 
     from .. import LANGUAGES
 
-    version = repr(feed_version())
     built = 0
     for language in LANGUAGES:
         with force_locale(language):
             for key, title, filters, include_private in list(every_feed()):
                 name = f"{key}-{language}"
-                meta = caching.built_meta(stored_name(name))
-                if meta is not None and meta.version == version:
+                name_stored, version = feed_state(name)
+                meta = caching.built_meta(name_stored)
+                if meta is not None and meta.version == repr(version):
                     continue
                 if caching.build_unless_busy(
-                    stored_name(name),
+                    name_stored,
                     lambda name=name, title=str(title), filters=filters, private=include_private: (
                         build_feed(name, title, filters, include_private=private)
                     ),
