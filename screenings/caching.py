@@ -43,7 +43,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import wraps
+from functools import cache, wraps
+from pathlib import Path
 
 import cachetools
 from flask import Flask, current_app, g, request, session
@@ -158,7 +159,32 @@ def init_cache(app: Flask) -> None:
     else:
         store = MemoryStore(int(app.config["CACHE_MEMORY_BYTES"]), limit)
     app.extensions["screenings_cache"] = store
+    app.config["CACHE_RELEASE"] = app.config.get("CACHE_RELEASE") or code_release(
+        Path(app.root_path).parent
+    )
     init_caching()
+
+
+@cache
+def code_release(root: Path) -> str:
+    """A digest of the code, templates and catalogues this process serves. Every key carries
+    it, so after a deploy no host serves a page rendered by the previous release from a shared
+    Redis (hosts running the same files agree on it without being told)."""
+    digest = hashlib.sha256()
+    for folder in ("screenings", "templates"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file() and path.suffix in {
+                ".py",
+                ".html",
+                ".txt",
+                ".ics",
+                ".mo",
+                ".js",
+                ".css",
+            }:
+                digest.update(str(path.relative_to(root)).encode() + b"\0")
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def store() -> MemoryStore | RedisStore:
@@ -171,8 +197,10 @@ def clear() -> None:
 
 
 def cache_key(kind: str, *parts) -> str:
-    """The store's key for `parts`: under the prefix and kind, for this site's base URL."""
-    raw = repr((current_app.config["PUBLIC_BASE_URL"], *parts))
+    """The store's key for `parts`: under the prefix and kind, for this site's base URL and
+    the release of the code that renders it."""
+    config = current_app.config
+    raw = repr((config["PUBLIC_BASE_URL"], config["CACHE_RELEASE"], *parts))
     digest = hashlib.sha256(raw.encode()).hexdigest()[:40]
     return f"{current_app.config['CACHE_KEY_PREFIX']}:{kind}:{digest}"
 

@@ -81,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     # The cache (caching.py): one Redis for every worker and host when set, else per process.
     "CACHE_REDIS_URL": "",
     "CACHE_KEY_PREFIX": "screenings",
+    "CACHE_RELEASE": "",  # empty: a digest of the code (caching.code_release)
     "CACHE_MEMORY_BYTES": 128 << 20,
     "CACHE_MAX_VALUE_BYTES": 64 << 20,
     "CACHE_PAGE_SECONDS": 3600,

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 from screenings import create_app
 from screenings.extensions import db
 
-from .conftest import app_config
+from .conftest import _postgres_database, app_config
 
 
 def _pending_diff(uri: str) -> list:
@@ -31,4 +31,6 @@ def test_migrations_match_models_on_sqlite(tmp_path):
 
 
 def test_migrations_match_models_on_postgresql(postgres_uri):
-    assert _pending_diff(postgres_uri) == []
+    # A database of its own: another test may have left tables in the shared scratch one.
+    for empty in _postgres_database(postgres_uri):
+        assert _pending_diff(empty) == []

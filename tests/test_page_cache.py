@@ -93,3 +93,34 @@ def test_a_forged_host_header_never_reaches_a_cached_page(app, db):
     page = app.test_client().get("/screenings").get_data(as_text=True)
     assert "evil.example" not in page
     assert "webcal://screenings.test/calendar.ics" in page
+
+
+def test_a_new_release_never_serves_a_page_rendered_by_the_old_one(app, client, db, monkeypatch):
+    """Hosts sharing Redis across a deploy: the key carries the code's release, so a page
+    cached by the previous release is rendered afresh (not served with its old markup)."""
+    screening = make_screening(capacity=40)
+    url = f"/screenings/{screening.id}"
+    stored = []
+    store = caching.store()
+    original_set = store.set
+    monkeypatch.setattr(
+        store, "set", lambda key, *rest: stored.append(key) or original_set(key, *rest)
+    )
+    client.get(url)
+    client.get(url)
+    assert len(stored) == 1  # rendered once, then served from the cache under this release
+    app.config["CACHE_RELEASE"] = "the-next-release"
+    assert client.get(url).status_code == 200
+    assert len(stored) == 2  # rendered again…
+    assert stored[1] != stored[0]  # …under a new key
+
+
+def test_the_release_is_a_digest_of_the_files_served(tmp_path):
+    for folder in ("screenings", "templates"):
+        (tmp_path / folder).mkdir()
+    page = tmp_path / "templates" / "page.html"
+    page.write_text("<p>one</p>")
+    first = caching.code_release.__wrapped__(tmp_path)
+    assert caching.code_release.__wrapped__(tmp_path) == first  # the same files agree
+    page.write_text("<p>two</p>")
+    assert caching.code_release.__wrapped__(tmp_path) != first
