@@ -324,6 +324,7 @@ def pages(info: dict) -> list[tuple[str, str, str, tuple[str, ...]]]:
         ("upcoming, first page", "/screenings", "≥ 0.40", ()),
         (f"upcoming, page {deep}", f"/screenings?page={deep}", "≥ 0.40", ()),
         ("screening page + RSVP form", f"/screenings/{sid}", "≥ 0.40", ()),
+        ("world map", "/map", "≥ 0.40", ()),
         ("producer dashboard", "/producer/", "≥ 0.25", ("@cookie",)),
         ("/calendar.ics (gzip)", "/calendar.ics", "p99 < 250 ms", (GZIP,)),
         ("/calendar.ics, 304", "/calendar.ics", "≥ 0.80", (GZIP, "@etag")),
@@ -456,6 +457,7 @@ def under_writes(args, info, app_base, bare_url, database_uri, rows) -> list[str
     for name, path in (
         (f"screening page, RSVPs at {rate}/s", f"/screenings/{sid}"),
         (f"upcoming, first page, RSVPs at {rate}/s", "/screenings"),
+        (f"world map, RSVPs at {rate}/s", "/map"),
     ):
         base = wrk(bare_url, duration=args.duration, **load)
         result = wrk(app_base + path, duration=args.duration, headers=headers, **load)
@@ -514,6 +516,7 @@ def cold_pages(args, info, database: Path, bare_url: str) -> list[Row]:
             ("cold: upcoming, first page", "/screenings", "≥ 0.15", ()),
             ("cold: producer dashboard", "/producer/", "≥ 0.08", (f"Cookie: {cookie}",)),
             ("cold: screening .ics", f"/screenings/{sid}.ics", "≥ 0.30", ()),
+            ("cold: world map", "/map", "(none)", ()),
         ):
             headers = [f"User-Agent: {USER_AGENT}", *extra]
             base = wrk(bare_url, duration=args.duration, **load)

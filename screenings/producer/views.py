@@ -20,6 +20,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from .. import worldmap
 from ..caching import cached_page
 from ..extensions import db
 from ..models import (
@@ -38,6 +39,7 @@ from ..services import (
     distribution,
     exports,
     films,
+    maps,
     observances,
     privacy,
     producers,
@@ -517,14 +519,32 @@ def reach_charts(stats: reports.Reach) -> dict:
     }
 
 
+def _past_in_city(city: maps.CityCount) -> str:
+    """The dashboard listing a city's licensed screenings up to today, latest first."""
+    return url_for(
+        ".dashboard",
+        q=city.city,
+        country=city.country,
+        status="approved",
+        date_from="",
+        date_to=utcnow().date().isoformat(),
+        desc="y",
+    )
+
+
 @bp.route("/reach")
 def reach():
     stats = reports.reach()
+    cities = maps.past_by_city()
     return render_template(
         "producer/reach.html",
         stats=stats,
         charts=reach_charts(stats),
         recent=reports.recent_reports(),
+        drawing=worldmap.draw(cities, maps.by_country(cities), _past_in_city),
+        shapes=worldmap.countries(),
+        size=(worldmap.WIDTH, worldmap.HEIGHT),
+        map_rows=[(city, _past_in_city(city)) for city in cities],
     )
 
 

@@ -22,12 +22,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import LANGUAGES, caching, calendar
+from .. import LANGUAGES, caching, calendar, worldmap
 from ..caching import cached_page, screening_version
 from ..extensions import limiter
 from ..places import countries
 from ..producer.auth import is_safe_next
-from ..services import DomainError, visibility
+from ..services import DomainError, maps, visibility
 from ..services import feeds as feed_service
 from ..services import links as link_service
 from ..services import rsvps as rsvp_service
@@ -162,6 +162,25 @@ def upcoming():
         if v
     }
     return render_template("public/upcoming.html", form=form, page=page, args=args)
+
+
+@bp.route("/map")
+@cached_page(maps.map_version)
+def world_map():
+    """The upcoming list on a world map: a dot per city, countries shaded, a table beside."""
+    cities = maps.upcoming_by_city()
+
+    def link(city: maps.CityCount) -> str:
+        return url_for(".upcoming", city=city.city, country=city.country)
+
+    return render_template(
+        "public/map.html",
+        drawing=worldmap.draw(cities, maps.by_country(cities), link),
+        shapes=worldmap.countries(),
+        size=(worldmap.WIDTH, worldmap.HEIGHT),
+        rows=[(city, link(city)) for city in cities],
+        total=sum(city.count for city in cities),
+    )
 
 
 def _map_url(place) -> str | None:

@@ -50,7 +50,7 @@ class Filters:
         return query
 
 
-def _listed() -> Select:
+def listed_upcoming() -> Select:
     """Approved listed screenings that have not started yet."""
     return select(Screening).where(
         Screening.status == ScreeningStatus.APPROVED,
@@ -76,7 +76,7 @@ def upcoming(filters: Filters, *, page: int = 1, per_page: int = PER_PAGE) -> Pa
     page = max(page, 1)
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     query = (
-        filters.apply(_listed())
+        filters.apply(listed_upcoming())
         .options(selectinload(Screening.film))
         .order_by(Screening.starts_at, Screening.id)
         .offset((page - 1) * per_page)

@@ -73,12 +73,22 @@ def _zone_points() -> dict[str, tuple[float, float]]:
     return points
 
 
+def city_point(city: str, country: str) -> tuple[float, float] | None:
+    """The city's coordinates in the offline gazetteer (its most populous namesake in the
+    country), or None when it is not there (under 15,000 people, or spelt otherwise)."""
+    return _gazetteer().get((" ".join(city.split()).casefold(), country))
+
+
+def zone_point(zone: str) -> tuple[float, float] | None:
+    """The reference point of an IANA zone (its principal city), from zone.tab."""
+    return _zone_points().get(zone)
+
+
 def coordinates(screening) -> tuple[float, float] | None:
     """The venue's latitude and longitude, as well as we know them offline."""
     if screening.latitude is not None and screening.longitude is not None:
         return screening.latitude, screening.longitude
-    found = _gazetteer().get((" ".join(screening.city.split()).casefold(), screening.country))
-    return found or _zone_points().get(screening.timezone)
+    return city_point(screening.city, screening.country) or zone_point(screening.timezone)
 
 
 # ---------------------------------------------------------------- what the day is

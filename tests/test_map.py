@@ -1,0 +1,241 @@
+"""The world maps: a dot per city drawn on the server, never nearer than the city for a
+guests-only or private screening, private ones left off the public map, cached like the list."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from html import unescape
+
+import pytest
+from sqlalchemy import update
+
+from screenings import caching, worldmap
+from screenings.demo import generate
+from screenings.models import Screening, ScreeningReport
+from screenings.services import maps, observances, rsvps
+
+from . import producer_helpers
+from .factories import make_screening
+from .producer_helpers import count_queries, make_past
+
+producer = producer_helpers.producer  # the fixture, logged in on `client`
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+# Where each venue is: far enough out of town (some 30 km) to tell apart on the map from its
+# city's point. A guests-only or private screening's must never be drawn.
+STREETS = {
+    "Toronto": (43.90, -79.10),
+    "Montréal": (45.70, -73.90),
+    "Tiny Creek": (49.50, -122.50),  # not in the gazetteer: on the zone's point (Vancouver)
+    "Ottawa": (45.10, -76.10),
+}
+
+
+def _place(screening: Screening, db) -> None:
+    """Give the screening its street's coordinates (the booking form does not ask for them)."""
+    lat, lon = STREETS[screening.city]
+    db.session.execute(
+        update(Screening).where(Screening.id == screening.id).values(latitude=lat, longitude=lon)
+    )
+    db.session.commit()
+
+
+def _map(html: str) -> ET.Element:
+    svg = re.search(r"<svg [^>]*class=\"world-map-svg\".*?</svg>", html, re.S)
+    assert svg, "no map on the page"
+    return ET.fromstring(svg.group(0))
+
+
+def _dots(svg: ET.Element) -> dict[str, tuple[float, float, str]]:
+    """aria-label → (cx, cy, href) of each dot."""
+    dots = {}
+    for link in svg.iter(f"{SVG}a"):
+        circle = link.find(f"{SVG}circle")
+        dots[link.get("aria-label")] = (
+            float(circle.get("cx")),
+            float(circle.get("cy")),
+            link.get("href"),
+        )
+    return dots
+
+
+@pytest.fixture
+def canada(db):
+    """Two public screenings in Toronto, a guests-only one in Montréal and one in a town the
+    gazetteer does not know, and a private one in Ottawa: each with its street's coordinates."""
+    screenings = [
+        make_screening(city="Toronto", visibility="public"),
+        make_screening(city="Toronto", visibility="public", venue_name="Second Hall"),
+        make_screening(
+            city="Montréal", region="Québec", timezone="America/Toronto", visibility="guests"
+        ),
+        make_screening(
+            city="Tiny Creek", region="BC", timezone="America/Vancouver", visibility="guests"
+        ),
+        make_screening(city="Ottawa", visibility="private"),
+    ]
+    for screening in screenings:
+        _place(screening, db)
+    return screenings
+
+
+def test_the_maps_svg_has_a_dot_for_each_city_and_none_at_a_guests_only_or_private_street(
+    client, canada
+):
+    html = client.get("/map").get_data(as_text=True)
+    dots = _dots(_map(html))
+    assert set(dots) == {
+        "Toronto: 2 screenings",
+        "Montréal: 1 screening",
+        "Tiny Creek: 1 screening",
+    }
+    # Each dot stands on its city, never on a guests-only venue's street.
+    assert dots["Montréal: 1 screening"][:2] == worldmap.project(
+        *observances.city_point("Montréal", "CA")
+    )
+    assert dots["Tiny Creek: 1 screening"][:2] == worldmap.project(
+        *observances.zone_point("America/Vancouver")
+    )
+    hidden = {worldmap.project(*STREETS[city]) for city in ("Montréal", "Tiny Creek", "Ottawa")}
+    assert not hidden & {dot[:2] for dot in dots.values()}
+    placed = {(c.city, c.latitude, c.longitude) for c in maps.upcoming_by_city()}
+    assert ("Montréal", *observances.city_point("Montréal", "CA")) in placed
+    # A private screening is not on the public map at all: no dot, no row, not its city.
+    assert "Ottawa" not in html
+    # The table beside the map holds the same numbers.
+    rows = re.findall(r"<tr><td><a [^>]*>([^<]+)</a></td><td>([^<]+)</td><td>(\d+)</td></tr>", html)
+    assert sorted(rows) == [
+        ("Montréal", "Canada", "1"),
+        ("Tiny Creek", "Canada", "1"),
+        ("Toronto", "Canada", "2"),
+    ]
+    # Canada is shaded (four screenings), and says so when pointed at.
+    titles = {
+        t.text: p.get("class")
+        for p in _map(html).iter(f"{SVG}path")
+        if (t := p.find(f"{SVG}title")) is not None
+    }
+    assert titles == {"Canada: 4 screenings": "shade-5"}
+
+
+def test_each_dot_links_to_that_citys_upcoming_list(client, canada):
+    dots = _dots(_map(client.get("/map").get_data(as_text=True)))
+    _x, _y, href = dots["Montréal: 1 screening"]
+    listed = client.get(unescape(href)).get_data(as_text=True)
+    assert listed.count('class="card screening-item"') == 1
+    assert "· Montréal, Canada" in listed
+
+
+def _cached(client) -> bool:
+    with count_queries() as statements:
+        assert client.get("/map").status_code == 200
+    return len(statements) == 1  # the version read alone
+
+
+def test_the_map_is_cached_and_follows_each_change_of_a_listing_but_not_seats(
+    client, db, canada, smtp
+):
+    caching.clear()
+    assert "Ottawa: 1 screening" not in _dots(_map(client.get("/map").get_data(as_text=True)))
+    assert _cached(client)
+    rsvps.rsvp(canada[0], name="Ada", email="ada@example.org", party_size=2, consent=True)
+    assert _cached(client), "a seat taken changes nothing the map shows"
+    canada[1].city = "Hamilton"
+    db.session.commit()
+    assert not _cached(client)
+    assert "Hamilton: 1 screening" in _dots(_map(client.get("/map").get_data(as_text=True)))
+    ottawa = canada[-1]
+    ottawa.visibility, ottawa.is_public = "guests", True  # a new listing: the key moves
+    db.session.commit()
+    dots = _dots(_map(client.get("/map").get_data(as_text=True)))
+    assert "Ottawa: 1 screening" in dots
+    assert dots["Ottawa: 1 screening"][:2] == worldmap.project(
+        *observances.city_point("Ottawa", "CA")
+    )
+
+
+def test_a_public_screening_in_a_town_the_gazetteer_lacks_stands_on_its_public_venues(client, db):
+    public = make_screening(city="Tiny Creek", timezone="America/Vancouver", visibility="public")
+    _place(public, db)
+    guests = make_screening(city="Tiny Creek", timezone="America/Vancouver", visibility="guests")
+    db.session.execute(
+        update(Screening).where(Screening.id == guests.id).values(latitude=10.0, longitude=10.0)
+    )
+    db.session.commit()
+    [city] = maps.upcoming_by_city()
+    assert (city.count, city.latitude, city.longitude) == (2, *STREETS["Tiny Creek"])
+
+
+def test_cities_typed_differently_are_one_dot(client, db):
+    make_screening(city="Toronto")
+    make_screening(city="  toronto ")
+    [city] = maps.upcoming_by_city()
+    assert (city.city, city.count) == ("Toronto", 2)
+
+
+def test_the_producers_reach_map_has_every_past_screening_at_city_level(client, db, producer):
+    past = [
+        make_screening(city="Toronto", visibility="public"),
+        make_screening(city="Montréal", timezone="America/Toronto", visibility="guests"),
+        make_screening(city="Ottawa", visibility="private"),
+    ]
+    for screening in past:
+        _place(screening, db)
+        make_past(screening)
+    db.session.add(ScreeningReport(screening_id=past[2].id, actual_attendance=37))
+    db.session.commit()
+    make_screening(city="Tiny Creek", timezone="America/Vancouver")  # still to come: not here
+
+    html = client.get("/producer/reach").get_data(as_text=True)
+    dots = _dots(_map(html))
+    assert set(dots) == {
+        "Toronto: 1 past screening",
+        "Montréal: 1 past screening",
+        "Ottawa: 1 past screening",
+    }
+    for city in ("Toronto", "Montréal", "Ottawa"):
+        x, y, _href = dots[f"{city}: 1 past screening"]
+        assert (x, y) == worldmap.project(*observances.city_point(city, "CA"))
+    assert re.search(r">Ottawa</a></td><td>Canada</td><td>1</td><td>37</td>", html)
+    _x, _y, href = dots["Ottawa: 1 past screening"]
+    listed = client.get(unescape(href)).get_data(as_text=True)
+    assert f"/producer/screenings/{past[2].id}" in listed
+
+
+def test_the_map_is_linked_from_the_list_and_every_page(client, db):
+    assert 'href="/map"' in client.get("/screenings").get_data(as_text=True)
+    assert 'href="/map"' in client.get("/privacy").get_data(as_text=True)
+
+
+def test_the_map_reads_right_to_left_in_hebrew_without_mirroring_the_world(client, canada):
+    html = client.get("/map", headers={"Accept-Language": "he"}).get_data(as_text=True)
+    assert 'dir="rtl"' in html
+    assert _map(html).get("dir") == "ltr"
+    assert "style=" not in html
+
+
+def test_the_map_is_a_fixed_number_of_queries_however_many_screenings(client, db):
+    def queries() -> int:
+        caching.clear()
+        with count_queries() as statements:
+            assert client.get("/map").status_code == 200
+        return len(statements)
+
+    generate(200, 0, seed=5)
+    small = queries()
+    generate(2000, 0, seed=6)
+    assert queries() == small <= 3
+
+
+def test_country_shapes_are_drawn_once_per_process():
+    shapes = worldmap.countries()
+    assert worldmap.countries() is shapes
+    codes = {shape.code for shape in shapes}
+    assert {"CA", "FR", "IL", "FJ", "RU"} <= codes
+    assert "AQ" not in codes
+    for shape in shapes:
+        for x, y in re.findall(r"([\d.]+),([\d.]+)", shape.path):
+            assert 0 <= float(x) <= worldmap.WIDTH
+            assert 0 <= float(y) <= worldmap.HEIGHT
