@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app screenings
 
-.PHONY: run test browser judges lint bench clean translations
+.PHONY: run test browser judges imap lint bench clean translations
 
 # Reinstall only when pyproject.toml changes.
 $(BIN)/activate:
@@ -57,7 +57,19 @@ judges:
 	      || echo "libical could not be installed: its calendar tests will be skipped"; \
 	  else echo "libical-dev not installed and not root: its calendar tests will be skipped"; fi; }
 
-test: $(VENV)/.installed-dev browser judges
+# Dovecot, the IMAP server `flask mail poll` is tested against (tests/test_mail_poll.py starts
+# its own on a free loopback port with a throw-away configuration; nothing in /etc is used).
+# Debian's package does not start a system service in a container (policy-rc.d); without
+# it those tests skip and say why.
+imap:
+	@command -v /usr/sbin/dovecot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's dovecot-imapd for the mail poll tests…"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
+	      || echo "dovecot could not be installed: the mail poll tests will be skipped"; \
+	  else echo "dovecot-imapd not installed and not root: the mail poll tests will be skipped"; fi; }
+
+test: $(VENV)/.installed-dev browser judges imap
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev

@@ -74,7 +74,11 @@ def producer_bootstrap(email: str) -> None:
 def outbox_deliver(limit: int | None) -> None:
     """Send every due message once (for cron); failures wait for the next run."""
     outcome = deliver_pending(limit=limit)
-    click.echo(f"sent {outcome['sent']}, failed {outcome['failed']}")
+    suppressed = outcome.get("suppressed", 0)
+    click.echo(
+        f"sent {outcome['sent']}, failed {outcome['failed']}"
+        + (f", not sent to suppressed addresses {suppressed}" if suppressed else "")
+    )
 
 
 @outbox_cli.command("run")
@@ -122,6 +126,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(laptop)
     app.cli.add_command(demo_data)
     app.cli.add_command(alerts_cli)
+    app.cli.add_command(mail_cli)
     app.cli.add_command(inbound_cli)
 
 
@@ -219,14 +224,21 @@ def _default_mail_dir() -> str:
 @click.option("--mail-port", type=int, default=1025, show_default=True)
 @click.option("--mail-dir", default=None, help="Caught mail (default: instance/mail).")
 def laptop(port: int, mail_port: int, mail_dir: str | None) -> None:
-    """Development: the web server, delivery worker, periodic jobs and a mail catcher, together.
+    """Development: the web server, delivery worker, periodic jobs and a mail catcher, together
+    (and `mail poll` when an IMAP mailbox is configured).
 
     Stops them all on Ctrl-C, or when any one of them stops.
     """
     from .laptop import run_together
+    from .services.inbound import imap_configured
 
     raise SystemExit(
-        run_together(port=port, mail_port=mail_port, mail_dir=mail_dir or _default_mail_dir())
+        run_together(
+            port=port,
+            mail_port=mail_port,
+            mail_dir=mail_dir or _default_mail_dir(),
+            poll=imap_configured(),
+        )
     )
 
 
@@ -258,14 +270,17 @@ def alerts_digest() -> None:
     click.echo(send_producer_digests())
 
 
-inbound_cli = AppGroup("inbound", help="Calendar replies and bounces coming back.")
+mail_cli = AppGroup("mail", help="Mail coming back: calendar replies, bounces, people's answers.")
+# The commands' first home; kept, hidden, so deployments that pipe to it go on working.
+inbound_cli = AppGroup("inbound", help="Old name of `flask mail`.", hidden=True)
 
 
-@inbound_cli.command("serve")
+@click.command("serve")
 @click.option("--host", default=None, help="Default: INBOUND_LMTP_HOST (loopback).")
 @click.option("--port", type=int, default=None, help="Default: INBOUND_LMTP_PORT.")
-def inbound_serve(host: str | None, port: int | None) -> None:
-    """Serve LMTP for the MTA to deliver the reply address's mail to (runs until stopped)."""
+def mail_serve(host: str | None, port: int | None) -> None:
+    """Serve LMTP for the MTA to deliver the reply and bounce addresses' mail to (runs until
+    stopped)."""
     from flask import current_app
 
     from .services.inbound import lmtp_server
@@ -279,10 +294,10 @@ def inbound_serve(host: str | None, port: int | None) -> None:
     _wait_for_ctrl_c(server.stop)
 
 
-@inbound_cli.command("receive")
+@click.command("receive")
 @click.argument("message", type=click.File("rb"), default="-")
 @click.option("--recipient", multiple=True, help="Envelope recipient (Postfix: ${recipient}).")
-def inbound_receive(message, recipient: tuple[str, ...]) -> None:
+def mail_receive(message, recipient: tuple[str, ...]) -> None:
     """Read one message (stdin: an MTA's pipe) and act on it; exits 0 unless the database
     fails, so the MTA never bounces a reply back to a possibly forged sender."""
     from sqlalchemy.exc import OperationalError
@@ -293,8 +308,59 @@ def inbound_receive(message, recipient: tuple[str, ...]) -> None:
         outcome = receive_message(message.read(), recipient)
     except OperationalError as error:
         click.echo(f"database unavailable: {error.__class__.__name__}", err=True)
-        raise SystemExit(75) from None  # EX_TEMPFAIL: Postfix and Exim queue it and retry
+        raise SystemExit(EX_TEMPFAIL) from None  # Postfix and Exim queue it and retry
     click.echo(f"{outcome.kind} {outcome.detail}".strip())
+
+
+# sysexits.h: a temporary failure; the MTA (or cron's next run) tries again.
+EX_TEMPFAIL = 75
+
+
+@click.command("poll")
+@click.option("--once", is_flag=True, help="Read the mailbox once and exit (for cron).")
+@click.option(
+    "--interval", type=float, default=None, help="Seconds between looks (INBOUND_IMAP_INTERVAL)."
+)
+def mail_poll(once: bool, interval: float | None) -> None:
+    """Fetch unseen messages from the IMAP mailbox (FLASK_INBOUND_IMAP_*) and act on each as
+    `mail receive` does, then mark it seen; for hosts without their own MTA."""
+    import imaplib
+
+    from flask import current_app
+    from imap_tools.errors import ImapToolsError
+    from sqlalchemy.exc import OperationalError
+
+    from .services.inbound import imap_configured, poll_mailbox
+
+    if not imap_configured():
+        raise click.ClickException("No mailbox to poll: set FLASK_INBOUND_IMAP_HOST (README).")
+    interval = interval or current_app.config["INBOUND_IMAP_INTERVAL"]
+    try:
+        while True:
+            try:
+                counts = poll_mailbox()
+            except (OSError, imaplib.IMAP4.error, ImapToolsError, OperationalError) as error:
+                click.echo(f"mailbox not read: {error.__class__.__name__}: {error}", err=True)
+                if once:
+                    raise SystemExit(EX_TEMPFAIL) from None
+            else:
+                if once or counts:
+                    click.echo(
+                        ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+                        or "no new mail"
+                    )
+                if once:
+                    return
+            db.session.remove()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+for _command in (mail_serve, mail_receive, mail_poll):
+    mail_cli.add_command(_command)
+for _command in (mail_serve, mail_receive):
+    inbound_cli.add_command(_command)
 
 
 def _wait_for_ctrl_c(stop) -> None:

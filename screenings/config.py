@@ -108,6 +108,24 @@ DEFAULTS: dict[str, Any] = {
     # Where `flask inbound serve` listens for LMTP from the MTA (loopback only).
     "INBOUND_LMTP_HOST": "127.0.0.1",
     "INBOUND_LMTP_PORT": 8024,
+    # The envelope sender (Return-Path) of every outgoing message becomes
+    # bounce+<token>@… of this address, a token per message, so a bounce names the message it
+    # is about (VERP). Unset: bounce@ the domain of CALENDAR_REPLY_ADDRESS; neither: the
+    # sender, as before (bounces are then only noted, never acted on).
+    "BOUNCE_ADDRESS": None,
+    # `flask mail poll`: an IMAP mailbox the reply and bounce addresses deliver to, for hosts
+    # without their own MTA. Unset host: no polling.
+    "INBOUND_IMAP_HOST": None,
+    "INBOUND_IMAP_PORT": 993,
+    "INBOUND_IMAP_USER": None,
+    "INBOUND_IMAP_PASSWORD": None,
+    "INBOUND_IMAP_FOLDER": "INBOX",
+    # True: IMAPS (TLS from the start); False: plain IMAP upgraded with STARTTLS, or not at
+    # all on loopback.
+    "INBOUND_IMAP_SSL": True,
+    # Where a processed message is moved to; unset: it stays, marked seen.
+    "INBOUND_IMAP_DONE_FOLDER": None,
+    "INBOUND_IMAP_INTERVAL": 60,
 }
 
 
@@ -157,6 +175,7 @@ def _check_settings(config) -> None:
             "FLASK_PROXY_FIX must be the number of trusted proxies in front of the app (0-10)."
         )
     config["PROXY_FIX"] = hops
+    _check_imap(config)
     for setting in ("LINK_KEYS", "SECRET_KEY_FALLBACKS"):
         value = config.get(setting)
         keys = [value] if isinstance(value, str) else list(value or ())
@@ -178,6 +197,21 @@ def _check_settings(config) -> None:
                 "FLASK_LINK_KEYS must list at least one random key of 32 characters or more "
                 "in production; see the README's deployment section."
             )
+
+
+def _check_imap(config) -> None:
+    """The IMAP settings as numbers and a boolean, whether they came as text or JSON."""
+    for setting in ("INBOUND_IMAP_PORT", "INBOUND_IMAP_INTERVAL"):
+        value = config[setting]
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise ConfigurationError(f"FLASK_{setting} must be a whole number above 0.")
+        config[setting] = value
+    value = config["INBOUND_IMAP_SSL"]
+    if isinstance(value, str):
+        value = value.strip().lower() not in ("false", "0", "no", "off", "")
+    config["INBOUND_IMAP_SSL"] = bool(value)
 
 
 def _check_interpreter(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.headerregistry import Address
 from email.utils import make_msgid
 
 from flask import current_app
@@ -9,7 +10,8 @@ from flask_babel import force_locale
 
 from . import calendar
 from .models import Licence, Screening
-from .outbox import Attachment, CalendarPart, compose, enqueue, sender_address
+from .outbox import DISPLAY_NAME_MAX, Attachment, CalendarPart, compose, enqueue, sender_address
+from .safetext import header_text
 from .services import visibility
 from .urls import external_url, public_domain
 
@@ -20,6 +22,7 @@ def _to_organizer(
     *,
     calendar_part: CalendarPart | None = None,
     attachments: tuple[Attachment, ...] = (),
+    reply_to: Address | None = None,
     **context,
 ) -> None:
     """Compose an organizer e-mail (always with the manage link) and queue it."""
@@ -40,6 +43,8 @@ def _to_organizer(
         calendar=calendar_part,
         attachments=attachments,
     )
+    if reply_to is not None:
+        message["Reply-To"] = reply_to
     enqueue(message, kind=kind, screening_id=screening.id)
 
 
@@ -287,6 +292,25 @@ def send_my_links(email: str, *, screenings, rsvps, language: str) -> None:
         context={"bookings": bookings, "replies": replies},
     )
     enqueue(message, kind="my_links")
+
+
+def send_guest_address_bounced(screening: Screening, guest, *, diagnostic: str) -> None:
+    """A guest's address bounced permanently: we stopped writing to it (services/bounces)."""
+    _to_organizer(screening, "guest_address_bounced", guest=guest, diagnostic=diagnostic[:300])
+
+
+def send_reply_forwarded(screening: Screening, forwarded) -> None:
+    """A person answered one of our e-mails in words: their text, for the organizer to
+    answer (Reply-To is the person, built by the header registry; services/inbound.py)."""
+    _to_organizer(
+        screening,
+        "reply_forwarded",
+        forwarded=forwarded,
+        reply_to=Address(
+            display_name=header_text(forwarded.name)[:DISPLAY_NAME_MAX],
+            addr_spec=forwarded.address,
+        ),
+    )
 
 
 def send_manage_link(screening: Screening) -> None:

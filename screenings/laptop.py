@@ -3,8 +3,10 @@
 The web server alone serves pages, but e-mail is retried by the delivery worker, the
 reminders, report requests, privacy purge and digests come from the periodic jobs, and the
 calendar feeds are rebuilt by the feed builder; on a laptop the mail goes to a local
-catcher, readable at /dev/mail. This starts the five together, prefixes their output with
-their names, and stops them all on Ctrl-C or as soon as one of them stops.
+catcher, readable at /dev/mail. When an IMAP mailbox is configured (FLASK_INBOUND_IMAP_HOST)
+`flask mail poll` reads the replies and bounces from it. This starts them together,
+prefixes their output with their names, and stops them all on Ctrl-C or as soon as one of
+them stops.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from collections.abc import Mapping
 STOP_GRACE_SECONDS = 5.0
 
 
-def commands(port: int, mail_port: int) -> dict[str, list[str]]:
-    """Each process by name: the mail catcher first, so nothing is sent before it listens."""
+def commands(port: int, mail_port: int, *, poll: bool = False) -> dict[str, list[str]]:
+    """Each process by name: the mail catcher first, so nothing is sent before it listens;
+    with ``poll`` (an IMAP mailbox is configured) the inbound poller too."""
     flask = [sys.executable, "-m", "flask", "--app", "screenings"]
-    return {
+    found = {
         "mail": [*flask, "mail-catcher", "--host", "127.0.0.1", "--port", str(mail_port)],
         "worker": [*flask, "outbox", "run"],
         "jobs": [*flask, "jobs", "run"],
         "feeds": [*flask, "feeds", "build", "--watch", "5"],
         "web": [*flask, "run", "--host", "127.0.0.1", "--port", str(port)],
     }
+    if poll:
+        found["inbox"] = [*flask, "mail", "poll"]
+    return found
 
 
 def environment(port: int, mail_port: int, mail_dir: str, base: Mapping[str, str]) -> dict:
@@ -69,7 +75,7 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
             process.wait()
 
 
-def run_together(*, port: int, mail_port: int, mail_dir: str) -> int:
+def run_together(*, port: int, mail_port: int, mail_dir: str, poll: bool = False) -> int:
     """Start every process, wait until Ctrl-C/SIGTERM or until one exits; the exit status."""
     env = environment(port, mail_port, mail_dir, os.environ)
     processes: dict[str, subprocess.Popen] = {}
@@ -81,7 +87,7 @@ def run_together(*, port: int, mail_port: int, mail_dir: str) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     status = 0
     try:
-        for name, command in commands(port, mail_port).items():
+        for name, command in commands(port, mail_port, poll=poll).items():
             # A session of its own: Ctrl-C reaches this supervisor only, which stops each
             # child in turn instead of four tracebacks at once.
             process = subprocess.Popen(  # nosec B603: a fixed argument list, no shell

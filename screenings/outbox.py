@@ -41,8 +41,9 @@ from flask_mail import Connection
 from sqlalchemy import event, or_, select, update
 
 from .extensions import db
-from .models import OutboxMessage, OutboxStatus, utcnow
+from .models import OutboxMessage, OutboxStatus, SuppressedAddress, utcnow
 from .safetext import UNSAFE, header_text
+from .security import hash_token, link_token, mailbox_safe
 
 _NEW_IDS = "outbox_new_ids"
 
@@ -86,6 +87,32 @@ def sender_address() -> Address:
     """The configured From address, parsed once rather than trusted as a string."""
     name, addr = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
     return Address(display_name=name, addr_spec=addr)
+
+
+def bounce_base_address() -> str | None:
+    """The address bounces come back to (bounce+<token>@… of it), or None: plain sender."""
+    config = current_app.config
+    if config.get("BOUNCE_ADDRESS"):
+        return str(config["BOUNCE_ADDRESS"]).strip().lower()
+    reply = config.get("CALENDAR_REPLY_ADDRESS") or ""
+    if "@" in reply:
+        return "bounce@" + reply.rpartition("@")[2].strip().lower()
+    return None
+
+
+def bounce_token(row: OutboxMessage) -> str:
+    """The token of a message's VERP address: derived from its random Message-ID with the
+    link key (unguessable without it), stored only as a digest."""
+    return link_token("bounce", row.message_id, row.bounce_token_hash, shape=mailbox_safe)
+
+
+def envelope_sender(row: OutboxMessage) -> str:
+    """MAIL FROM for one message: bounce+<token>@… when configured, else the sender."""
+    base = bounce_base_address()
+    if not base or row.bounce_token_hash is None:
+        return sender_address().addr_spec
+    local, _, domain = base.rpartition("@")
+    return f"{local}+{bounce_token(row)}@{domain}"
 
 
 def compose(
@@ -206,6 +233,7 @@ def enqueue(message: EmailMessage, *, kind: str, screening_id: int | None = None
         raw=checked_bytes(message),
         screening_id=screening_id,
     )
+    row.bounce_token_hash = hash_token(bounce_token(row))
     db.session.add(row)
     db.session.flush()
     db.session.info.setdefault(_NEW_IDS, []).append(row.id)
@@ -297,20 +325,24 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
     if not ids:
         return outcome
     connection: TimedConnection | None = None
-    sender = sender_address().addr_spec
     try:
         for start in range(0, len(ids), CLAIM_BATCH):
             won = _claim(ids[start : start + CLAIM_BATCH], stale_before)
             rows = db.session.scalars(
                 select(OutboxMessage).where(OutboxMessage.id.in_(won)).order_by(OutboxMessage.id)
             ).all()
+            refused = _suppressed({row.recipient for row in rows})
             for row in rows:
+                if row.recipient.strip().lower() in refused:
+                    _record_suppressed(row)
+                    outcome["suppressed"] = outcome.get("suppressed", 0) + 1
+                    continue
                 try:
                     if connection is None:
                         connection = TimedConnection(current_app.extensions["mail"])
                         connection.__enter__()
                     if connection.host is not None:
-                        connection.host.sendmail(sender, [row.recipient], row.raw)
+                        connection.host.sendmail(envelope_sender(row), [row.recipient], row.raw)
                 except (TimeoutError, smtplib.SMTPException, OSError) as error:
                     _record_failure(row, error)
                     outcome["failed"] += 1
@@ -331,6 +363,32 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
     finally:
         _close_quietly(connection)
     return outcome
+
+
+def _suppressed(addresses: set[str]) -> set[str]:
+    """Those of the addresses that hard-bounced before (one query per batch)."""
+    keys = {address.strip().lower() for address in addresses}
+    return set(
+        db.session.scalars(
+            select(SuppressedAddress.email_normalized).where(
+                SuppressedAddress.email_normalized.in_(keys)
+            )
+        )
+    )
+
+
+# The outbox page reads this prefix (views.plain_delivery_error) and says it in plain words.
+SUPPRESSED_ERROR = "suppressed: this address bounced permanently before"
+
+
+def _record_suppressed(row: OutboxMessage) -> None:
+    """Not sent, and never retried by itself: the address is on the suppression list."""
+    row.status = OutboxStatus.SUPPRESSED
+    row.last_error = SUPPRESSED_ERROR
+    if row.erase_after_sending:
+        from .services.privacy import redact_sent_message
+
+        redact_sent_message(row)
 
 
 def _close_quietly(connection: TimedConnection | None) -> None:

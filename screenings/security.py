@@ -98,6 +98,13 @@ def link_token(
     return shape(derived_token(purpose, key))
 
 
+def mailbox_safe(token: str) -> str:
+    """A derived token as a mail address's local part can carry it: 160 bits in lower-case
+    base32, because mail systems may fold the case of a local part."""
+    digest = base64.urlsafe_b64decode(token + "=")
+    return base64.b32encode(digest[:20]).decode().lower()
+
+
 def password_hasher() -> PasswordHasher:
     """The real parameters, except in an app configured with TESTING."""
     return _testing_hasher if current_app.config.get("TESTING") else _password_hasher

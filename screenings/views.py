@@ -172,6 +172,27 @@ def register_template_helpers(app: Flask) -> None:
 # What an SMTP failure means, in words for the producer; the raw text stays one click away.
 _DELIVERY_ERRORS = (
     (
+        ("suppressed:",),
+        _l(
+            "Not sent: this address bounced permanently before, so we no longer write to it. "
+            "Lift it under “Suppressed addresses” once the person has given a working one."
+        ),
+    ),
+    (
+        ("bounced permanently",),
+        _l(
+            "Sent, but the recipient's mail server sent it back: the address does not accept "
+            "mail. We no longer write to it."
+        ),
+    ),
+    (
+        ("bounced temporarily",),
+        _l(
+            "Sent, but the recipient's mail server could not deliver it for now (a full "
+            "mailbox, for example). We still write to this address."
+        ),
+    ),
+    (
         ("refused", "errno 111", "connection reset"),
         _l(
             "The mail server could not be reached: it may be down, or its address in the "

@@ -89,6 +89,7 @@ def world(app, db):
             "producer_id": owner.id,
             "session_id": 1,
             "helper_id": 1,
+            "suppression_id": 1,  # no address is suppressed: refuse, never 500
             "host_id": 1,  # a trusted host (services/rules.py); none exists: refuse, never 500
         },
     }

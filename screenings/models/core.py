@@ -60,6 +60,10 @@ class OutboxStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     DEAD = "dead"
+    # Sent, then a delivery status notification came back to its VERP address.
+    BOUNCED = "bounced"
+    # Never sent: the address had hard-bounced before (services/bounces.py).
+    SUPPRESSED = "suppressed"
 
 
 class Film(db.Model):
@@ -343,6 +347,10 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
     # The last message to someone who asked to be erased: redacted once sent (services/privacy).
     erase_after_sending: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Digest of the token in this message's envelope sender (bounce+<token>@…): a delivery
+    # status notification sent back to it names this row, and no other.
+    bounce_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    bounced_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:

@@ -35,6 +35,7 @@ from ..places import country_name
 from ..services import (
     DomainError,
     alerts,
+    bounces,
     clashes,
     distribution,
     exports,
@@ -721,7 +722,23 @@ def outbox():
         view=view,
         views=board.OUTBOX_VIEWS,
         retry_form=RetryForm(),
+        suppressed=bounces.suppressed_addresses(),
     )
+
+
+@bp.route("/outbox/suppressed/<int:suppression_id>/lift", methods=["POST"])
+def lift_suppression(suppression_id: int):
+    if RetryForm().validate_on_submit():
+        try:
+            lifted = bounces.lift_suppression(suppression_id)
+        except DomainError as error:
+            flash(error.message, "error")
+        else:
+            flash(
+                _("We will write to %(address)s again.", address=lifted.email_normalized),
+                "success",
+            )
+    return redirect(url_for(".outbox", view=request.args.get("view", "problems")))
 
 
 @bp.route("/outbox/<int:message_id>/retry", methods=["POST"])

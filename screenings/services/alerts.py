@@ -47,6 +47,7 @@ KINDS = {
     "change": _l("Change awaiting approval"),
     "cancellation": _l("Cancelled by the organizer"),
     "dead_mail": _l("An e-mail could not be delivered"),
+    "organizer_bounced": _l("An organizer's e-mail address bounces"),
 }
 
 
@@ -172,3 +173,14 @@ def cancellation_causes() -> list[tuple[str, int]]:
     ).all()
     counts = Counter({cause: n for cause, n in rows})
     return [(cause_label(cause), counts[cause]) for cause in [*dict(CANCEL_CAUSES), NO_CAUSE]]
+
+
+def organizer_address_bounced(screening: Screening, *, address: str, diagnostic: str) -> None:
+    """An organizer's address bounced permanently: we no longer write to it (bounces.py)."""
+    _alert(
+        "organizer_bounced",
+        screening,
+        subject=str(_l("E-mail to %(address)s bounces", address=address)),
+        address=address,
+        error=diagnostic[:300],
+    )

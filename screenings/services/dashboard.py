@@ -356,18 +356,23 @@ def _attendees(screening: Screening) -> list | None:
 
 
 # ---------------------------------------------------------------- outbox
-OUTBOX_VIEWS = ("problems", "pending", "failed", "dead", "sent")
+OUTBOX_VIEWS = ("problems", "pending", "failed", "dead", "bounced", "sent")
+
+
+_PROBLEMS = (OutboxStatus.FAILED, OutboxStatus.DEAD, OutboxStatus.BOUNCED, OutboxStatus.SUPPRESSED)
 
 
 def outbox_page(view: str = "problems", page: int = 1, per_page: int = 100) -> Page:
-    """Messages by state; "problems" shows failed and dead ones, the last error included."""
+    """Messages by state; "problems" shows failed, dead, bounced and suppressed ones, the
+    last error included."""
     statuses = {
-        "problems": (OutboxStatus.FAILED, OutboxStatus.DEAD),
+        "problems": _PROBLEMS,
         "pending": (OutboxStatus.PENDING, OutboxStatus.SENDING),
         "failed": (OutboxStatus.FAILED,),
         "dead": (OutboxStatus.DEAD,),
+        "bounced": (OutboxStatus.BOUNCED, OutboxStatus.SUPPRESSED),
         "sent": (OutboxStatus.SENT,),
-    }.get(view, (OutboxStatus.FAILED, OutboxStatus.DEAD))
+    }.get(view, _PROBLEMS)
     condition = OutboxMessage.status.in_(statuses)
     total = db.session.scalar(select(func.count(OutboxMessage.id)).where(condition)) or 0
     pages = max((total + per_page - 1) // per_page, 1)
@@ -394,8 +399,8 @@ def retry(message_id: int) -> OutboxMessage:
     row = db.session.get(OutboxMessage, message_id)
     if row is None:
         raise NotAllowed("No such message.")
-    if row.status not in (OutboxStatus.FAILED, OutboxStatus.DEAD):
-        raise NotAllowed("Only failed or dead messages can be retried.")
+    if row.status not in (OutboxStatus.FAILED, OutboxStatus.DEAD, OutboxStatus.SUPPRESSED):
+        raise NotAllowed("Only failed, dead or suppressed messages can be retried.")
     retry_message(row)
     return row
 

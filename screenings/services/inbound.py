@@ -1,34 +1,44 @@
-"""Mail that comes back: attendees' calendar replies (iTIP REPLY, RFC 5546/6047) and bounces
-(RFC 3464 delivery status notifications).
+"""Mail that comes back: attendees' calendar replies (iTIP REPLY, RFC 5546/6047), bounces
+(RFC 3464 delivery status notifications) and people answering our e-mails in words.
 
 An invite's ORGANIZER is ``replies+<token>@<domain>`` (``CALENDAR_REPLY_ADDRESS`` with a
 per-RSVP token), so a reply is matched by the address it was sent to, the attendee it names
-and the event's UID, never by its From line, which anyone can write. Everything here reads
-hostile input: whatever it can't read, or doesn't match, is logged and ignored; nothing
-raises to the MTA (``flask inbound``'s commands) except a failure of our own database.
+and the event's UID, never by its From line, which anyone can write. A bounce acts only when
+it comes back to a message's own ``bounce+<token>@`` envelope sender (services/bounces.py).
+A message in words to a reply address is forwarded to that screening's organizer, never to
+an address the message names. Everything here reads hostile input: whatever it can't read,
+or doesn't match, is logged and ignored; nothing raises to the MTA (``flask mail``'s
+commands) except a failure of our own database. Each message is acted on once: its digest
+is kept (``inbound_messages``), so the same message delivered or polled again changes nothing.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from icalendar import Calendar
-from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from .. import emails
 from ..calendar import event_uid
 from ..extensions import db
-from ..models import MailBounce, Rsvp, RsvpStatus, Screening, utcnow
+from ..models import InboundMessage, MailBounce, Rsvp, RsvpStatus, Screening, utcnow
+from ..outbox import bounce_base_address
+from ..safetext import UNSAFE, header_text
 from ..security import hash_token, tokens_match
 from ..urls import public_domain
-from . import DomainError
+from . import DomainError, bounces
 from .rsvps import cancel_rsvp, normalize_email, record_calendar_reply, reply_token
 
 log = logging.getLogger(__name__)
@@ -36,6 +46,10 @@ log = logging.getLogger(__name__)
 # A calendar reply or a bounce is a few kB; anything far larger is not one.
 MAX_MESSAGE_BYTES = 2 << 20
 _TOKEN = re.compile(r"[a-z2-7]{32}")
+# What a forwarded reply keeps of the person's words.
+FORWARD_MAX_CHARS = 20_000
+# How long an inbound message's digest is kept (a redelivery comes within days).
+SEEN_KEEP_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -83,15 +97,52 @@ def _receive(raw: bytes, recipients: tuple[str, ...]) -> Outcome:
     if len(raw) > MAX_MESSAGE_BYTES:
         return Outcome("ignored", "too large")
     message = BytesParser(policy=policy.default).parsebytes(raw)
+    seen = _remember(message, raw)
+    if seen is None:
+        return Outcome("ignored", "already processed")
+    outcome = _act(message, recipients)
+    seen.outcome = outcome.kind[:16]
+    db.session.commit()  # the digest with whatever the message did (services may have too)
+    return outcome
+
+
+def _remember(message: Message, raw: bytes) -> InboundMessage | None:
+    """Note the message as processed, in the transaction of what it does; None if it was.
+
+    Keyed by its Message-ID (what a redelivery or a second poll repeats), else its bytes."""
+    message_id = str(message.get("Message-ID", "") or "").strip()
+    digest = hash_token(message_id) if message_id else hash_token(raw.decode("latin-1"))
+    if db.session.scalar(select(InboundMessage.id).where(InboundMessage.digest == digest)):
+        return None
+    db.session.execute(
+        delete(InboundMessage).where(
+            InboundMessage.received_at < utcnow() - timedelta(days=SEEN_KEEP_DAYS)
+        )
+    )
+    seen = InboundMessage(digest=digest, outcome="pending")
+    db.session.add(seen)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same message, in another process, this very moment
+        db.session.rollback()
+        return None
+    return seen
+
+
+def _act(message: EmailMessage, recipients: tuple[str, ...]) -> Outcome:
     if (
         message.get_content_type() == "multipart/report"
         and (message.get_param("report-type", "") or "").lower() == "delivery-status"
     ):
-        return _bounce(message)
+        tokens = _address_tokens(message, recipients, bounce_base_address())
+        return _verp_bounce(message, tokens) if tokens else _bounce(message)
+    tokens = _reply_tokens(message, recipients)
     reply = _calendar_reply(message)
-    if reply is None:
-        return Outcome("ignored", "neither a calendar reply nor a bounce")
-    return _apply_reply(reply, _reply_tokens(message, recipients))
+    if reply is not None:
+        return _apply_reply(reply, tokens)
+    if _has_calendar_reply_part(message):
+        return Outcome("ignored", "a calendar reply we cannot read")
+    return _forward(message, tokens)
 
 
 # -- calendar replies -----------------------------------------------------------------------------
@@ -132,10 +183,25 @@ def _calendar_reply(message: EmailMessage) -> _Reply | None:
     return None
 
 
+def _has_calendar_reply_part(message: EmailMessage) -> bool:
+    return any(
+        part.get_content_type() in ("text/calendar", "application/ics")
+        and str(part.get_param("method", "") or "").upper() == "REPLY"
+        for part in message.walk()
+    )
+
+
 def _reply_tokens(message: Message, recipients: tuple[str, ...]) -> list[str]:
     """Tokens in the addresses the message was delivered to (replies+<token>@domain)."""
-    configured = current_app.config.get("CALENDAR_REPLY_ADDRESS") or ""
-    local, _, domain = configured.lower().rpartition("@")
+    return _address_tokens(message, recipients, current_app.config.get("CALENDAR_REPLY_ADDRESS"))
+
+
+def _address_tokens(
+    message: Message, recipients: tuple[str, ...], configured: str | None
+) -> list[str]:
+    """Tokens in the addresses the message was delivered to (<local>+<token>@domain of the
+    configured address): the envelope's, then Delivered-To, X-Original-To, To and Cc."""
+    local, _, domain = (configured or "").lower().rpartition("@")
     if not local:
         return []
     headers = []
@@ -177,9 +243,17 @@ def _apply_reply(reply: _Reply, tokens: list[str]) -> Outcome:
 # -- bounces --------------------------------------------------------------------------------------
 
 
-def _bounce(message: EmailMessage) -> Outcome:
-    """Record the failed recipients of an RFC 3464 report, if they are addresses we mail."""
-    recorded = []
+@dataclass(frozen=True)
+class _Failure:
+    address: str
+    action: str
+    status: str
+    diagnostic: str
+
+
+def _failures(message: EmailMessage) -> list[_Failure]:
+    """The failed or delayed recipients an RFC 3464 report lists."""
+    found = []
     for part in message.walk():
         if part.get_content_type() != "message/delivery-status":
             continue
@@ -189,15 +263,43 @@ def _bounce(message: EmailMessage) -> Outcome:
             recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
             if action not in ("failed", "delayed") or ";" not in recipient:
                 continue
+            status = header_text(str(block.get("Status", "")))[:16]
+            diagnostic = header_text(str(block.get("Diagnostic-Code", "")))[:500]
             address = normalize_email(recipient.split(";", 1)[1])
-            status = str(block.get("Status", "")).strip()
-            diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())[:500]
-            if _record_bounce(address, permanent=status.startswith("5"), diagnostic=diagnostic):
-                recorded.append(address)
+            found.append(_Failure(address, action, status, diagnostic))
+    return found
+
+
+def _verp_bounce(message: EmailMessage, tokens: list[str]) -> Outcome:
+    """A report sent back to one message's own envelope sender: act on that message."""
+    for token in tokens:
+        row = bounces.message_for_token(token)
+        if row is None:
+            continue
+        failures = _failures(message)
+        if not failures:
+            return Outcome("ignored", f"a report about message {row.id} naming no failure")
+        # The message had one recipient: the report's first failure is about it, whatever
+        # address a forwarding server wrote there.
+        failure = failures[0]
+        done = bounces.record_bounce(
+            row, status=failure.status, action=failure.action, diagnostic=failure.diagnostic
+        )
+        return Outcome("bounce", f"message {row.id}: {done}")
+    return Outcome("ignored", "no matching bounce token")
+
+
+def _bounce(message: EmailMessage) -> Outcome:
+    """A report without our token: anyone can write one, so it is only noted, if it names
+    an address we mail (the lists show "bounces"); nothing is suppressed or marked."""
+    recorded = []
+    for failure in _failures(message):
+        permanent = failure.status.startswith("5")
+        if _record_bounce(failure.address, permanent=permanent, diagnostic=failure.diagnostic):
+            recorded.append(failure.address)
     if not recorded:
         return Outcome("ignored", "a report naming no address we mail")
-    db.session.commit()
-    return Outcome("bounce", f"{len(recorded)} address(es)")
+    return Outcome("bounce", f"{len(recorded)} address(es) noted")
 
 
 def _record_bounce(address: str, *, permanent: bool, diagnostic: str) -> bool:
@@ -211,25 +313,7 @@ def _record_bounce(address: str, *, permanent: bool, diagnostic: str) -> bool:
     )
     if not ours:
         return False
-    bounce = db.session.scalar(select(MailBounce).where(MailBounce.email_normalized == address))
-    now = utcnow()
-    if bounce is None:
-        db.session.add(
-            MailBounce(
-                email_normalized=address,
-                is_permanent=permanent,
-                diagnostic=diagnostic,
-                bounces=1,
-                first_at=now,
-                last_at=now,
-            )
-        )
-    else:
-        bounce.bounces += 1
-        bounce.last_at = now
-        bounce.is_permanent = bounce.is_permanent or permanent
-        bounce.diagnostic = diagnostic or bounce.diagnostic
-    db.session.flush()
+    bounces.note_address(address, permanent=permanent, diagnostic=diagnostic)
     return True
 
 
@@ -240,6 +324,111 @@ def bounced_addresses(addresses: list[str]) -> dict[str, MailBounce]:
         return {}
     rows = db.session.scalars(select(MailBounce).where(MailBounce.email_normalized.in_(keys)))
     return {row.email_normalized: row for row in rows}
+
+
+# -- people answering in words --------------------------------------------------------------------
+
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|out of (the )?office|"
+    r"abwesenheit|absence|r[ée]ponse automatique|respuesta autom[aá]tica)",
+    re.IGNORECASE,
+)
+
+
+def is_automatic(message: Message) -> bool:
+    """An auto-reply, out-of-office notice or list mail (RFC 3834 and what clients write):
+    never forwarded, or two robots would answer each other."""
+    auto = str(message.get("Auto-Submitted", "") or "").strip().lower()
+    if auto and auto != "no":
+        return True
+    precedence = str(message.get("Precedence", "") or "").strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return True
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id"):
+        if message.get(name) is not None:
+            return True
+    if str(message.get("Return-Path", "") or "").strip() == "<>":
+        return True
+    return bool(_AUTO_SUBJECT.match(str(message.get("Subject", "") or "")))
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """What a forwarded reply carries: who wrote (checked), their subject and words."""
+
+    name: str
+    address: str
+    subject: str
+    text: str
+    truncated: bool
+    dropped_attachments: bool
+
+
+def _sender(message: EmailMessage) -> tuple[str, str] | None:
+    """The one address in From, checked as the booking form checks one; else None."""
+    try:
+        addresses = message["From"].addresses if message["From"] is not None else ()
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    if len(addresses) != 1:
+        return None
+    try:
+        address = validate_email(addresses[0].addr_spec, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+    return header_text(addresses[0].display_name or ""), address
+
+
+def _words(message: EmailMessage) -> tuple[str, bool, bool]:
+    """The message's own text (plain part, else its HTML stripped), capped; whether it was
+    cut, whether attachments were left out."""
+    body = message.get_body(preferencelist=("plain", "html"))
+    text = ""
+    if body is not None:
+        try:
+            text = body.get_content()
+        except (LookupError, ValueError, AssertionError):
+            text = ""
+        if body.get_content_type() == "text/html":
+            text = re.sub(r"(?is)<(script|style).*?</\1>", "", text)
+            text = html.unescape(re.sub(r"<[^>]*>", " ", text))
+    text = UNSAFE.sub(lambda match: match.group() if match.group() in "\t\n" else "", text)
+    text = "\n".join(line.rstrip() for line in text.replace("\r", "").split("\n")).strip()
+    truncated = len(text) > FORWARD_MAX_CHARS
+    dropped = any(True for _ in message.iter_attachments()) if message.is_multipart() else False
+    return text[:FORWARD_MAX_CHARS], truncated, dropped
+
+
+def _forward(message: EmailMessage, tokens: list[str]) -> Outcome:
+    """A person wrote to an attendee's reply address: their words go to the organizer."""
+    if not tokens:
+        return Outcome("ignored", "neither a calendar reply nor a bounce, to no reply address")
+    rsvp = None
+    for token in tokens:
+        found = db.session.scalar(select(Rsvp).where(Rsvp.reply_token_hash == hash_token(token)))
+        if found is not None and tokens_match(token, found.reply_token_hash or ""):
+            rsvp = found
+            break
+    if rsvp is None:
+        return Outcome("ignored", "no matching reply token")
+    if is_automatic(message):
+        return Outcome("ignored", f"an automatic reply (RSVP {rsvp.id}): not forwarded")
+    sender = _sender(message)
+    if sender is None:
+        return Outcome("ignored", f"no single valid sender address (RSVP {rsvp.id})")
+    text, truncated, dropped = _words(message)
+    if not text:
+        return Outcome("ignored", f"an empty message (RSVP {rsvp.id})")
+    forwarded = Forwarded(
+        name=sender[0],
+        address=sender[1],
+        subject=header_text(str(message.get("Subject", "") or ""))[:150],
+        text=text,
+        truncated=truncated,
+        dropped_attachments=dropped,
+    )
+    emails.send_reply_forwarded(rsvp.screening, forwarded)
+    return Outcome("forwarded", f"RSVP {rsvp.id} to its organizer")
 
 
 # -- the way in: LMTP on loopback -----------------------------------------------------------------
@@ -274,3 +463,70 @@ def lmtp_server(app, host: str, port: int):
             return LMTP(self.handler, data_size_limit=MAX_MESSAGE_BYTES)
 
     return _LMTPController(_Handler(app), hostname=host, port=port)
+
+
+# -- the way in for hosts without an MTA: an IMAP mailbox ---------------------------------------
+
+
+def imap_configured() -> bool:
+    """Whether `flask mail poll` has a mailbox to read (FLASK_INBOUND_IMAP_HOST set)."""
+    return bool(current_app.config.get("INBOUND_IMAP_HOST"))
+
+
+def _open_mailbox():
+    """An imap-tools mailbox, logged in, on the configured folder."""
+    from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+
+    config = current_app.config
+    host, port = config["INBOUND_IMAP_HOST"], config["INBOUND_IMAP_PORT"]
+    timeout = config["MAIL_TIMEOUT"]
+    if config["INBOUND_IMAP_SSL"]:
+        box = MailBox(host, port, timeout=timeout)
+    elif host in ("127.0.0.1", "::1", "localhost"):
+        box = MailBoxUnencrypted(host, port, timeout=timeout)  # loopback: nothing to overhear
+    else:
+        box = MailBoxStartTls(host, port, timeout=timeout)
+    try:
+        return box.login(
+            config["INBOUND_IMAP_USER"] or "",
+            config["INBOUND_IMAP_PASSWORD"] or "",
+            initial_folder=config["INBOUND_IMAP_FOLDER"],
+        )
+    except BaseException:
+        box.client.shutdown()  # a refused login leaves the socket open otherwise
+        raise
+
+
+def _raw_message(mailbox, uid: str) -> bytes | None:
+    """A message's bytes without marking it seen (BODY.PEEK), cut one byte past the cap so
+    receive_message can tell a message too large to be ours."""
+    status, data = mailbox.client.uid("FETCH", uid, f"(BODY.PEEK[]<0.{MAX_MESSAGE_BYTES + 1}>)")
+    if status != "OK":
+        return None
+    for item in data or []:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            return item[1]
+    return None
+
+
+def poll_mailbox() -> dict[str, int]:
+    """Act on every unseen message of the IMAP folder, exactly as `mail receive` does, then
+    mark it seen (or move it to INBOUND_IMAP_DONE_FOLDER). A message is marked only after it
+    was acted on; if our database fails it stays unseen for the next poll, and a message
+    acted on but not marked (a crash in between) changes nothing the second time."""
+    from imap_tools import AND, MailMessageFlags
+
+    counts: dict[str, int] = {}
+    done_folder = current_app.config.get("INBOUND_IMAP_DONE_FOLDER")
+    with _open_mailbox() as mailbox:
+        if done_folder and not mailbox.folder.exists(done_folder):
+            mailbox.folder.create(done_folder)
+        for uid in mailbox.uids(AND(seen=False)):
+            raw = _raw_message(mailbox, uid)
+            outcome = receive_message(raw) if raw is not None else Outcome("ignored", "gone")
+            if done_folder:
+                mailbox.move(uid, done_folder)
+            else:
+                mailbox.flag(uid, MailMessageFlags.SEEN, True)
+            counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
+    return counts

@@ -140,10 +140,13 @@ def _scrub_tables(needles: tuple[str, ...], screening_ids: list[int]) -> None:
 
 def erase_everywhere(*values: str, screening_ids: list[int], addresses: set[str]) -> None:
     """Remove a person (name, e-mail, phone) from the outbox and every table (no commit)."""
+    from .bounces import forget_addresses
+
     needles = _needles(*values)
     if not needles:
         return
     db.session.flush()
+    forget_addresses(addresses)
     _scrub_outbox(needles, {a.lower() for a in addresses}, screening_ids)
     db.session.flush()
     _scrub_tables(needles, screening_ids)
@@ -347,6 +350,7 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
     rsvps = db.session.scalars(
         select(Rsvp).where(Rsvp.screening_id.in_(ended_ids), Rsvp.email != "")
     ).all()
+    gone = {rsvp.email_normalized for rsvp in rsvps}
     for rsvp in rsvps:
         rsvp.name = ""
         rsvp.email = ""
@@ -356,8 +360,28 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
     messages = db.session.execute(
         delete(OutboxMessage).where(
             OutboxMessage.created_at < cutoff,
-            OutboxMessage.status.in_([OutboxStatus.SENT, OutboxStatus.DEAD]),
+            OutboxMessage.status.in_(
+                [
+                    OutboxStatus.SENT,
+                    OutboxStatus.DEAD,
+                    OutboxStatus.BOUNCED,
+                    OutboxStatus.SUPPRESSED,
+                ]
+            ),
         )
     )
+    db.session.flush()
+    still_used = set(
+        db.session.scalars(select(Rsvp.email_normalized).where(Rsvp.email_normalized.in_(gone)))
+    ) | set(
+        db.session.scalars(
+            select(func.lower(Screening.contact_email)).where(
+                func.lower(Screening.contact_email).in_(gone)
+            )
+        )
+    )
+    from .bounces import forget_addresses
+
+    forget_addresses(gone - still_used)  # bounce records of addresses no longer held
     db.session.commit()
     return {"rsvps": len(rsvps), "emails": messages.rowcount}

@@ -9,7 +9,6 @@ PostgreSQL the row lock makes a concurrent UPDATE re-check the condition.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from .. import emails
 from ..extensions import db
 from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, utcnow
-from ..security import derived_token, hash_token, link_token, new_token, tokens_match
+from ..security import (
+    derived_token,
+    hash_token,
+    link_token,
+    mailbox_safe,
+    new_token,
+    tokens_match,
+)
 from . import DomainError, NotAllowed, door
 
 # Test-only: called right after the capacity decision, while its lock is held, so a race
@@ -51,12 +57,7 @@ def reply_token(rsvp: Rsvp) -> str:
     """The token in the attendee's reply address (replies+<token>@…): 160 bits derived from
     the RSVP's random key, in lower-case base32 because mail systems may fold the case of an
     address's local part."""
-    return link_token("reply", rsvp.cancel_key, rsvp.reply_token_hash, shape=_mailbox_safe)
-
-
-def _mailbox_safe(token: str) -> str:
-    digest = base64.urlsafe_b64decode(token + "=")
-    return base64.b32encode(digest[:20]).decode().lower()
+    return link_token("reply", rsvp.cancel_key, rsvp.reply_token_hash, shape=mailbox_safe)
 
 
 def _next_sequence_offset(screening_id: int, email_normalized: str) -> int:
