@@ -24,3 +24,36 @@ def test_bandit_finds_no_medium_or_high_severity_issue():
         for item in report["results"]
     ]
     assert findings == []
+
+
+def _untranslated_domain_errors() -> list[str]:
+    """Where a service raises a domain error (its message reaches the user) with a literal
+    string or an f-string rather than a gettext call."""
+    import ast
+    import importlib
+
+    from screenings.services import DomainError
+
+    for path in (PACKAGE / "services").glob("*.py"):  # every subclass, wherever defined
+        importlib.import_module(f"screenings.services.{path.stem}".removesuffix(".__init__"))
+
+    def kinds(cls):
+        return {cls.__name__}.union(*(kinds(sub) for sub in cls.__subclasses__()))
+
+    domain_errors = kinds(DomainError)
+    assert {"NotAllowed", "BookingError"} <= domain_errors
+    found = []
+    for path in sorted((PACKAGE / "services").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+                continue
+            name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
+            if name not in domain_errors or not node.exc.args:
+                continue
+            if isinstance(node.exc.args[0], ast.Constant | ast.JoinedStr):
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_message_a_service_raises_to_the_user_goes_through_gettext():
+    assert _untranslated_domain_errors() == []

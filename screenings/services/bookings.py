@@ -266,7 +266,12 @@ def _transition(screening: Screening, allowed: tuple[str, ...], new_status: str)
     )
     if result.rowcount != 1:
         db.session.rollback()
-        raise NotAllowed(f"This screening is {screening.status}; it cannot become {new_status}.")
+        raise NotAllowed(
+            _(
+                "This screening has changed meanwhile and can no longer change this way. "
+                "Reload the page to see where it stands."
+            )
+        )
     screening.status = new_status
 
 

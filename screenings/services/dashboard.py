@@ -398,9 +398,9 @@ def retry(message_id: int) -> OutboxMessage:
     """Put one failed or dead message back in the queue."""
     row = db.session.get(OutboxMessage, message_id)
     if row is None:
-        raise NotAllowed("No such message.")
+        raise NotAllowed(_("No such message."))
     if row.status not in (OutboxStatus.FAILED, OutboxStatus.DEAD, OutboxStatus.SUPPRESSED):
-        raise NotAllowed("Only failed, dead or suppressed messages can be retried.")
+        raise NotAllowed(_("Only failed, dead or suppressed messages can be retried."))
     retry_message(row)
     return row
 

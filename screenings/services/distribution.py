@@ -255,7 +255,7 @@ def open_download(token: str) -> str | None:
         or fmt.kind != FormatKind.DOWNLOAD
         or not fmt.download_url
     ):
-        raise NotAllowed("This download link has expired. Ask the producer for a new one.")
+        raise NotAllowed(_("This download link has expired. Ask the producer for a new one."))
     db.session.execute(
         update(DownloadLink)
         .where(DownloadLink.id == link.id)
@@ -309,7 +309,7 @@ def fulfilment_queue(view: str = "to_ship", limit: int = 500) -> list[Shipment]:
 def _shipment(shipment_id: int) -> Shipment:
     shipment = db.session.get(Shipment, shipment_id)
     if shipment is None:
-        raise NotAllowed("No such shipment.")
+        raise NotAllowed(_("No such shipment."))
     return shipment
 
 
@@ -317,7 +317,7 @@ def mark_shipped(shipment_id: int, *, tracking_number: str, actor: str) -> Shipm
     """The medium left: record its tracking number."""
     shipment = _shipment(shipment_id)
     if shipment.status != ShipmentStatus.TO_SHIP:
-        raise NotAllowed("Only a shipment waiting to ship can be marked shipped.")
+        raise NotAllowed(_("Only a shipment waiting to ship can be marked shipped."))
     shipment.status = ShipmentStatus.SHIPPED
     shipment.tracking_number = tracking_number
     shipment.shipped_at = utcnow()
@@ -330,7 +330,7 @@ def mark_returned(shipment_id: int, *, actor: str) -> Shipment:
     """The medium came back."""
     shipment = _shipment(shipment_id)
     if shipment.status != ShipmentStatus.SHIPPED:
-        raise NotAllowed("Only a shipped medium can be marked returned.")
+        raise NotAllowed(_("Only a shipped medium can be marked returned."))
     shipment.status = ShipmentStatus.RETURNED
     shipment.returned_at = utcnow()
     record_change(shipment.screening, actor, "returned")
@@ -341,7 +341,7 @@ def mark_returned(shipment_id: int, *, actor: str) -> Shipment:
 def set_shipping_address(shipment_id: int, *, address: str, actor: str) -> Shipment:
     shipment = _shipment(shipment_id)
     if shipment.status != ShipmentStatus.TO_SHIP:
-        raise NotAllowed("The medium has left; its address can no longer change.")
+        raise NotAllowed(_("The medium has left; its address can no longer change."))
     shipment.shipping_address = address
     record_change(shipment.screening, actor, "shipping address changed")
     db.session.commit()

@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -83,7 +84,10 @@ def check_parameters(form, filters: ScreeningFilter) -> None:
     """
     for name, messages in form.errors.items():
         label = getattr(getattr(form, name, None), "label", None)
-        raise DomainError(f"{label.text if label else name}: {messages[0]}", field=name)
+        raise DomainError(
+            _("%(field)s: %(message)s", field=label.text if label else name, message=messages[0]),
+            field=name,
+        )
     check_filter(filters)
 
 

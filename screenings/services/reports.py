@@ -71,7 +71,7 @@ def submit_report(
 ) -> ScreeningReport:
     """Save (or correct) the organizer's report of a screening that took place."""
     if not can_report(screening):
-        raise NotAllowed("A report can be written once the licensed screening has started.")
+        raise NotAllowed(_("A report can be written once the licensed screening has started."))
     if actual_attendance < 0 or actual_attendance > 1_000_000:
         raise DomainError(_("Enter the number of people who came."), field="actual_attendance")
     report = report_of(screening)

@@ -167,7 +167,7 @@ def rsvp(
     e-mail again: whoever typed the address learns only what its owner is told.
     """
     if not accepts_rsvps(screening):
-        raise NotAllowed("This screening does not take RSVPs.")
+        raise NotAllowed(_("This screening does not take RSVPs."))
     if not consent:
         raise RsvpError(
             _("We need your consent to e-mail you about this screening."), field="consent"
@@ -258,7 +258,7 @@ def _cancel(rsvp: Rsvp) -> bool:
     )
     if result.rowcount != 1:
         db.session.rollback()
-        raise NotAllowed("This reply has just changed; reload the page.")
+        raise NotAllowed(_("This reply has just changed; reload the page."))
     had_seat = previous == RsvpStatus.CONFIRMED
     if had_seat:
         _release_seats(rsvp.screening_id, rsvp.party_size)
@@ -269,7 +269,7 @@ def _cancel(rsvp: Rsvp) -> bool:
 def cancel_rsvp(rsvp: Rsvp) -> None:
     """The attendee cancels: their seats go to the waiting list, and they get a CANCEL."""
     if rsvp.status == RsvpStatus.CANCELLED:
-        raise NotAllowed("This reply is already cancelled.")
+        raise NotAllowed(_("This reply is already cancelled."))
     had_seat = _cancel(rsvp)
     emails.send_rsvp_cancelled(rsvp, had_seat=had_seat)
     if had_seat:
