@@ -167,6 +167,7 @@ class Dot:
     y: float
     r: float
     href: str
+    attendance: int = 0  # people reported (the reach map)
 
 
 def shade(count: int, most: int) -> int:
@@ -218,7 +219,8 @@ def draw(cities, counts: dict[str, int], link) -> Drawing:
             continue
         x, y = project(city.latitude, city.longitude)
         r = radius(city.count, most)
-        dots.append(Dot(city.city, city.country, city.count, x, y, r, link(city)))
+        attendance = getattr(city, "attendance", 0)
+        dots.append(Dot(city.city, city.country, city.count, x, y, r, link(city), attendance))
     dots.sort(key=lambda dot: (-dot.count, dot.country, dot.city))
     most_in_country = max(counts.values(), default=0)
     shades = {code: shade(n, most_in_country) for code, n in counts.items()}

@@ -37,6 +37,7 @@ def test_benchmark_prints_the_table(tmp_path):
         "| screening .ics |",
         "| upcoming, first page |",
         "| screening page + RSVP form |",
+        "| world map |",
         "| producer dashboard |",
         "| /calendar.ics (gzip) |",
         "| /calendar.ics, 304 |",

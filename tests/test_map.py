@@ -191,15 +191,15 @@ def test_the_producers_reach_map_has_every_past_screening_at_city_level(client, 
     html = client.get("/producer/reach").get_data(as_text=True)
     dots = _dots(_map(html))
     assert set(dots) == {
-        "Toronto: 1 past screening",
-        "Montréal: 1 past screening",
-        "Ottawa: 1 past screening",
+        "Toronto: 1 past screening, 0 people reported",
+        "Montréal: 1 past screening, 0 people reported",
+        "Ottawa: 1 past screening, 37 people reported",
     }
-    for city in ("Toronto", "Montréal", "Ottawa"):
-        x, y, _href = dots[f"{city}: 1 past screening"]
+    for city, people in (("Toronto", 0), ("Montréal", 0), ("Ottawa", 37)):
+        x, y, _href = dots[f"{city}: 1 past screening, {people} people reported"]
         assert (x, y) == worldmap.project(*observances.city_point(city, "CA"))
     assert re.search(r">Ottawa</a></td><td>Canada</td><td>1</td><td>37</td>", html)
-    _x, _y, href = dots["Ottawa: 1 past screening"]
+    _x, _y, href = dots["Ottawa: 1 past screening, 37 people reported"]
     listed = client.get(unescape(href)).get_data(as_text=True)
     assert f"/producer/screenings/{past[2].id}" in listed
 

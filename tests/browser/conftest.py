@@ -247,6 +247,7 @@ SITE_PAGES = [
     "manage",
     "edit",
     "licence verification",
+    "world map",
     "producer login",
     "producer dashboard",
     "not found",
@@ -263,6 +264,7 @@ def open_site_page(live_server, booked, producer) -> Callable:
         "manage": booked.manage_path,
         "edit": booked.manage_path + "/edit",
         "licence verification": f"/licences/{booked.licence_number}",
+        "world map": "/map",
         "producer login": "/producer/login",
     }
 
