@@ -219,13 +219,20 @@ def webcal_url(url: str) -> str:
 
 
 def subscribe_links(url: str, *, name: str) -> dict[str, str]:
-    """Links that subscribe to a feed: ``webcal://`` for desktop and phone apps, and the
-    pages where Google Calendar and Outlook.com add a calendar from the web."""
+    """Links that subscribe to any feed (all, per film, per country, near me): ``webcal://``
+    for desktop and phone apps, and the pages where Google Calendar, Outlook.com and Outlook
+    for work or school accounts (Microsoft 365) add a calendar from the web. The feed's
+    address travels whole, percent-encoded, in each page's query."""
     return {
         "webcal": webcal_url(url),
-        "google": "https://calendar.google.com/calendar/r?" + _query({"cid": webcal_url(url)}),
-        "outlook": "https://outlook.live.com/calendar/0/addfromweb?"
-        + _query({"url": url, "name": name}),
+        "google": "https://calendar.google.com/calendar/r?"
+        + _query_value({"cid": webcal_url(url)}),
+        "outlook": _OUTLOOK["live"]
+        + "/calendar/0/addfromweb?"
+        + _query_value({"url": url, "name": name}),
+        "outlook_office": _OUTLOOK["office"]
+        + "/calendar/0/addfromweb?"
+        + _query_value({"url": url, "name": name}),
     }
 
 
@@ -243,8 +250,15 @@ def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
     return "https://calendar.google.com/calendar/render?" + _query(params)
 
 
-def outlook_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
-    """An Outlook.com 'add event' link, the Outlook counterpart of google_calendar_link."""
+# Outlook on the web: personal (Outlook.com) and work or school (Microsoft 365) accounts.
+_OUTLOOK = {"live": "https://outlook.live.com", "office": "https://outlook.office.com"}
+
+
+def outlook_calendar_link(
+    screening: Any, *, url: str, place: Any = None, account: str = "live"
+) -> str:
+    """An Outlook 'add event' link, the Outlook counterpart of google_calendar_link:
+    ``account`` "live" for Outlook.com, "office" for work or school accounts."""
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     params = {
         "subject": _summary(screening),
@@ -255,7 +269,7 @@ def outlook_calendar_link(screening: Any, *, url: str, place: Any = None) -> str
         "path": "/calendar/action/compose",
         "rru": "addevent",
     }
-    return "https://outlook.live.com/calendar/0/deeplink/compose?" + _query(params)
+    return _OUTLOOK[account] + "/calendar/0/deeplink/compose?" + _query(params)
 
 
 # -- building blocks ----------------------------------------------------------------------------
@@ -471,6 +485,12 @@ def _utc(moment: datetime) -> datetime:
 
 def _query(params: dict[str, str]) -> str:
     return urlencode(params, quote_via=quote, safe="/:")
+
+
+def _query_value(params: dict[str, str]) -> str:
+    """A query whose values are percent-encoded whole (``:`` and ``/`` too): a URL carried
+    inside another URL."""
+    return urlencode(params, quote_via=quote, safe="")
 
 
 def _tzid(event: Event) -> str | None:

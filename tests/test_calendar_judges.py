@@ -1,4 +1,4 @@
-"""Every kind of calendar object, judged by libical and a CalDAV server (Radicale).
+"""Every kind of calendar object, judged by libical, a CalDAV server (Radicale) and khal.
 
 Zones with odd offsets and rules: Toronto's fall-back hour, St John's (-3:30), Kolkata (+5:30,
 no DST), Kathmandu (+5:45), Lord Howe (a 30-minute DST), Casablanca (its Ramadan change).
@@ -15,13 +15,14 @@ from icalendar import Calendar
 from screenings import calendar
 from screenings.places import all_zones
 
-from .judges import build_libical, run_caldav, split_events
+from .judges import build_libical, find_khal, run_caldav, split_events
 from .rsvp_helpers import parse_all
 from .test_calendar import make_feed, make_invite, make_screening
 
 YEAR = datetime.now(UTC).year
 libical_judge = pytest.fixture(scope="session", name="libical")(build_libical)
 caldav_server = pytest.fixture(scope="session", name="caldav")(run_caldav)
+khal_judge = pytest.fixture(scope="session", name="khal")(find_khal)
 
 
 def _fall_back(zone: str, year: int) -> datetime:
@@ -108,6 +109,22 @@ def test_caldav_server_stores_each_object_and_finds_it_at_its_instant(caldav, la
     assert name not in caldav.found_between(start - timedelta(hours=2), start)
     assert name not in caldav.found_between(end, end + timedelta(hours=2))
     caldav.delete(name)
+
+
+@pytest.mark.parametrize(("label", "screening"), CASES, ids=[label for label, _ in CASES])
+def test_khal_imports_every_object_and_lists_it_at_the_booked_instant(
+    khal, tmp_path, label, screening
+):
+    objects = _objects(screening)
+    found = khal.read_back(tmp_path, objects, screening.starts_at_utc, screening.ends_at_utc)
+    uid = calendar.event_uid(screening, "screenings.test")
+    for kind in objects:
+        status = "CANCELLED" if kind == "cancel" else "CONFIRMED"
+        assert found[kind].get(uid) == (
+            screening.starts_at_utc,
+            screening.ends_at_utc,
+            status,
+        ), (kind, found[kind], objects[kind].decode())
 
 
 def test_fall_back_hour_is_written_in_utc_and_every_reader_agrees():
@@ -228,33 +245,10 @@ def test_the_computed_changes_are_where_the_vtimezone_puts_them():
             assert f"{onset:%Y%m%dT%H%M%S}" in text, (zone, year)  # a DTSTART or an RDATE
 
 
-def test_subscribe_links_use_webcal_and_feeds_vary_by_language(client, db):
-    page = client.get("/screenings").get_data(as_text=True)
-    # Built from PUBLIC_BASE_URL (http://screenings.test here), never the request's Host.
-    assert 'href="webcal://screenings.test/calendar.ics"' in page
-    assert 'value="http://screenings.test/calendar.ics"' in page
-    assert (
-        'href="https://calendar.google.com/calendar/r?cid=webcal://screenings.test/calendar.ics"'
-        in page
-    )
-    assert (
-        "outlook.live.com/calendar/0/addfromweb?url=http://screenings.test/calendar.ics&amp;"
-        in page
-    )
+def test_feeds_vary_by_language(client, db):
+    """The subscribe links themselves: tests/test_subscribe_links.py."""
     response = client.get("/calendar.ics")
     assert "Accept-Language" in response.headers["Vary"]
     repeat = client.get("/calendar.ics", headers={"If-None-Match": response.headers["ETag"]})
     assert repeat.status_code == 304
     assert "Accept-Language" in repeat.headers["Vary"]
-
-
-def test_subscribe_links_carry_the_feed_address_whole():
-    from urllib.parse import parse_qs, urlsplit
-
-    url = "https://s.test/countries/fr/calendar.ics?a=1&b=2"
-    links = calendar.subscribe_links(url, name="Films & talks")
-    assert links["webcal"] == "webcal://s.test/countries/fr/calendar.ics?a=1&b=2"
-    google = parse_qs(urlsplit(links["google"]).query)
-    assert google == {"cid": [links["webcal"]]}
-    outlook = parse_qs(urlsplit(links["outlook"]).query)
-    assert outlook == {"url": [url], "name": ["Films & talks"]}

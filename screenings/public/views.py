@@ -161,7 +161,67 @@ def upcoming():
         for k, v in (("city", filters.city), ("country", filters.country), ("film", filters.film))
         if v
     }
-    return render_template("public/upcoming.html", form=form, page=page, args=args)
+    return render_template(
+        "public/upcoming.html", form=form, page=page, args=args, feeds=subscribe_feeds(filters)
+    )
+
+
+@bp.route("/films/<slug>")
+@cached_page(feed_service.listing_version)
+def film(slug: str):
+    """A film's page: what it is, its next screenings, and its feed to subscribe to."""
+    film = _active_film(slug)
+    page = feed_service.upcoming(feed_service.Filters(film=film.slug), page=1)
+    return render_template(
+        "public/film.html",
+        film=film,
+        page=page,
+        feeds=subscribe_feeds(feed_service.Filters(film=film.slug)),
+    )
+
+
+def _active_film(slug: str):
+    film = next((f for f in active_films() if f.slug == slug), None)
+    if film is None:
+        abort(404)
+    return film
+
+
+# The names subscribed calendars take: the feeds' own and their subscribe links'.
+ALL_FEED_NAME = _l("Screenings")
+
+
+def _film_feed_name(film):
+    return _l("Screenings of %(title)s", title=film.title)
+
+
+def _country_feed_name(country: str):
+    return _l("Screenings in %(country)s", country=country)
+
+
+def subscribe_feeds(filters: feed_service.Filters) -> list[dict[str, str]]:
+    """The feeds a list so filtered offers to subscribe to, each as the absolute ``address``
+    (from PUBLIC_BASE_URL) and calendar ``name`` macros/subscribe.html takes: the chosen
+    film's, the chosen country's, then every screening's."""
+    feeds = []
+    film = filters.film and next((f for f in active_films() if f.slug == filters.film), None)
+    if film:
+        feeds.append(
+            {
+                "address": external_url("public.feed_film", slug=film.slug),
+                "name": str(_film_feed_name(film)),
+            }
+        )
+    names = dict(countries(str(get_locale() or "en")))
+    if filters.country in names:
+        feeds.append(
+            {
+                "address": external_url("public.feed_country", code=filters.country),
+                "name": str(_country_feed_name(names[filters.country])),
+            }
+        )
+    feeds.append({"address": external_url("public.feed_all"), "name": str(ALL_FEED_NAME)})
+    return feeds
 
 
 @bp.route("/map")
@@ -264,6 +324,9 @@ def _screening_page(screening, here: str, *, shared: bool):
         calendar_links = {
             "google_url": calendar.google_calendar_link(screening, url=page_url, place=place),
             "outlook_url": calendar.outlook_calendar_link(screening, url=page_url, place=place),
+            "outlook_office_url": calendar.outlook_calendar_link(
+                screening, url=page_url, place=place, account="office"
+            ),
         }
     return render_template(
         "public/screening.html",
@@ -381,17 +444,15 @@ def _feed_response(
 @bp.route("/calendar.ics")
 def feed_all():
     """Every upcoming public screening, to subscribe to (webcal://…/calendar.ics)."""
-    return _feed_response("screenings", _l("Screenings"), feed_service.Filters())
+    return _feed_response("screenings", ALL_FEED_NAME, feed_service.Filters())
 
 
 @bp.route("/films/<slug>/calendar.ics")
 def feed_film(slug: str):
-    film = next((f for f in active_films() if f.slug == slug), None)
-    if film is None:
-        abort(404)
+    film = _active_film(slug)
     return _feed_response(
         f"film-{film.slug}",
-        _l("Screenings of %(title)s", title=film.title),
+        _film_feed_name(film),
         feed_service.Filters(film=film.slug),
     )
 
@@ -404,7 +465,7 @@ def feed_country(code: str):
         abort(404)
     return _feed_response(
         f"country-{code.lower()}",
-        _l("Screenings in %(country)s", country=names[code]),
+        _country_feed_name(names[code]),
         feed_service.Filters(country=code),
     )
 
@@ -465,7 +526,13 @@ def embed():
     form, filters = _search_form()
     page = feed_service.upcoming(filters, page=1, per_page=10)
     response = current_app.make_response(
-        render_template("public/embed.html", form=form, page=page, filters=filters)
+        render_template(
+            "public/embed.html",
+            form=form,
+            page=page,
+            filters=filters,
+            feeds=subscribe_feeds(filters),
+        )
     )
     response.headers["Content-Security-Policy"] = EMBED_CSP
     response.headers["Cache-Control"] = "public, max-age=300"

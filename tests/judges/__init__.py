@@ -1,7 +1,8 @@
-"""Strict outside judges of what calendar.py writes: libical, and a CalDAV server (Radicale).
+"""Strict outside judges of what calendar.py writes: libical, a CalDAV server (Radicale) and
+khal (a terminal calendar that imports files as a user would).
 
 Test modules make fixtures of them: ``libical_judge = pytest.fixture(scope="session",
-name="libical")(build_libical)``, and the same for ``run_caldav``.
+name="libical")(build_libical)``, and the same for ``run_caldav`` and ``find_khal``.
 
 libical is the C library behind Evolution and many CalDAV servers; `icalcheck.c` beside this
 file is compiled against it once per run (Debian's libical-dev; `make test` installs it). A
@@ -12,12 +13,13 @@ skip and say why; nothing here passes by default.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
@@ -26,6 +28,7 @@ import pytest
 from icalendar import Calendar
 
 SOURCE = Path(__file__).with_name("icalcheck.c")
+KHAL_RUN = Path(__file__).with_name("khal_run.py")
 
 
 class Libical:
@@ -192,3 +195,93 @@ def run_caldav(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# khal's own settings for a throwaway calendar per object: every time read and written in UTC,
+# with seconds, so what it lists is the instant it understood.
+_KHAL_CONFIG = """[calendars]
+{calendars}
+[locale]
+local_timezone = UTC
+default_timezone = UTC
+timeformat = %H:%M:%S
+dateformat = %Y-%m-%d
+longdateformat = %Y-%m-%d
+datetimeformat = %Y-%m-%d %H:%M:%S
+longdatetimeformat = %Y-%m-%d %H:%M:%S
+[sqlite]
+path = {folder}/khal.db
+"""
+
+
+class Khal:
+    """khal (PyPI): ``khal import --batch`` into a calendar of its own, then ``khal list``,
+    run by khal_run.py beside this file in one process of this interpreter."""
+
+    def _run(self, folder: Path, commands: list[list[str]]) -> list[str]:
+        config = ["-c", str(folder / "config")]
+        environment = {
+            "HOME": str(folder),
+            "XDG_CONFIG_HOME": str(folder),
+            "XDG_DATA_HOME": str(folder),
+            "XDG_CACHE_HOME": str(folder),
+            "TZ": "UTC",
+            "LANG": "C.UTF-8",
+            "PATH": "/usr/bin:/bin",
+        }
+        result = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+            [sys.executable, str(KHAL_RUN)],
+            input=json.dumps([config + command for command in commands]).encode(),
+            capture_output=True,
+            env=environment,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, (commands, result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+    def read_back(
+        self, folder: Path, objects: dict[str, bytes], first: datetime, last: datetime
+    ) -> dict[str, dict[str, tuple[datetime, datetime, str]]]:
+        """Import each object into its own calendar; for each, UID -> (start, end, STATUS)
+        of the events khal lists between the days of ``first`` and ``last`` (UTC)."""
+        names = {f"object{index}": kind for index, kind in enumerate(objects)}
+        calendars = ""
+        commands = []
+        for name, kind in names.items():
+            (folder / name).mkdir()
+            calendars += f"[[{name}]]\npath = {folder / name}\ntype = calendar\n"
+            path = folder / f"{name}.ics"
+            path.write_bytes(objects[kind])
+            commands.append(["import", "--batch", "--include-calendar", name, str(path)])
+        (folder / "config").write_text(_KHAL_CONFIG.format(calendars=calendars, folder=folder))
+        # Not --once: that lists one event per UID across all the calendars.
+        commands.append(
+            [
+                "list",
+                "--day-format",
+                "",
+                "--format",
+                "{calendar}|{uid}|{start}|{end}|{status}",
+                f"{first.astimezone(UTC) - timedelta(days=1):%Y-%m-%d}",
+                f"{last.astimezone(UTC) + timedelta(days=2):%Y-%m-%d}",
+            ]
+        )
+        listed = self._run(folder, commands)[-1]
+        found: dict[str, dict[str, tuple[datetime, datetime, str]]] = {k: {} for k in objects}
+        for line in listed.splitlines():
+            if "|" not in line:
+                continue
+            name, uid, start, end, status = line.split("|")
+            found[names[name]][uid] = (_khal_time(start), _khal_time(end), status.strip())
+        return found
+
+
+def _khal_time(text: str) -> datetime:
+    return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def find_khal(tmp_path_factory) -> Khal:
+    """khal importable by this interpreter (a dev dependency), or a skip saying why."""
+    pytest.importorskip("khal.cli", reason="khal not installed (pip install khal; a dev extra)")
+    return Khal()
