@@ -245,7 +245,7 @@ def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
         "text": _summary(screening),
         "dates": dates,
         "details": _description(screening, url),
-        "location": _location(place or screening),
+        "location": location_text(place or screening),
     }
     return "https://calendar.google.com/calendar/render?" + _query(params)
 
@@ -265,7 +265,7 @@ def outlook_calendar_link(
         "startdt": f"{_utc(screening.starts_at_utc):{fmt}}",
         "enddt": f"{_utc(screening.ends_at_utc):{fmt}}",
         "body": _description(screening, url),
-        "location": _location(place or screening),
+        "location": location_text(place or screening),
         "path": "/calendar/action/compose",
         "rru": "addevent",
     }
@@ -331,7 +331,7 @@ def _facts(
             screening.timezone, _utc(screening.starts_at_utc), _utc(screening.ends_at_utc)
         ),
         summary=_summary(screening),
-        location=_location(place, localized=localized),
+        location=location_text(place, localized=localized),
         geo=(
             None if latitude is None or longitude is None else (float(latitude), float(longitude))
         ),
@@ -444,7 +444,8 @@ def _summary(screening: Any) -> str:
     return f"{screening.film.title} – {screening.organization_name}"
 
 
-def _location(place: Any, *, localized: bool = True) -> str:
+def location_text(place: Any, *, localized: bool = True) -> str:
+    """A place on one line, as LOCATION says it (and guests' change e-mails)."""
     # The country by name: an ISO code at the end reads as a US state (IL, CA, IN).
     locale = str(get_locale() or "en") if localized else "en"
     parts = (

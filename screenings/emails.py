@@ -6,10 +6,10 @@ from email.headerregistry import Address
 from email.utils import make_msgid
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 
 from . import calendar
-from .models import Licence, Screening
+from .models import Licence, RsvpStatus, Screening
 from .outbox import DISPLAY_NAME_MAX, Attachment, CalendarPart, compose, enqueue, sender_address
 from .safetext import header_text
 from .services import visibility
@@ -236,9 +236,51 @@ def send_rsvp_cancelled(rsvp, *, had_seat: bool) -> None:
     )
 
 
-def send_rsvp_screening_changed(rsvp) -> None:
-    """The organizer changed time or place: an updated REQUEST (same UID, higher SEQUENCE)."""
-    _to_attendee(rsvp, "rsvp_screening_changed", calendar_part=attendee_invite(rsvp))
+def send_rsvp_screening_changed(rsvp, *, before) -> None:
+    """The screening changed: what it was and what it is, and for a confirmed guest an updated
+    REQUEST (same UID, higher SEQUENCE). Someone on the waiting list holds no invite and is
+    told only when the time or place they may know changed."""
+    confirmed = rsvp.status == RsvpStatus.CONFIRMED
+    with force_locale(rsvp.language):
+        changes = _changes_seen(rsvp, before)
+    if not confirmed and not changes:
+        return
+    _to_attendee(
+        rsvp,
+        "rsvp_screening_changed",
+        calendar_part=attendee_invite(rsvp) if confirmed else None,
+        changes=changes,
+        confirmed=confirmed,
+    )
+
+
+def _changes_seen(rsvp, before) -> list[tuple[str, str, str]]:
+    """(what, before, now) for each particular that changed as this guest reads it, in the
+    current language, times at the venue; the old address under today's rule of who learns
+    the street, so a change of that rule alone is no change of place."""
+    from .views import localized_start_display
+
+    screening = rsvp.screening
+    confirmed = rsvp.status == RsvpStatus.CONFIRMED
+    rows = (
+        (gettext("Organization"), before.organization_name, screening.organization_name),
+        (gettext("Starts"), localized_start_display(before), localized_start_display(screening)),
+        (
+            gettext("Duration"),
+            gettext("%(n)s minutes", n=before.duration_minutes),
+            gettext("%(n)s minutes", n=screening.duration_minutes),
+        ),
+        (
+            gettext("Venue"),
+            calendar.location_text(
+                visibility.place_for_guest(
+                    before, confirmed=confirmed, setting=screening.visibility
+                )
+            ),
+            calendar.location_text(visibility.rsvp_place(rsvp)),
+        ),
+    )
+    return [row for row in rows if row[1] != row[2]]
 
 
 def send_rsvp_screening_cancelled(rsvp, *, had_seat: bool) -> None:

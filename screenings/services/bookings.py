@@ -80,6 +80,13 @@ CALENDAR_FIELDS = (
 )
 
 
+def _as_it_is(screening: Screening) -> Screening:
+    """A copy of what a screening says in calendars (its host, time and place), never added
+    to the session: what it was, once it changes, for the guests' change e-mails."""
+    names = (*CALENDAR_FIELDS, "starts_at", "latitude", "longitude")
+    return Screening(**{name: getattr(screening, name) for name in names})
+
+
 @dataclass
 class BookingDetails:
     """What an organizer states about a screening, as the booking and edit forms collect it."""
@@ -486,6 +493,7 @@ def update_booking(
             field="capacity",
         )
     was_starting_at = screening.starts_at
+    before = _as_it_is(screening)
     changes = _apply(screening, details, starts_at)
     if new_terms is not None:
         screening.accepted_terms = new_terms
@@ -507,18 +515,29 @@ def update_booking(
         return BookingResult(
             screening, manage_token(screening), is_new=False, was_ambiguous=ambiguous
         )
-    _apply_changes(screening, changes, actor=actor, by_producer=by_producer)
+    _apply_changes(screening, changes, before, actor=actor, by_producer=by_producer)
     if not screening.film.requires_approval:
         recheck_rules(screening, changes)
     db.session.commit()
     return BookingResult(screening, manage_token(screening), is_new=False, was_ambiguous=ambiguous)
 
 
-def _apply_changes(screening: Screening, changes: dict, *, actor: str, by_producer: bool) -> None:
-    """What follows changes set on the screening: history, revision, calendars, waiting list."""
+def _apply_changes(
+    screening: Screening,
+    changes: dict,
+    before: Screening,
+    *,
+    actor: str,
+    by_producer: bool,
+) -> None:
+    """What follows changes set on the screening (``before`` is what it said until now):
+    history, revision, calendars, reminder, guests."""
     calendar_changed = any(name in CALENDAR_FIELDS for name in changes)
     if calendar_changed:
         screening.calendar_sequence += 1
+    if screening.starts_at != before.starts_at:
+        # A reminder sent for the old time says nothing of the new one: remind again.
+        screening.reminder_sent_at = None
     record_change(
         screening, actor, "edited by the producer" if by_producer else "edited", changes=changes
     )
@@ -536,7 +555,7 @@ def _apply_changes(screening: Screening, changes: dict, *, actor: str, by_produc
     if screening.status == ScreeningStatus.APPROVED:
         db.session.flush()
         if calendar_changed:
-            rsvps.notify_screening_changed(screening)
+            rsvps.notify_screening_changed(screening, before)
         if "capacity" in changes and changes["capacity"][1] > changes["capacity"][0]:
             rsvps.promote_waitlist(screening)
 
@@ -562,6 +581,7 @@ def approve_change(change: ChangeRequest, *, actor: str) -> None:
     if not screening.is_open_for_changes:
         raise NotAllowed(_("This screening can no longer be changed."))
     _claim_change(change, ChangeRequestStatus.APPROVED, actor, "")
+    before = _as_it_is(screening)
     proposed = change.proposed
     held = change.changes
     for name in held:
@@ -584,7 +604,7 @@ def approve_change(change: ChangeRequest, *, actor: str) -> None:
         screening.starts_at = starts_at
     applied = {name: [pair[0], getattr(screening, name)] for name, pair in held.items()}
     record_change(screening, actor, "change approved", change_request=change.id)
-    _apply_changes(screening, applied, actor=change.actor, by_producer=False)
+    _apply_changes(screening, applied, before, actor=change.actor, by_producer=False)
     db.session.commit()
 
 

@@ -346,10 +346,12 @@ def counts(screening: Screening) -> dict[str, int]:
     }
 
 
-def notify_screening_changed(screening: Screening) -> None:
-    """An updated REQUEST to every confirmed attendee (no commit: the caller's change)."""
-    for row in attendees(screening, statuses=(RsvpStatus.CONFIRMED,)):
-        emails.send_rsvp_screening_changed(row)
+def notify_screening_changed(screening: Screening, before: Screening) -> None:
+    """Every guest hears of a change (no commit: the caller's change): each confirmed one with
+    an updated REQUEST, each on the waiting list when the time or place they may know moved.
+    ``before`` is a copy of the screening as it was (services/bookings.py ``_as_it_is``)."""
+    for row in attendees(screening):
+        emails.send_rsvp_screening_changed(row, before=before)
 
 
 def notify_screening_cancelled(screening: Screening) -> None:

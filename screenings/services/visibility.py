@@ -120,6 +120,10 @@ def public_place(screening) -> Place:
     """What anyone may learn: the full address of a public screening, else venue and city."""
     if shows_street_publicly(screening):
         return guest_place(screening)
+    return _venue_and_city(screening)
+
+
+def _venue_and_city(screening) -> Place:
     return Place(
         venue_name=screening.venue_name,
         street_address="",
@@ -134,9 +138,16 @@ def public_place(screening) -> Place:
 
 def rsvp_place(rsvp: Rsvp) -> Place:
     """What one attendee may learn: the full address once their seat is confirmed."""
-    if rsvp.status == RsvpStatus.CONFIRMED:
-        return guest_place(rsvp.screening)
-    return public_place(rsvp.screening)
+    return place_for_guest(rsvp.screening, confirmed=rsvp.status == RsvpStatus.CONFIRMED)
+
+
+def place_for_guest(screening, *, confirmed: bool, setting: str | None = None) -> Place:
+    """What a guest may learn of a screening: the full address once their seat is confirmed,
+    else what the public may. ``setting`` decides instead of the screening's own visibility
+    (an address it had before a change, read under today's setting)."""
+    if confirmed or (setting or screening.visibility) == PUBLIC:
+        return guest_place(screening)
+    return _venue_and_city(screening)
 
 
 def label(screening) -> str:
