@@ -126,6 +126,9 @@ DEFAULTS: dict[str, Any] = {
     # Where a processed message is moved to; unset: it stays, marked seen.
     "INBOUND_IMAP_DONE_FOLDER": None,
     "INBOUND_IMAP_INTERVAL": 60,
+    # People's answers forwarded to one screening's organizer in a day, at most (past that,
+    # they are logged and dropped: a leaked reply address cannot flood the organizer).
+    "INBOUND_FORWARDS_PER_DAY": 20,
 }
 
 

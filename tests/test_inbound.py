@@ -232,3 +232,11 @@ def test_a_long_reply_is_cut(db, smtp):
     text = smtp.messages[0].get_body(("plain",)).get_content()
     assert "only its beginning is shown" in text
     assert len(text) < 25_000
+
+
+@pytest.mark.config(CALENDAR_REPLY_ADDRESS="replies@screenings.test", INBOUND_FORWARDS_PER_DAY=1)
+def test_forwarding_stops_at_the_daily_limit(db, smtp):
+    address = _reply_address(smtp)
+    assert receive_message(_plain_reply(address).as_bytes()).kind == "forwarded"
+    outcome = receive_message(_plain_reply(address).as_bytes())
+    assert (outcome.kind, outcome.detail.startswith("forwarding limit")) == ("ignored", True)

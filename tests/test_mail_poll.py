@@ -157,3 +157,10 @@ def test_poll_without_a_mailbox_says_what_to_set(db, runner):
     result = runner.invoke(args=["mail", "poll", "--once"])
     assert result.exit_code != 0
     assert "FLASK_INBOUND_IMAP_HOST" in result.output
+
+
+def test_the_laptop_polls_only_when_a_mailbox_is_configured():
+    from screenings.laptop import commands
+
+    assert "inbox" not in commands(5000, 1025)
+    assert commands(5000, 1025, poll=True)["inbox"][-2:] == ["mail", "poll"]

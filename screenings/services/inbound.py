@@ -33,7 +33,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from .. import emails
 from ..calendar import event_uid
 from ..extensions import db
-from ..models import InboundMessage, MailBounce, Rsvp, RsvpStatus, Screening, utcnow
+from ..models import (
+    InboundMessage,
+    MailBounce,
+    OutboxMessage,
+    Rsvp,
+    RsvpStatus,
+    Screening,
+    utcnow,
+)
 from ..outbox import bounce_base_address
 from ..safetext import UNSAFE, header_text
 from ..security import hash_token, tokens_match
@@ -344,7 +352,7 @@ def is_automatic(message: Message) -> bool:
     precedence = str(message.get("Precedence", "") or "").strip().lower()
     if precedence in ("bulk", "junk", "list", "auto_reply"):
         return True
-    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id"):
+    for name in ("X-Autoreply", "X-Autorespond", "List-Id"):
         if message.get(name) is not None:
             return True
     if str(message.get("Return-Path", "") or "").strip() == "<>":
@@ -399,6 +407,21 @@ def _words(message: EmailMessage) -> tuple[str, bool, bool]:
     return text[:FORWARD_MAX_CHARS], truncated, dropped
 
 
+def _forwarded_today(screening_id: int) -> int:
+    """Replies forwarded to a screening's organizer in the last day: a leaked reply address
+    must not let anyone flood the organizer through us."""
+    return (
+        db.session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.screening_id == screening_id,
+                OutboxMessage.kind == "reply_forwarded",
+                OutboxMessage.created_at >= utcnow() - timedelta(days=1),
+            )
+        )
+        or 0
+    )
+
+
 def _forward(message: EmailMessage, tokens: list[str]) -> Outcome:
     """A person wrote to an attendee's reply address: their words go to the organizer."""
     if not tokens:
@@ -413,6 +436,8 @@ def _forward(message: EmailMessage, tokens: list[str]) -> Outcome:
         return Outcome("ignored", "no matching reply token")
     if is_automatic(message):
         return Outcome("ignored", f"an automatic reply (RSVP {rsvp.id}): not forwarded")
+    if _forwarded_today(rsvp.screening_id) >= current_app.config["INBOUND_FORWARDS_PER_DAY"]:
+        return Outcome("ignored", f"forwarding limit reached for screening {rsvp.screening_id}")
     sender = _sender(message)
     if sender is None:
         return Outcome("ignored", f"no single valid sender address (RSVP {rsvp.id})")
