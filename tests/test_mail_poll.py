@@ -9,11 +9,14 @@ import secrets
 import pytest
 from imap_tools import AND, MailBoxUnencrypted, MailMessageFlags
 
+from screenings import emails
 from screenings.extensions import db as _db
-from screenings.models import InboundMessage, OutboxMessage, RsvpStatus, Screening
+from screenings.models import InboundMessage, OutboxMessage, Rsvp, RsvpStatus, Screening
 
 from . import imap_server
-from .inbound_helpers import calendar_reply, deliver, full_house, state
+from .factories import make_screening
+from .inbound_helpers import calendar_reply, deliver, dsn, full_house, state
+from .rsvp_helpers import reply
 
 pytestmark = pytest.mark.config(CALENDAR_REPLY_ADDRESS="replies@screenings.test")
 
@@ -129,6 +132,19 @@ def test_reply_round_trip_through_mail_receive(db, smtp, runner):
     assert (old.exit_code, old.output.strip()) == (0, "ignored already processed")
 
 
+def test_a_bounce_polled_from_the_mailbox_stops_mail_to_that_address(db, smtp, runner, mailbox):
+    ann = reply(make_screening(), "ann@example.org")
+    deliver()
+    [envelope_sender] = [e.mail_from for e in smtp.envelopes if "ann@example.org" in e.rcpt_tos]
+    mailbox.append(dsn("ann@example.org", "5.1.1", to=envelope_sender), "INBOX")
+    assert _poll(runner) == "bounce 1"
+    smtp.clear()
+    emails.send_rsvp_reminder(_db.session.get(Rsvp, ann.id))
+    _db.session.commit()
+    deliver()
+    assert smtp.to("ann@example.org") == []
+
+
 def test_poll_moves_processed_mail_to_the_done_folder(db, smtp, runner, app, mailbox):
     app.config["INBOUND_IMAP_DONE_FOLDER"] = "Processed"
     _screening, ann, _bob, invite, _organizer = full_house(smtp)
@@ -164,3 +180,23 @@ def test_the_laptop_polls_only_when_a_mailbox_is_configured():
 
     assert "inbox" not in commands(5000, 1025)
     assert commands(5000, 1025, poll=True)["inbox"][-2:] == ["mail", "poll"]
+
+
+def test_the_imap_settings_are_read_from_the_environment(monkeypatch, tmp_path):
+    from screenings import create_app
+    from screenings.config import ConfigurationError
+
+    monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", f"sqlite:///{tmp_path}/env.db")
+    monkeypatch.setenv("FLASK_INBOUND_IMAP_HOST", "imap.example.org")
+    monkeypatch.setenv("FLASK_INBOUND_IMAP_PORT", "143")
+    monkeypatch.setenv("FLASK_INBOUND_IMAP_USER", "replies@example.org")
+    monkeypatch.setenv("FLASK_INBOUND_IMAP_SSL", "false")
+    config = create_app().config
+    assert (config["INBOUND_IMAP_HOST"], config["INBOUND_IMAP_PORT"]) == ("imap.example.org", 143)
+    assert (config["INBOUND_IMAP_USER"], config["INBOUND_IMAP_SSL"]) == (
+        "replies@example.org",
+        False,
+    )
+    monkeypatch.setenv("FLASK_INBOUND_IMAP_PORT", "imap")
+    with pytest.raises(ConfigurationError, match="FLASK_INBOUND_IMAP_PORT"):
+        create_app()
