@@ -86,6 +86,19 @@ class MemoryStore:
             if len(self.expiry) > 2 * len(self.items) + 1000:
                 self.expiry = {k: v for k, v in self.expiry.items() if k in self.items}
 
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        now = time.monotonic()
+        with self.lock:
+            found = [self.items.get(key) for key in keys]
+            return [
+                None if value is None or self.expiry.get(key, 0) < now else value
+                for key, value in zip(keys, found, strict=True)
+            ]
+
+    def set_many(self, values: dict[str, bytes], ttl: int) -> None:
+        for key, value in values.items():
+            self.set(key, value, ttl)
+
     def add(self, key: str, value: bytes, ttl: int) -> bool:
         """Set only if absent (or expired): True if this call set it (a lock taken)."""
         with self.lock:
@@ -131,6 +144,26 @@ class RedisStore:
         except self.errors as error:
             log.warning("cache unavailable: %s", error)
 
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        found: list[bytes | None] = []
+        try:
+            for start in range(0, len(keys), 1000):
+                found += self.redis.mget(keys[start : start + 1000])
+        except self.errors as error:
+            log.warning("cache unavailable: %s", error)
+            return [None] * len(keys)
+        return found
+
+    def set_many(self, values: dict[str, bytes], ttl: int) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for key, value in values.items():
+                if len(value) <= self.max_value_bytes:
+                    pipe.set(key, value, ex=ttl)
+            pipe.execute()
+        except self.errors as error:
+            log.warning("cache unavailable: %s", error)
+
     def add(self, key: str, value: bytes, ttl: int) -> bool:
         try:
             return bool(self.redis.set(key, value, ex=ttl, nx=True))
@@ -151,14 +184,18 @@ class RedisStore:
 
 
 def init_cache(app: Flask) -> None:
-    """Give the app its store: Redis when CACHE_REDIS_URL is set, else an in-process LRU."""
+    """Give the app its store: Redis when CACHE_REDIS_URL is set, else an in-process LRU;
+    the feeds' built events in the same Redis, or in an LRU of their own (FEED_EVENTS_BYTES)
+    so that they never push pages out."""
     url = app.config.get("CACHE_REDIS_URL") or ""
     limit = int(app.config["CACHE_MAX_VALUE_BYTES"])
     if url:
-        store = RedisStore(url, app.config["CACHE_KEY_PREFIX"], limit)
+        store = events = RedisStore(url, app.config["CACHE_KEY_PREFIX"], limit)
     else:
         store = MemoryStore(int(app.config["CACHE_MEMORY_BYTES"]), limit)
+        events = MemoryStore(int(app.config["FEED_EVENTS_BYTES"]), limit)
     app.extensions["screenings_cache"] = store
+    app.extensions["screenings_event_cache"] = events
     app.config["CACHE_RELEASE"] = app.config.get("CACHE_RELEASE") or code_release(
         Path(app.root_path).parent
     )
@@ -191,9 +228,15 @@ def store() -> MemoryStore | RedisStore:
     return current_app.extensions["screenings_cache"]
 
 
+def event_store() -> MemoryStore | RedisStore:
+    """Where feeds keep each VEVENT they built (services/feeds.py EventKeys)."""
+    return current_app.extensions["screenings_event_cache"]
+
+
 def clear() -> None:
     """Empty the current app's cache (tests measuring a cold render)."""
     store().clear()
+    event_store().clear()
 
 
 def cache_key(kind: str, *parts) -> str:

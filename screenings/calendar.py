@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from flask_babel import get_locale, gettext
+from flask_babel import force_locale, get_locale, gettext
 from icalendar import Calendar, Event, Timezone, vCalAddress, vDDDTypes, vDuration, vText
 from icalendar.parser import Contentline
 
@@ -155,37 +155,76 @@ def publish_chunks(
     url_for: Callable[[Any], str],
     domain: str,
     stamp: datetime | None = None,
-    spans: Iterable[tuple[str, datetime, datetime]] | None = None,
     place_of: Callable[[Any], Any] | None = None,
 ) -> Iterator[bytes]:
     """``publish`` in pieces (the head, then one VEVENT at a time), so a feed of tens of
     thousands of screenings can be compressed as it is written instead of held whole.
 
-    The VTIMEZONEs come first, so the zones are read before the events: from ``spans``
-    (timezone, start, end in UTC, one per screening) when given, so that both can be
-    streamed from the database, else from a first pass over ``screenings`` (then a sequence).
-    ``name`` None is a single download rather than a feed (see ``download``).
+    The VTIMEZONEs come first, so the zones are read in a first pass over ``screenings``
+    (a sequence, then). ``name`` None is a single download rather than a feed (see
+    ``download``); a feed builder keeps each event (``published_event``) and calls
+    ``publish_events``.
     """
-    # Each VEVENT is serialized without its DTSTAMP (the only per-call property), which is
-    # spliced in here.
-    dtstamp = b"DTSTAMP:" + vDDDTypes(_utc(stamp or datetime.now(UTC))).to_ical() + b"\r\n"
-    if spans is None:
-        spans = ((s.timezone, s.starts_at_utc, s.ends_at_utc) for s in screenings)
-    tzids = {_zone_tzid(timezone) for timezone, _start, _end in spans}
-    tzids.discard(None)
-    yield _publish_head(name, tuple(sorted(tzids)), _zone_window())
-    for screening in screenings:
-        facts = _facts(
+    events = (
+        published_event(
             screening,
             url=url_for(screening),
             domain=domain,
-            status=_EVENT_STATUS[screening.status],
-            sequence=screening.calendar_sequence,
-            localized=False,  # a feed is shared and cached: one language for all readers
             place=None if place_of is None else place_of(screening),
         )
-        body, _tzid_used = _vevent_ical(facts)
-        yield _BEGIN_VEVENT + dtstamp + body[len(_BEGIN_VEVENT) :]
+        for screening in screenings
+    )
+    return publish_events(
+        events, name=name, timezones=(screening.timezone for screening in screenings), stamp=stamp
+    )
+
+
+def published_event(
+    screening: Any, *, url: str, domain: str, place: Any = None, language: str | None = None
+) -> bytes:
+    """One screening's VEVENT as a feed or a download publishes it, without the DTSTAMP that
+    ``publish_events`` adds: the same bytes for the same screening and film rows, place,
+    language and link, so a feed builder may keep them (services/feeds.py ``EventKeys``).
+
+    ``language`` None is the one text a feed shares with all its readers (it is cached);
+    a language code writes the text in that language."""
+    if language is not None:
+        with force_locale(language):
+            return _published_event(screening, url, domain, place, localized=True)
+    return _published_event(screening, url, domain, place, localized=False)
+
+
+def _published_event(screening: Any, url: str, domain: str, place: Any, *, localized: bool):
+    facts = _facts(
+        screening,
+        url=url,
+        domain=domain,
+        status=_EVENT_STATUS[screening.status],
+        sequence=screening.calendar_sequence,
+        localized=localized,
+        place=place,
+    )
+    return _vevent_ical(facts)[0]
+
+
+def publish_events(
+    events: Iterable[bytes],
+    *,
+    name: str | None,
+    timezones: Iterable[str],
+    stamp: datetime | None = None,
+) -> Iterator[bytes]:
+    """The published calendar of VEVENTs made by ``published_event``, in pieces: the head
+    with a VTIMEZONE for each of ``timezones`` (read first), each event with its DTSTAMP
+    (the only per-build property), then the end."""
+    dtstamp = b"DTSTAMP:" + vDDDTypes(_utc(stamp or datetime.now(UTC))).to_ical() + b"\r\n"
+    tzids = {_zone_tzid(timezone) for timezone in timezones}
+    tzids.discard(None)
+    yield _publish_head(name, tuple(sorted(tzids)), _zone_window())
+    prefix = _BEGIN_VEVENT + dtstamp
+    skip = len(_BEGIN_VEVENT)
+    for body in events:
+        yield prefix + body[skip:]
     yield _END_VCALENDAR
 
 
@@ -524,6 +563,12 @@ def _zone_window() -> tuple[int, int]:
     a booking may be made (three years ahead), so one TZID has one definition everywhere."""
     year = datetime.now(UTC).year
     return year - 1, year + 4
+
+
+def zone_years() -> tuple[int, int]:
+    """The years the VTIMEZONEs cover now: what a kept VEVENT depends on besides its data
+    (an event outside them is written in UTC; see ``_needs_utc_times``)."""
+    return _zone_window()
 
 
 def _add_timezones(calendar: Calendar, tzids: Iterable[str | None]) -> None:

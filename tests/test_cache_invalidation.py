@@ -10,6 +10,7 @@ import re
 import secrets
 import threading
 import time
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -238,6 +239,34 @@ def test_two_workers_share_one_redis(database_uri, smtp_server, app, redis_prefi
     keys = redis.Redis.from_url(REDIS_URL).keys(f"{redis_prefix}:*")
     assert keys
     assert all(redis.Redis.from_url(REDIS_URL).ttl(key) > 0 for key in keys)
+
+
+@pytest.mark.usefixtures("db")
+def test_two_workers_share_the_feeds_kept_events(
+    database_uri, smtp_server, app, redis_prefix, monkeypatch
+):
+    """A feed rebuilt on another worker or host makes only the changed event (Redis)."""
+    from screenings import calendar
+    from screenings.services import feeds
+
+    shared = {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": redis_prefix}
+    one, two = (create_app(app_config(database_uri, smtp_server.port, **shared)) for _ in range(2))
+    with one.app_context():
+        changed_id = make_screening(venue_name="Old Hall").id
+        make_screening()
+        feeds.build_feed("screenings-en", "Screenings", feeds.Filters())
+        screening = _db.session.get(Screening, changed_id)
+        screening.venue_name = "New Hall"
+        _db.session.commit()
+    made: list[int] = []
+    real = calendar.published_event
+    monkeypatch.setattr(
+        calendar, "published_event", lambda s, **kw: made.append(s.id) or real(s, **kw)
+    )
+    with two.app_context():
+        built = feeds.build_feed("screenings-en", "Screenings", feeds.Filters())
+    assert made == [changed_id]
+    assert b"New Hall" in zlib.decompress(built.body, wbits=31)
 
 
 def test_the_memory_store_keeps_to_its_size_and_refuses_large_values():

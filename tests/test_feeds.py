@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
-from screenings import caching
+from screenings import caching, calendar
 from screenings.services import feeds as feed_service
 
 from .factories import make_screening
@@ -244,11 +247,23 @@ def test_feed_speed(client, db, capsys):
     assert warm_s < cold_s / 5
     assert change_s < cold_s / 5
     assert conditional_s < cold_s / 5
+    # CPU of a rebuild after one change (its other events kept) against one from scratch.
+    template.venue_name = "Changed Again Hall"
+    db.session.commit()
+    started = time.process_time()
+    rebuilt = _build()
+    rebuild_cpu = time.process_time() - started
+    started = time.process_time()
+    scratch = _from_scratch()
+    scratch_cpu = time.process_time() - started
+    assert rebuilt == scratch
+    assert rebuild_cpu < scratch_cpu / 3
     with capsys.disabled():
         print(
             f"\nfeed of {count + 1}: cold {cold_s:.2f}s, cached {warm_s * 1000:.0f}ms, "
             f"right after a change {change_s * 1000:.0f}ms (last build), "
-            f"304 {conditional_s * 1000:.0f}ms"
+            f"304 {conditional_s * 1000:.0f}ms; CPU of a build from scratch "
+            f"{scratch_cpu * 1000:.0f}ms, of a rebuild after one change {rebuild_cpu * 1000:.0f}ms"
         )
 
 
@@ -265,3 +280,138 @@ def test_a_screening_made_private_leaves_the_feeds_at_once(client, db):
     after = client.get("/calendar.ics", headers={"If-None-Match": etag})
     assert after.status_code == 200  # never a 304 for the build that showed it
     assert b"Main Sanctuary Hall" not in after.get_data()
+
+
+# -- kept events: a rebuild makes only what changed ----------------------------------------------
+
+STAMP = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def _build(*, include_private: bool = False) -> bytes:
+    """The all-screenings feed built now (at a fixed DTSTAMP), ungzipped."""
+    built = feed_service.build_feed(
+        "screenings-en",
+        "Screenings",
+        feed_service.Filters(),
+        include_private=include_private,
+        stamp=STAMP,
+    )
+    return zlib.decompress(built.body, wbits=31)
+
+
+def _count_events(monkeypatch) -> list[int]:
+    """The id of each screening whose VEVENT is made (not taken from the kept ones)."""
+    made: list[int] = []
+    real = calendar.published_event
+
+    def counted(screening, **kwargs):
+        made.append(screening.id)
+        return real(screening, **kwargs)
+
+    monkeypatch.setattr(calendar, "published_event", counted)
+    return made
+
+
+def _from_scratch(**kwargs) -> bytes:
+    caching.event_store().clear()
+    return _build(**kwargs)
+
+
+def test_a_rebuild_makes_only_the_changed_event_and_equals_a_build_from_scratch(db, monkeypatch):
+    screenings = [make_screening(venue_name=f"Hall {n}") for n in range(5)]
+    made = _count_events(monkeypatch)
+    first = _build()
+    assert sorted(made) == sorted(s.id for s in screenings)
+    made.clear()
+    assert _build() == first
+    assert made == []
+    screenings[2].venue_name = "Changed Hall"
+    db.session.commit()
+    rebuilt = _build()
+    assert made == [screenings[2].id]
+    assert b"Changed Hall" in rebuilt
+    assert b"Hall 2," not in rebuilt
+    assert rebuilt == _from_scratch()
+
+
+def test_a_film_renamed_remakes_its_screenings_events(db, monkeypatch):
+    screening = make_screening()
+    _build()
+    made = _count_events(monkeypatch)
+    screening.film.title = "A Renamed Film"
+    db.session.commit()
+    rebuilt = _build()
+    assert made == [screening.id]
+    assert b"A Renamed Film" in rebuilt
+    assert rebuilt == _from_scratch()
+
+
+def test_the_producer_feed_never_lends_a_street_to_the_public_one(db):
+    """Same screening and versions, another place rule: another event, another key."""
+    make_screening(visibility="guests", street_address="12 Secret Lane")
+    assert b"12 Secret Lane" in _build(include_private=True)
+    public = _build()
+    assert b"12 Secret Lane" not in public
+    assert public == _from_scratch()
+
+
+def test_a_new_public_base_url_remakes_every_event(app, db, monkeypatch):
+    make_screening()
+    assert b"URL:http://screenings.test/screenings/" in _build()
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://films.example.org")
+    rebuilt = _build()
+    assert b"screenings.test" not in rebuilt
+    assert b"URL:https://films.example.org/screenings/" in rebuilt
+    assert b"@films.example.org" in rebuilt  # the UIDs' domain
+    assert rebuilt == _from_scratch()
+
+
+def test_each_input_of_an_event_changes_its_key_and_its_bytes(app, db):
+    """The one key builder (EventKeys) against the one event builder: whatever makes the
+    bytes differ makes the key differ."""
+    from screenings.services import visibility
+
+    screening = make_screening(visibility="guests", street_address="12 Secret Lane")
+    base = feed_service.event_keys(include_private=False)
+    key = base.key(screening.id, screening.cache_version, screening.film.cache_version)
+
+    def event(keys, place_of=visibility.public_place) -> bytes:
+        return calendar.published_event(
+            screening,
+            url=f"{keys.base_url}{screening.id}",
+            domain=keys.domain,
+            place=place_of(screening),
+            language=keys.language,
+        )
+
+    variants = {
+        "language": (replace(base, language="fr"), visibility.public_place),
+        "place rule": (
+            feed_service.event_keys(include_private=True),
+            visibility.guest_place,
+        ),
+        "base URL": (replace(base, base_url="https://films.example.org/screenings/"), None),
+        "domain": (replace(base, domain="films.example.org"), None),
+    }
+    for what, (keys, place_of) in variants.items():
+        other = keys.key(screening.id, screening.cache_version, screening.film.cache_version)
+        assert other != key, what
+        assert event(keys, place_of or visibility.public_place) != event(base), what
+    first, last = base.zone_years
+    assert replace(base, zone_years=(first + 1, last + 1)).key(1, 1, 1) != base.key(1, 1, 1)
+    assert base.key(screening.id, screening.cache_version + 1, 0) != base.key(
+        screening.id, screening.cache_version, 0
+    )
+    assert base.key(screening.id, 0, screening.film.cache_version + 1) != base.key(
+        screening.id, 0, screening.film.cache_version
+    )
+
+
+def test_the_kept_events_hold_one_version_per_screening(db):
+    """Bounded: a screening changed again and again leaves one event, not one per version."""
+    screening, _other = make_screening(), make_screening()
+    for n in range(5):
+        screening.venue_name = f"Hall {n}"
+        db.session.commit()
+        assert f"Hall {n}".encode() in _build()
+    assert len(caching.event_store().items) == 2

@@ -1,9 +1,11 @@
 """Finding public screenings: the upcoming list, the JSON API and the calendar feeds.
 
-A feed is built gzipped, from plain column rows (not ORM objects), under the "feeds" change
-counter (caching.py), and stored with its ETag in the cache: by `flask feeds build` (a worker
-or a timer), or by a background thread that the first request after a change starts. Visitors
-get the last build; only a feed never built is built on a request, once for all requests.
+A feed is built gzipped under the "feeds" change counter (caching.py), and stored with its
+ETag in the cache: by `flask feeds build` (a worker or a timer), or by a background thread that
+the first request after a change starts. Visitors get the last build; only a feed never built
+is built on a request, once for all requests. Each VEVENT is made once per version of its
+screening and film and kept (EventKeys): a rebuild reads ids and versions, makes the events
+that changed, and joins and gzips the rest.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from flask import current_app
 from sqlalchemy import Select, exists, func, or_, select
@@ -27,6 +30,9 @@ from . import escape_like, visibility
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
+# zlib's level 4 (lazy matching's cheapest): 12 % more bytes than level 6 and half its CPU,
+# which is most of a feed's rebuild once its events are kept (tests/test_feeds.py).
+FEED_GZIP_LEVEL = 4
 
 
 @dataclass(frozen=True)
@@ -247,56 +253,163 @@ def feed_chunks(gzipped: bytes, size: int = 1 << 16) -> Iterator[bytes]:
     yield decompressor.flush()
 
 
-def build_feed(
-    key: str, name: str, filters: Filters, *, include_private: bool = False
-) -> caching.Built:
-    """Build the feed's METHOD:PUBLISH calendar now, gzipped (a worker, a background thread
-    or the first request of a feed never built calls this; visitors get the stored build).
+@dataclass(frozen=True)
+class EventKeys:
+    """The one key builder of published VEVENTs' bytes (calendar.published_event): a key is
+    everything the bytes are made of. Here, what a whole build shares: the language of the
+    text, the place rule ("public" or "guests": how much of the address an event shows),
+    the links' base URL, the UIDs' domain, the years the VTIMEZONEs cover (an event
+    outside them is written in UTC) and the code's release; per event (``key``), the
+    screening and the cache_version of its row and of its film's (each raised with any
+    change to the row).
 
-    The version is read before the rows, so the build is at least as new as it says."""
+    A key is a slot (what is shared, and the screening) and a tag (the versions), stored at
+    the front of the value: a screening's new version overwrites its old one, so the store
+    holds at most one event per screening and kind of feed, however often it changes."""
+
+    language: str | None
+    place_rule: str
+    base_url: str
+    domain: str
+    zone_years: tuple[int, int]
+    release: str = ""  # caching.code_release: the code that wrote the bytes
+    prefix: str = "screenings"
+
+    def key(self, screening_id: int, screening_version: int, film_version: int) -> tuple:
+        """(the store's key, the tag its value must start with)."""
+        return f"{self._shared}:{screening_id}", b"%d:%d\n" % (screening_version, film_version)
+
+    @cached_property
+    def _shared(self) -> str:
+        raw = repr(
+            (
+                self.language,
+                self.place_rule,
+                self.base_url,
+                self.domain,
+                self.zone_years,
+                self.release,
+            )
+        )
+        return f"{self.prefix}:vevent:{hashlib.sha256(raw.encode()).hexdigest()[:24]}"
+
+
+def event_keys(*, include_private: bool) -> EventKeys:
+    """The event keys of a feed built now, for the public or for the producer."""
+    return EventKeys(
+        language=None,  # a feed's events share one text (calendar.published_event)
+        place_rule="guests" if include_private else "public",
+        base_url=_screening_base_url(),
+        domain=public_domain(),
+        zone_years=calendar.zone_years(),
+        release=current_app.config["CACHE_RELEASE"],
+        prefix=current_app.config["CACHE_KEY_PREFIX"],
+    )
+
+
+def _screening_base_url() -> str:
+    return external_url("public.screening", screening_id=0).removesuffix("0")
+
+
+_FEED_KEY_COLUMNS = (Screening.id, Screening.cache_version, Screening.film_id, Screening.timezone)
+_MISSES_PER_QUERY = 500
+
+
+def build_feed(
+    key: str,
+    name: str,
+    filters: Filters,
+    *,
+    include_private: bool = False,
+    stamp: datetime | None = None,
+) -> caching.Built:
+    """Build the feed's calendar now, gzipped (a worker, a background thread or the first
+    request of a feed never built calls this; visitors get the stored build).
+
+    Each VEVENT is made once per version of its screening and film and kept (EventKeys), so
+    after a change only the changed screenings' rows are read whole and their events made;
+    the rest is a read of ids and versions, a concatenation and the gzip. The version is
+    read before the rows, so the build is at least as new as it says."""
     version = feed_version()
     films = {
-        film_id: _Film(title, runtime, advisory)
-        for film_id, title, runtime, advisory in db.session.execute(
-            select(Film.id, Film.title, Film.runtime_minutes, Film.content_advisory)
+        film_id: (film_version, _Film(title, runtime, advisory))
+        for film_id, film_version, title, runtime, advisory in db.session.execute(
+            select(
+                Film.id, Film.cache_version, Film.title, Film.runtime_minutes, Film.content_advisory
+            )
         )
     }
+    keys = event_keys(include_private=include_private)
+    # The producer's own feed has every address; a public feed what the public may know.
+    place_of = visibility.guest_place if include_private else visibility.public_place
     query = filters.apply(_feed_rows(include_private=include_private)).order_by(
         Screening.starts_at, Screening.id
     )
-    # Both passes stream rows in batches: a feed of every screening is never in memory whole.
-    spans = (
-        (zone, starts_at, starts_at + timedelta(minutes=minutes))
-        for zone, starts_at, minutes in db.session.execute(
-            query.with_only_columns(
-                Screening.timezone, Screening.starts_at, Screening.duration_minutes
-            ).execution_options(yield_per=2000)
-        )
+    connection = db.session.connection()  # Core rows: no ORM work for 50,000 of them
+    rows = connection.execute(query.with_only_columns(*_FEED_KEY_COLUMNS)).all()
+    event_key = keys.key
+    wanted = [event_key(i, v, films[f][0]) for i, v, f, _z in rows]
+    stored = caching.event_store().get_many([slot for slot, _tag in wanted])
+    events = [_kept_event(value, tag) for value, (_slot, tag) in zip(stored, wanted, strict=True)]
+    missing = [row[0] for row, body in zip(rows, events, strict=True) if body is None]
+    made: dict[int, bytes] = {}
+    for start in range(0, len(missing), _MISSES_PER_QUERY):
+        kept: dict[str, bytes] = {}
+        for row in connection.execute(
+            select(*_FEED_COLUMNS, Screening.cache_version).where(
+                Screening.id.in_(missing[start : start + _MISSES_PER_QUERY])
+            )
+        ):
+            film_version, film = films[row.film_id]
+            item = _FeedItem(row[:-1], film)
+            body = calendar.published_event(
+                # Private screenings have no public page; the URL is the feed owner's bookmark.
+                item,
+                url=f"{keys.base_url}{item.id}",
+                domain=keys.domain,
+                place=place_of(item),
+                language=keys.language,
+            )
+            # Under the version the row itself carries: it may be newer than the first read.
+            slot, tag = event_key(item.id, row[-1], film_version)
+            kept[slot] = tag + body
+            made[item.id] = body
+        caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
+    # A screening deleted between the two reads has no event: it is left out.
+    events = [body or made.get(row[0]) for row, body in zip(rows, events, strict=True)]
+    chunks = calendar.publish_events(
+        (body for body in events if body is not None),
+        name=str(name),
+        timezones=(row[3] for row in rows),
+        stamp=stamp,
     )
-    items = (
-        _FeedItem(row, films[row.film_id])
-        for row in db.session.execute(
-            query.with_only_columns(*_FEED_COLUMNS).execution_options(yield_per=2000)
-        )
-    )
-    base = external_url("public.screening", screening_id=0).removesuffix("0")
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: the gzip format
-    pieces = [
-        compressor.compress(chunk)
-        for chunk in calendar.publish_chunks(
-            items,
-            name=str(name),
-            # Private screenings have no public page; the URL is the feed owner's bookmark.
-            url_for=lambda screening: f"{base}{screening.id}",
-            domain=public_domain(),
-            # The producer's own feed has every address; a public feed what the public may know.
-            place_of=visibility.guest_place if include_private else visibility.public_place,
-            spans=spans,
-        )
-    ]
-    pieces.append(compressor.flush())
     etag = feed_etag(key, version)
-    return caching.Built(b"".join(pieces), etag, repr(version), _last_modified(key, etag))
+    return caching.Built(_gzip(chunks), etag, repr(version), _last_modified(key, etag))
+
+
+def _kept_event(value: bytes | None, tag: bytes) -> bytes | None:
+    """The event kept in a store's value, if it was kept under that tag (a bytes copy: a
+    memoryview is an object the garbage collector tracks, and 50,000 of them set it off)."""
+    if value is None or not value.startswith(tag):
+        return None
+    return value[len(tag) :]
+
+
+def _gzip(chunks: Iterator[bytes], batch: int = 1 << 20) -> bytes:
+    """The chunks gzipped, handed to zlib a megabyte at a time (not one call per event)."""
+    compressor = zlib.compressobj(FEED_GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip
+    pieces: list[bytes] = []
+    waiting: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        waiting.append(chunk)
+        size += len(chunk)
+        if size >= batch:
+            pieces.append(compressor.compress(b"".join(waiting)))
+            waiting, size = [], 0
+    pieces.append(compressor.compress(b"".join(waiting)))
+    pieces.append(compressor.flush())
+    return b"".join(pieces)
 
 
 def _last_modified(key: str, etag: str) -> datetime:
