@@ -351,30 +351,35 @@ def build_feed(
     wanted = [event_key(i, v, films[f][0]) for i, v, f, _z in rows]
     stored = caching.event_store().get_many([slot for slot, _tag in wanted])
     events = [_kept_event(value, tag) for value, (_slot, tag) in zip(stored, wanted, strict=True)]
-    missing = [row[0] for row, body in zip(rows, events, strict=True) if body is None]
+    missing = {row[0] for row, body in zip(rows, events, strict=True) if body is None}
     made: dict[int, bytes] = {}
-    for start in range(0, len(missing), _MISSES_PER_QUERY):
-        kept: dict[str, bytes] = {}
-        for row in connection.execute(
-            select(*_FEED_COLUMNS, Screening.cache_version).where(
-                Screening.id.in_(missing[start : start + _MISSES_PER_QUERY])
-            )
-        ):
-            film_version, film = films[row.film_id]
-            item = _FeedItem(row[:-1], film)
-            body = calendar.published_event(
-                # Private screenings have no public page; the URL is the feed owner's bookmark.
-                item,
-                url=f"{keys.base_url}{item.id}",
-                domain=keys.domain,
-                place=place_of(item),
-                language=keys.language,
-            )
-            # Under the version the row itself carries: it may be newer than the first read.
-            slot, tag = event_key(item.id, row[-1], film_version)
-            kept[slot] = tag + body
-            made[item.id] = body
-        caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
+    whole = select(*_FEED_COLUMNS, Screening.cache_version)
+    if len(missing) <= _MISSES_PER_QUERY:
+        whole = whole.where(Screening.id.in_(sorted(missing)))
+    else:  # a build from scratch, or nearly: one query, streamed, whatever the number
+        whole = query.with_only_columns(*whole.selected_columns).execution_options(yield_per=2000)
+    kept: dict[str, bytes] = {}
+    for row in connection.execute(whole) if missing else ():
+        if row.id not in missing:
+            continue
+        film_version, film = films[row.film_id]
+        item = _FeedItem(row[:-1], film)
+        body = calendar.published_event(
+            # Private screenings have no public page; the URL is the feed owner's bookmark.
+            item,
+            url=f"{keys.base_url}{item.id}",
+            domain=keys.domain,
+            place=place_of(item),
+            language=keys.language,
+        )
+        # Under the version the row itself carries: it may be newer than the first read.
+        slot, tag = event_key(item.id, row[-1], film_version)
+        kept[slot] = tag + body
+        made[item.id] = body
+        if len(kept) >= 1000:
+            caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
+            kept = {}
+    caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
     # A screening deleted between the two reads has no event: it is left out.
     events = [body or made.get(row[0]) for row, body in zip(rows, events, strict=True)]
     chunks = calendar.publish_events(
