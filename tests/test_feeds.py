@@ -399,6 +399,7 @@ def test_each_input_of_an_event_changes_its_key_and_its_bytes(app, db):
         assert event(keys, place_of or visibility.public_place) != event(base), what
     first, last = base.zone_years
     assert replace(base, zone_years=(first + 1, last + 1)).key(1, 1, 1) != base.key(1, 1, 1)
+    assert replace(base, release="next").key(1, 1, 1) != base.key(1, 1, 1)  # a deploy
     assert base.key(screening.id, screening.cache_version + 1, 0) != base.key(
         screening.id, screening.cache_version, 0
     )
