@@ -120,7 +120,10 @@ def test_a_hard_bounce_stops_mail_to_that_address_and_tells_the_organizer_once(d
     _db.session.commit()
     from screenings.outbox import envelope_sender as sender_of
 
-    _receive(runner, dsn("ann@example.org", "5.1.1", to=sender_of(earlier)))
+    assert _receive(runner, dsn("ann@example.org", "5.1.1", to=sender_of(earlier))) == (
+        f"bounce message {earlier.id}: bounced"
+    )
+    assert _rows("ann@example.org")[-1].status == OutboxStatus.BOUNCED
     deliver()
     assert smtp.to("miriam@example.org") == []
 

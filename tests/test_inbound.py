@@ -170,6 +170,8 @@ def test_a_plain_reply_is_forwarded_to_the_organizer_only(db, smtp, runner):
     text = forwarded.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert "> Can I bring my daughter?\n> She is 12." in text
     assert "Attachments were left out." in text
+    # The organizer answers by replying: nothing the guest must not see may be quoted.
+    assert "/manage/" not in forwarded.as_string()
     assert not [p for p in forwarded.walk() if p.get_content_type() == "application/pdf"]
 
 

@@ -33,6 +33,7 @@ from ..models import (
 )
 from ..security import hash_token, tokens_match
 from . import NotAllowed
+from .privacy import ERASED_ADDRESS
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ def record_bounce(row: OutboxMessage, *, status: str, action: str, diagnostic: s
     address = row.recipient.strip().lower()
     if row.status == OutboxStatus.BOUNCED:
         return "already"  # the same report again, or a second report about it
+    if address == ERASED_ADDRESS:
+        return "erased"  # its recipient asked to be erased: nothing of theirs to record
     note_address(address, permanent=permanent, diagnostic=diagnostic)
     words = "permanently" if permanent else "temporarily"
     row.last_error = f"bounced {words}: {status} {diagnostic}".strip()[:2000]
