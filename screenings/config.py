@@ -78,6 +78,8 @@ DEFAULTS: dict[str, Any] = {
     "PRIVACY_RETENTION_DAYS": 30,
     # Hours before a screening that `flask reminders send` e-mails its organizer and attendees.
     "REMINDER_LEAD_HOURS": 24,
+    # How long an RSVP that must confirm its e-mail address holds its seats (services/guests.py).
+    "ADDRESS_HOLD_MINUTES": 30,
     # The cache (caching.py): one Redis for every worker and host when set, else per process.
     "CACHE_REDIS_URL": "",
     "CACHE_KEY_PREFIX": "screenings",

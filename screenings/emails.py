@@ -226,6 +226,22 @@ def send_rsvp_waitlisted(rsvp) -> None:
     _to_attendee(rsvp, "rsvp_waitlisted")
 
 
+def send_rsvp_requested(rsvp) -> None:
+    """The host approves each guest: the request is with them; no seat and no address yet."""
+    _to_attendee(rsvp, "rsvp_requested")
+
+
+def send_rsvp_declined(rsvp) -> None:
+    """The host declined the request: a polite note, no invite, no address."""
+    _to_attendee(rsvp, "rsvp_declined")
+
+
+def send_rsvp_confirm_address(rsvp, *, confirm_url: str) -> None:
+    """Seats held until the address is confirmed: the link that confirms it, and the time."""
+    minutes = int(current_app.config["ADDRESS_HOLD_MINUTES"])
+    _to_attendee(rsvp, "rsvp_confirm_address", confirm_url=confirm_url, minutes=minutes)
+
+
 def send_rsvp_cancelled(rsvp, *, had_seat: bool) -> None:
     """The attendee cancelled: their own CANCEL takes the entry out of their calendar."""
     _to_attendee(

@@ -62,6 +62,13 @@ def send_producer_digests() -> str:
     return f"{send_digests()} digest(s) queued; {_delivered()}"
 
 
+def expire_address_holds() -> str:
+    """Release the seats of RSVPs that did not confirm their address in time."""
+    from .services.rsvps import expire_address_holds as expire
+
+    return f"released {expire()} unconfirmed hold(s); {_delivered()}"
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -70,6 +77,7 @@ class Job:
 
 
 JOBS: tuple[Job, ...] = (
+    Job("address holds", timedelta(minutes=5), expire_address_holds),
     Job("reminders", timedelta(minutes=15), send_due_reminders),
     Job("reports", timedelta(hours=1), request_due_reports),
     Job("privacy purge", timedelta(days=1), purge_old_personal_data),

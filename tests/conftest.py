@@ -270,6 +270,9 @@ def booking_data(**overrides) -> dict:
         "capacity": "100",
         "listing": "public",
         "rsvps_enabled": "y",
+        # Replies get their seats at once (tests/test_guest_approval.py tests the defaults).
+        "approves_guests": "off",
+        "address_check": "off",
         "notes": "",
         "accept_terms": "y",
         "free_admission": "y",

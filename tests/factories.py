@@ -35,6 +35,10 @@ def booking_details(**overrides) -> BookingDetails:
         visibility="public",
         rsvps_enabled=True,
         notes="",
+        # Replies get their seats at once unless a test asks for the guest settings (the
+        # defaults would turn approval on for this faith community: tests/test_guest_approval).
+        approves_guests=False,
+        address_check="off",
     )
     if "is_public" in overrides:  # the older spelling: listed with the address, or private
         overrides["visibility"] = "public" if overrides.pop("is_public") else "private"

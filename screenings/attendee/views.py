@@ -54,6 +54,28 @@ def ticket(token: str):
     return _render("attendee/ticket.html", row, ticket=ticket)
 
 
+@bp.route("/rsvp/confirm/<token>")
+@private_page
+def confirm_address(token: str):
+    """The link e-mailed to an unconfirmed reply: opening it confirms the address (a GET,
+    like any e-mailed confirmation link; repeating it changes nothing)."""
+    row = rsvp_service.find_by_confirm_token(token)
+    if row is None:
+        abort(404)
+    outcome = rsvp_service.confirm_address(row)
+    if outcome == "confirmed":
+        flash(_("Thank you: your address is confirmed and your seats are yours."), "success")
+    elif outcome == "expired":
+        flash(
+            _(
+                "This link came too late: the seats held for you have gone back. "
+                "You can reply again on the screening's page."
+            ),
+            "warning",
+        )
+    return redirect(url_for(".rsvp", token=rsvp_service.rsvp_token(row)))
+
+
 @bp.route("/rsvp/<token>/cancel", methods=["POST"])
 @private_page
 def cancel(token: str):

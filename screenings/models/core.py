@@ -139,6 +139,9 @@ class Screening(db.Model):
         CheckConstraint("visibility IN ('public', 'guests', 'private')", name="visibility_known"),
         # is_public is "listed": every screening but a private one (services/visibility.py).
         CheckConstraint("(visibility = 'private') <> is_public", name="listed_unless_private"),
+        CheckConstraint(
+            "address_check IN ('off', 'large_parties', 'everyone')", name="address_check_known"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -187,6 +190,13 @@ class Screening(db.Model):
     rsvps_enabled: Mapped[bool] = mapped_column(default=True)
     # Largest party one RSVP may reserve seats for.
     max_party_size: Mapped[int] = mapped_column(default=10)
+    # Guests and the door (services/guests.py holds the defaults and labels): replies wait
+    # for the organizer's approval, holding no seat; who confirms their e-mail address before
+    # their seats are theirs ("off", "large_parties", "everyone"); the optional question on
+    # the RSVP form ("" none, "heard_from", "affiliation").
+    approves_guests: Mapped[bool] = mapped_column(default=False, server_default=false())
+    address_check: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
+    host_question: Mapped[str] = mapped_column(String(16), default="", server_default="")
     format_id: Mapped[int | None] = mapped_column(ForeignKey("screening_formats.id"), index=True)
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]

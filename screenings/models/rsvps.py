@@ -1,7 +1,9 @@
 """Attendees' RSVPs and the waiting list.
 
-A screening's ``seats_taken`` counter is the sum of its confirmed RSVPs' party sizes; it is
+A screening's ``seats_taken`` counter is the sum of the party sizes of its confirmed RSVPs and
+of its unconfirmed ones (seats held until the address is confirmed or the hold expires); it is
 changed only by conditional UPDATEs in services/rsvps.py, and a CHECK keeps it within capacity.
+A *requested* RSVP (the screening's organizer approves each guest) holds no seat.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ class RsvpStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
     CANCELLED = "cancelled"
+    # Waits for the organizer's approval; holds no seat.
+    REQUESTED = "requested"
+    # Holds its seats until the e-mailed link is clicked or ``hold_expires_at`` passes.
+    UNCONFIRMED = "unconfirmed"
+    # The organizer declined the request (it still counts as the address's one reply).
+    DECLINED = "declined"
 
 
 class Rsvp(db.Model):
@@ -41,6 +49,8 @@ class Rsvp(db.Model):
         ),
         # The waiting list in order, and the attendee list.
         Index("ix_rsvps_screening_id_status_created_at", "screening_id", "status", "created_at"),
+        # The expiry job's scan of unconfirmed holds.
+        Index("ix_rsvps_status_hold_expires_at", "status", "hold_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,8 +81,15 @@ class Rsvp(db.Model):
     checked_in_count: Mapped[int] = mapped_column(default=0, server_default="0")
     checked_in_at: Mapped[datetime | None]
     checked_in_by: Mapped[str | None] = mapped_column(String(120))
+    # The answer to the screening's host question (Screening.host_question); personal data.
+    answer: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # An unconfirmed reply's seats are released at this time (services/rsvps.py).
+    hold_expires_at: Mapped[datetime | None]
+    # Digest of the confirm-address link's token (derived from cancel_key, purpose "confirm").
+    confirm_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
+    declined_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     # Indexed: the producer sorts and exports replies by their last change.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)

@@ -14,7 +14,9 @@ from wtforms import (
     IntegerField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
+    SubmitField,
     TelField,
     TextAreaField,
     TimeField,
@@ -40,7 +42,7 @@ from ..places import (
     main_zone,
     zone_choices,
 )
-from ..services import visibility
+from ..services import guests, visibility
 from ..services.alerts import CANCEL_CAUSES
 from ..services.bookings import BookingDetails
 from ..services.rules import VENUE_KINDS
@@ -55,6 +57,23 @@ ORGANIZATION_TYPES = [
     (OrganizationType.OTHER.value, _l("Other")),
 ]
 REQUIRED = _l("This field is required.")
+# The guest settings' choices; "" (automatic: services/guests.py decides) on the booking form.
+AUTOMATIC = ""
+APPROVAL_CHOICES = [
+    (AUTOMATIC, _l("Automatic: on for faith communities and private screenings")),
+    ("on", _l("On: each reply waits for my approval and holds no seat until then")),
+    ("off", _l("Off: replies get their seats at once")),
+]
+ADDRESS_CHECK_CHOICES = [
+    (
+        AUTOMATIC,
+        _l(
+            "Automatic: everyone at a public screening of more than 100 seats, "
+            "otherwise parties of more than 4"
+        ),
+    ),
+    *guests.ADDRESS_CHECK_LABELS.items(),
+]
 
 
 class MarkedRequired:
@@ -193,6 +212,15 @@ class BookingForm(PublicForm):
         validators=[DataRequired(_l("Choose who sees the address."))],
     )
     rsvps_enabled = BooleanField(_l("Let attendees RSVP online"), default=True)
+    approves_guests = SelectField(_l("Approve each guest"), default=AUTOMATIC)
+    address_check = SelectField(
+        _l("Who confirms their e-mail address before their seats are held"), default=AUTOMATIC
+    )
+    host_question = SelectField(
+        _l("A question for your guests (optional)"),
+        choices=choices([("", _l("No question")), *guests.HOST_QUESTIONS.items()]),
+        default="",
+    )
     notes = TextAreaField(
         _l("Notes for the producer (optional)"),
         validators=[Optional(), Length(max=2000)],
@@ -216,6 +244,16 @@ class BookingForm(PublicForm):
         self.organization_country.choices = country_choices
         self.country.choices = country_choices
         self.timezone.choices = choices([("", _l("Choose a time zone")), *zone_choices(locale)])
+        automatic = self.offers_automatic_settings
+        self.approves_guests.choices = choices(
+            pair for pair in APPROVAL_CHOICES if automatic or pair[0] != AUTOMATIC
+        )
+        self.address_check.choices = choices(
+            pair for pair in ADDRESS_CHECK_CHOICES if automatic or pair[0] != AUTOMATIC
+        )
+
+    # A new booking may leave the guest settings to their defaults; an edit shows them as set.
+    offers_automatic_settings = True
 
     def preselect_listing(self) -> None:
         """On a fresh form: the default for the chosen organization type."""
@@ -281,17 +319,21 @@ class BookingForm(PublicForm):
             notes=self.notes.data or "",
             format_id=self.format_id.data,
             venue_kind=self.venue_kind.data or "",
+            approves_guests={"on": True, "off": False}.get(self.approves_guests.data or ""),
+            address_check=self.address_check.data or "",
+            host_question=self.host_question.data or "",
         )
 
     def fill_from(self, screening) -> None:
         """Pre-fill the edit form with a screening's current particulars."""
         for name in BookingDetails.__dataclass_fields__:
-            if name in ("start_date", "start_time", "visibility"):
+            if name in ("start_date", "start_time", "visibility", "approves_guests"):
                 continue
             getattr(self, name).data = getattr(screening, name)
         self.start_date.data = screening.local_start.date()
         self.start_time.data = time(screening.local_start.hour, screening.local_start.minute)
         self.listing.data = screening.visibility
+        self.approves_guests.data = "on" if screening.approves_guests else "off"
 
 
 class EditBookingForm(BookingForm):
@@ -305,6 +347,7 @@ class EditBookingForm(BookingForm):
     free_admission = None
     submission_key = None
     homepage = None
+    offers_automatic_settings = False
     accept_new_terms = BooleanField(
         _l("I accept the film's new licence terms above on behalf of my organization.")
     )
@@ -347,3 +390,25 @@ class ReportForm(SafeForm):
         validators=[Optional(), Length(max=1000)],
         filters=[strip_text],
     )
+
+
+class GuestDecisionForm(SafeForm):
+    """The organizer's decision on the ticked requests (services/rsvps.approve_requests…)."""
+
+    selected = SelectMultipleField(_l("Requests"), coerce=int, validate_choice=False)
+    approve = SubmitField(_l("Approve"))
+    decline = SubmitField(_l("Decline"))
+    waitlist = SubmitField(_l("Move to the waiting list"))
+
+    def validate_selected(self, field):
+        if not field.data:
+            raise ValidationError(_l("Tick at least one request."))
+
+    @property
+    def decision(self) -> str:
+        """approve, decline or waitlist: the button pressed (approve when none was named)."""
+        if self.decline.data:
+            return "decline"
+        if self.waitlist.data:
+            return "waitlist"
+        return "approve"

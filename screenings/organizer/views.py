@@ -6,14 +6,14 @@ import csv
 import io
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
 from ..extensions import limiter
 from ..forms import ConfirmForm
-from ..models import Film
+from ..models import Film, RsvpStatus
 from ..security import new_token
-from ..services import DomainError, door, licences, rules, visibility
+from ..services import DomainError, door, guests, licences, rules, visibility
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
@@ -21,7 +21,7 @@ from ..services.inbound import bounced_addresses
 from ..urls import external_url
 from ..views import form_error, private_page, rate_limit_forms
 from . import bp
-from .forms import BookingForm, CancelForm, EditBookingForm
+from .forms import BookingForm, CancelForm, EditBookingForm, GuestDecisionForm
 
 
 def _film_from_query() -> Film | None:
@@ -129,7 +129,13 @@ def manage(token: str):
     return _manage_page(screening, token, CancelForm())
 
 
-def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 200):
+def _manage_page(
+    screening,
+    token: str,
+    cancel_form: CancelForm,
+    status: int = 200,
+    decision_form: GuestDecisionForm | None = None,
+):
     share = visibility.share_token(screening)
     return render_template(
         "organizer/manage.html",
@@ -141,6 +147,7 @@ def _manage_page(screening, token: str, cancel_form: CancelForm, status: int = 2
         if share and screening.visibility == visibility.PRIVATE
         else None,
         **_attendee_context(screening),
+        **_guest_requests_context(screening, decision_form),
         **_door_context(screening),
         held=booking_service.pending_change(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
@@ -267,12 +274,93 @@ def _door_context(screening) -> dict:
 
 def _attendee_context(screening) -> dict:
     """The attendee list, its counts, and which addresses bounced (services/inbound.py)."""
-    attendees = rsvp_service.attendees(screening)
+    attendees = rsvp_service.attendees(
+        screening,
+        statuses=(RsvpStatus.CONFIRMED, RsvpStatus.UNCONFIRMED, RsvpStatus.WAITLISTED),
+    )
     return {
         "attendees": attendees,
         "rsvp_counts": rsvp_service.counts(screening),
         "bounces": bounced_addresses([a.email for a in attendees]),
     }
+
+
+# -- guest approval (templates/organizer/_guest_requests.html) ----------------------------------
+
+
+def _guest_requests_context(screening, form: GuestDecisionForm | None) -> dict:
+    """The requests waiting for the organizer's decision, for the manage page's own section."""
+    requests = rsvp_service.attendees(screening, statuses=(RsvpStatus.REQUESTED,))
+    return {
+        "guest_requests": requests,
+        "guest_decision_form": form or GuestDecisionForm(),
+        "host_question": guests.host_question(screening),
+    }
+
+
+@bp.route("/manage/<token>/guests", methods=["POST"])
+@private_page
+def decide_guests(token: str):
+    """Approve, decline or wait-list the ticked requests."""
+    screening = _screening_for(token)
+    form = GuestDecisionForm()
+    if not form.validate_on_submit():
+        return _manage_page(screening, token, CancelForm(), 422, decision_form=form)
+    decide = {
+        "approve": rsvp_service.approve_requests,
+        "decline": rsvp_service.decline_requests,
+        "waitlist": rsvp_service.waitlist_requests,
+    }[form.decision]
+    try:
+        decision = decide(screening, form.selected.data)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for(".manage", token=token))
+    _flash_decision(form.decision, decision)
+    return redirect(url_for(".manage", token=token) + "#guest-requests-heading")
+
+
+def _flash_decision(kind: str, decision) -> None:
+    done = len(decision.done)
+    if kind == "approve" and done:
+        flash(
+            ngettext(
+                "%(num)d guest approved: they have their seats and their invitation.",
+                "%(num)d guests approved: they have their seats and their invitation.",
+                done,
+            ),
+            "success",
+        )
+    elif kind == "decline" and done:
+        flash(
+            ngettext(
+                "%(num)d request declined; we've e-mailed a polite note.",
+                "%(num)d requests declined; we've e-mailed a polite note.",
+                done,
+            ),
+            "success",
+        )
+    elif kind == "waitlist" and done:
+        flash(
+            ngettext(
+                "%(num)d request moved to the waiting list: seats go to it as they free up.",
+                "%(num)d requests moved to the waiting list: seats go to it as they free up.",
+                done,
+            ),
+            "success",
+        )
+    if decision.full:
+        flash(
+            _(
+                "Not enough seats left for: %(names)s. They are still waiting for your answer; "
+                "move them to the waiting list to let them in as seats free up, or raise the "
+                "capacity.",
+                names=", ".join(f"{row.name} ({row.party_size})" for row in decision.full),
+            ),
+            "warning",
+        )
+    elif not done:
+        flash(_("Nothing changed: those requests were already decided."), "info")
 
 
 @bp.route("/manage/<token>/licence.pdf")
@@ -302,15 +390,25 @@ def _csv_cell(value) -> str:
 @bp.route("/manage/<token>/attendees.csv")
 @private_page
 def attendees_csv(token: str):
-    """The attendee list (confirmed, then waiting) as CSV for the organizer."""
+    """The attendee list (every reply still open, in reply order) as CSV for the organizer,
+    with the answers to the host question."""
     screening = _screening_for(token)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["status", "name", "email", "party_size", "replied_at_utc", "checked_in", "no_show"]
+        [
+            "status",
+            "name",
+            "email",
+            "party_size",
+            "replied_at_utc",
+            "checked_in",
+            "no_show",
+            "answer",
+        ]
     )
     door_used = door.door_counts(screening)["checked_in"] > 0
-    for row in rsvp_service.attendees(screening):
+    for row in rsvp_service.attendees(screening, statuses=rsvp_service.OPEN_STATUSES):
         no_show = door.no_show(row, door_used=door_used)
         writer.writerow(
             [
@@ -321,6 +419,7 @@ def attendees_csv(token: str):
                 row.created_at.isoformat(timespec="seconds"),
                 row.checked_in_count,
                 "" if no_show is None else ("yes" if no_show else "no"),
+                _csv_cell(row.answer),
             ]
         )
     return (

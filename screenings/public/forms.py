@@ -56,14 +56,22 @@ class RsvpForm(PublicForm):
     party_size = IntegerField(
         _l("Seats (you included)"), default=1, validators=[InputRequired(REQUIRED)]
     )
+    # The host's optional question (services/guests.py); its label is the question itself.
+    answer = StringField(
+        _l("Your answer"), validators=[Optional(), Length(max=300)], filters=[strip_text]
+    )
     consent = BooleanField(
         _l("E-mail me the invitation, any change to this screening and a reminder."),
         validators=[DataRequired(_l("Tick the box so we can send you your invitation."))],
     )
 
-    def __init__(self, *args, max_party_size: int = 10, **kwargs):
+    def __init__(self, *args, max_party_size: int = 10, question: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_party_size = max_party_size
+        if question is None:
+            del self.answer
+        else:
+            self.answer.label.text = question
         self.party_size.validators = [
             InputRequired(REQUIRED),
             NumberRange(

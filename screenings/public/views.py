@@ -27,7 +27,7 @@ from ..caching import cached_page, screening_version
 from ..extensions import limiter
 from ..places import countries
 from ..producer.auth import is_safe_next
-from ..services import DomainError, maps, visibility
+from ..services import DomainError, guests, maps, visibility
 from ..services import feeds as feed_service
 from ..services import links as link_service
 from ..services import rsvps as rsvp_service
@@ -296,7 +296,9 @@ def shared(token: str):
 def _screening_page(screening, here: str, *, shared: bool):
     """The screening page and its RSVP form; the street only where the public may know it."""
     open_for_rsvps = rsvp_service.accepts_rsvps(screening)
-    form = RsvpForm(max_party_size=screening.max_party_size)
+    form = RsvpForm(
+        max_party_size=screening.max_party_size, question=guests.host_question(screening)
+    )
     if request.method == "POST":
         if not open_for_rsvps:
             flash(_("This screening does not take RSVPs."), "warning")
@@ -310,11 +312,12 @@ def _screening_page(screening, here: str, *, shared: bool):
                     party_size=form.party_size.data,
                     consent=form.consent.data,
                     language=str(get_locale() or "en"),
+                    answer=form.answer.data if form.answer else "",
                 )
             except DomainError as error:
                 form_error(form, error)
             else:
-                _flash_rsvp(form.email.data)
+                _flash_rsvp(form.email.data, approves=screening.approves_guests)
                 return redirect(here)
     place = visibility.public_place(screening)
     status = 422 if request.method == "POST" else 200
@@ -342,13 +345,24 @@ def _screening_page(screening, here: str, *, shared: bool):
     ), status
 
 
-def _flash_rsvp(email: str) -> None:
+def _flash_rsvp(email: str, *, approves: bool) -> None:
     # One answer for a seat, the waiting list and a repeated reply, naming only the address
     # typed: whoever types someone else's address learns nothing (the e-mail tells its owner).
+    if approves:  # the screening's setting, the same for everyone: it tells nobody anything
+        flash(
+            _(
+                "Thank you. Your request is with the host; we've e-mailed %(email)s, and we'll "
+                "e-mail their answer there, with your private link to change your reply.",
+                email=email,
+            ),
+            "success",
+        )
+        return
     flash(
         _(
             "Thank you. We've e-mailed %(email)s to say whether you're on the guest list or "
-            "the waiting list, with your private link to change your reply.",
+            "the waiting list (or to confirm your address), with your private link to change "
+            "your reply.",
             email=email,
         ),
         "success",

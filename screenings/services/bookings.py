@@ -22,6 +22,7 @@ from . import (
     alerts,
     clashes,
     distribution,
+    guests,
     observances,
     rsvps,
     rules,
@@ -119,6 +120,10 @@ class BookingDetails:
     format_id: int | None = None
     # What kind of place the venue is (services/rules.VENUE_KINDS); "" not stated.
     venue_kind: str = ""
+    # Guest settings (services/guests.py): None and "" leave them to the defaults there.
+    approves_guests: bool | None = None
+    address_check: str = ""
+    host_question: str = ""
 
 
 @dataclass
@@ -185,6 +190,7 @@ def _apply(screening: Screening, details: BookingDetails, starts_at: datetime) -
     values = asdict(details)
     start_date, start_time = values.pop("start_date"), values.pop("start_time")
     values.pop("film_id")
+    guests.resolve(values)
     values["local_start"] = datetime.combine(start_date, start_time)
     if values["duration_minutes"] is None:
         values["duration_minutes"] = (

@@ -354,6 +354,7 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
     for rsvp in rsvps:
         rsvp.name = ""
         rsvp.email = ""
+        rsvp.answer = ""
         rsvp.email_normalized = f"purged-{rsvp.id}"
         rsvp.cancel_key = secrets.token_urlsafe(32)
         rsvp.cancel_token_hash = hash_token(secrets.token_urlsafe(32))

@@ -1,17 +1,28 @@
-"""RSVPs: reply to a public screening, join or leave the waiting list, cancel or erase.
+"""RSVPs: reply to a public screening, join or leave the waiting list, cancel or erase; the
+host's approval of each guest and the confirmation of an address (services/guests.py holds
+the settings' rules).
 
 Capacity is held by one conditional UPDATE of the screening's ``seats_taken`` counter
 (``… WHERE seats_taken + n <= capacity``) checked by its rowcount: no read-then-write. It is
 the first statement of its transaction, so on SQLite the write lock is taken at once (a
 deferred transaction that read first could not upgrade its lock under contention) and on
 PostgreSQL the row lock makes a concurrent UPDATE re-check the condition.
+
+A *requested* reply (the host approves each guest) holds no seat: approval takes them with the
+same conditional UPDATE. An *unconfirmed* reply holds its seats until its address is
+confirmed or ``hold_expires_at`` passes; expired holds are released by the periodic job and,
+lazily, before every transaction that takes seats, so an expired hold never blocks a seat
+even if the job has not run.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +38,7 @@ from ..security import (
     new_token,
     tokens_match,
 )
-from . import DomainError, NotAllowed, door
+from . import DomainError, NotAllowed, door, guests
 
 # Test-only: called right after the capacity decision, while its lock is held, so a race
 # test can widen the window in which a naive check-then-insert would oversell.
@@ -35,6 +46,18 @@ after_capacity_check: Callable[[], None] | None = None
 # Test-only: called after the form-time "does it take RSVPs?" check and before the seat
 # UPDATE, so a race test can cancel the screening in between (issue 18, item 7).
 after_open_check: Callable[[], None] | None = None
+# The clock address holds are set and expire by (tests move it, never sleep).
+clock: Callable[[], datetime] = utcnow
+
+# The statuses whose party holds seats in ``seats_taken``.
+HOLDS_SEATS = (RsvpStatus.CONFIRMED, RsvpStatus.UNCONFIRMED)
+# Every reply still in play, as the organizer's list shows them.
+OPEN_STATUSES = (
+    RsvpStatus.CONFIRMED,
+    RsvpStatus.UNCONFIRMED,
+    RsvpStatus.REQUESTED,
+    RsvpStatus.WAITLISTED,
+)
 
 
 class RsvpError(DomainError):
@@ -58,6 +81,22 @@ def reply_token(rsvp: Rsvp) -> str:
     the RSVP's random key, in lower-case base32 because mail systems may fold the case of an
     address's local part."""
     return link_token("reply", rsvp.cancel_key, rsvp.reply_token_hash, shape=mailbox_safe)
+
+
+def confirm_token(rsvp: Rsvp) -> str:
+    """The token of the confirm-address link e-mailed to an unconfirmed reply."""
+    return link_token("confirm", rsvp.cancel_key, rsvp.confirm_token_hash)
+
+
+def find_by_confirm_token(token: str) -> Rsvp | None:
+    """The RSVP a confirm-address link belongs to, or None (unknown or erased)."""
+    if not token or len(token) > 100:
+        return None
+    digest = hash_token(token)
+    rsvp = db.session.scalar(select(Rsvp).where(Rsvp.confirm_token_hash == digest))
+    if rsvp is None or not tokens_match(token, rsvp.confirm_token_hash or ""):
+        return None
+    return rsvp
 
 
 def _next_sequence_offset(screening_id: int, email_normalized: str) -> int:
@@ -160,8 +199,11 @@ def rsvp(
     party_size: int,
     consent: bool,
     language: str = "en",
+    answer: str = "",
 ) -> RsvpResult:
-    """Reply to a screening: a seat for the party if it fits, else a place on the waiting list.
+    """Reply to a screening: a seat for the party if it fits, else a place on the waiting list;
+    a request the host decides on, where they approve each guest; seats held until the
+    address is confirmed, where the screening's address check asks for it.
 
     The same e-mail address replying twice gets its first RSVP back, unchanged, and its
     e-mail again: whoever typed the address learns only what its owner is told.
@@ -179,22 +221,36 @@ def rsvp(
         )
     key = normalize_email(email)
     existing = _active_rsvp(screening.id, key)
-    if existing is not None:
+    if existing is not None and not _hold_lapsed(existing):
         return _repeated(existing)
 
     screening_id = screening.id
+    answer = (answer or "").strip()[:300] if screening.host_question else ""
+    approves = screening.approves_guests
+    confirms = guests.confirms_address(screening, party_size)
     if after_open_check is not None:
         after_open_check()
-    # The conditional UPDATE is the transaction's first statement (see the module docstring).
-    confirmed = _hold_seats(screening_id, party_size)
-    if not confirmed and not _still_approved(screening_id):
+    # Expired holds go first, so their seats (and a lapsed earlier reply of this person)
+    # never stand in the way; the next write stays the first statement when there are none.
+    release_lapsed_holds(screening_id)
+    if approves:
+        status = RsvpStatus.REQUESTED
+        is_open = _still_approved(screening_id)
+    else:
+        held = _hold_seats(screening_id, party_size)
+        is_open = held or _still_approved(screening_id)
+        status = RsvpStatus.WAITLISTED
+        if held:
+            status = RsvpStatus.UNCONFIRMED if confirms else RsvpStatus.CONFIRMED
+    if not is_open:
         db.session.rollback()
         raise NotAllowed(_("This screening has just been cancelled; it no longer takes RSVPs."))
     cancel_key = new_token()
     now = utcnow()
     row = Rsvp(
         screening_id=screening_id,
-        status=RsvpStatus.CONFIRMED if confirmed else RsvpStatus.WAITLISTED,
+        status=status,
+        answer=answer,
         name=name,
         email=email,
         email_normalized=key,
@@ -205,9 +261,12 @@ def rsvp(
         cancel_token_hash=hash_token(derived_token("rsvp", cancel_key)),
         calendar_sequence_offset=_next_sequence_offset(screening_id, key),
         created_at=now,
-        confirmed_at=now if confirmed else None,
+        confirmed_at=now if status == RsvpStatus.CONFIRMED else None,
     )
     row.reply_token_hash = hash_token(reply_token(row))
+    if status == RsvpStatus.UNCONFIRMED:
+        row.hold_expires_at = clock() + _hold_duration()
+        row.confirm_token_hash = hash_token(confirm_token(row))
     door.ensure_ticket(row)
     db.session.add(row)
     try:
@@ -225,12 +284,38 @@ def rsvp(
     return RsvpResult(row, is_new=True)
 
 
+def _hold_duration() -> timedelta:
+    return timedelta(minutes=float(current_app.config["ADDRESS_HOLD_MINUTES"]))
+
+
+def _hold_lapsed(row: Rsvp) -> bool:
+    """An unconfirmed hold past its time (released by the next seat-taking transaction)."""
+    return (
+        row.status == RsvpStatus.UNCONFIRMED
+        and row.hold_expires_at is not None
+        and row.hold_expires_at <= clock()
+    )
+
+
 def _send_status(row: Rsvp) -> None:
-    """The e-mail that says where a reply stands: the invitation, or the waiting list."""
+    """The e-mail that says where a reply stands: the invitation, the waiting list, the
+    host's decision to come, the link that confirms the address, or the host's refusal."""
     if row.status == RsvpStatus.CONFIRMED:
         emails.send_rsvp_confirmed(row)
+    elif row.status == RsvpStatus.REQUESTED:
+        emails.send_rsvp_requested(row)
+    elif row.status == RsvpStatus.UNCONFIRMED:
+        emails.send_rsvp_confirm_address(row, confirm_url=_confirm_url(row))
+    elif row.status == RsvpStatus.DECLINED:
+        emails.send_rsvp_declined(row)
     else:
         emails.send_rsvp_waitlisted(row)
+
+
+def _confirm_url(row: Rsvp) -> str:
+    from ..urls import external_url
+
+    return external_url("attendee.confirm_address", token=confirm_token(row))
 
 
 def _repeated(existing: Rsvp) -> RsvpResult:
@@ -240,7 +325,8 @@ def _repeated(existing: Rsvp) -> RsvpResult:
 
 
 def _cancel(rsvp: Rsvp) -> bool:
-    """Mark the RSVP cancelled and free its seats (no commit); True if it held seats."""
+    """Mark the RSVP cancelled and free any seats it held (no commit); True if it was a
+    confirmed seat (whose calendar entry a CANCEL must remove)."""
     previous = rsvp.status
     if previous == RsvpStatus.CANCELLED:
         return False
@@ -259,20 +345,22 @@ def _cancel(rsvp: Rsvp) -> bool:
     if result.rowcount != 1:
         db.session.rollback()
         raise NotAllowed(_("This reply has just changed; reload the page."))
-    had_seat = previous == RsvpStatus.CONFIRMED
-    if had_seat:
+    if previous in HOLDS_SEATS:
         _release_seats(rsvp.screening_id, rsvp.party_size)
     db.session.refresh(rsvp)
-    return had_seat
+    return previous == RsvpStatus.CONFIRMED
 
 
 def cancel_rsvp(rsvp: Rsvp) -> None:
     """The attendee cancels: their seats go to the waiting list, and they get a CANCEL."""
     if rsvp.status == RsvpStatus.CANCELLED:
         raise NotAllowed(_("This reply is already cancelled."))
+    if rsvp.status == RsvpStatus.DECLINED:  # the host's answer stands; erasing is still open
+        raise NotAllowed(_("The host has declined this request."))
+    freed = rsvp.status in HOLDS_SEATS
     had_seat = _cancel(rsvp)
     emails.send_rsvp_cancelled(rsvp, had_seat=had_seat)
-    if had_seat:
+    if freed:
         promote_waitlist(rsvp.screening)
     db.session.commit()
 
@@ -280,12 +368,12 @@ def cancel_rsvp(rsvp: Rsvp) -> None:
 def cancel_for_erasure(rsvp: Rsvp) -> bool:
     """Free an erased attendee's seats and send the CANCEL that takes the entry out of their
     calendar (no commit: services/privacy.erase_attendee); True if they held seats."""
-    had_seat = False
+    freed = False
     if rsvp.status != RsvpStatus.CANCELLED:
-        had_seat = _cancel(rsvp)
-        if had_seat:
+        freed = rsvp.status in HOLDS_SEATS
+        if _cancel(rsvp):
             emails.send_rsvp_cancelled(rsvp, had_seat=True)
-    return had_seat
+    return freed
 
 
 def promote_waitlist(screening: Screening) -> list[Rsvp]:
@@ -335,15 +423,13 @@ def attendees(screening: Screening, *, statuses: tuple[str, ...] | None = None) 
 
 def counts(screening: Screening) -> dict[str, int]:
     """Replies and seats by status, for the organizer."""
-    rows = attendees(screening)
-    confirmed = [r for r in rows if r.status == RsvpStatus.CONFIRMED]
-    waiting = [r for r in rows if r.status == RsvpStatus.WAITLISTED]
-    return {
-        "confirmed": len(confirmed),
-        "confirmed_seats": sum(r.party_size for r in confirmed),
-        "waitlisted": len(waiting),
-        "waitlisted_seats": sum(r.party_size for r in waiting),
-    }
+    rows = attendees(screening, statuses=OPEN_STATUSES)
+    found = {}
+    for status in OPEN_STATUSES:
+        mine = [r for r in rows if r.status == status]
+        found[str(status)] = len(mine)
+        found[f"{status}_seats"] = sum(r.party_size for r in mine)
+    return found
 
 
 def notify_screening_changed(screening: Screening, before: Screening) -> None:
@@ -355,6 +441,181 @@ def notify_screening_changed(screening: Screening, before: Screening) -> None:
 
 
 def notify_screening_cancelled(screening: Screening) -> None:
-    """A CANCEL to every confirmed attendee, a note to the waiting list (no commit)."""
-    for row in attendees(screening):
+    """A CANCEL to every confirmed attendee, a note to everyone else still replying (no
+    commit)."""
+    for row in attendees(screening, statuses=OPEN_STATUSES):
         emails.send_rsvp_screening_cancelled(row, had_seat=row.status == RsvpStatus.CONFIRMED)
+
+
+# -- the host's approval -------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    """What a decision on several requests did: whom it let in, and who found no seat."""
+
+    done: list[Rsvp] = field(default_factory=list)
+    full: list[Rsvp] = field(default_factory=list)
+
+
+def _requests(screening: Screening, rsvp_ids) -> list[Rsvp]:
+    """The screening's requested replies among rsvp_ids, in reply order."""
+    return list(
+        db.session.scalars(
+            select(Rsvp)
+            .where(
+                Rsvp.screening_id == screening.id,
+                Rsvp.id.in_([int(i) for i in rsvp_ids]),
+                Rsvp.status == RsvpStatus.REQUESTED,
+            )
+            .order_by(Rsvp.created_at, Rsvp.id)
+        )
+    )
+
+
+def _decide(row: Rsvp, new_status: str, **values) -> bool:
+    """Move a requested reply to new_status unless someone decided it first."""
+    moved = db.session.execute(
+        update(Rsvp)
+        .where(Rsvp.id == row.id, Rsvp.status == RsvpStatus.REQUESTED)
+        .values(status=new_status, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return moved.rowcount == 1
+
+
+def approve_requests(screening: Screening, rsvp_ids) -> Decision:
+    """The host approves requests: each takes its seats with the same conditional UPDATE as
+    an RSVP, then gets its confirmation and invite; one that finds no seat stays requested
+    (``full``). One transaction per request, its seat UPDATE first."""
+    screening_id = screening.id
+    decision = Decision()
+    for row in _requests(screening, rsvp_ids):
+        seats = row.party_size
+        release_lapsed_holds(screening_id)
+        if not _hold_seats(screening_id, seats):
+            if not _still_approved(screening_id):
+                db.session.rollback()
+                raise NotAllowed(_("This screening no longer takes RSVPs."))
+            db.session.commit()  # the expired holds released stay released
+            decision.full.append(row)
+            continue
+        if not _decide(row, RsvpStatus.CONFIRMED, confirmed_at=utcnow()):
+            db.session.rollback()  # decided meanwhile (another tab, a second click)
+            continue
+        db.session.refresh(row)
+        emails.send_rsvp_confirmed(row)
+        db.session.commit()
+        decision.done.append(row)
+    db.session.refresh(screening)
+    return decision
+
+
+def decline_requests(screening: Screening, rsvp_ids) -> Decision:
+    """The host declines requests: each gets a polite e-mail; no seat was ever held."""
+    decision = Decision()
+    for row in _requests(screening, rsvp_ids):
+        if _decide(row, RsvpStatus.DECLINED, declined_at=utcnow()):
+            db.session.refresh(row)
+            emails.send_rsvp_declined(row)
+            decision.done.append(row)
+    db.session.commit()
+    return decision
+
+
+def waitlist_requests(screening: Screening, rsvp_ids) -> Decision:
+    """The host lets requests in as seats free up: they join the waiting list (in their
+    reply order) and are promoted as any waiting reply is, at once if seats are free."""
+    decision = Decision()
+    for row in _requests(screening, rsvp_ids):
+        if _decide(row, RsvpStatus.WAITLISTED):
+            decision.done.append(row)
+    promoted = {r.id for r in promote_waitlist(screening)}
+    for row in decision.done:
+        db.session.refresh(row)
+        if row.id not in promoted:
+            emails.send_rsvp_waitlisted(row)
+    db.session.commit()
+    return decision
+
+
+# -- confirming the address ----------------------------------------------------------------------
+
+
+def confirm_address(rsvp: Rsvp) -> str:
+    """The e-mailed link was clicked: the held seats become the guest's (confirmation and
+    invite sent). Returns "confirmed", "already" (clicked before) or "expired"."""
+    if rsvp.status == RsvpStatus.CONFIRMED:
+        return "already"
+    now = clock()
+    moved = db.session.execute(
+        update(Rsvp)
+        .where(
+            Rsvp.id == rsvp.id,
+            Rsvp.status == RsvpStatus.UNCONFIRMED,
+            Rsvp.hold_expires_at > now,
+        )
+        .values(status=RsvpStatus.CONFIRMED, confirmed_at=now, hold_expires_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        db.session.rollback()
+        release_expired_holds(rsvp.screening_id)
+        db.session.commit()
+        db.session.refresh(rsvp)
+        return "already" if rsvp.status == RsvpStatus.CONFIRMED else "expired"
+    db.session.refresh(rsvp)
+    emails.send_rsvp_confirmed(rsvp)
+    db.session.commit()
+    return "confirmed"
+
+
+def release_lapsed_holds(screening_id: int) -> int:
+    """Where seats are counted: release the screening's expired holds, if it has any (a read
+    first, which on SQLite takes no lock, so a screening without any pays no write)."""
+    lapsed = db.session.scalar(
+        select(Rsvp.id)
+        .where(
+            Rsvp.screening_id == screening_id,
+            Rsvp.status == RsvpStatus.UNCONFIRMED,
+            Rsvp.hold_expires_at <= clock(),
+        )
+        .limit(1)
+    )
+    return 0 if lapsed is None else release_expired_holds(screening_id)
+
+
+def release_expired_holds(screening_id: int | None = None) -> int:
+    """Cancel unconfirmed replies whose hold has expired and give their seats back (to the
+    waiting list first); of one screening, or of all. No commit: the caller's transaction.
+
+    One conditional UPDATE … RETURNING claims the expired holds, so two transactions never
+    release the same hold twice. Returns how many holds it released.
+    """
+    now = clock()
+    statement = update(Rsvp).where(
+        Rsvp.status == RsvpStatus.UNCONFIRMED, Rsvp.hold_expires_at <= now
+    )
+    if screening_id is not None:
+        statement = statement.where(Rsvp.screening_id == screening_id)
+    released = db.session.execute(
+        statement.values(status=RsvpStatus.CANCELLED, cancelled_at=utcnow(), updated_at=utcnow())
+        .returning(Rsvp.screening_id, Rsvp.party_size)
+        .execution_options(synchronize_session=False)
+    ).all()
+    freed: Counter[int] = Counter()
+    for held_by, seats in released:
+        freed[held_by] += seats
+    for held_by, seats in sorted(freed.items()):
+        _release_seats(held_by, seats)
+        screening = db.session.get(Screening, held_by)
+        if screening is not None:
+            promote_waitlist(screening)
+    return len(released)
+
+
+def expire_address_holds() -> int:
+    """The periodic job: release every expired unconfirmed hold, in one transaction."""
+    released = release_expired_holds()
+    db.session.commit()
+    return released
