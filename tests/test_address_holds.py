@@ -161,7 +161,7 @@ def test_the_job_is_in_the_schedule_and_the_readme(app):
 
     (job,) = [j for j in jobs.JOBS if j.run is jobs.expire_address_holds]
     assert job.every <= timedelta(minutes=5)
-    readme = (Path(__file__).resolve().parent.parent / "README.md").readtext_of()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "address holds" in readme
 
 
