@@ -9,7 +9,7 @@ reply's seats are released then), rsvps.confirm_token_hash (the confirm link's d
 rsvps.declined_at.
 
 Revision ID: eb63e6b7f53f
-Revises: 59ad2abf59c8
+Revises: e8a3c5d1f720
 Create Date: 2026-12-02 00:59:02.486513
 
 """
@@ -19,7 +19,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "eb63e6b7f53f"
-down_revision = "59ad2abf59c8"
+down_revision = "e8a3c5d1f720"
 branch_labels = None
 depends_on = None
 
