@@ -204,6 +204,16 @@ def test_the_producers_reach_map_has_every_past_screening_at_city_level(client, 
     assert f"/producer/screenings/{past[2].id}" in listed
 
 
+def test_a_dot_links_to_its_citys_list_whatever_letters_its_name_starts_with(client, db):
+    make_screening(city="Örebro", country="SE", region="", timezone="Europe/Stockholm")
+    make_screening(city="Zürich", country="CH", region="", timezone="Europe/Zurich")
+    dots = _dots(_map(client.get("/map").get_data(as_text=True)))
+    for city in ("Örebro", "Zürich"):
+        _x, _y, href = dots[f"{city}: 1 screening"]
+        listed = client.get(unescape(href)).get_data(as_text=True)
+        assert listed.count('class="card screening-item"') == 1, city
+
+
 def test_the_map_is_linked_from_the_list_and_every_page(client, db):
     assert 'href="/map"' in client.get("/screenings").get_data(as_text=True)
     assert 'href="/map"' in client.get("/privacy").get_data(as_text=True)

@@ -45,8 +45,16 @@ class Filters:
 
     def apply(self, query: Select) -> Select:
         if self.city:
-            escaped = escape_like(self.city.lower())
-            query = query.where(func.lower(Screening.city).like(escaped + "%", escape="\\"))
+            # SQLite's lower() folds ASCII letters only: "Örebro" stays "Örebro", so the city
+            # as stored (the map's links) is matched as typed too.
+            query = query.where(
+                or_(
+                    func.lower(Screening.city).like(
+                        escape_like(self.city.lower()) + "%", escape="\\"
+                    ),
+                    Screening.city.like(escape_like(self.city) + "%", escape="\\"),
+                )
+            )
         if self.country:
             query = query.where(Screening.country == self.country.upper())
         if self.film:
