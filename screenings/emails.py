@@ -9,8 +9,17 @@ from flask import current_app
 from flask_babel import force_locale, gettext
 
 from . import calendar
+from .extensions import db
 from .models import Licence, RsvpStatus, Screening
-from .outbox import DISPLAY_NAME_MAX, Attachment, CalendarPart, compose, enqueue, sender_address
+from .outbox import (
+    DISPLAY_NAME_MAX,
+    Attachment,
+    CalendarPart,
+    compose,
+    enqueue,
+    enqueue_later,
+    sender_address,
+)
 from .safetext import header_text
 from .services import visibility
 from .urls import external_url, public_domain
@@ -26,9 +35,27 @@ def _to_organizer(
     **context,
 ) -> None:
     """Compose an organizer e-mail (always with the manage link) and queue it."""
+    message = _organizer_message(
+        screening, kind, calendar_part=calendar_part, attachments=attachments, **context
+    )
+    if reply_to is not None:
+        message["Reply-To"] = reply_to
+    enqueue(message, kind=kind, screening_id=screening.id)
+
+
+def _organizer_message(
+    screening: Screening,
+    kind: str,
+    *,
+    calendar_part: CalendarPart | None = None,
+    attachments: tuple[Attachment, ...] = (),
+    message_id: str | None = None,
+    **context,
+):
+    """An organizer e-mail (always with the manage link), composed."""
     from .services.bookings import manage_token
 
-    message = compose(
+    return compose(
         template=kind,
         recipient_name=screening.contact_name,
         recipient_email=screening.contact_email,
@@ -42,10 +69,8 @@ def _to_organizer(
         },
         calendar=calendar_part,
         attachments=attachments,
+        message_id=message_id,
     )
-    if reply_to is not None:
-        message["Reply-To"] = reply_to
-    enqueue(message, kind=kind, screening_id=screening.id)
 
 
 def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarPart:
@@ -81,24 +106,53 @@ def send_booking_received(screening: Screening, broken_rules=(), notes=()) -> No
 
 
 def send_licence_issued(screening: Screening, licence: Licence) -> None:
-    """Send the licence (PDF attached) and the organizer's calendar invite."""
-    verify_url = external_url("public.licence", number=licence.number)
-    from .services.licences import licence_pdf
+    """Send the licence (PDF attached) and the organizer's calendar invite.
 
-    pdf = licence_pdf(licence)
-    _to_organizer(
+    Only a reference is queued: the outbox composes the mail and renders the PDF when it
+    delivers it, so an approval, or two hundred of them, never waits for either."""
+    enqueue_later(
+        f"licence-issued:{licence.id}",
+        kind=_licence_kind(licence),
+        recipient=screening.contact_email,
+        screening_id=screening.id,
+    )
+
+
+def _licence_kind(licence: Licence) -> str:
+    return "licence_issued" if licence.revision == 1 else "licence_revised"
+
+
+def compose_licence_issued(licence_id: str, *, message_id: str):
+    """The licence e-mail of a licence revision, composed at delivery (send_licence_issued).
+
+    The licence row is frozen at issue, so its number, particulars and terms are the ones
+    approved; the PDF itself is a part the outbox renders just before sending."""
+    licence = db.session.get(Licence, int(licence_id))
+    if licence is None:
+        raise LookupError(f"licence {licence_id} does not exist")
+    screening = licence.screening
+    return _organizer_message(
         screening,
-        "licence_issued" if licence.revision == 1 else "licence_revised",
+        _licence_kind(licence),
         calendar_part=organizer_invite(screening),
         attachments=(
             Attachment(
-                f"licence-{licence.number}-r{licence.revision}.pdf", pdf, "application", "pdf"
+                f"licence-{licence.number}-r{licence.revision}.pdf",
+                b"",
+                "application",
+                "pdf",
+                render=f"licence-pdf:{licence.id}",
             ),
         ),
+        message_id=message_id,
         licence=licence,
-        verify_url=verify_url,
+        verify_url=external_url("public.licence", number=licence.number),
         **_delivery_context(screening),
     )
+
+
+# What the outbox composes at delivery, by the kind of its reference (outbox.enqueue_later).
+COMPOSERS = {"licence-issued": compose_licence_issued}
 
 
 def _delivery_context(screening: Screening) -> dict:

@@ -69,6 +69,13 @@ def expire_address_holds() -> str:
     return f"released {expire()} unconfirmed hold(s); {_delivered()}"
 
 
+def expire_past_bookings() -> str:
+    """Decline bookings still waiting for approval when their date passed (organizer told)."""
+    from .services.bookings import expire_past_bookings as expire
+
+    return f"expired {expire()} booking(s); {_delivered()}"
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -79,6 +86,7 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("address holds", timedelta(minutes=5), expire_address_holds),
     Job("reminders", timedelta(minutes=15), send_due_reminders),
+    Job("expire bookings", timedelta(minutes=15), expire_past_bookings),
     Job("reports", timedelta(hours=1), request_due_reports),
     Job("privacy purge", timedelta(days=1), purge_old_personal_data),
     Job("alerts digest", timedelta(days=1), send_producer_digests),

@@ -16,12 +16,24 @@ records their "sent" marks in commits of ``SENT_COMMIT_EVERY``, over one SMTP co
 commit per message held SQLite to a few dozen messages a second). So a worker that dies
 between sending and committing may resend at most that many messages, each with its one
 Message-ID; messages it had claimed but not sent are simply retried.
+
+Slow work is done at delivery, not in the request that queued the mail. A message can be
+queued as a reference (``enqueue_later("licence-issued:42", …)``): the row, its Message-ID
+and recipient are written in the caller's transaction, and the worker composes it the first
+time it delivers it (``COMPOSERS`` in emails.py), storing the bytes so a retry sends the
+same message. An ``Attachment`` with a ``render`` reference (``"licence-pdf:42"``) is stored
+as a one-line placeholder part, and the worker swaps in the rendered bytes just before
+sending (``resolve_deferred``), so the stored copy never holds the PDF. A composition or
+render that fails is a failed attempt like a refused connection: the message stays queued
+and is retried with the same backoff, never dropped.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import queue
+import re
 import smtplib
 import threading
 import time
@@ -35,7 +47,7 @@ from email.policy import SMTP
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid, parseaddr
 
-from flask import Flask, current_app, has_request_context, render_template
+from flask import Flask, current_app, g, has_request_context, render_template
 from flask_babel import force_locale
 from flask_mail import Connection
 from sqlalchemy import event, or_, select, update
@@ -46,6 +58,7 @@ from .safetext import UNSAFE, header_text
 from .security import hash_token, link_token, mailbox_safe
 
 _NEW_IDS = "outbox_new_ids"
+_COMMITTED_IDS = "outbox_committed_ids"
 
 
 @dataclass
@@ -55,6 +68,8 @@ class Attachment:
     maintype: str
     subtype: str
     params: dict[str, str] = field(default_factory=dict)
+    # "<kind>:<ref>": rendered at delivery (see DEFERRED_RENDERERS); content is then unused.
+    render: str = ""
 
 
 @dataclass
@@ -124,6 +139,7 @@ def compose(
     language: str = "en",
     calendar: CalendarPart | None = None,
     attachments: Iterable[Attachment] = (),
+    message_id: str | None = None,
 ) -> EmailMessage:
     """Render templates/email/<template>/{subject.txt,body.txt,body.html} into a MIME message.
 
@@ -146,7 +162,7 @@ def compose(
     )
     message["Date"] = formatdate(usegmt=True)
     domain = sender_address().domain or "localhost"
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = message_id or make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
@@ -167,7 +183,7 @@ def compose(
         ]
     for attachment in attachments:
         message.add_attachment(
-            attachment.content,
+            _placeholder(attachment.render) if attachment.render else attachment.content,
             maintype=attachment.maintype,
             subtype=attachment.subtype,
             filename=attachment.filename,
@@ -238,6 +254,98 @@ def enqueue(message: EmailMessage, *, kind: str, screening_id: int | None = None
     db.session.flush()
     db.session.info.setdefault(_NEW_IDS, []).append(row.id)
     return row
+
+
+# -- parts rendered at delivery ----------------------------------------------------------------
+# A placeholder part's payload: this prefix (a multiple of 3 bytes, so its base64 form is a
+# fixed string at the start of the encoded line) and the reference.
+_DEFERRED_PREFIX = b"screenings-deferred-render:"
+_DEFERRED_LINE = re.compile(
+    rb"^" + re.escape(base64.b64encode(_DEFERRED_PREFIX)) + rb"[A-Za-z0-9+/=]*(?=\r?$)", re.M
+)
+_REFERENCE = re.compile(r"^[a-z][a-z0-9-]{0,30}:[A-Za-z0-9_-]{1,64}$")
+
+
+def _placeholder(reference: str) -> bytes:
+    if not _REFERENCE.match(reference):
+        raise ValueError(f"not a deferred part reference: {reference!r}")
+    payload = _DEFERRED_PREFIX + reference.encode("ascii")
+    if len(payload) > 57:  # one base64 line, which resolve_deferred finds and replaces
+        raise ValueError(f"deferred part reference too long: {reference!r}")
+    return payload
+
+
+def _deferred_renderers() -> dict:
+    """What each kind of reference renders to (imported on use: fpdf is loaded by the worker)."""
+    from .services.licences import licence_pdf_by_id
+
+    return {"licence-pdf": licence_pdf_by_id}
+
+
+def has_deferred(raw: bytes) -> bool:
+    """Whether a stored message still holds a part to render at delivery."""
+    return _DEFERRED_LINE.search(raw) is not None
+
+
+def resolve_deferred(raw: bytes) -> bytes:
+    """The message with each placeholder part replaced by its rendered bytes (base64, in
+    76-character lines, the line ending the message uses); the other bytes stay as stored."""
+    if not has_deferred(raw):
+        return raw
+    newline = b"\r\n" if b"\r\n" in raw else b"\n"
+    renderers = _deferred_renderers()
+
+    def rendered(match: re.Match) -> bytes:
+        reference = base64.b64decode(match.group(0))[len(_DEFERRED_PREFIX) :].decode("ascii")
+        kind, _, ref = reference.partition(":")
+        content = renderers[kind](ref)
+        encoded = base64.b64encode(content)
+        return newline.join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+
+    return _DEFERRED_LINE.sub(rendered, raw)
+
+
+def enqueue_later(
+    reference: str, *, kind: str, recipient: str, screening_id: int | None = None
+) -> OutboxMessage:
+    """Queue a message the outbox composes at delivery (``COMPOSERS[<kind of reference>]``),
+    in the caller's transaction like ``enqueue``; its Message-ID is fixed now."""
+    if not _REFERENCE.match(reference):
+        raise ValueError(f"not a message reference: {reference!r}")
+    row = OutboxMessage(
+        message_id=make_msgid(domain=sender_address().domain or "localhost"),
+        kind=kind,
+        recipient=recipient,
+        subject="",
+        raw=b"",
+        compose_ref=reference,
+        screening_id=screening_id,
+    )
+    row.bounce_token_hash = hash_token(bounce_token(row))
+    db.session.add(row)
+    db.session.flush()
+    db.session.info.setdefault(_NEW_IDS, []).append(row.id)
+    return row
+
+
+def _compose_now(row: OutboxMessage) -> None:
+    """Compose a message queued by reference and keep its bytes, so retries send the same."""
+    from .emails import COMPOSERS  # emails import the outbox: import on use
+
+    kind, _, ref = row.compose_ref.partition(":")
+    message = COMPOSERS[kind](ref, message_id=row.message_id)
+    row.raw = checked_bytes(message)
+    row.subject = str(message["Subject"])[:300]
+    row.recipient = message["To"].addresses[0].addr_spec
+    row.compose_ref = None
+    db.session.commit()
+
+
+def _ready_bytes(row: OutboxMessage) -> bytes:
+    """What goes on the wire: composed if it was queued by reference, parts rendered."""
+    if row.compose_ref:
+        _compose_now(row)
+    return resolve_deferred(row.raw)
 
 
 CLAIM_BATCH = 100
@@ -337,12 +445,22 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                     _record_suppressed(row)
                     outcome["suppressed"] = outcome.get("suppressed", 0) + 1
                     continue
+                if row.compose_ref or has_deferred(row.raw):
+                    db.session.commit()  # the sent marks so far, before work that may fail
+                try:
+                    raw = _ready_bytes(row)
+                except Exception as error:  # a render that fails is retried, never dropped
+                    db.session.rollback()
+                    current_app.logger.exception("outbox: rendering message %s failed", row.id)
+                    _record_failure(row, error)
+                    outcome["failed"] += 1
+                    continue
                 try:
                     if connection is None:
                         connection = TimedConnection(current_app.extensions["mail"])
                         connection.__enter__()
                     if connection.host is not None:
-                        connection.host.sendmail(envelope_sender(row), [row.recipient], row.raw)
+                        connection.host.sendmail(envelope_sender(row), [row.recipient], raw)
                 except (TimeoutError, smtplib.SMTPException, OSError) as error:
                     _record_failure(row, error)
                     outcome["failed"] += 1
@@ -477,12 +595,20 @@ wait_idle = background.wait_idle
 
 
 def _after_commit(session) -> None:
-    """Hand what a web request just committed to the background thread of its app."""
+    """Note what a web request just committed; it goes to the background thread when the
+    request ends (``_hand_over``), so a request that commits many times (a bulk approval)
+    does not share the CPU with the delivery of its own first messages."""
     new_ids = session.info.pop(_NEW_IDS, [])
     if new_ids and has_request_context():
-        app = current_app._get_current_object()
-        if app.config["OUTBOX_DELIVER_IN_BACKGROUND"]:
-            background.submit(app, new_ids)
+        g.setdefault(_COMMITTED_IDS, []).extend(new_ids)
+
+
+def _hand_over(_error: BaseException | None = None) -> None:
+    """At the end of a request: what it committed, to the background thread of its app."""
+    ids = g.pop(_COMMITTED_IDS, None)
+    app = current_app._get_current_object()
+    if ids and app.config["OUTBOX_DELIVER_IN_BACKGROUND"]:
+        background.submit(app, ids)
 
 
 def _after_rollback(session, previous_transaction) -> None:
@@ -494,6 +620,7 @@ def init_outbox(app: Flask) -> None:
 
     Outside a request (commands, the worker) nothing is handed over: the caller delivers.
     """
+    app.teardown_request(_hand_over)
     if not event.contains(db.session, "after_commit", _after_commit):
         event.listen(db.session, "after_commit", _after_commit)
         event.listen(db.session, "after_soft_rollback", _after_rollback)

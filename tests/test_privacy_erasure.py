@@ -63,8 +63,12 @@ def traces_of(*needles: str) -> list[tuple[str, str, str]]:
 def test_the_scan_finds_a_name_hidden_in_a_base64_mime_body(db, smtp):
     # A scan that cannot find the name in an e-mail body would pass on anything.
     submit_booking_with_history(db)
-    bodies = [row.raw for row in db.session.scalars(select(OutboxMessage))]
-    assert any(b"Miriam Cohen" not in raw for raw in bodies)  # encoded, not in clear
+    deliver_pending()  # licence mails are composed, and stored, when delivered
+    # Each stored mail with the name taken out where it is in clear: what is left holds it
+    # only encoded (the invite.ics attachment is base64), and the scan must still find it.
+    raws = [row.raw for row in db.session.scalars(select(OutboxMessage))]
+    encoded_only = [raw.replace(b"Miriam Cohen", b"") for raw in raws]
+    assert any("miriam cohen" in _decoded_variants(raw).lower() for raw in encoded_only)
     assert ("outbox_messages", "raw", "miriam cohen") in traces_of("Miriam Cohen")
 
 

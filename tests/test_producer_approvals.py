@@ -40,7 +40,7 @@ def test_queue_shows_what_is_needed_to_decide(client, producer, db, smtp):
     assert "org0@example.org" in page
     assert "Main Sanctuary Hall" in page
     assert "120 expected, 100 seats" in page
-    assert "0 approved screening(s) before" in page
+    assert "0 approved screenings before" in page
     assert 'name="screening_ids"' in page
 
 
@@ -83,7 +83,7 @@ def test_bulk_approve_sends_each_organizer_a_licence(client, producer, db, smtp)
         {"screening_ids": ["1", "3"], "action": "approve", "reason": ""},
         follow_redirects=True,
     )
-    assert "2 approved" in response.get_data(as_text=True)
+    assert "2 bookings approved" in response.get_data(as_text=True)
     statuses = [db.session.get(Screening, s.id).status for s in screenings]
     assert statuses == ["approved", "pending", "approved"]
     messages = smtp.wait_for(2)
@@ -114,7 +114,7 @@ def test_bulk_reject_requires_a_reason_and_reports_stale_rows(client, producer, 
         follow_redirects=True,
     )
     page = response.get_data(as_text=True)
-    assert "1 rejected" in page
+    assert "1 booking rejected" in page
     assert "Booking 1: This screening is approved" in page
     assert db.session.get(Screening, 1).status == "approved"
     assert db.session.get(Screening, 2).status == "rejected"

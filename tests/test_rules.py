@@ -140,7 +140,7 @@ def test_a_combination_lists_every_broken_rule_for_organizer_and_producer(
     assert all(words in text for words in expected)
 
     queue = client.get("/producer/approvals").get_data(as_text=True)
-    assert "Breaks 2 licence rule(s)" in queue
+    assert "Breaks 2 licence rules" in queue
     assert all(str(escape(words)) in queue for words in expected)
 
 

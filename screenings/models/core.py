@@ -348,6 +348,9 @@ class OutboxMessage(db.Model):
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # "<kind>:<id>" of a message the outbox composes when it first delivers it (raw empty
+    # until then): the request that caused it only commits this reference (outbox.py).
+    compose_ref: Mapped[str | None] = mapped_column(String(80))
     screening_id: Mapped[int | None] = mapped_column(ForeignKey("screenings.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)

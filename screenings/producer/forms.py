@@ -77,12 +77,8 @@ class RejectForm(SafeForm):
 class BulkDecisionForm(SafeForm):
     """Approve or reject the ticked bookings of the approval queue."""
 
-    screening_ids = SelectMultipleField(
-        _l("Bookings"),
-        coerce=int,
-        validate_choice=False,
-        validators=[DataRequired(_l("Tick at least one booking."))],
-    )
+    screening_ids = SelectMultipleField(_l("Bookings"), coerce=int, validate_choice=False)
+    every_pending = BooleanField(_l("Apply to every booking waiting, on all pages"))
     action = RadioField(
         _l("Decision"),
         choices=choices([("approve", _l("Approve")), ("reject", _l("Reject"))]),
@@ -97,6 +93,10 @@ class BulkDecisionForm(SafeForm):
     def validate_reason(self, field):
         if self.action.data == "reject" and not field.data:
             raise ValidationError(_l("Give the organizers a reason."))
+
+    def validate_screening_ids(self, field):
+        if not field.data and not self.every_pending.data:
+            raise ValidationError(_l("Tick at least one booking, or every booking waiting."))
 
 
 STATUS_CHOICES = [

@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from .. import worldmap
@@ -177,35 +178,74 @@ def _csv(lines, name: str) -> Response:
 @needs("decide")
 def approvals():
     form = BulkDecisionForm()
+    row_errors: dict[int, str] = {}
+    status = 200
     if form.validate_on_submit():
+        approving = form.action.data == "approve"
+        ids = board.pending_ids() if form.every_pending.data else form.screening_ids.data
         try:
             outcome = board.decide(
-                form.screening_ids.data,
-                approve=form.action.data == "approve",
-                reason=form.reason.data or "",
-                actor=_actor(),
+                ids, approve=approving, reason=form.reason.data or "", actor=_actor()
             )
         except DomainError as error:
             form_error(form, error)
+            status = 422
         else:
             if outcome.done:
                 message = (
-                    _("%(n)s approved; each organizer gets their licence.", n=len(outcome.done))
-                    if form.action.data == "approve"
-                    else _("%(n)s rejected; each organizer is told why.", n=len(outcome.done))
+                    ngettext(
+                        "%(num)d booking approved; its organizer gets the licence.",
+                        "%(num)d bookings approved; each organizer gets their licence.",
+                        len(outcome.done),
+                    )
+                    if approving
+                    else ngettext(
+                        "%(num)d booking rejected; its organizer is told why.",
+                        "%(num)d bookings rejected; each organizer is told why.",
+                        len(outcome.done),
+                    )
                 )
                 flash(message, "success")
-            for screening_id, reason in outcome.failed:
-                flash(_("Booking %(id)s: %(reason)s", id=screening_id, reason=reason), "error")
-            return redirect(url_for(".approvals"))
-    queue = board.approval_queue()
-    status = 422 if request.method == "POST" else 200
+            if not outcome.failed:
+                return redirect(url_for(".approvals", page=request.args.get("page")))
+            # What could not be done is said beside each booking, on this page.
+            row_errors = dict(outcome.failed)
+            flash(
+                ngettext(
+                    "%(num)d booking was not changed: the reason is beside it.",
+                    "%(num)d bookings were not changed: the reason is beside each.",
+                    len(outcome.failed),
+                ),
+                "error",
+            )
+            form = BulkDecisionForm(formdata=None)
+    elif request.method == "POST":
+        status = 422
+    return _approvals_page(form, row_errors=row_errors, status=status)
+
+
+def _approvals_page(
+    form: BulkDecisionForm,
+    *,
+    row_errors: dict[int, str] | None = None,
+    reject_form: RejectForm | None = None,
+    reject_for: int | None = None,
+    status: int = 200,
+):
+    """The approval queue, a page at a time, with any refusal beside the booking it concerns."""
+    queue = board.approval_queue(page=request.args.get("page", 1, type=int))
+    row_errors = row_errors or {}
+    shown = {s.id for s in queue.items}
     return render_template(
         "producer/approvals.html",
         queue=queue,
         form=form,
+        row_errors=row_errors,
+        # Refusals for bookings not on this page (another page, or no longer waiting).
+        other_errors=[(i, m) for i, m in row_errors.items() if i not in shown],
         approve_form=ApproveForm(),
-        reject_form=RejectForm(),
+        reject_form=reject_form or RejectForm(formdata=None),
+        reject_for=reject_for,
         changes=booking_service.pending_changes(),
         change_form=ChangeDecisionForm(),
         broken_rules={s.id: rules.evaluate(s) for s in queue.items},
@@ -400,6 +440,12 @@ def approve(screening_id: int):
         try:
             booking_service.approve_booking(screening, actor=_actor())
         except DomainError as error:
+            if request.form.get("back") != "screening":  # the queue, the reason beside it
+                return _approvals_page(
+                    BulkDecisionForm(formdata=None),
+                    row_errors={screening_id: error.message},
+                    status=422,
+                )
             flash(error.message, "error")
         else:
             flash(
@@ -425,7 +471,12 @@ def reject(screening_id: int):
         else:
             flash(_("Rejected. The organizer is told why."), "success")
         return _back()
-    return _screening_page(screening_id, 422, reject_form=form)
+    if request.form.get("back") == "screening":
+        return _screening_page(screening_id, 422, reject_form=form)
+    # From the queue: the queue again, the message beside this booking's reason.
+    return _approvals_page(
+        BulkDecisionForm(formdata=None), reject_form=form, reject_for=screening_id, status=422
+    )
 
 
 # ---------------------------------------------------------------- distribution

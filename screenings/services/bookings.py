@@ -289,6 +289,13 @@ def _transition(screening: Screening, allowed: tuple[str, ...], new_status: str)
 
 
 def _approve(screening: Screening, actor: str) -> None:
+    if screening.starts_at <= utcnow():
+        raise NotAllowed(
+            _(
+                "The date of this screening has passed, so it can no longer be approved. "
+                "Reject it with a reason, or let it expire."
+            )
+        )
     _transition(screening, (ScreeningStatus.PENDING,), ScreeningStatus.APPROVED)
     licence = issue_licence(screening)
     record_change(screening, actor, "approved", licence=licence.number)
@@ -309,6 +316,38 @@ def reject_booking(screening: Screening, *, reason: str, actor: str) -> None:
     record_change(screening, actor, "rejected", reason=reason)
     emails.send_booking_rejected(screening)
     db.session.commit()
+
+
+def expire_past_bookings() -> int:
+    """Bookings still waiting when their start passes can never be approved: each is declined
+    with the reason, in its organizer's language, and the organizer told (booking_rejected).
+    The periodic job "expire bookings" runs this; running it twice declines nothing twice."""
+    from flask_babel import force_locale
+
+    expired = list(
+        db.session.scalars(
+            select(Screening)
+            .where(Screening.status == ScreeningStatus.PENDING, Screening.starts_at <= utcnow())
+            .order_by(Screening.id)
+        )
+    )
+    count = 0
+    for screening in expired:
+        with force_locale(screening.language):
+            reason = _(
+                "The date of the screening passed before the producer could decide on the "
+                "booking, so it has expired. You are welcome to book a new date."
+            )
+        try:
+            reject_booking(screening, reason=reason, actor=EXPIRY_ACTOR)
+        except NotAllowed:  # decided meanwhile
+            continue
+        count += 1
+    return count
+
+
+# Who declines an expired booking, as the history records it.
+EXPIRY_ACTOR = "system:expired"
 
 
 def cancel_booking(

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, case, false, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from ..extensions import db
@@ -243,22 +243,31 @@ def _countries() -> list[str]:
 
 
 # ---------------------------------------------------------------- approvals
-def approval_queue(limit: int = 200) -> Page:
-    """Pending bookings, the soonest first, with what the producer needs to decide."""
-    query = (
-        select(Screening)
-        .join(Screening.film)
-        .options(contains_eager(Screening.film))
-        .where(Screening.status == ScreeningStatus.PENDING)
-        .order_by(Screening.starts_at, Screening.id)
-    )
+APPROVALS_PER_PAGE = 50
+
+
+def approval_queue(page: int = 1, per_page: int = APPROVALS_PER_PAGE) -> Page:
+    """Pending bookings a page at a time: the soonest upcoming first, then those whose date
+    has passed (they can no longer be approved: flagged, and expired by a job)."""
+    now = utcnow()
     total = (
         db.session.scalar(
             select(func.count(Screening.id)).where(Screening.status == ScreeningStatus.PENDING)
         )
         or 0
     )
-    rows = list(db.session.scalars(query.limit(limit)))
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = min(max(page, 1), pages)
+    query = (
+        select(Screening)
+        .join(Screening.film)
+        .options(contains_eager(Screening.film))
+        .where(Screening.status == ScreeningStatus.PENDING)
+        .order_by(case((Screening.starts_at <= now, 1), else_=0), Screening.starts_at, Screening.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    rows = list(db.session.scalars(query))
     # How many earlier screenings each organization has held (one grouped query).
     names = {row.organization_name for row in rows}
     history = {}
@@ -273,7 +282,18 @@ def approval_queue(limit: int = 200) -> Page:
                 .group_by(Screening.organization_name)
             ).all()
         )
-    return Page(rows, total, 1, limit, extra={"approved_before": history})
+    return Page(rows, total, page, per_page, extra={"approved_before": history, "now": now})
+
+
+def pending_ids() -> list[int]:
+    """Every booking waiting for a decision (the queue's "all waiting bookings")."""
+    return list(
+        db.session.scalars(
+            select(Screening.id)
+            .where(Screening.status == ScreeningStatus.PENDING)
+            .order_by(Screening.starts_at, Screening.id)
+        )
+    )
 
 
 @dataclass
@@ -285,15 +305,26 @@ class BulkOutcome:
 def decide(screening_ids: list[int], *, approve: bool, reason: str, actor: str) -> BulkOutcome:
     """Approve or reject several pending bookings; each is its own transaction and e-mail.
 
-    One that changed meanwhile (already decided, cancelled) is reported, not fatal.
+    One that changed meanwhile (already decided, cancelled) or whose date has passed is
+    reported with the reason, not fatal. The e-mails are composed and their PDFs rendered
+    by the outbox at delivery, so two hundred decisions are a few seconds' work.
     """
     if not approve and not reason.strip():
         raise DomainError(_("Give the organizers a reason."), field="reason")
     outcome = BulkOutcome()
-    for screening_id in dict.fromkeys(screening_ids):
-        screening = db.session.get(Screening, screening_id)
+    wanted = list(dict.fromkeys(screening_ids))
+    found = {
+        s.id: s
+        for s in db.session.scalars(
+            select(Screening)
+            .where(Screening.id.in_(wanted))
+            .options(selectinload(Screening.film), selectinload(Screening.licences))
+        )
+    }
+    for screening_id in wanted:
+        screening = found.get(screening_id)
         if screening is None:
-            outcome.failed.append((screening_id, "No such screening."))
+            outcome.failed.append((screening_id, _("No such screening.")))
             continue
         try:
             if approve:

@@ -149,6 +149,16 @@ def licence_pdf(licence: Licence) -> bytes:
     )
 
 
+def licence_pdf_by_id(licence_id: str) -> bytes:
+    """The PDF of a licence by its id: what the outbox renders into a licence e-mail at
+    delivery ("licence-pdf:<id>"). The licence row is never changed once issued, so it is
+    the PDF of the number and terms the organizer was sent, whenever it is rendered."""
+    licence = db.session.get(Licence, int(licence_id))
+    if licence is None:
+        raise LookupError(f"licence {licence_id} does not exist")
+    return licence_pdf(licence)
+
+
 # A key no licence can hold (it fails the number's pattern): a rejected number still makes
 # the one indexed lookup a real one makes, so a miss costs what a hit costs.
 _NO_NUMBER = "-"

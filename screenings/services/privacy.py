@@ -73,6 +73,7 @@ def redact_message(row: OutboxMessage, needles: tuple[str, ...] = ()) -> None:
     copy["X-Screenings-Erased"] = "personal data erased on request"
     copy.set_content("The content of this message was erased at its recipient's request.\n")
     row.raw = copy.as_bytes()
+    row.compose_ref = None  # a message queued by reference is never composed after this
     row.subject = scrub_text(row.subject, needles)
     row.last_error = scrub_text(row.last_error or "", needles)
     row.erase_after_sending = False

@@ -89,7 +89,18 @@
     });
   }
 
+  // "Select all on this page": ticks or unticks every box of its name (shown only with JS).
+  function wireSelectAll(box) {
+    var name = box.getAttribute("data-select-all");
+    var boxes = document.querySelectorAll("input[type=checkbox][name=" + name + "]");
+    if (box.parentNode) { box.parentNode.hidden = false; }
+    box.addEventListener("change", function () {
+      Array.prototype.forEach.call(boxes, function (b) { b.checked = box.checked; });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-select-all]"), wireSelectAll);
     Array.prototype.forEach.call(document.querySelectorAll("form"), function (form) {
       wireZones(form);
       wireTerms(form);

@@ -1,0 +1,24 @@
+"""Outbox messages composed at delivery: a reference to what the worker renders.
+
+Revision ID: e4a7c9d2b1f3
+Revises: e8a3c5d1f720
+Create Date: 2026-12-02 01:15:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "e4a7c9d2b1f3"
+down_revision = "e8a3c5d1f720"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("compose_ref", sa.String(length=80), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.drop_column("compose_ref")
