@@ -115,7 +115,7 @@ def test_bulk_reject_requires_a_reason_and_reports_stale_rows(client, producer, 
     )
     page = response.get_data(as_text=True)
     assert "1 booking rejected" in page
-    assert "Booking 1: This screening is approved" in page
+    assert "Booking 1: This screening has changed meanwhile" in page
     assert db.session.get(Screening, 1).status == "approved"
     assert db.session.get(Screening, 2).status == "rejected"
     (message,) = smtp.wait_for(1)
