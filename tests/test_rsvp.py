@@ -183,7 +183,7 @@ def test_organizer_sees_attendees_and_downloads_csv(client, db):
     reply(screening, "b@example.org", 1, name="Bea")
     token = manage_token(screening)
     page = client.get(f"/manage/{token}").get_data(as_text=True)
-    assert "1 confirmed RSVP(s) holding 2 of 2 seats; 1 waiting for 1 seat(s)." in page
+    assert "1 confirmed RSVP holds 2 of 2 seats. 1 reply waits on the waiting list." in page
     assert "b@example.org" in page
     response = client.get(f"/manage/{token}/attendees.csv")
     assert response.headers["Cache-Control"] == "no-store"

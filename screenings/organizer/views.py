@@ -154,7 +154,22 @@ def _manage_page(
         if screening.current_licence
         else None,
         delivery=_delivery(screening),
+        **_share_context(screening, token),
     ), status
+
+
+def _share_context(screening, token: str) -> dict:
+    """The Share block and the links in one place (templates/organizer/_share.html)."""
+    from ..licence_pdf import qr_svg
+    from ..services import reports
+    from ..services.sharing import share_of
+
+    share = share_of(screening)
+    return {
+        "share": share,
+        "share_qr": qr_svg(share.url) if share else "",
+        "can_report": reports.can_report(screening),
+    }
 
 
 def _delivery(screening) -> dict:
@@ -377,6 +392,28 @@ def licence_pdf(token: str):
         {
             "Content-Type": "application/pdf",
             "Content-Disposition": f'attachment; filename="licence-{licence.number}.pdf"',
+        },
+    )
+
+
+@bp.route("/manage/<token>/poster.pdf")
+@private_page
+def poster_pdf(token: str):
+    """A one-page poster to print: film, date, place as the public may know it, and a QR code
+    to the link this screening is shared by (services/sharing.py)."""
+    from ..services.sharing import poster_pdf as render_poster
+    from ..services.sharing import share_of
+
+    screening = _screening_for(token)
+    share = share_of(screening)
+    if share is None:
+        abort(404)
+    return (
+        render_poster(screening, share),
+        200,
+        {
+            "Content-Type": "application/pdf",
+            "Content-Disposition": f'attachment; filename="poster-{screening.id}.pdf"',
         },
     )
 

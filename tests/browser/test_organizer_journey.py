@@ -145,7 +145,8 @@ def test_organizer_books_manages_edits_and_cancels(page, live_server, smtp, tmp_
     revised = _revised_licence_mail(smtp, number, already=len(messages))
     assert revised.get_body(preferencelist=("plain",)).get_content().count("Community Hall")
 
-    # Cancelling needs the confirmation box: first without it, then with it.
+    # Cancelling is behind a disclosure, and needs the confirmation box: first without it.
+    page.get_by_text("Cancel the screening…").click()
     page.get_by_role("button", name="Cancel the screening").click()
     confirm = page.get_by_label("Yes, cancel this screening.")
     expect(confirm).to_have_attribute("aria-invalid", "true")
