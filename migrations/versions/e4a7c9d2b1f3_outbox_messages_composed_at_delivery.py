@@ -1,7 +1,7 @@
 """Outbox messages composed at delivery: a reference to what the worker renders.
 
 Revision ID: e4a7c9d2b1f3
-Revises: e8a3c5d1f720
+Revises: eb63e6b7f53f
 Create Date: 2026-12-02 01:15:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "e4a7c9d2b1f3"
-down_revision = "e8a3c5d1f720"
+down_revision = "eb63e6b7f53f"
 branch_labels = None
 depends_on = None
 
