@@ -47,7 +47,9 @@ def _move(screening, by: timedelta):
     start = screening.local_start + by
     update_booking(
         screening,
-        booking_details(start_date=start.date(), start_time=start.time()),
+        booking_details(
+            start_date=start.date(), start_time=start.time(), capacity=screening.capacity
+        ),
         actor="organizer:test",
     )
 
@@ -229,3 +231,42 @@ def test_change_email_shows_each_particular_before_and_now(db, smtp, app, langua
     assert rows[labels["Starts"]] == [(old_start, "s"), (new_start, "strong")]
     assert rows[labels["Venue"]][0][0].startswith("Main Sanctuary Hall")
     assert rows[labels["Venue"]][1][0].startswith("Small Hall")
+
+
+def test_a_move_held_for_review_reaches_guests_and_the_reminder_once_approved(db, smtp):
+    from screenings.models import ChangeRequest, Film
+    from screenings.services.bookings import approve_booking, approve_change
+
+    db.session.get(Film, 1).requires_approval = True
+    db.session.commit()
+    screening = make_screening(capacity=1, start_date=(datetime.now() + timedelta(days=20)).date())
+    approve_booking(screening, actor="producer:test")
+    reply(screening, "ann@example.org")
+    reply(screening, "wait@example.org")
+    first_start = screening.starts_at
+    assert _remind_at(first_start - timedelta(hours=20)) == 1
+    deliver_pending()
+    smtp.clear()
+
+    _move(screening, timedelta(days=35))  # more than a day: the producer reviews it
+    held = db.session.scalar(select(ChangeRequest))
+    assert set(held.changes) == {"local_start"}
+    assert db.session.get(Screening, screening.id).starts_at == first_start
+    deliver_pending()
+    smtp.wait_for(1)
+    assert smtp.to("wait@example.org") == []  # nothing moved yet
+    approve_change(held, actor="producer:test")
+    deliver_pending()
+    smtp.wait_for(2)
+
+    new_start = db.session.get(Screening, screening.id).starts_at
+    assert new_start - first_start >= timedelta(days=34)
+    text = _message_to(smtp, "wait@example.org").get_body(("plain",)).get_content()
+    with force_locale("en"):
+        old_display = localized_start_display(
+            Screening(starts_at=first_start, timezone="America/Toronto")
+        )
+    assert f"Before: {old_display}" in text.replace("\r\n", "\n")
+    assert _has_calendar(_message_to(smtp, "ann@example.org"))
+    assert _remind_at(new_start - timedelta(hours=20)) == 1
+    assert _remind_at(new_start - timedelta(hours=19)) == 0
