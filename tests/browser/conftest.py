@@ -242,6 +242,8 @@ def booked(app, client, live_server) -> Booked:
 # Every page reachable now, by name, with how to bring a fresh page to it.
 SITE_PAGES = [
     "home",
+    "upcoming",
+    "film page",
     "booking form",
     "booking form with errors",
     "manage",
@@ -260,6 +262,8 @@ def open_site_page(live_server, booked, producer) -> Callable:
 
     paths = {
         "home": "/",
+        "upcoming": "/screenings",
+        "film page": "/films/the-killing-roads",
         "booking form": "/book",
         "manage": booked.manage_path,
         "edit": booked.manage_path + "/edit",
