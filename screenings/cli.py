@@ -127,6 +127,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_data)
     app.cli.add_command(alerts_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(near_me_cli)
     app.cli.add_command(inbound_cli)
 
 
@@ -268,6 +269,17 @@ def alerts_digest() -> None:
     from .jobs import send_producer_digests
 
     click.echo(send_producer_digests())
+
+
+near_me_cli = AppGroup("near-me", help="Alerts of new screenings near a subscriber's town.")
+
+
+@near_me_cli.command("alerts")
+def near_me_alerts() -> None:
+    """E-mail near-me subscribers the new screenings within their radius (one a day at most)."""
+    from .jobs import send_near_me_alerts
+
+    click.echo(send_near_me_alerts())
 
 
 mail_cli = AppGroup("mail", help="Mail coming back: calendar replies, bounces, people's answers.")

@@ -58,6 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_REQUIRED_FOR_OWNERS": None,
     # Licence verification pages per client address (a miss counts like a hit).
     "RATELIMIT_LICENCES": "30 per minute",
+    # Near-me alerts: confirmation e-mails to one address a day (past that, the same answer
+    # and no e-mail), and days before an unconfirmed subscription is forgotten.
+    "NEARBY_CONFIRMATIONS_PER_ADDRESS_PER_DAY": 3,
+    "NEARBY_UNCONFIRMED_DAYS": 3,
+    # The "near" type-ahead (/places?q=…) per client address: a request a keystroke or two.
+    "RATELIMIT_PLACES": "120 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     # "development" or "production" (any case); anything else refuses to start.

@@ -36,7 +36,13 @@ from .models import (
     ScreeningStatus,
     utcnow,
 )
-from .places import NonexistentLocalTime, country_name, country_zones, venue_time_to_utc
+from .places import (
+    NonexistentLocalTime,
+    city_point,
+    country_name,
+    country_zones,
+    venue_time_to_utc,
+)
 from .security import link_key
 from .services import visibility
 from .services.films import seed_catalogue
@@ -142,6 +148,10 @@ def _places(rng: random.Random) -> list[tuple[str, str, str]]:
 def _sqlite_datetime(value: datetime | None) -> str | None:
     """A datetime as SQLAlchemy stores it in SQLite."""
     return None if value is None else value.isoformat(" ", "microseconds")
+
+
+POINT_COLUMNS = ("public_latitude", "public_longitude")
+NO_POINT = (None, None)
 
 
 def _insert(table, rows: list[dict]) -> None:
@@ -280,6 +290,8 @@ def generate(
             "format_id": None,
             "latitude": None,
             "longitude": None,
+            # No venue coordinates: the public point is the city's (visibility.public_point).
+            **dict(zip(POINT_COLUMNS, city_point(city, country) or NO_POINT, strict=True)),
             "reminder_sent_at": starts_at - timedelta(days=1) if is_past else None,
             "report_requested_at": None,
             "notes": "",

@@ -430,6 +430,59 @@ def send_manage_link(screening: Screening) -> None:
     _to_organizer(screening, "manage_link")
 
 
+# -- near-me alerts (services/near_alerts.py) ---------------------------------------------------
+
+
+def _to_subscriber(subscription, city, kind: str, **context):
+    """Compose an e-mail to a near-me subscriber, about their town and radius."""
+    return compose(
+        template=kind,
+        recipient_name="",
+        recipient_email=subscription.email,
+        language=subscription.language,
+        context={
+            "place": city.label(subscription.language),
+            "radius_km": subscription.radius_km,
+            **context,
+        },
+    )
+
+
+def send_nearby_confirmation(subscription, city) -> None:
+    """Double opt-in: the link that confirms a near-me subscription (nothing else is sent
+    to the address until it is followed)."""
+    from .services.near_alerts import CONFIRMATION_KIND, confirm_token
+
+    url = external_url("public.near_me_confirm", token=confirm_token(subscription))
+    message = _to_subscriber(subscription, city, "nearby_confirm", confirm_url=url)
+    enqueue(message, kind=CONFIRMATION_KIND)
+
+
+def send_nearby_alert(subscription, city, found: list) -> None:
+    """New screenings near the subscriber's town: [(Screening, km), …], nearest first. Carries
+    RFC 8058 one-click unsubscribe headers (and the same link in the body)."""
+    from .services.near_alerts import ALERT_KIND, unsubscribe_token
+
+    unsubscribe_url = external_url(
+        "public.near_me_unsubscribe", token=unsubscribe_token(subscription)
+    )
+    entries = [
+        {
+            "screening": screening,
+            "km": round(km),
+            "place": visibility.public_place(screening),
+            "url": screening_page_url(screening),
+        }
+        for screening, km in found
+    ]
+    message = _to_subscriber(
+        subscription, city, "nearby_alert", entries=entries, unsubscribe_url=unsubscribe_url
+    )
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    enqueue(message, kind=ALERT_KIND)
+
+
 # -- producer accounts and alerts (services/alerts.py) -------------------------------------------
 
 

@@ -41,13 +41,20 @@ def request_due_reports(since_days: int = 30) -> str:
 
 
 def purge_old_personal_data(days: int | None = None) -> str:
-    """Anonymise attendees and delete e-mail copies days after their screening."""
-    from .services.privacy import purge_attendee_data
+    """Anonymise attendees and delete e-mail copies days after their screening; forget
+    near-me subscriptions left unconfirmed."""
+    from .services.privacy import purge_attendee_data, purge_unconfirmed_subscriptions
 
     if days is None:
         days = current_app.config["PRIVACY_RETENTION_DAYS"]
     outcome = purge_attendee_data(older_than_days=days)
-    return f"anonymised {outcome['rsvps']} RSVPs, deleted {outcome['emails']} e-mail copies"
+    unconfirmed = purge_unconfirmed_subscriptions(
+        older_than_days=current_app.config["NEARBY_UNCONFIRMED_DAYS"]
+    )
+    return (
+        f"anonymised {outcome['rsvps']} RSVPs, deleted {outcome['emails']} e-mail copies "
+        f"and {unconfirmed} unconfirmed near-me subscription(s)"
+    )
 
 
 def _delivered() -> str:
@@ -76,6 +83,13 @@ def expire_past_bookings() -> str:
     return f"expired {expire()} booking(s); {_delivered()}"
 
 
+def send_near_me_alerts() -> str:
+    """E-mail near-me subscribers the new screenings within their radius (one a day at most)."""
+    from .services.near_alerts import send_alerts
+
+    return f"{send_alerts()} near-me alert(s) queued; {_delivered()}"
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -90,6 +104,8 @@ JOBS: tuple[Job, ...] = (
     Job("reports", timedelta(hours=1), request_due_reports),
     Job("privacy purge", timedelta(days=1), purge_old_personal_data),
     Job("alerts digest", timedelta(days=1), send_producer_digests),
+    # Hourly: each subscriber's own day is counted from their last alert (near_alerts.py).
+    Job("near-me alerts", timedelta(hours=1), send_near_me_alerts),
 )
 
 

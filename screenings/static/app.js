@@ -99,8 +99,36 @@
     });
   }
 
+  // The "near" field's suggestions: gazetteer towns from /places fill its <datalist> as one
+  // types (the server resolves whatever is submitted, so this only saves typing).
+  function wireSuggestions(input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    var url = input.getAttribute("data-suggest-url");
+    var timer = null;
+    if (!list || !url || !window.fetch) { return; }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var typed = input.value.trim();
+      if (typed.length < 2) { return; }
+      timer = setTimeout(function () {
+        fetch(url + "?q=" + encodeURIComponent(typed), { credentials: "omit" })
+          .then(function (response) { return response.ok ? response.json() : { places: [] }; })
+          .then(function (data) {
+            list.innerHTML = "";
+            data.places.forEach(function (place) {
+              var option = document.createElement("option");
+              option.value = place.label;
+              list.appendChild(option);
+            });
+          })
+          .catch(function () { /* no suggestions: the field still works */ });
+      }, 200);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-select-all]"), wireSelectAll);
+    Array.prototype.forEach.call(document.querySelectorAll("input[data-suggest-url]"), wireSuggestions);
     Array.prototype.forEach.call(document.querySelectorAll("form"), function (form) {
       wireZones(form);
       wireTerms(form);
