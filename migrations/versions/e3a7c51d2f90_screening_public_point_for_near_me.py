@@ -1,7 +1,7 @@
 """Screenings' public point (where the lists measure "near me" from), indexed, filled in.
 
 Revision ID: e3a7c51d2f90
-Revises: 59ad2abf59c8
+Revises: e8a3c5d1f720
 Create Date: 2026-12-02 01:20:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "e3a7c51d2f90"
-down_revision = "59ad2abf59c8"
+down_revision = "e8a3c5d1f720"
 branch_labels = None
 depends_on = None
 
