@@ -1,7 +1,7 @@
 """Screenings' public point (where the lists measure "near me" from), indexed, filled in.
 
 Revision ID: e3a7c51d2f90
-Revises: e8a3c5d1f720
+Revises: e4a7c9d2b1f3
 Create Date: 2026-12-02 01:20:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "e3a7c51d2f90"
-down_revision = "e8a3c5d1f720"
+down_revision = "e4a7c9d2b1f3"
 branch_labels = None
 depends_on = None
 
