@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from email_validator import EmailNotValidError, validate_email
 from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, StringField, TextAreaField
+from markupsafe import Markup
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import Choice
 from wtforms.validators import ValidationError
+from wtforms.widgets import Select, html_params
 
 from .safetext import text_problem
 
@@ -89,6 +94,45 @@ class PublicForm(SafeForm):
 def strip_text(value):
     """Field filter: surrounding whitespace is never meaningful."""
     return value.strip() if isinstance(value, str) else value
+
+
+class KeptOptionsSelect(Select):
+    """WTForms' select whose options are rendered once per list of choices and kept, the
+    chosen one marked in a copy: a list of 250 countries was most of a cold page's render
+    (the upcoming list, the dashboard). The same markup as ``Select`` (tests/test_public.py);
+    choices with groups or render_kw are rendered by ``Select`` itself."""
+
+    def __call__(self, field, **kwargs):
+        options = list(field.iter_choices())
+        if self.multiple or field.has_groups() or any(o.render_kw for o in options):
+            return super().__call__(field, **kwargs)
+        kwargs.setdefault("id", field.id)
+        flags = getattr(field, "flags", {})
+        for name in self.validation_attrs:
+            if name not in kwargs and getattr(flags, name, False):
+                kwargs[name] = getattr(flags, name)
+        pairs = tuple(
+            (option.value, None if option.label is None else str(option.label))
+            for option in options
+        )
+        html = _kept_options(pairs)
+        for option in options:
+            if option.selected:
+                plain = self.render_option(option._replace(selected=False))
+                html = html.replace(plain, self.render_option(option), 1)
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{html}</select>")
+
+
+@lru_cache(maxsize=64)
+def _kept_options(pairs: tuple[tuple[object, str | None], ...]) -> str:
+    rendered = (Select.render_option(Choice(value, label, False, None)) for value, label in pairs)
+    return "".join(rendered)
+
+
+class LongSelectField(SelectField):
+    """A SelectField of many options (countries, films): see KeptOptionsSelect."""
+
+    widget = KeptOptionsSelect()
 
 
 def choices(pairs) -> list[SelectChoice]:

@@ -115,3 +115,24 @@ def test_embed_page_may_be_framed_and_other_pages_may_not(client, db):
     listing = client.get("/screenings")
     assert listing.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in listing.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("args", [{}, {"country": "FR", "film": "no-such-film"}, {"country": "ZZ"}])
+def test_kept_option_lists_render_what_wtforms_renders(app, db, args):
+    """The country and film lists are rendered once and kept (forms.KeptOptionsSelect):
+    the markup, the chosen option included, must be WTForms' own."""
+    from werkzeug.datastructures import MultiDict
+    from wtforms.widgets import Select
+
+    from screenings.places import countries
+    from screenings.public.forms import SearchForm
+    from screenings.services.films import active_films
+
+    with app.test_request_context("/screenings"):
+        for _ in range(2):  # the second time from the kept copy
+            form = SearchForm(MultiDict(args), films=active_films(), countries=countries("fr"))
+            for field in (form.country, form.film):
+                assert field() == Select()(field)
+                assert field(class_="wide") == Select()(field, class_="wide")
+    if args.get("country") == "FR":
+        assert '<option selected value="FR">' in str(form.country())

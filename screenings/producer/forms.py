@@ -30,7 +30,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import SafeForm, choices, strip_text
+from ..forms import LongSelectField, SafeForm, choices, strip_text
 from ..models import FormatKind, MaterialKind
 from ..organizer.forms import ORGANIZATION_TYPES
 from ..places import all_zones, countries
@@ -124,8 +124,8 @@ class ScreeningFilterForm(SafeForm):
     class Meta:
         csrf = False
 
-    film = SelectField(_l("Film"), coerce=_int_or_none, validate_choice=False)
-    country = SelectField(_l("Country"), validate_choice=False)
+    film = LongSelectField(_l("Film"), coerce=_int_or_none, validate_choice=False)
+    country = LongSelectField(_l("Country"), validate_choice=False)
     status = SelectField(_l("Status"), choices=choices(STATUS_CHOICES), default="active")
     date_from = DateField(_l("From"), validators=[Optional()])
     date_to = DateField(_l("To"), validators=[Optional()])

@@ -19,7 +19,7 @@ from wtforms.validators import (
     Optional,
 )
 
-from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
+from ..forms import LongSelectField, PublicForm, SafeForm, checked_email, choices, strip_text
 
 REQUIRED = _l("This field is required.")
 
@@ -38,8 +38,8 @@ class SearchForm(SafeForm):
         csrf = False
 
     city = StringField(_l("City"), validators=[Optional(), Length(max=120)], filters=[strip_text])
-    country = SelectField(_l("Country"), validators=[Optional()], validate_choice=False)
-    film = SelectField(_l("Film"), validators=[Optional()], validate_choice=False)
+    country = LongSelectField(_l("Country"), validators=[Optional()], validate_choice=False)
+    film = LongSelectField(_l("Film"), validators=[Optional()], validate_choice=False)
     # A town typed (the type-ahead offers the gazetteer's) or a gazetteer id from a link:
     # the view turns it into one city, or says which it could be (services/nearby.py).
     near = StringField(
