@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from flask import session
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_mail import Mail
@@ -32,7 +33,21 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 mail = Mail()
 csrf = CSRFProtect()
-login_manager = LoginManager()
+
+
+class UserSessionLoginManager(LoginManager):
+    """Flask-Login with its session protection applied to sessions that hold a user: on an
+    anonymous visitor's session (a CSRF token, nothing else) the "strong" mode found no
+    identifier, emptied it and cleared the remember cookie on every request, so each page
+    answered two Set-Cookie headers. There is no login in such a session to protect."""
+
+    def _session_protection_failed(self):
+        if "_user_id" not in session:
+            return False
+        return super()._session_protection_failed()
+
+
+login_manager = UserSessionLoginManager()
 # Limits count per client address (behind a proxy, only with PROXY_FIX set: see config.py).
 limiter = Limiter(key_func=client_address, default_limits=[])
 

@@ -136,3 +136,16 @@ def test_kept_option_lists_render_what_wtforms_renders(app, db, args):
                 assert field(class_="wide") == Select()(field, class_="wide")
     if args.get("country") == "FR":
         assert '<option selected value="FR">' in str(form.country())
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_an_anonymous_visitor_gets_one_session_cookie_not_one_per_page(app, client, db, cached):
+    """The RSVP form's CSRF token needs a session; setting it again (and clearing a remember
+    cookie nobody has) on every page was Flask-Login's session protection on a session with
+    no user in it (extensions.UserSessionLoginManager)."""
+    app.config["PAGE_CACHE_ENABLED"] = cached
+    screening = make_screening()
+    first = client.get(f"/screenings/{screening.id}")
+    assert [c.split("=")[0] for c in first.headers.getlist("Set-Cookie")] == ["session"]
+    for url in (f"/screenings/{screening.id}", "/screenings", f"/screenings/{screening.id}"):
+        assert client.get(url).headers.getlist("Set-Cookie") == [], url
