@@ -12,7 +12,7 @@ from markupsafe import Markup
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import Choice
 from wtforms.validators import ValidationError
-from wtforms.widgets import Select, html_params
+from wtforms.widgets import Select
 
 from .safetext import text_problem
 
@@ -106,27 +106,40 @@ class KeptOptionsSelect(Select):
         options = list(field.iter_choices())
         if self.multiple or field.has_groups() or any(o.render_kw for o in options):
             return super().__call__(field, **kwargs)
-        kwargs.setdefault("id", field.id)
-        flags = getattr(field, "flags", {})
-        for name in self.validation_attrs:
-            if name not in kwargs and getattr(flags, name, False):
-                kwargs[name] = getattr(flags, name)
-        pairs = tuple(
-            (option.value, None if option.label is None else str(option.label))
-            for option in options
+        html = _kept_options(
+            tuple(
+                (option.value, None if option.label is None else str(option.label))
+                for option in options
+            )
         )
-        html = _kept_options(pairs)
         for option in options:
             if option.selected:
                 plain = self.render_option(option._replace(selected=False))
                 html = html.replace(plain, self.render_option(option), 1)
-        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{html}</select>")
+        empty = super().__call__(_WithoutOptions(field), **kwargs)  # "<select …></select>"
+        return empty[: -len("</select>")] + html + empty[-len("</select>") :]
+
+
+class _WithoutOptions:
+    """A field as Select reads it, with no options: the kept ones are put in after."""
+
+    def __init__(self, field) -> None:
+        self._field = field
+
+    def __getattr__(self, name: str):
+        return getattr(self._field, name)
+
+    def has_groups(self) -> bool:
+        return False
+
+    def _iter_choices_normalized(self):
+        return iter(())
 
 
 @lru_cache(maxsize=64)
-def _kept_options(pairs: tuple[tuple[object, str | None], ...]) -> str:
+def _kept_options(pairs: tuple[tuple[object, str | None], ...]) -> Markup:
     rendered = (Select.render_option(Choice(value, label, False, None)) for value, label in pairs)
-    return "".join(rendered)
+    return Markup("").join(rendered)
 
 
 class LongSelectField(SelectField):
