@@ -330,3 +330,19 @@ def test_the_job_and_the_command_send_the_alerts(client, db, smtp, runner):
     (alert,) = smtp.to(SUBSCRIBER)
     assert "Tonight in Lyon" in alert.get_body(("plain",)).get_content()
     assert "0 near-me alert(s) queued" in runner.invoke(args=["near-me", "alerts"]).output
+
+
+def test_the_api_sorts_near_a_town_with_distances(client, db):
+    _french("Paris")
+    _french("Lyon")
+    body = client.get(f"/api/screenings?near={LYON.id}&km=500").get_json()
+    assert [s["venue"]["city"] for s in body["screenings"]] == ["Lyon", "Paris"]
+    assert body["screenings"][0]["distance_km"] == 0
+    assert 380 < body["screenings"][1]["distance_km"] < 400
+    assert "distance_km" not in client.get("/api/screenings").get_json()["screenings"][0]
+    refused = client.get("/api/screenings?near=London")
+    assert refused.status_code == 422
+    assert {c["label"] for c in refused.get_json()["did_you_mean"]} >= {
+        "London, United Kingdom",
+        "London, Canada",
+    }

@@ -694,22 +694,41 @@ def feed_producer(token: str):
 
 @bp.route("/api/screenings")
 def api_screenings():
-    """Upcoming public screenings as JSON, for the film's website: CORS-readable and cacheable."""
-    _form, filters = _search_form()
+    """Upcoming public screenings as JSON, for the film's website: CORS-readable and cacheable.
+    With ``near=<town>`` (and ``km``) nearest first, each with its ``distance_km``."""
+    form, filters = _search_form()
+    near = _near(form, ".api_screenings")
+    if near.redirect is not None:
+        return near.redirect
+    if form.near.errors or form.km.errors:
+        response = current_app.json.response(
+            {
+                "errors": {name: list(form[name].errors) for name in ("near", "km")},
+                "did_you_mean": [
+                    {"id": city.id, "label": city.label(_locale())} for city in near.candidates
+                ],
+            }
+        )
+        response.status_code = 422
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
     per_page = request.args.get("per_page", feed_service.PER_PAGE, type=int) or 1
-    page = feed_service.upcoming(filters, page=_page_number(), per_page=per_page)
-    args = {
-        k: v
-        for k, v in (("city", filters.city), ("country", filters.country), ("film", filters.film))
-        if v
-    }
+    page = _list_page(filters, near, page=_page_number(), per_page=per_page)
+    args = _list_args(filters, near)
+    distances = getattr(page, "distances", {})
 
     def link(number: int) -> str:
         return external_url("public.api_screenings", page=number, per_page=page.per_page, **args)
 
+    def item(screening) -> dict:
+        found = feed_service.as_json(screening)
+        if screening.id in distances:
+            found["distance_km"] = round(distances[screening.id])
+        return found
+
     response = current_app.json.response(
         {
-            "screenings": [feed_service.as_json(s) for s in page.items],
+            "screenings": [item(s) for s in page.items],
             "page": page.page,
             "per_page": page.per_page,
             "next": link(page.page + 1) if page.has_next else None,
