@@ -376,14 +376,15 @@ def screening_detail(screening_id: int) -> dict | None:
 
 
 def _attendees(screening: Screening) -> list | None:
-    """Attendees (confirmed and waiting) once RSVPs exist; None where the feature is absent."""
+    """Attendees (every reply still open: confirmed, unconfirmed, requested, waiting) once
+    RSVPs exist; None where the feature is absent."""
     try:
         from . import rsvps
     except ImportError:  # pragma: no cover - RSVPs are a separate feature
         return None
     if not hasattr(rsvps, "attendees"):
         return None
-    return rsvps.attendees(screening)
+    return rsvps.attendees(screening, statuses=rsvps.OPEN_STATUSES)
 
 
 # ---------------------------------------------------------------- outbox

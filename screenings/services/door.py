@@ -190,8 +190,13 @@ def _refusal(rsvp: Rsvp) -> str | None:
     """Why this RSVP may not come in (more), or None."""
     if rsvp.status == RsvpStatus.CANCELLED:
         return _("This reply was cancelled: the ticket is not valid.")
-    if rsvp.status != RsvpStatus.CONFIRMED:
+    if rsvp.status == RsvpStatus.WAITLISTED:
         return _("This guest is on the waiting list, not confirmed: the ticket is not valid.")
+    if rsvp.status != RsvpStatus.CONFIRMED:  # requested, unconfirmed or declined
+        return _(
+            "This guest's reply is not confirmed (the host's approval or their address): "
+            "the ticket is not valid."
+        )
     if rsvp.checked_in_count >= rsvp.party_size:
         return _(
             "Already checked in at %(when)s by %(who)s.",

@@ -393,17 +393,33 @@ def promote_waitlist(screening: Screening) -> list[Rsvp]:
     for candidate in waiting:
         if not _hold_seats(screening.id, candidate.party_size):
             continue
+        # Where the address check asks it of this party, freed seats are held for it as for
+        # a new reply (a made-up address on the waiting list gets no seat for good); a guest
+        # the host let onto the list has been looked at already.
+        confirms = not screening.approves_guests and guests.confirms_address(
+            screening, candidate.party_size
+        )
+        values = {"status": RsvpStatus.CONFIRMED, "confirmed_at": utcnow()}
+        if confirms:
+            values = {
+                "status": RsvpStatus.UNCONFIRMED,
+                "hold_expires_at": clock() + _hold_duration(),
+                "confirm_token_hash": hash_token(confirm_token(candidate)),
+            }
         moved = db.session.execute(
             update(Rsvp)
             .where(Rsvp.id == candidate.id, Rsvp.status == RsvpStatus.WAITLISTED)
-            .values(status=RsvpStatus.CONFIRMED, confirmed_at=utcnow(), updated_at=utcnow())
+            .values(updated_at=utcnow(), **values)
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:
             _release_seats(screening.id, candidate.party_size)
             continue
         db.session.refresh(candidate)
-        emails.send_rsvp_confirmed(candidate, promoted=True)
+        if confirms:
+            emails.send_rsvp_confirm_address(candidate, confirm_url=_confirm_url(candidate))
+        else:
+            emails.send_rsvp_confirmed(candidate, promoted=True)
         promoted.append(candidate)
     db.session.refresh(screening)
     return promoted
