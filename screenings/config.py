@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     # Web processes hand messages they just committed to a background thread that sends them
     # (never the request itself); False: only the worker (`flask outbox run`) sends.
     "OUTBOX_DELIVER_IN_BACKGROUND": True,
+    # A request that queued more mails to compose than this (licence mails: a PDF each) leaves
+    # those to the worker (outbox run): a bulk approval's mail is not a web process's work.
+    "OUTBOX_BACKGROUND_MAX": 20,
     # Absolute base for links in e-mails and calendar files (no request outside a view).
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "PRODUCER_NAME": "Chutzpa Productions",

@@ -59,6 +59,7 @@ from .security import hash_token, link_token, mailbox_safe
 
 _NEW_IDS = "outbox_new_ids"
 _COMMITTED_IDS = "outbox_committed_ids"
+_LATER_IDS = "outbox_composed_later_ids"  # queued by reference: composed at delivery
 
 
 @dataclass
@@ -325,6 +326,7 @@ def enqueue_later(
     db.session.add(row)
     db.session.flush()
     db.session.info.setdefault(_NEW_IDS, []).append(row.id)
+    db.session.info.setdefault(_LATER_IDS, set()).add(row.id)
     return row
 
 
@@ -599,20 +601,31 @@ def _after_commit(session) -> None:
     request ends (``_hand_over``), so a request that commits many times (a bulk approval)
     does not share the CPU with the delivery of its own first messages."""
     new_ids = session.info.pop(_NEW_IDS, [])
+    later = session.info.pop(_LATER_IDS, set())
     if new_ids and has_request_context():
         g.setdefault(_COMMITTED_IDS, []).extend(new_ids)
+        g.setdefault(_LATER_IDS, set()).update(later)
 
 
 def _hand_over(_error: BaseException | None = None) -> None:
     """At the end of a request: what it committed, to the background thread of its app."""
     ids = g.pop(_COMMITTED_IDS, None)
+    later = g.pop(_LATER_IDS, set())
     app = current_app._get_current_object()
-    if ids and app.config["OUTBOX_DELIVER_IN_BACKGROUND"]:
+    if not ids or not app.config["OUTBOX_DELIVER_IN_BACKGROUND"]:
+        return
+    if len(later) > app.config["OUTBOX_BACKGROUND_MAX"]:
+        # A bulk approval's licence mails (each composed, a PDF rendered) are the worker's
+        # work, not a web process's: its thread would take the CPU from the requests after.
+        app.logger.info("outbox: %s messages to compose left to the worker", len(later))
+        ids = [i for i in ids if i not in later]
+    if ids:
         background.submit(app, ids)
 
 
 def _after_rollback(session, previous_transaction) -> None:
     session.info.pop(_NEW_IDS, None)
+    session.info.pop(_LATER_IDS, None)
 
 
 def init_outbox(app: Flask) -> None:

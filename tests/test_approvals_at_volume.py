@@ -186,6 +186,12 @@ def test_a_past_booking_is_flagged_refused_in_its_row_and_expires(client, produc
     assert "Waiting for approval" in alone.get_data(as_text=True)
     assert 'id="error-2"' in alone.get_data(as_text=True)
 
+    # Its own page says so too, and offers no Approve button.
+    detail = client.get(f"/producer/screenings/{past.id}").get_data(as_text=True)
+    assert "so it can no longer be approved" in detail
+    assert f'action="/producer/screenings/{past.id}/approve"' not in detail
+    assert f'action="/producer/screenings/{past.id}/reject"' in detail
+
     smtp.clear()
     assert expire_past_bookings() == 1
     assert expire_past_bookings() == 0  # twice: nothing twice
@@ -216,3 +222,22 @@ def test_the_expiry_job_is_scheduled():
 
     (job,) = [j for j in JOBS if j.name == "expire bookings"]
     assert job.every <= timedelta(hours=1)
+
+
+def test_a_bulk_approvals_mail_is_composed_by_the_worker_not_the_web_process(
+    client, producer, db, smtp
+):
+    made = _pending(db, 21)  # one more than OUTBOX_BACKGROUND_MAX
+    submit(
+        client,
+        "/producer/approvals",
+        {"screening_ids": [str(s.id) for s in made], "action": "approve"},
+    )
+    assert smtp.messages == []  # the web process's thread was not handed them
+    waiting = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "licence_issued")
+    ).all()
+    assert len(waiting) == 21
+    assert {row.status for row in waiting} == {"pending"}
+    assert deliver_pending(limit=2) == {"sent": 2, "failed": 0}  # the worker's run
+    assert len(smtp.wait_for(2)) == 2

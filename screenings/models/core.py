@@ -259,6 +259,11 @@ class Screening(db.Model):
         return self.starts_at_utc.astimezone(self.zone)
 
     @property
+    def has_started(self) -> bool:
+        """The start has passed: a booking still waiting can no longer be approved."""
+        return self.starts_at_utc <= datetime.now(UTC)
+
+    @property
     def is_past(self) -> bool:
         return self.ends_at_utc <= datetime.now(UTC)
 

@@ -136,16 +136,12 @@ def _manage_page(
     status: int = 200,
     decision_form: GuestDecisionForm | None = None,
 ):
-    share = visibility.share_token(screening)
     return render_template(
         "organizer/manage.html",
         screening=screening,
         token=token,
         cancel_form=cancel_form,
         share_form=ConfirmForm(),
-        share_url=external_url("public.shared", token=share)
-        if share and screening.visibility == visibility.PRIVATE
-        else None,
         **_attendee_context(screening),
         **_guest_requests_context(screening, decision_form),
         **_door_context(screening),

@@ -289,7 +289,7 @@ def _transition(screening: Screening, allowed: tuple[str, ...], new_status: str)
 
 
 def _approve(screening: Screening, actor: str) -> None:
-    if screening.starts_at <= utcnow():
+    if screening.has_started:
         raise NotAllowed(
             _(
                 "The date of this screening has passed, so it can no longer be approved. "
