@@ -20,7 +20,7 @@ from flask_babel import force_locale, get_locale, gettext
 from icalendar import Calendar, Event, Timezone, vCalAddress, vDDDTypes, vDuration, vText
 from icalendar.parser import Contentline
 
-from .places import country_name
+from .places import place_lines
 
 PRODID = "-//Screenings//Screenings//EN"
 METHODS = ("REQUEST", "CANCEL")
@@ -487,15 +487,7 @@ def location_text(place: Any, *, localized: bool = True) -> str:
     """A place on one line, as LOCATION says it (and guests' change e-mails)."""
     # The country by name: an ISO code at the end reads as a US state (IL, CA, IN).
     locale = str(get_locale() or "en") if localized else "en"
-    parts = (
-        place.venue_name,
-        place.street_address,
-        place.city,
-        place.region,
-        place.postal_code,
-        country_name(place.country, locale) if place.country else "",
-    )
-    return ", ".join(part.strip() for part in parts if part and part.strip())
+    return ", ".join(place_lines(place, locale))
 
 
 def _untranslated(message: str, **variables: Any) -> str:

@@ -28,6 +28,8 @@ from fpdf import FPDF
 from fpdf.enums import TableBordersLayout, VAlign, XPos, YPos
 from fpdf.fonts import FontFace
 
+from .places import address_lines
+
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 FAMILY = "DejaVu"
@@ -211,10 +213,18 @@ def _particular_rows(p: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     film = str(p.get("film_title", ""))
     if p.get("film_year"):
         film = f"{film} ({p['film_year']})"
-    locality = " ".join(str(p.get(k) or "") for k in ("region", "postal_code")).strip()
-    town = ", ".join(part for part in (str(p.get("city") or ""), locality) if part)
     address = "\n".join(
-        line for line in (p.get("street_address"), town, p.get("country_name")) if line
+        [
+            *address_lines(
+                str(p.get("country") or ""),
+                street=str(p.get("street_address") or ""),
+                city=str(p.get("city") or ""),
+                region=str(p.get("region") or ""),
+                postal_code=str(p.get("postal_code") or ""),
+                country_line=False,
+            ),
+            *([p["country_name"]] if p.get("country_name") else []),
+        ]
     )
     organization = str(p.get("organization_name", ""))
     rows = [

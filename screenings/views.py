@@ -17,7 +17,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from .calendar import subscribe_links, webcal_url
 from .extensions import db
-from .places import country_name, utc_offset_label
+from .places import country_name, place_lines, utc_offset_label
 from .services import DomainError
 from .services.licences import local_start_display
 from .urls import external_url
@@ -153,6 +153,7 @@ def register_template_helpers(app: Flask) -> None:
         get_locale=get_locale,
         field_attributes=field_attributes,
         country_name=localized_country_name,
+        address_line=localized_address_line,
         local_start_display=localized_start_display,
         country_zones_json=lambda: zones_json,
         zone_defaults_json=lambda: zone_defaults_json,
@@ -288,6 +289,12 @@ def localized_start_display(screening) -> str:
     day = babel_dates.format_date(local, "full", locale=locale)
     time = babel_dates.format_time(local, "HH:mm", locale=locale)
     return f"{day}, {time} ({screening.timezone}, {utc_offset_label(local)})"
+
+
+def localized_address_line(place) -> str:
+    """A place's address on one line, laid out as its country writes it (places.address_lines),
+    as much of it as `place` holds (see services/visibility.py)."""
+    return ", ".join(place_lines(place, _locale()))
 
 
 def localized_country_name(code: str) -> str:

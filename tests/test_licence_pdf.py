@@ -44,6 +44,7 @@ def make_licence(**overrides) -> SimpleNamespace:
         "city": "Montréal",
         "region": "QC",
         "postal_code": "H2X 3K4",
+        "country": "CA",
         "country_name": "Canada",
         "timezone": "America/Toronto",
         "local_start_display": "Thursday 10 December 2026, 19:00 (America/Toronto, UTC−05:00)",
@@ -92,7 +93,7 @@ def test_pdf_states_number_particulars_condition_and_verify_address():
         "Théâtre de l'Œil",
         "The Keepers of the River (2025)",
         "Salle Émile-Nelligan",
-        "Montréal, QC H2X 3K4",
+        "Montréal QC H2X 3K4",  # as Canada Post writes it
         "Thursday 10 December 2026, 19:00 (America/Toronto, UTC−05:00)",
         "95 minutes",
         "120 people",
