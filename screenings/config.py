@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LOCKOUT_MINUTES": 15,
     # Owners must enrol TOTP two-factor before using the producer pages; None: in production.
     "TWO_FACTOR_REQUIRED_FOR_OWNERS": None,
+    # Messages an organizer may send to their screening's guests in any 24 hours (all groups
+    # together; services/guest_messages.py), and form posts per client address.
+    "GUEST_MESSAGES_PER_DAY": 3,
+    "RATELIMIT_GUEST_MESSAGES": "10 per hour",
     # Licence verification pages per client address (a miss counts like a hit).
     "RATELIMIT_LICENCES": "30 per minute",
     # Near-me alerts: confirmation e-mails to one address a day (past that, the same answer
@@ -67,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     "NEARBY_UNCONFIRMED_DAYS": 3,
     # The "near" type-ahead (/places?q=…) per client address: a request a keystroke or two.
     "RATELIMIT_PLACES": "120 per minute",
+    # The door page's JSON calls (look-ups, name searches, check-ins) per client address,
+    # both door links together: beyond the link's secret, a leaked link cannot be used to
+    # try ticket codes or names at speed. A busy door with a few helpers stays well below.
+    "RATELIMIT_DOOR": "240 per minute",
     # Minutes added to a film's runtime for the discussion, for the default duration.
     "DISCUSSION_MINUTES": 30,
     # "development" or "production" (any case); anything else refuses to start.

@@ -12,15 +12,14 @@ from . import calendar
 from .extensions import db
 from .models import Licence, RsvpStatus, Screening
 from .outbox import (
-    DISPLAY_NAME_MAX,
     Attachment,
     CalendarPart,
     compose,
+    display_address,
     enqueue,
     enqueue_later,
     sender_address,
 )
-from .safetext import header_text
 from .services import visibility
 from .urls import external_url, public_domain
 
@@ -224,6 +223,7 @@ def _to_attendee(
     *,
     calendar_part: CalendarPart | None = None,
     with_ticket: bool = False,
+    reply_to: tuple[str, str] | None = None,
     **context,
 ) -> None:
     """Compose an attendee e-mail (with their private RSVP link) and queue it; a confirmed
@@ -250,6 +250,7 @@ def _to_attendee(
             **context,
         },
         calendar=calendar_part,
+        reply_to=reply_to,
     )
     if with_ticket:
         # The HTML part becomes multipart/related with the QR beside it (cid: reference).
@@ -367,6 +368,20 @@ def send_rsvp_reminder(rsvp) -> None:
     _to_attendee(rsvp, "rsvp_reminder")
 
 
+def send_guest_message(rsvp, *, subject: str, body: str, why: str) -> None:
+    """The organizer's words to their guests, in the guest's language frame (greeting, why
+    they get it, their RSVP link); answers go to the organizer (Reply-To)."""
+    screening = rsvp.screening
+    _to_attendee(
+        rsvp,
+        "guest_message",
+        reply_to=(screening.contact_name, screening.contact_email),
+        subject=subject,
+        body=body,
+        why=why,
+    )
+
+
 def send_organizer_reminder(screening: Screening, *, seats: int, attendees: int) -> None:
     """The screening is soon (organizer): with the current count of RSVPs."""
     _to_organizer(screening, "organizer_reminder", seats=seats, attendees=attendees)
@@ -418,10 +433,7 @@ def send_reply_forwarded(screening: Screening, forwarded) -> None:
         screening,
         "reply_forwarded",
         forwarded=forwarded,
-        reply_to=Address(
-            display_name=header_text(forwarded.name)[:DISPLAY_NAME_MAX],
-            addr_spec=forwarded.address,
-        ),
+        reply_to=display_address(forwarded.name, forwarded.address),
     )
 
 

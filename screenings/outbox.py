@@ -141,8 +141,12 @@ def compose(
     calendar: CalendarPart | None = None,
     attachments: Iterable[Attachment] = (),
     message_id: str | None = None,
+    reply_to: tuple[str, str] | None = None,
 ) -> EmailMessage:
     """Render templates/email/<template>/{subject.txt,body.txt,body.html} into a MIME message.
+
+    ``reply_to`` is (name, address) of the person answers should reach, e.g. the organizer
+    of a screening writing to their guests; its name is a display name like the recipient's.
 
     The headers are built with the standard library's header registry: a typed name is a
     display name, never parsed as addresses. User text reaching the Subject or a display name
@@ -158,9 +162,9 @@ def compose(
     message = EmailMessage(policy=SMTP)
     message["Subject"] = header_text(subject)
     message["From"] = sender_address()
-    message["To"] = Address(
-        display_name=header_text(recipient_name)[:DISPLAY_NAME_MAX], addr_spec=recipient_email
-    )
+    message["To"] = display_address(recipient_name, recipient_email)
+    if reply_to is not None:
+        message["Reply-To"] = display_address(*reply_to)
     message["Date"] = formatdate(usegmt=True)
     domain = sender_address().domain or "localhost"
     message["Message-ID"] = message_id or make_msgid(domain=domain)
@@ -192,6 +196,12 @@ def compose(
     # Last: set_content() clears Content-* headers and add_*() moves them into the first part.
     message["Content-Language"] = language
     return message
+
+
+def display_address(name: str, addr_spec: str) -> Address:
+    """A typed name and an address as one header address: the name never parsed as one
+    (cut to DISPLAY_NAME_MAX, one line, no encoded-word: ``header_text``)."""
+    return Address(display_name=header_text(name)[:DISPLAY_NAME_MAX], addr_spec=addr_spec)
 
 
 # Headers are written on lines of up to 998 characters (RFC 5322's limit) rather than folded
@@ -233,7 +243,9 @@ def _compare_read_back(message: EmailMessage, received: EmailMessage) -> None:
         for name, value in read.items():
             if UNSAFE.search(str(value)):
                 raise UnsafeMessage(f"a control character in the {name} header")
-    for name in ("From", "To"):
+    for name in ("From", "To", "Reply-To"):
+        if message[name] is None:
+            continue
         if [a.addr_spec for a in received[name].addresses] != [
             a.addr_spec for a in message[name].addresses
         ]:

@@ -98,6 +98,8 @@ class SecurityHeaders:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if error.response is not None:  # the view or its limit made its own answer
+            return error.response
         if request.path.startswith("/api/"):
             return {"error": error.name, "description": error.description}, error.code
         return render_template("error.html", error=error), error.code

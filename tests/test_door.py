@@ -15,13 +15,16 @@ from screenings.services import door
 from screenings.services import rsvps as rsvp_service
 from screenings.services.bookings import manage_token
 
+from . import producer_helpers
 from .conftest import hidden_fields, submit
 from .factories import make_screening
+from .producer_helpers import make_past
 from .rsvp_helpers import post_rsvp, reply, rsvp_link
 
 zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp (dev dependency) decodes the QR")
 Image = pytest.importorskip("PIL.Image")
 
+producer = producer_helpers.producer  # the fixture, logged in on `client`
 CODE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){3}\b")
 
 
@@ -237,3 +240,66 @@ def test_attendance_from_the_door_fills_the_report_and_the_csv(client, db):
     page = client.get(f"/manage/{token}/report").get_data(as_text=True)
     assert 'value="2"' in page
     assert "2 checked in at the door" in page
+
+
+@pytest.mark.config(RATELIMIT_ENABLED=True, RATELIMIT_DOOR="3 per minute")
+def test_the_door_api_is_rate_limited_per_client_and_the_page_says_so_in_words(client, db):
+    screening = make_screening(capacity=10)
+    reply(screening, email="dana@example.org", name="Dana Levi")
+    page_url = organizer_door(screening)
+    page = client.get(page_url).get_data(as_text=True)
+    csrf = re.search(r'data-csrf="([^"]+)"', page).group(1)
+    # The page carries the sentence it shows when the server answers 429 without one.
+    assert "Too many requests from this connection. Wait a minute, then try again." in page
+
+    def call(url=page_url, address="192.0.2.10"):
+        return client.post(
+            url + "/api",
+            json={"action": "search", "q": "levi"},
+            headers={"X-CSRFToken": csrf},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    assert [call().status_code for _ in range(3)] == [200, 200, 200]
+    refused = call()
+    assert refused.status_code == 429
+    assert refused.get_json() == {
+        "ok": False,
+        "limited": True,
+        "message": "Too many requests from this connection. Wait a minute, then try again.",
+    }
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["Cache-Control"] == "no-store"
+    # A helper link from the same address shares the budget; another address has its own.
+    token = manage_token(screening)
+    helper_url = "/door/" + door.helper_token(door.create_helper(screening, "Side door"))
+    assert call(helper_url).status_code == 429
+    assert call(address="198.51.100.7").status_code == 200
+    # The door page itself (the capability link) still opens: only its calls are counted.
+    assert client.get(page_url, environ_base={"REMOTE_ADDR": "192.0.2.10"}).status_code == 200
+    assert client.get(f"/manage/{token}").status_code == 200
+
+
+def test_door_attendance_shows_on_the_producers_reach_page(client, producer, db):
+    from screenings.models import ScreeningReport
+
+    reported = make_screening(capacity=10, expected_audience=80)
+    other = make_screening(capacity=10, city="Montreal")
+    party = reply(reported, email="ann@example.org", party_size=2)
+    solo = reply(reported, email="ben@example.org", name="Ben Solo")
+    elsewhere = reply(other, email="cat@example.org", name="Cat Else")
+    reply(other, email="dov@example.org", name="Dov Away")  # confirmed, never came
+    for guest, screening in ((party, reported), (solo, reported), (elsewhere, other)):
+        door.check_in(door.DoorSession(screening, actor="test"), guest, members=2)
+    make_past(reported, days_ago=1)
+    db.session.add(ScreeningReport(screening_id=reported.id, actual_attendance=64))
+    db.session.commit()
+
+    html = client.get("/producer/reach").get_data(as_text=True)
+    assert "<strong>4</strong> people checked in at the door, at 2 screenings" in html
+    # The latest report beside what the door counted for that screening.
+    assert "64 came, 80 expected · 3 checked in at the door" in html
+    # And per month, beside expected and reported.
+    month = reported.starts_at.strftime("%Y-%m")
+    in_month = 3 + (1 if other.starts_at.strftime("%Y-%m") == month else 0)
+    assert f"<tr><td>{month}</td><td>80</td><td>64</td><td>{in_month}</td></tr>" in html

@@ -7,9 +7,12 @@ else. The page sends JSON with the CSRF token in a header; a miss is a 404 eithe
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+import time
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from ..extensions import limiter
 from ..forms import ConfirmForm
 from ..services import DomainError, door
 from ..services import bookings as booking_service
@@ -119,13 +122,37 @@ def _int(value, default: int = 0) -> int:
         return default
 
 
+def _rate_limit_door() -> str:
+    return current_app.config["RATELIMIT_DOOR"]
+
+
+def _too_many(limit):
+    """The door page's answer past the limit: JSON it shows in words, and when to try again."""
+    response = jsonify(
+        ok=False,
+        limited=True,
+        message=_("Too many requests from this connection. Wait a minute, then try again."),
+    )
+    response.status_code = 429
+    response.headers["Cache-Control"] = "no-store"  # as private_page, which it never reaches
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Retry-After"] = str(max(int(limit.reset_at - time.time()), 1))
+    return response
+
+
+# Both door links share one budget per client address (security.client_address).
+door_limit = limiter.shared_limit(_rate_limit_door, scope="door-api", on_breach=_too_many)
+
+
 @bp.route("/manage/<token>/door/api", methods=["POST"])
+@door_limit
 @private_page
 def organizer_api(token: str):
     return _answer(_organizer_door(token))
 
 
 @bp.route("/door/<token>/api", methods=["POST"])
+@door_limit
 @private_page
 def helper_api(token: str):
     return _answer(_helper_door(token))

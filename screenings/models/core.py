@@ -218,6 +218,10 @@ class Screening(db.Model):
     reminder_sent_at: Mapped[datetime | None]
     report_requested_at: Mapped[datetime | None]
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The host's note for guests (doors time, ID, bag checks, parking, accessibility): shown
+    # to confirmed guests only, on their RSVP page and in their confirmation and reminder
+    # e-mails; never on a public page, feed or embed.
+    host_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
     # Why the organizer cancelled (services/alerts.CANCEL_CAUSES); "" when not cancelled by them.
     cancel_cause: Mapped[str] = mapped_column(String(32), default="", server_default="")

@@ -42,9 +42,9 @@ from ..places import (
     main_zone,
     zone_choices,
 )
-from ..services import guests, visibility
+from ..services import guest_messages, guests, visibility
 from ..services.alerts import CANCEL_CAUSES
-from ..services.bookings import BookingDetails
+from ..services.bookings import HOST_NOTE_MAX, BookingDetails
 from ..services.rules import VENUE_KINDS
 from ..services.visibility import EXPLANATIONS, LABELS
 
@@ -117,6 +117,7 @@ def _text(label, max_length, required=True, **kwargs):
 
 class BookingForm(PublicForm):
     submission_key = HiddenField()
+    host_note = None  # the edit form's (EditBookingForm)
 
     film_id = SelectField(_l("Film"), coerce=int, validators=[InputRequired(REQUIRED)])
     # Checked against the chosen film by the booking service (formats belong to a film).
@@ -322,12 +323,16 @@ class BookingForm(PublicForm):
             approves_guests={"on": True, "off": False}.get(self.approves_guests.data or ""),
             address_check=self.address_check.data or "",
             host_question=self.host_question.data or "",
+            # Only the organizer's edit form has the host note; elsewhere it is kept as is.
+            host_note=None if self.host_note is None else (self.host_note.data or ""),
         )
 
     def fill_from(self, screening) -> None:
         """Pre-fill the edit form with a screening's current particulars."""
         for name in BookingDetails.__dataclass_fields__:
             if name in ("start_date", "start_time", "visibility", "approves_guests"):
+                continue
+            if getattr(self, name) is None:  # a field this form does not have
                 continue
             getattr(self, name).data = getattr(screening, name)
         self.start_date.data = screening.local_start.date()
@@ -350,6 +355,11 @@ class EditBookingForm(BookingForm):
     offers_automatic_settings = False
     accept_new_terms = BooleanField(
         _l("I accept the film's new licence terms above on behalf of my organization.")
+    )
+    host_note = TextAreaField(
+        _l("Note for your guests (optional)"),
+        validators=[Optional(), Length(max=HOST_NOTE_MAX)],
+        filters=[strip_text],
     )
 
 
@@ -412,3 +422,32 @@ class GuestDecisionForm(SafeForm):
         if self.waitlist.data:
             return "waitlist"
         return "approve"
+
+
+class GuestMessageForm(SafeForm):
+    """The organizer's message to one group of their guests (services/guest_messages.py)."""
+
+    # Random per rendered form: the same form posted twice sends once.
+    submission_key = HiddenField()
+    group = RadioField(_l("Send to"), validators=[DataRequired(_l("Choose who gets the message."))])
+    subject = StringField(
+        _l("Subject"),
+        validators=[DataRequired(REQUIRED), Length(max=guest_messages.SUBJECT_MAX)],
+        filters=[strip_text],
+    )
+    body = TextAreaField(
+        _l("Message"),
+        validators=[DataRequired(REQUIRED), Length(max=guest_messages.BODY_MAX)],
+        filters=[strip_text],
+    )
+
+    def __init__(self, *args, counts: dict[str, int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        counts = counts or {}
+        self.group.choices = choices(
+            (
+                key,
+                _l("%(group)s (%(n)s)", group=label, n=counts.get(key, 0)),
+            )
+            for key, label in guest_messages.groups()
+        )

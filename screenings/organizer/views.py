@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
@@ -13,7 +13,7 @@ from ..extensions import limiter
 from ..forms import ConfirmForm
 from ..models import Film, RsvpStatus
 from ..security import new_token
-from ..services import DomainError, door, guests, licences, rules, visibility
+from ..services import DomainError, door, guest_messages, guests, licences, rules, visibility
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
@@ -21,7 +21,13 @@ from ..services.inbound import bounced_addresses
 from ..urls import external_url
 from ..views import form_error, private_page, rate_limit_forms
 from . import bp
-from .forms import BookingForm, CancelForm, EditBookingForm, GuestDecisionForm
+from .forms import (
+    BookingForm,
+    CancelForm,
+    EditBookingForm,
+    GuestDecisionForm,
+    GuestMessageForm,
+)
 
 
 def _film_from_query() -> Film | None:
@@ -135,6 +141,7 @@ def _manage_page(
     cancel_form: CancelForm,
     status: int = 200,
     decision_form: GuestDecisionForm | None = None,
+    message_form: GuestMessageForm | None = None,
 ):
     return render_template(
         "organizer/manage.html",
@@ -145,6 +152,7 @@ def _manage_page(
         **_attendee_context(screening),
         **_guest_requests_context(screening, decision_form),
         **_door_context(screening),
+        **_messages_context(screening, message_form),
         held=booking_service.pending_change(screening),
         verify_url=external_url("public.licence", number=screening.current_licence.number)
         if screening.current_licence
@@ -273,6 +281,76 @@ def cancel(token: str):
             flash(_("The screening is cancelled. We've e-mailed you a confirmation."), "success")
         return redirect(url_for(".manage", token=token))
     return _manage_page(screening, token, form, 422)
+
+
+def _messages_context(screening, form: GuestMessageForm | None) -> dict:
+    """The manage page's "write to your guests" section: the form and what was sent."""
+    if not guest_messages.can_message(screening):
+        return {"message_form": None, "sent_messages": []}
+    if form is None:
+        form = GuestMessageForm(formdata=None, counts=guest_messages.group_sizes(screening))
+        form.submission_key.data = new_token()
+        form.group.data = guest_messages.groups()[0][0]
+    return {
+        "message_form": form,
+        "sent_messages": guest_messages.sent_messages(screening),
+        "group_label": guest_messages.group_label,
+        "messages_per_day": guest_messages.daily_limit(),
+    }
+
+
+def rate_limit_guest_messages() -> str:
+    return current_app.config["RATELIMIT_GUEST_MESSAGES"]
+
+
+@bp.route("/manage/<token>/messages", methods=["POST"])
+@limiter.limit(rate_limit_guest_messages)
+@private_page
+def message_guests(token: str):
+    """Send the organizer's message to one group of guests; refusals stay beside the form."""
+    screening = _screening_for(token)
+    form = GuestMessageForm(counts=guest_messages.group_sizes(screening))
+    if form.validate_on_submit():
+        try:
+            sent = guest_messages.message_guests(
+                screening,
+                group=form.group.data,
+                subject=form.subject.data,
+                body=form.body.data,
+                submission_key=form.submission_key.data or "",
+                actor=_actor(screening),
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            _flash_sent(sent)
+            return redirect(url_for(".manage", token=token) + "#messages-heading")
+    return _manage_page(screening, token, CancelForm(formdata=None), 422, message_form=form)
+
+
+def _flash_sent(sent: guest_messages.SentMessage) -> None:
+    if not sent.is_new:
+        flash(_("This message was already sent; it was not sent again."), "info")
+        return
+    flash(
+        ngettext(
+            "Your message is on its way to %(num)s guest.",
+            "Your message is on its way to %(num)s guests.",
+            sent.recipients,
+        ),
+        "success",
+    )
+    if sent.skipped:
+        flash(
+            ngettext(
+                "%(num)s guest of this group was left out: they did not agree to e-mails, "
+                "or their address bounces.",
+                "%(num)s guests of this group were left out: they did not agree to e-mails, "
+                "or their address bounces.",
+                sent.skipped,
+            ),
+            "info",
+        )
 
 
 def _door_context(screening) -> dict:

@@ -39,6 +39,7 @@ from ..services import (
     bounces,
     clashes,
     distribution,
+    door,
     exports,
     films,
     maps,
@@ -379,6 +380,7 @@ def edit_screening(screening_id: int):
         return redirect(url_for(".screening", screening_id=screening_id))
     form = EditBookingForm(films=[screening.film])
     del form.accept_new_terms  # the organizer's to accept, not the producer's
+    del form.host_note  # the organizer's words to their guests: kept as they wrote them
     if request.method == "GET":
         form.fill_from(screening)
         form.film_id.data = screening.film_id
@@ -590,11 +592,13 @@ def _past_in_city(city: maps.CityCount) -> str:
 def reach():
     stats = reports.reach()
     cities = maps.past_by_city()
+    recent = reports.recent_reports()
     return render_template(
         "producer/reach.html",
         stats=stats,
         charts=reach_charts(stats),
-        recent=reports.recent_reports(),
+        recent=recent,
+        door_counts=door.checked_in_by_screening([r.screening_id for r in recent]),
         drawing=worldmap.draw(cities, maps.by_country(cities), _past_in_city),
         shapes=worldmap.countries(),
         size=(worldmap.WIDTH, worldmap.HEIGHT),

@@ -62,6 +62,8 @@ REVIEWED_FIELDS = (
     "country",
     "visibility",
 )
+# The longest host note for guests (Screening.host_note), in characters.
+HOST_NOTE_MAX = 1000
 # A start moved by more than this goes back to review.
 REVIEWED_MOVE = timedelta(days=1)
 # Fields whose change must reach calendars (iCalendar SEQUENCE is raised).
@@ -124,6 +126,8 @@ class BookingDetails:
     approves_guests: bool | None = None
     address_check: str = ""
     host_question: str = ""
+    # The host's note for guests (Screening.host_note); None: not on this form, kept as is.
+    host_note: str | None = None
 
 
 @dataclass
@@ -191,6 +195,12 @@ def _apply(screening: Screening, details: BookingDetails, starts_at: datetime) -
     start_date, start_time = values.pop("start_date"), values.pop("start_time")
     values.pop("film_id")
     guests.resolve(values)
+    if values["host_note"] is None:
+        del values["host_note"]
+    elif len(values["host_note"]) > HOST_NOTE_MAX:
+        raise BookingError(
+            _("Keep the note to %(n)s characters.", n=HOST_NOTE_MAX), field="host_note"
+        )
     values["local_start"] = datetime.combine(start_date, start_time)
     if values["duration_minutes"] is None:
         values["duration_minutes"] = (

@@ -277,15 +277,33 @@ def search(door: DoorSession, query: str, *, limit: int = 20) -> list[Rsvp]:
     )
 
 
+def counted_at_door():
+    """The replies whose check-ins count as attendance: confirmed ones (the only ones the door
+    lets in). One home for the door page, the report and the producer's reach page."""
+    return Rsvp.status == RsvpStatus.CONFIRMED
+
+
 def door_counts(screening: Screening) -> dict[str, int]:
     """Checked in and expected (confirmed seats), for the top of the door page."""
     checked_in, expected = db.session.execute(
         select(
             func.coalesce(func.sum(Rsvp.checked_in_count), 0),
             func.coalesce(func.sum(Rsvp.party_size), 0),
-        ).where(Rsvp.screening_id == screening.id, Rsvp.status == RsvpStatus.CONFIRMED)
+        ).where(Rsvp.screening_id == screening.id, counted_at_door())
     ).one()
     return {"checked_in": int(checked_in), "expected": int(expected)}
+
+
+def checked_in_by_screening(screening_ids: list[int]) -> dict[int, int]:
+    """People checked in at the door, per screening (only those with any), in one query."""
+    if not screening_ids:
+        return {}
+    rows = db.session.execute(
+        select(Rsvp.screening_id, func.sum(Rsvp.checked_in_count))
+        .where(Rsvp.screening_id.in_(screening_ids), counted_at_door(), Rsvp.checked_in_count > 0)
+        .group_by(Rsvp.screening_id)
+    ).all()
+    return {screening_id: int(n) for screening_id, n in rows}
 
 
 def guest_json(rsvp: Rsvp) -> dict:

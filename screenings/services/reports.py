@@ -11,8 +11,9 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from .. import emails
 from ..extensions import db
-from ..models import Screening, ScreeningReport, ScreeningStatus, utcnow
+from ..models import Rsvp, Screening, ScreeningReport, ScreeningStatus, utcnow
 from . import DomainError, NotAllowed
+from .door import counted_at_door
 from .history import record_change
 
 
@@ -94,6 +95,7 @@ def submit_report(
 class Reach:
     per_month: list[tuple[str, int]]
     audience: list[tuple[str, int, int]]  # month, expected (reported screenings), actual
+    door: list[tuple[str, int]]  # month, people checked in at the door (services/door.py)
     countries: list[tuple[str, int, int]]  # country, screenings, cities
     cities: list[tuple[str, str, int]]  # country, city, screenings
     organization_types: list[tuple[str, int]]
@@ -151,6 +153,26 @@ def reach(months_back: int = 11, months_ahead: int = 3) -> Reach:
     }
     audience = [(key, *audience_rows.get(key, (0, 0))) for key in keys]
 
+    at_door = Rsvp.screening_id == Screening.id
+    door_rows = {
+        _month_key(y, m): int(n or 0)
+        for y, m, n in db.session.execute(
+            select(year, month, func.sum(Rsvp.checked_in_count))
+            .join(Rsvp, at_door)
+            .where(licensed, in_window, counted_at_door())
+            .group_by(year, month)
+        ).all()
+    }
+    door = [(key, door_rows.get(key, 0)) for key in keys]
+    door_total = db.session.execute(
+        select(
+            func.coalesce(func.sum(Rsvp.checked_in_count), 0),
+            func.count(func.distinct(Rsvp.screening_id)),
+        )
+        .join(Screening, at_door)
+        .where(licensed, counted_at_door(), Rsvp.checked_in_count > 0)
+    ).one()
+
     countries = [
         (country, n, cities)
         for country, n, cities in db.session.execute(
@@ -200,10 +222,13 @@ def reach(months_back: int = 11, months_ahead: int = 3) -> Reach:
         "countries": totals_row[2],
         "reports": reported[0],
         "actual": int(reported[1]),
+        "checked_in": int(door_total[0]),
+        "door_screenings": int(door_total[1]),
     }
     return Reach(
         per_month=per_month,
         audience=audience,
+        door=door,
         countries=[(c, int(n), int(k)) for c, n, k in countries],
         cities=[(c, city, int(n)) for c, city, n in cities],
         organization_types=[(t, int(n)) for t, n in organization_types],

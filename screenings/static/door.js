@@ -37,6 +37,12 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(body),
     }).then(function (response) {
+      if (response.status === 429) {
+        // Past the door's rate limit: said in words, whatever the body (a proxy's page too).
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          return { ok: false, limited: true, message: (data && data.message) || root.dataset.msgLimited };
+        });
+      }
       return response.json().then(function (data) { counts(data); return data; });
     });
   }
@@ -57,6 +63,7 @@
     flushing = true;
     var item = items[0];
     post(item).then(function (data) {
+      if (data.limited) { flushing = false; say(data.message, "refused"); return; }  // kept
       saveQueue(queue().slice(1));
       flushing = false;
       if (!data.ok) say(data.message, "refused");
@@ -69,7 +76,18 @@
 
   // Send a check-in, or keep it for later when the network is down.
   function send(body) {
-    return post(body).catch(function () {
+    return post(body).then(function (data) {
+      if (!data.limited) return data;
+      if (body.action === "check_in") {  // kept, and sent once the limit allows
+        var items = queue();
+        items.push(body);
+        saveQueue(items);
+        say(root.dataset.msgLimitedQueued, "queued");
+      } else {
+        say(data.message, "refused");
+      }
+      return null;
+    }, function () {
       if (body.action === "check_in") {
         var items = queue();
         items.push(body);
