@@ -352,3 +352,18 @@ def test_erasure_leaves_no_trace_of_the_organizer_or_a_guest_in_messages_and_the
         select(ScreeningChange).where(ScreeningChange.action == guest_messages.ACTION)
     ).all()
     assert change.details["recipients"] == 1
+
+
+def test_requests_waiting_for_approval_are_a_group_of_their_own(client, db, smtp):
+    screening = make_screening(approves_guests=True, capacity=5)
+    asking = reply(screening, "eva@example.org", name="Eva Asking")
+    assert asking.status == "requested"
+    deliver_pending()
+    smtp.clear()
+    page = client.get(f"/manage/{manage_token(screening)}").get_data(as_text=True)
+    assert "Requests waiting for your approval (1)" in page
+    assert _send(client, screening, group="requested").status_code == 302
+    (message,) = _delivered(smtp, SUBJECT, 1)
+    assert message["To"].addresses[0].addr_spec == "eva@example.org"
+    assert "because you asked the host for a seat" in _text(message)
+    assert _send(client, screening, group="confirmed", subject="x").status_code == 422
