@@ -250,6 +250,8 @@ SITE_PAGES = [
     "edit",
     "licence verification",
     "world map",
+    "upcoming near a town",
+    "near-me alerts form",
     "producer login",
     "producer dashboard",
     "not found",
@@ -269,6 +271,8 @@ def open_site_page(live_server, booked, producer) -> Callable:
         "edit": booked.manage_path + "/edit",
         "licence verification": f"/licences/{booked.licence_number}",
         "world map": "/map",
+        "upcoming near a town": "/screenings?near=6167865&km=100",  # Toronto (GeoNames)
+        "near-me alerts form": "/near-me",
         "producer login": "/producer/login",
     }
 
