@@ -46,6 +46,13 @@ class Result:
     p99_ms: float
     requests: int
     errors: int
+    hits: int | None = None  # answers with X-Cache: hit (counted with hits=True)
+    misses: int | None = None
+
+    @property
+    def hit_rate(self) -> str:
+        counted = (self.hits or 0) + (self.misses or 0)
+        return f"{100 * (self.hits or 0) / counted:.1f} %" if counted else "—"
 
 
 @dataclass
@@ -155,10 +162,16 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(url: str, *, duration: float, threads: int, connections: int, headers=()) -> Result:
+def wrk(
+    url: str, *, duration: float, threads: int, connections: int, headers=(), hits: bool = False
+) -> Result:
+    """wrk against url; with hits, also the X-Cache answers (a Lua response hook, which
+    costs wrk some speed: used on the pages' runs only, never the bare route's)."""
     seconds = max(1, round(duration))
     command = ["wrk", "--latency", "--timeout", "10s", f"-t{threads}", f"-c{connections}"]
     command.append(f"-d{seconds}s")
+    if hits:
+        command += ["-s", str(ROOT / "bench" / "cache_hits.lua")]
     for header in headers:
         command += ["-H", header]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
@@ -171,6 +184,9 @@ def wrk(url: str, *, duration: float, threads: int, connections: int, headers=()
     count = int(errors.group(1)) if errors else 0
     if socket_errors:
         count += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    counted = re.search(r"X-Cache hits (\d+) misses (\d+)", output)
+    if counted:
+        return Result(rps, p50, p99, requests, count, int(counted[1]), int(counted[2]))
     return Result(rps, p50, p99, requests, count)
 
 
@@ -445,26 +461,38 @@ def under_writes(args, info, app_base, bare_url, database_uri, rows) -> list[str
     committed RSVP shows on every worker. Adds rows; returns notes for under the table."""
     from .writes import RsvpWriter, ScreeningChanger, time_to_new_feed, visibility
 
-    if not args.rsvp_rate:
+    rates = [rate for rate in args.rsvp_rate if rate > 0]
+    if not rates:
         return []
     load = {"threads": args.threads, "connections": args.connections}
     headers = [f"User-Agent: {USER_AGENT}"]
     sid = info["screening_id"]
     ids = [sid, *info["roomy"]]
-    writer = RsvpWriter(app_base, ids, args.rsvp_rate)
-    writer.start()
-    rate = f"{args.rsvp_rate:g}"
-    for name, path in (
-        (f"screening page, RSVPs at {rate}/s", f"/screenings/{sid}"),
-        (f"upcoming, first page, RSVPs at {rate}/s", "/screenings"),
-        (f"world map, RSVPs at {rate}/s", "/map"),
-    ):
-        base = wrk(bare_url, duration=args.duration, **load)
-        result = wrk(app_base + path, duration=args.duration, headers=headers, **load)
-        rows.append(Row(name, path, "≥ 0.50", base, result))
-        print(f"  {name}: {result.rps:.0f} req/s vs bare {base.rps:.0f}", flush=True)
-    writer.stop()
-    notes = [f"RSVPs posted through HTTP during those runs: {writer.sent} ({writer.failed} failed)"]
+    notes, hit_rates = [], []
+    for rate in rates:
+        writer = RsvpWriter(app_base, ids, rate)
+        writer.start()
+        for name, path in (
+            (f"screening page, RSVPs at {rate:g}/s", f"/screenings/{sid}"),
+            (f"upcoming, first page, RSVPs at {rate:g}/s", "/screenings"),
+            (f"world map, RSVPs at {rate:g}/s", "/map"),
+        ):
+            base = wrk(bare_url, duration=args.duration, **load)
+            result = wrk(
+                app_base + path, duration=args.duration, headers=headers, hits=True, **load
+            )
+            rows.append(Row(name, path, "≥ 0.50", base, result))
+            hit_rates.append(f"{name} {result.hit_rate}")
+            print(f"  {name}: {result.rps:.0f} req/s vs bare {base.rps:.0f}", flush=True)
+        writer.stop()
+        notes.append(
+            f"RSVPs posted through HTTP at {rate:g}/s during those runs: {writer.sent} "
+            f"({writer.failed} failed)"
+        )
+    notes.append(
+        "Page cache hit rates (X-Cache answers counted by wrk; its Lua hook slows wrk a "
+        "little on these runs): " + "; ".join(hit_rates)
+    )
 
     changer = ScreeningChanger(database_uri, info["roomy"][-1], max(1.0, args.duration / 3))
     changer.start()
@@ -488,7 +516,8 @@ def under_writes(args, info, app_base, bare_url, database_uri, rows) -> list[str
     seconds = time_to_new_feed(app_base, pairs, changer.changes[0]) if changer.changes else -1
     notes.append(
         f"/calendar.ics after one screening's change: the new feed is served {seconds:.1f} s "
-        "after the commit (a full rebuild in a background thread; the last build meanwhile)"
+        "after the commit (rebuilt in a background thread, only the changed events made anew; "
+        "the last build meanwhile)"
     )
     stale, total = visibility(app_base, info["roomy"][0])
     notes.append(
@@ -561,7 +590,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--output", help="also write the results (markdown) to this file")
     parser.add_argument(
-        "--rsvp-rate", type=float, default=10, help="RSVPs/s under writes (0 skips that part)"
+        "--rsvp-rate",
+        type=float,
+        nargs="+",
+        default=[1, 10],
+        help="RSVPs/s under writes, one run each (0 skips that part)",
     )
     parser.add_argument(
         "--no-cold", dest="cold", action="store_false", help="skip the page-cache-off runs"

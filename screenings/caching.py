@@ -534,6 +534,8 @@ def cached_page(version: Callable[..., tuple | None], *, per_user: bool = False)
                 body = body.replace(CSRF_PLACEHOLDER, generate_csrf())
             response = current_app.response_class(body, page["status"], page["headers"])
             response.vary.add("Accept-Language")
+            # Whether the page came from the cache: the benchmark counts these (hit rates).
+            response.headers["X-Cache"] = "miss" if raw is None else "hit"
             return response
 
         return wrapper

@@ -124,3 +124,15 @@ def test_the_release_is_a_digest_of_the_files_served(tmp_path):
     assert caching.code_release.__wrapped__(tmp_path) == first  # the same files agree
     page.write_text("<p>two</p>")
     assert caching.code_release.__wrapped__(tmp_path) != first
+
+
+def test_a_page_says_whether_it_came_from_the_cache(client, db):
+    """X-Cache (what the benchmark counts for its hit rates): a miss, then hits until a change."""
+    screening = make_screening()
+    url = f"/screenings/{screening.id}"
+    assert client.get(url).headers["X-Cache"] == "miss"
+    assert client.get(url).headers["X-Cache"] == "hit"
+    screening.venue_name = "Another Hall"
+    db.session.commit()
+    assert client.get(url).headers["X-Cache"] == "miss"
+    assert client.get(url).headers["X-Cache"] == "hit"
