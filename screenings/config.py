@@ -71,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "NEARBY_UNCONFIRMED_DAYS": 3,
     # The "near" type-ahead (/places?q=…) per client address: a request a keystroke or two.
     "RATELIMIT_PLACES": "120 per minute",
+    # The booking form's live holiday and Shabbat hint (/book/warnings) per client address:
+    # one request as the date, time or place changes.
+    "RATELIMIT_WARNINGS": "60 per minute",
     # The door page's JSON calls (look-ups, name searches, check-ins) per client address,
     # both door links together: beyond the link's secret, a leaked link cannot be used to
     # try ticket codes or names at speed. A busy door with a few helpers stays well below.

@@ -20,7 +20,7 @@ from .outbox import (
     enqueue_later,
     sender_address,
 )
-from .services import visibility
+from .services import clashes, observances, visibility
 from .urls import external_url, public_domain
 
 
@@ -133,6 +133,7 @@ def compose_licence_issued(licence_id: str, *, message_id: str):
     return _organizer_message(
         screening,
         _licence_kind(licence),
+        notes=_licence_notes(screening, licence),
         calendar_part=organizer_invite(screening),
         attachments=(
             Attachment(
@@ -148,6 +149,15 @@ def compose_licence_issued(licence_id: str, *, message_id: str):
         verify_url=external_url("public.licence", number=licence.number),
         **_delivery_context(screening),
     )
+
+
+def _licence_notes(screening: Screening, licence: Licence) -> list[str]:
+    """A first licence's notes, as the result page shows them: the organizer-safe clash notes
+    and the holiday and Shabbat warnings, in the organizer's language, as they stand now."""
+    if licence.revision != 1:
+        return []
+    with force_locale(screening.language):
+        return clashes.organizer_notes(screening) + observances.warnings(screening)
 
 
 # What the outbox composes at delivery, by the kind of its reference (outbox.enqueue_later).

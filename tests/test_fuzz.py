@@ -67,6 +67,12 @@ QUERY_NAMES = [
     "after",
     "from",
     "to",
+    # The booking form's live hint (/book/warnings).
+    "date",
+    "time",
+    "timezone",
+    "region",
+    "duration",
 ]
 NAME = re.compile(r'name="([A-Za-z_][A-Za-z0-9_]*)"')
 

@@ -3,12 +3,11 @@ Christian and Muslim days, the gazetteer's fallback, and the warning on page, e-
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, time
 
 import pytest
 
-from screenings.models import Film, Screening
-from screenings.places import venue_time_to_utc
+from screenings.models import Film
 from screenings.services import observances
 
 from . import producer_helpers
@@ -18,17 +17,14 @@ producer = producer_helpers.producer  # the fixture, logged in on `client`
 
 
 def _at(city, country, zone, day, clock, minutes=90, region=""):
-    starts_at, _ambiguous = venue_time_to_utc(day, clock, zone)
-    return Screening(
-        city=city,
+    return observances.draft(
+        day,
+        clock,
         country=country,
-        region=region,
         timezone=zone,
-        local_start=datetime.combine(day, clock),
-        starts_at=starts_at,
+        city=city,
+        region=region,
         duration_minutes=minutes,
-        latitude=None,
-        longitude=None,
     )
 
 

@@ -451,3 +451,37 @@ class GuestMessageForm(SafeForm):
             )
             for key, label in guest_messages.groups()
         )
+
+
+class WarningQueryForm(SafeForm):
+    """The booking form's live holiday and Shabbat hint (/book/warnings): a date and a place
+    (no CSRF: it only reads, and never about other bookings)."""
+
+    class Meta:
+        csrf = False
+
+    date = DateField(_l("Date"), validators=[InputRequired()])
+    time = TimeField(_l("Start time (venue's local time)"), validators=[InputRequired()])
+    country = StringField(_l("Country of the venue"), validators=[InputRequired()])
+    timezone = StringField(_l("Time zone of the venue"))  # none: the country's main zone
+    city = StringField(_l("City"), validators=[Optional(), Length(max=120)])
+    region = StringField(_l("Region, state or province"), validators=[Optional(), Length(max=120)])
+    duration = IntegerField(
+        _l("Duration in minutes (film and discussion)"),
+        validators=[Optional(), NumberRange(min=30, max=600)],
+    )
+
+    def validate_country(self, field):
+        if field.data not in dict(countries()):
+            raise ValidationError(_l("Choose a country from the list."))
+
+    def validate_timezone(self, field):
+        field.data = field.data or main_zone(self.country.data or "") or ""
+        if not is_zone(field.data):
+            raise ValidationError(_l("Choose a time zone from the list."))
+
+    def validate_date(self, field):
+        if not isinstance(field.data, date):
+            raise ValidationError(_l("Enter the date of the screening."))
+        if field.data.year > date.today().year + 3 or field.data.year < 1900:
+            raise ValidationError(_l("Bookings can be made up to three years ahead."))

@@ -12,8 +12,18 @@ from flask_babel import gettext as _
 from ..extensions import limiter
 from ..forms import ConfirmForm
 from ..models import Film, RsvpStatus
+from ..places import NonexistentLocalTime
 from ..security import new_token
-from ..services import DomainError, door, guest_messages, guests, licences, rules, visibility
+from ..services import (
+    DomainError,
+    door,
+    guest_messages,
+    guests,
+    licences,
+    observances,
+    rules,
+    visibility,
+)
 from ..services import bookings as booking_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
@@ -27,6 +37,7 @@ from .forms import (
     EditBookingForm,
     GuestDecisionForm,
     GuestMessageForm,
+    WarningQueryForm,
 )
 
 
@@ -74,6 +85,40 @@ def book():
         film=selected,
         film_rules={film.id: rules.describe(film) for film in films},
     ), status
+
+
+def rate_limit_warnings() -> str:
+    return current_app.config["RATELIMIT_WARNINGS"]
+
+
+@bp.route("/book/warnings")
+@limiter.limit(rate_limit_warnings)
+def booking_warnings():
+    """The booking form's live hint: holidays and Shabbat on the chosen date and place (an
+    HTML fragment; bad input: 400 and nothing). Observances only: never other bookings."""
+    form = WarningQueryForm(request.args)
+    if not form.validate():
+        return "", 400
+    try:
+        found = observances.warnings(
+            observances.draft(
+                form.date.data,
+                form.time.data,
+                country=form.country.data,
+                timezone=form.timezone.data,
+                city=form.city.data or "",
+                region=form.region.data or "",
+                duration_minutes=form.duration.data or 120,
+            )
+        )
+    except NonexistentLocalTime:
+        return "", 400
+    response = current_app.make_response(
+        render_template("organizer/_observances.html", observances=found)
+    )
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.vary.update(("Accept-Language",))
+    return response
 
 
 def _flash_booking_result(result: booking_service.BookingResult) -> None:

@@ -13,7 +13,7 @@ Saudi Arabia (where the moon is sighted locally, the day may differ by one).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from importlib import resources
 
@@ -23,7 +23,12 @@ from astral.sun import dusk, sunset
 from dateutil.easter import easter
 from flask_babel import gettext as _
 
-from ..places import city_point, country_name  # city_point: also the maps' (maps.py)
+from ..models import Screening
+from ..places import (  # city_point: also the maps' (maps.py)
+    city_point,
+    country_name,
+    venue_time_to_utc,
+)
 
 NIGHTFALL_DEPRESSION = 8.5
 JEWISH_HOLIDAYS = ("Rosh Hashanah", "Yom Kippur", "Sukkot", "Simchat Torah", "Pesach", "Shavuot")
@@ -173,6 +178,31 @@ def warnings(screening) -> list[str]:
 
     found.extend(_islamic(screening, day, observer))
     return found
+
+
+def draft(
+    day: date,
+    clock: time,
+    *,
+    country: str,
+    timezone: str,
+    city: str = "",
+    region: str = "",
+    duration_minutes: int = 120,
+) -> Screening:
+    """A screening not yet booked, to ask ``warnings`` about (the booking form's live hint):
+    transient, never added to the session, so nobody else's booking is looked at.
+    Raises places.NonexistentLocalTime for a time the clocks skip."""
+    starts_at, _ambiguous = venue_time_to_utc(day, clock, timezone)
+    return Screening(
+        country=country,
+        city=city,
+        region=region,
+        timezone=timezone,
+        local_start=datetime.combine(day, clock),
+        starts_at=starts_at,
+        duration_minutes=duration_minutes,
+    )
 
 
 def _islamic(screening, day: date, observer: Observer | None) -> list[str]:

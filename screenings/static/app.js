@@ -126,6 +126,38 @@
     });
   }
 
+  // Holidays and Shabbat on the chosen date and place, shown before the form is sent
+  // (/book/warnings answers an HTML fragment; the result page shows them too, without JS).
+  function wireObservances(form) {
+    var region = form.querySelector("[data-warnings-url]");
+    if (!region || !window.fetch) { return; }
+    var names = { date: "start_date", time: "start_time", country: "country", city: "city",
+                  region: "region", timezone: "timezone", duration: "duration_minutes" };
+    var timer = null;
+    function refresh() {
+      var query = [];
+      Object.keys(names).forEach(function (key) {
+        var input = form.querySelector("[name=" + names[key] + "]");
+        if (input && input.value) {
+          query.push(key + "=" + encodeURIComponent(input.value));
+        }
+      });
+      var date = form.querySelector("[name=start_date]"), country = form.querySelector("[name=country]");
+      if (!date || !date.value || !country || !country.value) { region.innerHTML = ""; return; }
+      fetch(region.getAttribute("data-warnings-url") + "?" + query.join("&"), { credentials: "omit" })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (html) { region.innerHTML = html; })
+        .catch(function () { /* no hint: the result page still shows the warnings */ });
+    }
+    Object.keys(names).forEach(function (key) {
+      var input = form.querySelector("[name=" + names[key] + "]");
+      if (input) {
+        input.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(refresh, 150); });
+      }
+    });
+    refresh();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-select-all]"), wireSelectAll);
     Array.prototype.forEach.call(document.querySelectorAll("input[data-suggest-url]"), wireSuggestions);
@@ -133,6 +165,7 @@
       wireZones(form);
       wireTerms(form);
       wireListingDefault(form);
+      wireObservances(form);
       wireSingleSubmit(form);
     });
     var summary = document.getElementById("error-summary");
