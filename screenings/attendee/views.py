@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
+from .. import calendar, emails
 from ..forms import ConfirmForm
-from ..models import RsvpStatus
+from ..models import RsvpStatus, ScreeningStatus
 from ..services import DomainError, door, privacy, visibility
 from ..services import rsvps as rsvp_service
-from ..views import private_page
+from ..views import form_error, private_page
 from . import bp
+from .forms import SeatsForm
 
 
 def _rsvp_for(token: str):
@@ -24,8 +26,44 @@ def _rsvp_for(token: str):
 @private_page
 def rsvp(token: str):
     """The reply as it stands, with the buttons to cancel it or erase it."""
+    return _attendee_page(_rsvp_for(token), token)
+
+
+def _attendee_page(row, token: str, *, seats_form: SeatsForm | None = None, status: int = 200):
+    """The attendee's page: the confirmation card, the ticket, the seats, cancel and erase."""
+    rsvps_open = rsvp_service.accepts_rsvps(row.screening)
+    if seats_form is None and row.status in rsvp_service.RESIZABLE:
+        seats_form = SeatsForm(
+            max_party_size=row.screening.max_party_size, data={"party_size": row.party_size}
+        )
+    return _render(
+        "attendee/rsvp.html",
+        row,
+        token=token,
+        form=ConfirmForm(),
+        seats_form=seats_form if rsvps_open else None,
+        ticket=_ticket(row),
+        screening_url=_screening_url(row.screening),
+        calendar_links=_calendar_links(row),
+        rsvps_open=rsvps_open,
+    ), status
+
+
+@bp.route("/rsvp/<token>/seats", methods=["POST"])
+@private_page
+def seats(token: str):
+    """Change the number of seats; a refusal comes back beside the field."""
     row = _rsvp_for(token)
-    return _render("attendee/rsvp.html", row, token=token, form=ConfirmForm(), ticket=_ticket(row))
+    form = SeatsForm(max_party_size=row.screening.max_party_size)
+    if form.validate_on_submit():
+        try:
+            rsvp_service.change_party_size(row, form.party_size.data)
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(_("Your seats are changed."), "success")
+            return redirect(url_for(".rsvp", token=token))
+    return _attendee_page(row, token, seats_form=form, status=422)
 
 
 def _render(template: str, row, **context):
@@ -33,6 +71,45 @@ def _render(template: str, row, **context):
     return render_template(
         template, rsvp=row, screening=row.screening, place=visibility.rsvp_place(row), **context
     )
+
+
+def _screening_url(screening) -> str | None:
+    """The screening's page as this attendee may open it: the public page of a listed
+    screening, the share link of a private one, else none (never a page they can't open)."""
+    if visibility.is_listed(screening):
+        return url_for("public.screening", screening_id=screening.id)
+    token = visibility.share_token(screening)
+    return url_for("public.shared", token=token) if token else None
+
+
+def _calendar_links(row) -> dict[str, str] | None:
+    """Google and Outlook links for a confirmed seat at a screening still to come (the .ics
+    is their own invite, below); none otherwise."""
+    screening = row.screening
+    confirmed = row.status == RsvpStatus.CONFIRMED
+    if not confirmed or screening.status != ScreeningStatus.APPROVED or screening.is_past:
+        return None
+    url, place = emails.attendee_page_url(row), visibility.rsvp_place(row)
+    return {
+        "google": calendar.google_calendar_link(screening, url=url, place=place),
+        "outlook": calendar.outlook_calendar_link(screening, url=url, place=place),
+        "outlook_office": calendar.outlook_calendar_link(
+            screening, url=url, place=place, account="office"
+        ),
+    }
+
+
+@bp.route("/rsvp/<token>/invite.ics")
+@private_page
+def invite_ics(token: str):
+    """A confirmed attendee's own invite as a file: the same UID and SEQUENCE as the one
+    e-mailed, so importing it updates that entry rather than adding a second."""
+    row = _rsvp_for(token)
+    if _calendar_links(row) is None:
+        abort(404)
+    response = Response(emails.attendee_invite(row).ics, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = 'attachment; filename="invite.ics"'
+    return response
 
 
 def _ticket(row) -> dict | None:

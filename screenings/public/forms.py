@@ -120,14 +120,7 @@ class RsvpForm(PublicForm):
             del self.answer
         else:
             self.answer.label.text = question
-        self.party_size.validators = [
-            InputRequired(REQUIRED),
-            NumberRange(
-                min=1,
-                max=max_party_size,
-                message=_l("Enter a number from 1 to %(max)s.", max=max_party_size),
-            ),
-        ]
+        self.party_size.validators = party_size_validators(max_party_size)
 
     def validate_email(self, field):
         checked_email(self, field)
@@ -176,3 +169,15 @@ class LicenceLookupForm(SafeForm):
         validators=[DataRequired(_l("Enter the licence number.")), Length(max=64)],
         filters=[strip_text],
     )
+
+
+def party_size_validators(max_party_size: int) -> list:
+    """A party's number of seats: 1 to the screening's limit (the RSVP and the seats form)."""
+    return [
+        InputRequired(REQUIRED),
+        NumberRange(
+            min=1,
+            max=max_party_size,
+            message=_l("Enter a number from 1 to %(max)s.", max=max_party_size),
+        ),
+    ]

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -363,6 +364,64 @@ def cancel_rsvp(rsvp: Rsvp) -> None:
     if freed:
         promote_waitlist(rsvp.screening)
     db.session.commit()
+
+
+# The replies whose party size the attendee may change: not a hold waiting on its address
+# (its seats lapse on their own), nor a closed reply.
+RESIZABLE = (RsvpStatus.CONFIRMED, RsvpStatus.WAITLISTED, RsvpStatus.REQUESTED)
+
+
+def change_party_size(rsvp: Rsvp, party_size: int) -> None:
+    """The attendee changes their number of seats: more take seats by the same conditional
+    UPDATE as a reply (never past capacity), fewer free seats for the waiting list as a
+    cancellation does; a confirmed guest gets their invite again with a higher SEQUENCE."""
+    screening = rsvp.screening
+    if rsvp.status not in RESIZABLE or not accepts_rsvps(screening):
+        raise NotAllowed(_("This reply's seats can no longer be changed."))
+    if not 1 <= party_size <= screening.max_party_size:
+        raise RsvpError(
+            _("Reserve between 1 and %(n)s seats.", n=screening.max_party_size),
+            field="party_size",
+        )
+    more = party_size - rsvp.party_size
+    if more == 0:
+        return
+    has_seats = rsvp.status == RsvpStatus.CONFIRMED
+    if has_seats and more > 0 and not _hold_seats(screening.id, more):
+        db.session.rollback()
+        db.session.refresh(screening)
+        raise RsvpError(
+            ngettext(
+                "Only %(num)d more seat is left.",
+                "Only %(num)d more seats are left.",
+                screening.seats_left,
+            )
+            if screening.seats_left
+            else _("No more seats are left."),
+            field="party_size",
+        )
+    changed = db.session.execute(
+        update(Rsvp)
+        .where(Rsvp.id == rsvp.id, Rsvp.status == rsvp.status, Rsvp.party_size == rsvp.party_size)
+        .values(
+            party_size=party_size,
+            updated_at=utcnow(),
+            # The updated REQUEST must outrank the one they hold (RFC 5546 2.1.5).
+            calendar_sequence_offset=Rsvp.calendar_sequence_offset + (1 if has_seats else 0),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        db.session.rollback()
+        raise NotAllowed(_("This reply has just changed; reload the page."))
+    db.session.refresh(rsvp)
+    if has_seats:
+        if more < 0:
+            _release_seats(screening.id, -more)
+            promote_waitlist(screening)
+        emails.send_rsvp_confirmed(rsvp)
+    db.session.commit()
+    db.session.refresh(screening)
 
 
 def cancel_for_erasure(rsvp: Rsvp) -> bool:

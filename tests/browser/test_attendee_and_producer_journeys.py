@@ -58,7 +58,8 @@ def test_attendee_finds_rsvps_and_cancels(page, live_server, smtp):
     link = re.search(re.escape(live_server) + r"/rsvp/[A-Za-z0-9_-]{20,}", text).group(0)
     page.goto(link)
     expect(page.locator(".status")).to_contain_text("2 seat")
-    page.get_by_role("button", name="Cancel my reply").click()
+    page.locator("summary", has_text="Cancel my reply").click()  # the <details> that asks first
+    page.get_by_role("button", name="Yes, cancel my reply").click()
     expect(page.locator(".status")).to_contain_text("Cancelled")
     cancel = smtp.wait_for(already + 2, timeout=10)[already + 1]
     assert [
