@@ -82,7 +82,7 @@ def test_producer_logs_in_approves_and_exports(page, live_server, smtp, producer
     page.locator(f"#pick-{pending.id}").check()
     page.get_by_label("Approve").check()
     page.get_by_role("button", name="Apply to ticked bookings").click()
-    expect(page.locator(".flash").first).to_contain_text("1 approved")
+    expect(page.locator(".flash").first).to_contain_text("1 booking approved")
     # (The booking-received e-mail was queued outside any request: the worker sends it.)
     licence_mail = smtp.wait_for(1, timeout=10)[0]
     assert "licence" in str(licence_mail["Subject"]).lower()
