@@ -57,3 +57,18 @@ def _untranslated_domain_errors() -> list[str]:
 
 def test_every_message_a_service_raises_to_the_user_goes_through_gettext():
     assert _untranslated_domain_errors() == []
+
+
+def test_no_template_title_block_holds_markup():
+    """A page's <title> is text: markup there is a paste slip (it happened twice to the
+    producer's privacy page, whose forms ended up in its title)."""
+    import re
+
+    templates = PACKAGE.parent / "templates"
+    slips = [
+        str(path.relative_to(templates))
+        for path in templates.rglob("*.html")
+        for title in re.findall(r"{% block title %}(.*?){% endblock %}", path.read_text(), re.S)
+        if "<" in title
+    ]
+    assert slips == []
