@@ -141,3 +141,21 @@ def test_cancel_asks_first_then_offers_rsvp_again(client, db, smtp):
     assert "Change your seats" not in page
     again = reply(screening)  # the way back: a new reply for the same address
     assert again.status == "confirmed"
+
+
+@pytest.mark.parametrize("visibility", ["public", "private"])
+def test_calendar_links_never_carry_the_attendees_own_link(client, db, smtp, visibility):
+    """Google and Outlook links hand their text to another company: the attendee's token
+    (which can cancel and erase the reply) must not be in them, nor a private share link."""
+    from urllib.parse import unquote
+
+    screening = make_screening(visibility=visibility)
+    row = reply(screening)
+    page = unquote(page_of(client, row)).replace("&amp;", "&")
+    links = [part.split('"', 1)[0] for part in page.split('href="')[1:]]
+    outside = [link for link in links if "google.com" in link or "outlook." in link]
+    assert len(outside) == 3
+    for link in outside:
+        assert rsvp_token(row) not in link
+        assert "/rsvp/" not in link
+        assert "/s/" not in link

@@ -10,6 +10,7 @@ from ..forms import ConfirmForm
 from ..models import RsvpStatus, ScreeningStatus
 from ..services import DomainError, door, privacy, visibility
 from ..services import rsvps as rsvp_service
+from ..urls import external_url
 from ..views import form_error, private_page
 from . import bp
 from .forms import SeatsForm
@@ -89,7 +90,14 @@ def _calendar_links(row) -> dict[str, str] | None:
     confirmed = row.status == RsvpStatus.CONFIRMED
     if not confirmed or screening.status != ScreeningStatus.APPROVED or screening.is_past:
         return None
-    url, place = emails.attendee_page_url(row), visibility.rsvp_place(row)
+    # The links go to Google and Microsoft: they carry the public page of a listed screening
+    # and nothing of a private one, never the attendee's own link (its token can cancel).
+    url = (
+        external_url("public.screening", screening_id=screening.id)
+        if visibility.is_listed(screening)
+        else ""
+    )
+    place = visibility.rsvp_place(row)
     return {
         "google": calendar.google_calendar_link(screening, url=url, place=place),
         "outlook": calendar.outlook_calendar_link(screening, url=url, place=place),
