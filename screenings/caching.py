@@ -204,7 +204,7 @@ def init_cache(app: Flask) -> None:
 
 @cache
 def code_release(root: Path) -> str:
-    """A digest of the code, templates and catalogues this process serves. Every key carries
+    """A digest of the code, templates, catalogues and data this process serves. Every key carries
     it, so after a deploy no host serves a page rendered by the previous release from a shared
     Redis (hosts running the same files agree on it without being told)."""
     digest = hashlib.sha256()
@@ -218,6 +218,7 @@ def code_release(root: Path) -> str:
                 ".mo",
                 ".js",
                 ".css",
+                ".json",  # the map's country shapes, drawn into cached pages
             }:
                 digest.update(str(path.relative_to(root)).encode() + b"\0")
                 digest.update(path.read_bytes())
