@@ -358,6 +358,8 @@ def _do_orm_execute(state):
         if state.is_update and isinstance(state.statement, Update):
             changed = {getattr(c, "key", str(c)) for c in state.statement._values or ()}
         _note(state.session, _names_for(model, changed if changed else None))
+        if state.is_delete and table == "screenings":  # as a flushed delete does
+            _note(state.session, ("withdrawals",))
         if changed and model in _versioned() and not isinstance(state.parameters, list):
             statement = state.statement.values(cache_version=model.cache_version + 1)
             return state.invoke_statement(statement=statement)

@@ -205,3 +205,39 @@ def test_erasing_the_guest_erases_the_suppression(db, smtp, runner):
     privacy.erase_attendee_everywhere("ann@example.org", actor="producer")
     assert _db.session.scalars(_db.select(SuppressedAddress)).all() == []
     assert _db.session.scalars(_db.select(MailBounce)).all() == []
+
+
+def test_purging_old_replies_keeps_a_near_me_subscribers_suppression(app, db, smtp):
+    """The purge forgets bounce records of addresses nobody holds any more; a near-me
+    subscriber still holds theirs, so it stays suppressed (else the alerts write to it again)."""
+    import secrets
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from screenings.models import NearbySubscription, Screening, SuppressedAddress
+    from screenings.services import bounces
+    from screenings.services.privacy import purge_attendee_data
+
+    from .factories import make_screening
+    from .rsvp_helpers import reply
+
+    screening = make_screening()
+    reply(screening, email="gone@example.org")
+    db.session.get(Screening, screening.id).starts_at -= timedelta(days=400)
+    db.session.add(
+        NearbySubscription(
+            email="gone@example.org",
+            city_id=6167865,
+            radius_km=50,
+            key=secrets.token_hex(16),
+            confirm_token_hash=secrets.token_hex(16),
+            unsubscribe_token_hash=secrets.token_hex(16),
+        )
+    )
+    bounces.suppress("gone@example.org", None, status="5.1.1", diagnostic="no such user")
+    db.session.commit()
+    purge_attendee_data(older_than_days=30)
+    assert db.session.scalar(
+        select(SuppressedAddress.id).where(SuppressedAddress.email_normalized == "gone@example.org")
+    )

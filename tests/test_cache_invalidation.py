@@ -280,3 +280,16 @@ def test_the_memory_store_keeps_to_its_size_and_refuses_large_values():
     assert store.get("big") is None
     assert store.add("lock", b"1", ttl=60)
     assert not store.add("lock", b"1", ttl=60)
+
+
+def test_a_bulk_delete_of_screenings_moves_the_feeds_stored_name(app, db):
+    """A DELETE statement (not a flushed delete) withdraws screenings too: a feed built
+    before it must never be served again, so its stored name changes in the same commit."""
+    from sqlalchemy import delete
+
+    from screenings.services import feeds
+
+    before = feeds.stored_name("screenings-en")
+    db.session.execute(delete(Screening).where(Screening.id == -1))
+    db.session.commit()
+    assert feeds.stored_name("screenings-en") != before

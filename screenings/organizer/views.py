@@ -203,11 +203,11 @@ def _manage_page(
         if screening.current_licence
         else None,
         delivery=_delivery(screening),
-        **_share_context(screening, token),
+        **_share_context(screening),
     ), status
 
 
-def _share_context(screening, token: str) -> dict:
+def _share_context(screening) -> dict:
     """The Share block and the links in one place (templates/organizer/_share.html)."""
     from ..licence_pdf import qr_svg
     from ..services import reports

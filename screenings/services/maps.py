@@ -1,7 +1,7 @@
 """What the world maps show: screenings counted by city, each city placed at city level.
 
 One grouped query per map, whatever the number of screenings. A city's dot stands on the
-city (the offline gazetteer of services/observances.py), never on a venue: where the
+city (the offline gazetteer of places.py), never on a venue: where the
 gazetteer does not know the city, on the average of its *public* screenings' own coordinates
 (addresses anyone may read already), else on its time zone's reference point. A guests-only
 or private screening's coordinates are never read here.
@@ -20,9 +20,10 @@ from sqlalchemy import case, func, select
 from ..caching import counter_version
 from ..extensions import db
 from ..models import Screening, ScreeningReport, ScreeningStatus, utcnow
+from ..places import city_point
 from . import visibility
 from .feeds import listed_upcoming
-from .observances import city_point, zone_point
+from .observances import zone_point
 
 
 @dataclass

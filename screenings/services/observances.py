@@ -24,7 +24,7 @@ from dateutil.easter import easter
 from flask_babel import gettext as _
 
 from ..models import Screening
-from ..places import (  # city_point: also the maps' (maps.py)
+from ..places import (
     city_point,
     country_name,
     venue_time_to_utc,

@@ -381,12 +381,22 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
         )
     )
     db.session.flush()
-    still_used = set(
-        db.session.scalars(select(Rsvp.email_normalized).where(Rsvp.email_normalized.in_(gone)))
-    ) | set(
-        db.session.scalars(
-            select(func.lower(Screening.contact_email)).where(
-                func.lower(Screening.contact_email).in_(gone)
+    still_used = (
+        set(
+            db.session.scalars(select(Rsvp.email_normalized).where(Rsvp.email_normalized.in_(gone)))
+        )
+        | set(
+            db.session.scalars(
+                select(func.lower(Screening.contact_email)).where(
+                    func.lower(Screening.contact_email).in_(gone)
+                )
+            )
+        )
+        | set(  # a near-me subscriber's hard bounce must stay suppressed too
+            db.session.scalars(
+                select(func.lower(NearbySubscription.email)).where(
+                    func.lower(NearbySubscription.email).in_(gone)
+                )
             )
         )
     )
