@@ -162,6 +162,19 @@ def test_cancelling_an_unconfirmed_hold_frees_its_seats(client, db, clock):
     assert _seats_taken(screening.id) == 0
 
 
+def test_a_link_clicked_after_the_screening_was_cancelled_confirms_nothing(db, smtp, clock):
+    from screenings.models import OutboxMessage, RsvpStatus, ScreeningStatus
+
+    screening = make_screening(capacity=10, address_check="everyone")
+    held = reply(screening, party_size=3)
+    db.session.get(Screening, screening.id).status = ScreeningStatus.CANCELLED
+    db.session.commit()
+    queued = db.session.query(OutboxMessage).count()
+    assert rsvp_service.confirm_address(held) == "closed"
+    assert db.session.get(Rsvp, held.id).status == RsvpStatus.UNCONFIRMED
+    assert db.session.query(OutboxMessage).count() == queued  # no invite to a cancelled screening
+
+
 def test_the_job_is_in_the_schedule_and_the_readme(app):
     from pathlib import Path
 

@@ -619,16 +619,19 @@ def waitlist_requests(screening: Screening, rsvp_ids) -> Decision:
 
 def confirm_address(rsvp: Rsvp) -> str:
     """The e-mailed link was clicked: the held seats become the guest's (confirmation and
-    invite sent). Returns "confirmed", "already" (clicked before) or "expired"."""
+    invite sent). Returns "confirmed", "already" (clicked before), "expired", or "closed"
+    (the screening is no longer approved: nothing to confirm, no invite)."""
     if rsvp.status == RsvpStatus.CONFIRMED:
         return "already"
     now = clock()
+    approved = select(Screening.id).where(Screening.status == ScreeningStatus.APPROVED)
     moved = db.session.execute(
         update(Rsvp)
         .where(
             Rsvp.id == rsvp.id,
             Rsvp.status == RsvpStatus.UNCONFIRMED,
             Rsvp.hold_expires_at > now,
+            Rsvp.screening_id.in_(approved),
         )
         .values(status=RsvpStatus.CONFIRMED, confirmed_at=now, hold_expires_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
@@ -638,7 +641,9 @@ def confirm_address(rsvp: Rsvp) -> str:
         release_expired_holds(rsvp.screening_id)
         db.session.commit()
         db.session.refresh(rsvp)
-        return "already" if rsvp.status == RsvpStatus.CONFIRMED else "expired"
+        if rsvp.status == RsvpStatus.CONFIRMED:
+            return "already"
+        return "expired" if rsvp.screening.status == ScreeningStatus.APPROVED else "closed"
     db.session.refresh(rsvp)
     emails.send_rsvp_confirmed(rsvp)
     db.session.commit()
