@@ -256,13 +256,15 @@ _PENDING = "screenings.cache_changes"  # session.info: counter names to raise at
 
 def _tracked() -> dict:
     """Which counters each model's changes raise."""
-    from .models import Film, Licence, Rsvp, Screening
+    from .models import Film, Licence, NearbySubscription, Rsvp, Screening
 
     return {
         Screening: ("listing", "feeds"),
         Film: ("listing", "feeds"),
         Licence: ("listing", "feeds"),
         Rsvp: ("listing",),
+        # Lists offer a town's near-me feed once someone confirmed alerts there.
+        NearbySubscription: ("listing",),
     }
 
 
@@ -291,6 +293,9 @@ _WITHDRAWING = frozenset({"visibility", "is_public"})
 def _names_for(model, changed: set[str] | None) -> tuple[str, ...]:
     """The counters a change to `model` raises (`changed`: the columns, if an update)."""
     names = _tracked()[model]
+    if model.__tablename__ == "nearby_subscriptions" and changed:
+        # An alert's watermark changes no list; a confirmation does.
+        return names if "confirmed_at" in changed else ()
     if model.__tablename__ != "screenings" or not changed:
         return names
     if changed <= _NOT_IN_FEEDS:

@@ -346,3 +346,61 @@ def test_the_api_sorts_near_a_town_with_distances(client, db):
         "London, United Kingdom",
         "London, Canada",
     }
+
+
+def _feed_summaries(response) -> list[str]:
+    import icalendar
+
+    calendar = icalendar.Calendar.from_ical(response.get_data())
+    return sorted(str(event["SUMMARY"]) for event in calendar.walk("VEVENT"))
+
+
+@pytest.mark.config(PUBLIC_BASE_URL="https://screenings.test")
+def test_a_confirmed_subscriber_s_town_has_a_near_me_feed_offered_on_its_list(
+    client, db, smtp, runner
+):
+    feed = f"/near/{LYON.id}/100/calendar.ics"
+    near_list = f"/screenings?near={LYON.id}&km=100"
+    _french("Villeurbanne", organization_name="Near Lyon")
+    _french("Paris", organization_name="Far from Lyon")
+    assert "Paris" in client.get(f"/screenings?near={LYON.id}&km=500").get_data(as_text=True)
+    # Nobody asked for Lyon: no feed (a build per town anyone types would be a build per
+    # request), and the list offers none; not even once someone has only subscribed.
+    assert client.get(feed).status_code == 404
+    assert feed not in client.get(near_list).get_data(as_text=True)
+    confirm_path = _subscribe(client, smtp)
+    assert client.get(feed).status_code == 404
+    response = submit(client, confirm_path, {})
+    # Confirmed: the page offers the feed, and the cached list near Lyon now does too.
+    assert feed in response.get_data(as_text=True)
+    html = client.get(near_list).get_data(as_text=True)
+    assert f"webcal://screenings.test{feed}" in html
+    assert "Screenings within 100 km of Lyon" in html
+    assert feed not in client.get(f"/screenings?near={LYON.id}&km=250").get_data(as_text=True)
+
+    response = client.get(feed)
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    assert "Accept-Language" in response.headers["Vary"]
+    summaries = _feed_summaries(response)
+    assert len(summaries) == 1
+    assert "Near Lyon" in summaries[0]
+    assert "Screenings within 100 km of Lyon" in response.get_data(as_text=True)
+
+    # `flask feeds build` keeps it fresh: a new screening near Lyon is in the next build.
+    _french("Lyon", organization_name="In Lyon")
+    result = runner.invoke(args=["feeds", "build"])
+    assert result.exit_code == 0, result.output
+    assert len(_feed_summaries(client.get(feed))) == 2
+
+    # The alert e-mail leads to the list whose buttons subscribe.
+    (alert,) = _alerts(smtp)
+    body = alert.get_body(("plain",)).get_content()
+    assert f"https://screenings.test/screenings?near={LYON.id}&km=100" in body
+
+    # The last subscriber there leaves: the feed goes, and the list stops offering it.
+    (unsubscribe_url,) = re.findall(r"<([^>]+)>", alert["List-Unsubscribe"])
+    submit(client, unsubscribe_url.split("screenings.test", 1)[1], {})
+    assert db.session.scalars(select(NearbySubscription)).all() == []
+    assert client.get(feed).status_code == 404
+    assert feed not in client.get(near_list).get_data(as_text=True)

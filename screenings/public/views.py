@@ -288,7 +288,7 @@ def upcoming():
         args=_list_args(filters, near),
         near=near,
         radii=nearby.RADII,
-        feeds=subscribe_feeds(filters),
+        feeds=subscribe_feeds(filters, near),
     ), status
 
 
@@ -325,11 +325,16 @@ def _country_feed_name(country: str):
     return _l("Screenings in %(country)s", country=country)
 
 
-def subscribe_feeds(filters: feed_service.Filters) -> list[dict[str, str]]:
+def subscribe_feeds(
+    filters: feed_service.Filters, near: Near | None = None
+) -> list[dict[str, str]]:
     """The feeds a list so filtered offers to subscribe to, each as the absolute ``address``
     (from PUBLIC_BASE_URL) and calendar ``name`` macros/subscribe.html takes: the chosen
-    film's, the chosen country's, then every screening's."""
+    town's near-me feed (if served, near_alerts.offered_feeds), the chosen film's, the
+    chosen country's, then every screening's."""
     feeds = []
+    if near is not None and near.city is not None:
+        feeds.extend(near_feeds(near.city, near.km))
     film = filters.film and next((f for f in active_films() if f.slug == filters.film), None)
     if film:
         feeds.append(
@@ -412,7 +417,12 @@ def near_me_confirm(token: str):
     form = ConfirmForm()
     if form.validate_on_submit():
         near_alerts.confirm(token)
-        return render_template("public/near_me_confirmed.html", subscription=subscription)
+        city = places.city_by_id(subscription.city_id)
+        return render_template(
+            "public/near_me_confirmed.html",
+            subscription=subscription,
+            feeds=near_feeds(city, subscription.radius_km) if city else [],
+        )
     city = places.city_by_id(subscription.city_id)
     return render_template(
         "public/near_me_confirm.html",
@@ -676,6 +686,32 @@ def feed_country(code: str):
     )
 
 
+def near_feeds(city: places.City, km: int) -> list[dict[str, str]]:
+    """The town's near-me feed as subscribe_feeds gives it, if it is served; else none."""
+    if not near_alerts.feed_offered(city.id, km):
+        return []
+    return [
+        {
+            "address": external_url("public.feed_near", city_id=city.id, km=km),
+            "name": str(feed_service.near_feed_title(city, km)),
+        }
+    ]
+
+
+@bp.route("/near/<int:city_id>/<int:km>/calendar.ics")
+def feed_near(city_id: int, km: int):
+    """Listed screenings within `km` of a town, to subscribe to: served for each town and
+    radius a confirmed near-me subscriber chose (near_alerts.offered_feeds), 404 otherwise."""
+    city = places.city_by_id(city_id)
+    if city is None or not near_alerts.feed_offered(city_id, km):
+        abort(404)
+    return _feed_response(
+        feed_service.near_feed_key(city_id, km),
+        feed_service.near_feed_title(city, km),
+        feed_service.Filters(near_city=city_id, near_km=km),
+    )
+
+
 @bp.route("/feeds/producer/<token>.ics")
 def feed_producer(token: str):
     """The producer's private feed (secret URL): private screenings included."""
@@ -764,7 +800,7 @@ def embed():
                 filters=filters,
                 near=near,
                 args=_list_args(filters, near),
-                feeds=subscribe_feeds(filters),
+                feeds=subscribe_feeds(filters, near),
             ),
             status,
         )

@@ -18,13 +18,16 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from flask import current_app
-from sqlalchemy import Select, exists, func, or_, select
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import caching, calendar
 from ..caching import counter_version, counter_versions
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
+from ..places import city_by_id
 from ..urls import external_url, public_domain
 from . import escape_like, visibility
 
@@ -37,13 +40,18 @@ FEED_GZIP_LEVEL = 4
 
 @dataclass(frozen=True)
 class Filters:
-    """What a visitor can narrow the list by: the city (prefix), the country and the film."""
+    """What a visitor can narrow the list by: the city (prefix), the country and the film;
+    a near-me feed by the distance from a gazetteer town (its id, and the radius)."""
 
     city: str = ""
     country: str = ""
     film: str = ""  # the film's slug
+    near_city: int = 0
+    near_km: int = 0
 
     def apply(self, query: Select) -> Select:
+        if self.near_city:
+            query = _within(query, self.near_city, self.near_km)
         if self.city:
             # SQLite's lower() folds ASCII letters only: "Örebro" stays "Örebro", so the city
             # as stored (the map's links) is matched as typed too.
@@ -62,6 +70,27 @@ class Filters:
                 Screening.film_id == select(Film.id).where(Film.slug == self.film).scalar_subquery()
             )
         return query
+
+
+def _within(query: Select, city_id: int, km: int) -> Select:
+    """The query narrowed to the screenings within `km` of the town (by public point)."""
+    from .nearby import nearest  # nearby builds on this module's Filters and lists
+
+    city = city_by_id(city_id)
+    if city is None:
+        return query.where(false())
+    ids = [screening_id for _distance, _start, screening_id in nearest(query, city, km)]
+    return query.where(Screening.id.in_(ids))
+
+
+def near_feed_title(city, km: int):
+    """The near-me feed's title (what subscribed calendars are named), in the current
+    language."""
+    return _l(
+        "Screenings within %(km)s km of %(town)s",
+        km=km,
+        town=city.label(str(get_locale() or "en")),
+    )
 
 
 def listed_upcoming() -> Select:
@@ -453,11 +482,11 @@ def latest_feed(
 
 def every_feed() -> Iterator[tuple[str, object, Filters, bool]]:
     """(key, title, filters, include_private) of each feed the site serves, in one language:
-    all screenings, each active film's, each listed country's and the producer's."""
-    from flask_babel import lazy_gettext as _l
-
+    all screenings, each active film's, each listed country's, each near-me feed someone
+    subscribed to (near_alerts.offered_feeds) and the producer's."""
     from ..places import country_name
     from .films import active_films
+    from .near_alerts import offered_feeds  # near_alerts builds on this module's lists
 
     yield "screenings", _l("Screenings"), Filters(), False
     for film in active_films():
@@ -477,8 +506,19 @@ def every_feed() -> Iterator[tuple[str, object, Filters, bool]]:
             Filters(country=code),
             False,
         )
+    for city, km in offered_feeds():
+        yield (
+            near_feed_key(city.id, km),
+            near_feed_title(city, km),
+            Filters(near_city=city.id, near_km=km),
+            False,
+        )
     if len(current_app.config.get("PRODUCER_FEED_TOKEN") or "") >= 16:
         yield "producer", _l("All screenings (producer)"), Filters(), True
+
+
+def near_feed_key(city_id: int, km: int) -> str:
+    return f"near-{city_id}-{km}"
 
 
 def build_stale_feeds() -> int:

@@ -112,6 +112,35 @@ def unsubscribe(token: str) -> bool:
     return True
 
 
+def offered_feeds() -> list[tuple[City, int]]:
+    """(town, radius) of each near-me calendar feed served: one per town and radius that a
+    confirmed subscriber chose. Only those are built and kept fresh (a feed for every town
+    and radius anyone could type would be a build per request)."""
+    pairs = db.session.execute(
+        select(NearbySubscription.city_id, NearbySubscription.radius_km)
+        .where(NearbySubscription.confirmed_at.is_not(None))
+        .distinct()
+        .order_by(NearbySubscription.city_id, NearbySubscription.radius_km)
+    )
+    return [(city, km) for city_id, km in pairs if (city := city_by_id(city_id)) is not None]
+
+
+def feed_offered(city_id: int, km: int) -> bool:
+    """Whether the near-me feed of this town and radius is served (see offered_feeds)."""
+    return (
+        db.session.scalar(
+            select(NearbySubscription.id)
+            .where(
+                NearbySubscription.city_id == city_id,
+                NearbySubscription.radius_km == km,
+                NearbySubscription.confirmed_at.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def _approved_since(since: datetime, until: datetime) -> list[tuple[Screening, datetime]]:
     """Listed upcoming screenings first approved (licence revision 1) in (since, until], with
     when, and with a public point to measure from."""
