@@ -499,14 +499,14 @@ def send_nearby_alert(subscription, city, found: list) -> None:
     ]
     # The list near the town, whose subscribe buttons add its near-me feed (a confirmed
     # subscriber's town and radius always have one): a webcal:// link is dead in webmail.
-    feed_url = external_url("public.upcoming", near=city.id, km=subscription.radius_km)
+    near_list_url = external_url("public.upcoming", near=city.id, km=subscription.radius_km)
     message = _to_subscriber(
         subscription,
         city,
         "nearby_alert",
         entries=entries,
         unsubscribe_url=unsubscribe_url,
-        feed_url=feed_url,
+        near_list_url=near_list_url,
     )
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

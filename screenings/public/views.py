@@ -415,15 +415,14 @@ def near_me_confirm(token: str):
     if subscription is None:
         abort(404)
     form = ConfirmForm()
+    city = places.city_by_id(subscription.city_id)
     if form.validate_on_submit():
         near_alerts.confirm(token)
-        city = places.city_by_id(subscription.city_id)
         return render_template(
             "public/near_me_confirmed.html",
             subscription=subscription,
             feeds=near_feeds(city, subscription.radius_km) if city else [],
         )
-    city = places.city_by_id(subscription.city_id)
     return render_template(
         "public/near_me_confirm.html",
         form=form,
@@ -688,7 +687,7 @@ def feed_country(code: str):
 
 def near_feeds(city: places.City, km: int) -> list[dict[str, str]]:
     """The town's near-me feed as subscribe_feeds gives it, if it is served; else none."""
-    if not near_alerts.feed_offered(city.id, km):
+    if near_alerts.offered_town(city.id, km) is None:
         return []
     return [
         {
@@ -702,8 +701,8 @@ def near_feeds(city: places.City, km: int) -> list[dict[str, str]]:
 def feed_near(city_id: int, km: int):
     """Listed screenings within `km` of a town, to subscribe to: served for each town and
     radius a confirmed near-me subscriber chose (near_alerts.offered_feeds), 404 otherwise."""
-    city = places.city_by_id(city_id)
-    if city is None or not near_alerts.feed_offered(city_id, km):
+    city = near_alerts.offered_town(city_id, km)
+    if city is None:
         abort(404)
     return _feed_response(
         feed_service.near_feed_key(city_id, km),

@@ -27,7 +27,7 @@ from .. import caching, calendar
 from ..caching import counter_version, counter_versions
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
-from ..places import city_by_id
+from ..places import City, city_by_id
 from ..urls import external_url, public_domain
 from . import escape_like, visibility
 
@@ -83,7 +83,7 @@ def _within(query: Select, city_id: int, km: int) -> Select:
     return query.where(Screening.id.in_(ids))
 
 
-def near_feed_title(city, km: int):
+def near_feed_title(city: City, km: int):
     """The near-me feed's title (what subscribed calendars are named), in the current
     language."""
     return _l(

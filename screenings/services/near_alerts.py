@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from ..extensions import db
 from ..models import Licence, NearbySubscription, Screening, utcnow
@@ -112,33 +112,31 @@ def unsubscribe(token: str) -> bool:
     return True
 
 
+def _offered() -> Select:
+    """(town, radius) of the confirmed subscriptions: what a near-me feed is served for."""
+    return select(NearbySubscription.city_id, NearbySubscription.radius_km).where(
+        NearbySubscription.confirmed_at.is_not(None)
+    )
+
+
 def offered_feeds() -> list[tuple[City, int]]:
     """(town, radius) of each near-me calendar feed served: one per town and radius that a
     confirmed subscriber chose. Only those are built and kept fresh (a feed for every town
     and radius anyone could type would be a build per request)."""
     pairs = db.session.execute(
-        select(NearbySubscription.city_id, NearbySubscription.radius_km)
-        .where(NearbySubscription.confirmed_at.is_not(None))
-        .distinct()
-        .order_by(NearbySubscription.city_id, NearbySubscription.radius_km)
+        _offered().distinct().order_by(NearbySubscription.city_id, NearbySubscription.radius_km)
     )
     return [(city, km) for city_id, km in pairs if (city := city_by_id(city_id)) is not None]
 
 
-def feed_offered(city_id: int, km: int) -> bool:
-    """Whether the near-me feed of this town and radius is served (see offered_feeds)."""
-    return (
-        db.session.scalar(
-            select(NearbySubscription.id)
-            .where(
-                NearbySubscription.city_id == city_id,
-                NearbySubscription.radius_km == km,
-                NearbySubscription.confirmed_at.is_not(None),
-            )
-            .limit(1)
-        )
-        is not None
+def offered_town(city_id: int, km: int) -> City | None:
+    """The town, if its near-me feed of this radius is served (see offered_feeds)."""
+    chosen = _offered().where(
+        NearbySubscription.city_id == city_id, NearbySubscription.radius_km == km
     )
+    if db.session.execute(chosen.limit(1)).first() is None:
+        return None
+    return city_by_id(city_id)
 
 
 def _approved_since(since: datetime, until: datetime) -> list[tuple[Screening, datetime]]:
