@@ -53,7 +53,7 @@ from flask_mail import Connection
 from sqlalchemy import event, or_, select, update
 
 from .extensions import db
-from .models import OutboxMessage, OutboxStatus, SuppressedAddress, utcnow
+from .models import OutboxMessage, OutboxStatus, SuppressedAddress, normalize_email, utcnow
 from .safetext import UNSAFE, header_text
 from .security import hash_token, link_token, mailbox_safe
 
@@ -455,10 +455,10 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
             ).all()
             refused = _suppressed({row.recipient for row in rows})
             for row in rows:
-                if row.recipient.strip().lower() in refused:
-                    _record_suppressed(row)
-                    outcome["suppressed"] = outcome.get("suppressed", 0) + 1
+                if normalize_email(row.recipient) in refused:
+                    _record_suppressed(row, outcome)
                     continue
+                queued_to = row.recipient
                 if row.compose_ref or has_deferred(row.raw):
                     db.session.commit()  # the sent marks so far, before work that may fail
                 try:
@@ -468,6 +468,11 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                     current_app.logger.exception("outbox: rendering message %s failed", row.id)
                     _record_failure(row, error)
                     outcome["failed"] += 1
+                    continue
+                # Composing reads the address anew (a booking's contact may have changed since
+                # it was queued): the new one is checked against the suppression list too.
+                if row.recipient != queued_to and _suppressed({row.recipient}):
+                    _record_suppressed(row, outcome)
                     continue
                 try:
                     if connection is None:
@@ -499,7 +504,7 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
 
 def _suppressed(addresses: set[str]) -> set[str]:
     """Those of the addresses that hard-bounced before (one query per batch)."""
-    keys = {address.strip().lower() for address in addresses}
+    keys = {normalize_email(address) for address in addresses}
     return set(
         db.session.scalars(
             select(SuppressedAddress.email_normalized).where(
@@ -513,8 +518,9 @@ def _suppressed(addresses: set[str]) -> set[str]:
 SUPPRESSED_ERROR = "suppressed: this address bounced permanently before"
 
 
-def _record_suppressed(row: OutboxMessage) -> None:
+def _record_suppressed(row: OutboxMessage, outcome: dict) -> None:
     """Not sent, and never retried by itself: the address is on the suppression list."""
+    outcome["suppressed"] = outcome.get("suppressed", 0) + 1
     row.status = OutboxStatus.SUPPRESSED
     row.last_error = SUPPRESSED_ERROR
     if row.erase_after_sending:

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 
 from screenings.extensions import db as _db
-from screenings.models import Film, OutboxMessage, Screening, utcnow
+from screenings.models import Film, OutboxMessage, Screening, SuppressedAddress, utcnow
 from screenings.outbox import deliver_pending
 from screenings.services import licences
 from screenings.services.bookings import expire_past_bookings
@@ -242,3 +242,32 @@ def test_a_bulk_approvals_mail_is_composed_by_the_worker_not_the_web_process(
     assert {row.status for row in waiting} == {"pending"}
     assert deliver_pending(limit=2) == {"sent": 2, "failed": 0}  # the worker's run
     assert len(smtp.wait_for(2)) == 2
+
+
+@pytest.mark.config(OUTBOX_DELIVER_IN_BACKGROUND=False)
+def test_a_licence_mail_composed_for_a_changed_address_checks_the_new_one_for_bounces(
+    client, producer, db, smtp
+):
+    """The worker composes a licence mail from the booking as it is at delivery: when the
+    contact address changed after it was queued, the new address is checked too."""
+    (screening,) = _pending(db, 1)
+    response = client.post(
+        "/producer/approvals",
+        data={
+            **hidden_fields(client.get("/producer/approvals").get_data(as_text=True)),
+            "screening_ids": [str(screening.id)],
+            "action": "approve",
+        },
+    )
+    assert response.status_code == 302
+    row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "licence_issued"))
+    assert row.compose_ref
+    assert row.recipient == "org0@example.org"
+    db.session.get(Screening, screening.id).contact_email = "Bounced@Example.org"
+    db.session.add(SuppressedAddress(email_normalized="bounced@example.org", status="5.1.1"))
+    db.session.commit()
+
+    assert deliver_pending() == {"sent": 0, "failed": 0, "suppressed": 1}
+    assert smtp.messages == []
+    db.session.refresh(row)
+    assert (row.status, row.recipient) == ("suppressed", "Bounced@Example.org")

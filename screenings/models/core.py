@@ -34,6 +34,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def normalize_email(address: str) -> str:
+    """An address as every ``email_normalized`` column and the suppression list hold it."""
+    return address.strip().lower()
+
+
 class OrganizationType(enum.StrEnum):
     SCHOOL = "school"
     UNIVERSITY = "university"

@@ -29,6 +29,7 @@ from ..models import (
     Rsvp,
     Screening,
     SuppressedAddress,
+    normalize_email,
     utcnow,
 )
 from ..security import hash_token, tokens_match
@@ -55,7 +56,7 @@ def record_bounce(row: OutboxMessage, *, status: str, action: str, diagnostic: s
     ``delayed`` (the remote server still tries) is only noted on the message and address.
     """
     permanent = status.startswith("5") and action == "failed"
-    address = row.recipient.strip().lower()
+    address = normalize_email(row.recipient)
     if row.status == OutboxStatus.BOUNCED:
         return "already"  # the same report again, or a second report about it
     if address == ERASED_ADDRESS:
@@ -130,7 +131,7 @@ def _tell_someone(row: OutboxMessage, address: str, diagnostic: str) -> None:
     if screening is None:
         log.info("bounce: outbox message %s to no organizer or guest", row.id)
         return
-    if screening.contact_email.strip().lower() == address:
+    if normalize_email(screening.contact_email) == address:
         alerts.organizer_address_bounced(screening, address=address, diagnostic=diagnostic)
         return
     guest = db.session.scalar(
@@ -160,7 +161,7 @@ def lift_suppression(suppression_id: int) -> SuppressedAddress:
 
 def forget_addresses(addresses: set[str]) -> None:
     """Erasure (services/privacy.py): the suppression and bounce records of these addresses."""
-    keys = {address.strip().lower() for address in addresses if address}
+    keys = {normalize_email(address) for address in addresses if address}
     if not keys:
         return
     db.session.execute(

@@ -40,6 +40,7 @@ from ..models import (
     Rsvp,
     RsvpStatus,
     Screening,
+    normalize_email,
     utcnow,
 )
 from ..outbox import bounce_base_address
@@ -47,7 +48,7 @@ from ..safetext import UNSAFE, header_text
 from ..security import hash_token, tokens_match
 from ..urls import public_domain
 from . import DomainError, bounces
-from .rsvps import cancel_rsvp, normalize_email, record_calendar_reply, reply_token
+from .rsvps import cancel_rsvp, record_calendar_reply, reply_token
 
 log = logging.getLogger(__name__)
 

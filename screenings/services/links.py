@@ -14,8 +14,15 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import OutboxMessage, Rsvp, RsvpStatus, Screening, ScreeningStatus, utcnow
-from .rsvps import normalize_email
+from ..models import (
+    OutboxMessage,
+    Rsvp,
+    RsvpStatus,
+    Screening,
+    ScreeningStatus,
+    normalize_email,
+    utcnow,
+)
 
 KIND = "my_links"
 LIVE = (ScreeningStatus.PENDING, ScreeningStatus.APPROVED)

@@ -18,12 +18,11 @@ from flask import current_app
 from sqlalchemy import Select, select, update
 
 from ..extensions import db
-from ..models import Licence, NearbySubscription, Screening, utcnow
+from ..models import Licence, NearbySubscription, Screening, normalize_email, utcnow
 from ..places import City, city_by_id, distance_km
 from ..security import derived_token, hash_token, link_token, new_token, tokens_match
 from .feeds import listed_upcoming
 from .links import sent_today
-from .rsvps import normalize_email
 
 CONFIRM = "nearby-confirm"
 UNSUBSCRIBE = "nearby-unsubscribe"

@@ -27,6 +27,7 @@ from ..models import (
     Rsvp,
     Screening,
     ScreeningReport,
+    normalize_email,
     utcnow,
 )
 from ..security import hash_token
@@ -165,7 +166,7 @@ def _screenings_of(email: str) -> list[Screening]:
     return list(
         db.session.scalars(
             select(Screening)
-            .where(func.lower(Screening.contact_email) == email.strip().lower())
+            .where(func.lower(Screening.contact_email) == normalize_email(email))
             .order_by(Screening.id)
         )
     )
@@ -189,7 +190,7 @@ def export_organizer_data(email: str) -> dict:
         select(ScreeningReport).where(ScreeningReport.screening_id.in_(ids))
     ).all()
     return {
-        "email": email.strip().lower(),
+        "email": normalize_email(email),
         "exported_at": utcnow().isoformat() + "Z",
         "screenings": [
             {
@@ -311,7 +312,7 @@ def erase_attendee(rsvp: Rsvp, *, actor: str) -> None:
 def erase_attendee_everywhere(address: str, *, actor: str) -> int:
     """The producer erases an attendee by e-mail address from every screening they replied to."""
     rows = db.session.scalars(
-        select(Rsvp).where(Rsvp.email_normalized == address.strip().lower())
+        select(Rsvp).where(Rsvp.email_normalized == normalize_email(address))
     ).all()
     if not rows:
         raise DomainError(_("No reply was made with this e-mail address."), field="email")
@@ -414,7 +415,7 @@ def _subscriptions_of(address: str) -> list[NearbySubscription]:
     return list(
         db.session.scalars(
             select(NearbySubscription)
-            .where(NearbySubscription.email == address.strip().lower())
+            .where(NearbySubscription.email == normalize_email(address))
             .order_by(NearbySubscription.id)
         )
     )

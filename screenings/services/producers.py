@@ -29,6 +29,7 @@ from ..models import (
     ProducerRole,
     ProducerSession,
     RecoveryCode,
+    normalize_email,
     utcnow,
 )
 from ..security import hash_password, hash_token, new_token, password_matches, spend_password_check
@@ -100,14 +101,14 @@ def _record(
 
 
 def _find(email: str) -> Producer | None:
-    return db.session.scalar(select(Producer).where(Producer.email == email.strip().lower()))
+    return db.session.scalar(select(Producer).where(Producer.email == normalize_email(email)))
 
 
 def account_id(email: str) -> int | None:
     """The id of the account with this e-mail, if any."""
     if not isinstance(email, str) or len(email) > 254:
         return None
-    return db.session.scalar(select(Producer.id).where(Producer.email == email.strip().lower()))
+    return db.session.scalar(select(Producer.id).where(Producer.email == normalize_email(email)))
 
 
 def _check_new_password(password: str, field: str = "password") -> None:
@@ -120,7 +121,7 @@ def _check_new_password(password: str, field: str = "password") -> None:
 # -- accounts ---------------------------------------------------------------------------------
 def create_producer(email: str, password: str, role: str = ProducerRole.OWNER) -> Producer:
     """Add a producer account (the CLI's: an owner by default); the e-mail is stored lower case."""
-    email = email.strip().lower()
+    email = normalize_email(email)
     if _find(email):
         raise DomainError(
             _("A producer with e-mail %(email)s already exists.", email=email), field="email"
@@ -631,7 +632,7 @@ def _require(actor: Producer, permission: str) -> None:
 def invite_producer(actor: Producer, email: str, role: str, *, address: str | None) -> Producer:
     """Add an account without a password and e-mail it a link to choose one."""
     _require(actor, "accounts")
-    email = email.strip().lower()
+    email = normalize_email(email)
     if role not in PERMISSIONS:
         raise DomainError(_("Choose a role from the list."), field="role")
     if _find(email):

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import emails
 from ..extensions import db
-from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, utcnow
+from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, normalize_email, utcnow
 from ..security import (
     derived_token,
     hash_token,
@@ -136,10 +136,6 @@ def accepts_rsvps(screening: Screening) -> bool:
         and screening.rsvps_enabled
         and screening.starts_at > utcnow()
     )
-
-
-def normalize_email(address: str) -> str:
-    return address.strip().lower()
 
 
 def _active_rsvp(screening_id: int, email_normalized: str) -> Rsvp | None:
