@@ -100,6 +100,7 @@ def test_a_public_screening_shares_its_page_with_qr_embed_and_poster(client, db,
     assert babel_dates.format_date(local, "full", locale="en") in text  # venue's day, Babel
     assert babel_dates.format_time(local, "short", locale="en") in text
     assert "1700 Bathurst Street" in text  # public: the street too
+    assert "Toronto Ontario M5P 3K3\nCanada" in text  # as Canada writes it (places.address_lines)
     assert "Hosted by Beth Tzedec Congregation" in text
     assert decode_poster_qr(poster) == public_url
 

@@ -38,7 +38,7 @@ def test_queue_shows_what_is_needed_to_decide(client, producer, db, smtp):
     page = client.get("/producer/approvals").get_data(as_text=True)
     assert "Org 0" in page
     assert "org0@example.org" in page
-    assert "Main Sanctuary Hall" in page
+    assert "Main Sanctuary Hall, 1700 Bathurst Street, Toronto Ontario M5P 3K3, Canada" in page
     assert "120 expected, 100 seats" in page
     assert "0 approved screenings before" in page
     assert 'name="screening_ids"' in page

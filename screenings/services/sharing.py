@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from markupsafe import escape
 
 from ..models import Screening, ScreeningStatus
-from ..places import country_name
+from ..places import place_lines
 from ..urls import external_url
 from . import visibility
 
@@ -56,17 +56,8 @@ def _when(screening: Screening, locale: str) -> tuple[str, str]:
 
 
 def _place_lines(screening: Screening, locale: str) -> tuple[str, ...]:
-    place = visibility.public_place(screening)
-    town = " ".join(part for part in (place.postal_code, place.city) if part)
-    return tuple(
-        line
-        for line in (
-            place.venue_name,
-            place.street_address,
-            ", ".join(part for part in (town, country_name(place.country, locale)) if part),
-        )
-        if line
-    )
+    """The address as anyone may learn it, laid out as its country writes it."""
+    return tuple(place_lines(visibility.public_place(screening), locale))
 
 
 def _embed_code(screening: Screening, url: str) -> str:
@@ -79,7 +70,7 @@ def _embed_code(screening: Screening, url: str) -> str:
             film=screening.film.title,
             day=day,
             time=time,
-            place=", ".join(_place_lines(screening, locale)[:1] + (screening.city,)),
+            place=f"{screening.venue_name}, {screening.city}",
         )
     return f'<a href="{escape(url)}" rel="noopener">{escape(text)}</a>'
 
