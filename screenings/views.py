@@ -165,6 +165,7 @@ def register_template_helpers(app: Flask) -> None:
         # Absolute links from PUBLIC_BASE_URL, never the request's Host: cached pages hold them.
         external_url=external_url,
         visibility_label=visibility_label,
+        readable_changes=readable_changes,
     )
     app.add_template_filter(plain_delivery_error, "plain_delivery_error")
     app.add_template_filter(format_datetime, "format_datetime")
@@ -291,6 +292,77 @@ def localized_start_display(screening) -> str:
     day = babel_dates.format_date(local, "full", locale=locale)
     time = babel_dates.format_time(local, "HH:mm", locale=locale)
     return f"{day}, {time} ({screening.timezone}, {utc_offset_label(local)})"
+
+
+def _yes_no(value: bool) -> str:
+    return str(_l("Yes") if value else _l("No"))
+
+
+def _choice_words() -> dict:
+    """The words each choice of a booking field is shown with, by field (its form's options)."""
+    from .labels import ORGANIZATION_TYPES
+    from .services.guests import ADDRESS_CHECK_LABELS, HOST_QUESTIONS
+    from .services.rules import VENUE_KINDS
+    from .services.visibility import LABELS
+
+    return {
+        "organization_type": dict(ORGANIZATION_TYPES),
+        "venue_kind": dict(VENUE_KINDS),
+        "visibility": LABELS,
+        "address_check": ADDRESS_CHECK_LABELS,
+        "host_question": {"": _l("No question"), **HOST_QUESTIONS},
+    }
+
+
+def _value_words(name: str, value, zone: str) -> str:
+    """One stored value of a booking field as a person reads it (``zone``: the venue's zone
+    that goes with it, for a start)."""
+    from .models import Film, Screening, ScreeningFormat
+    from .places import venue_time_to_utc, zone_label
+
+    words = _choice_words().get(name)
+    if words is not None and value in words:
+        return str(words[value])
+    if name == "format_id":
+        fmt = db.session.get(ScreeningFormat, value) if value else None
+        return fmt.name if fmt else str(_l("Not decided yet"))
+    if value is None or value == "":
+        return str(_l("none"))
+    if isinstance(value, bool):
+        return _yes_no(value)
+    if name == "local_start":
+        local = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        starts_at, _ambiguous = venue_time_to_utc(local.date(), local.time(), zone)
+        moment = Screening(starts_at=starts_at.replace(tzinfo=None), timezone=zone)
+        return localized_start_display(moment)
+    if name == "timezone":
+        return zone_label(value, _locale())
+    if name in ("country", "organization_country"):
+        return localized_country_name(value)
+    if name == "film_id":
+        film = db.session.get(Film, value)
+        return film.title if film else str(value)
+    if isinstance(value, int):
+        return format_number(value)
+    return str(value)
+
+
+def readable_changes(changes: dict, screening=None) -> list[tuple[str, str, str]]:
+    """(label, before, now) for each changed booking field ({name: [old, new]}), in the
+    current language: the booking form's label, a start at the venue in the zone it had or
+    will have, countries by name, choices in the form's words, yes or no."""
+    from .labels import field_label
+
+    zone = screening.timezone if screening is not None else "UTC"
+    zones = changes.get("timezone") or (zone, zone)
+    return [
+        (
+            field_label(name),
+            _value_words(name, before, zones[0]),
+            _value_words(name, now, zones[1]),
+        )
+        for name, (before, now) in changes.items()
+    ]
 
 
 def localized_address_line(place) -> str:

@@ -34,7 +34,8 @@ from wtforms.validators import (
 )
 
 from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
-from ..models import OrganizationType
+from ..labels import BOOKING_FIELDS as LABEL
+from ..labels import ORGANIZATION_TYPES
 from ..places import (
     countries,
     is_uniform_country,
@@ -48,14 +49,6 @@ from ..services.bookings import HOST_NOTE_MAX, BookingDetails
 from ..services.rules import VENUE_KINDS
 from ..services.visibility import EXPLANATIONS, LABELS
 
-ORGANIZATION_TYPES = [
-    (OrganizationType.SCHOOL.value, _l("School")),
-    (OrganizationType.UNIVERSITY.value, _l("University or college")),
-    (OrganizationType.FAITH_COMMUNITY.value, _l("Faith community")),
-    (OrganizationType.COMMUNITY_GROUP.value, _l("Community group")),
-    (OrganizationType.CINEMA.value, _l("Cinema")),
-    (OrganizationType.OTHER.value, _l("Other")),
-]
 REQUIRED = _l("This field is required.")
 # The guest settings' choices; "" (automatic: services/guests.py decides) on the booking form.
 AUTOMATIC = ""
@@ -119,20 +112,20 @@ class BookingForm(PublicForm):
     submission_key = HiddenField()
     host_note = None  # the edit form's (EditBookingForm)
 
-    film_id = SelectField(_l("Film"), coerce=int, validators=[InputRequired(REQUIRED)])
+    film_id = SelectField(LABEL["film_id"], coerce=int, validators=[InputRequired(REQUIRED)])
     # Checked against the chosen film by the booking service (formats belong to a film).
     format_id = SelectField(
-        _l("Screening format"), coerce=_int_or_none, validate_choice=False, default=None
+        LABEL["format_id"], coerce=_int_or_none, validate_choice=False, default=None
     )
 
-    organization_name = _text(_l("Organization name"), 200)
+    organization_name = _text(LABEL["organization_name"], 200)
     organization_type = SelectField(
-        _l("Type of organization"),
+        LABEL["organization_type"],
         choices=choices(ORGANIZATION_TYPES),
         validators=[InputRequired()],
     )
     organization_website = URLField(
-        _l("Website"),
+        LABEL["organization_website"],
         validators=[
             Optional(),
             Length(max=300),
@@ -141,17 +134,17 @@ class BookingForm(PublicForm):
         filters=[strip_text],
     )
     organization_country = SelectField(
-        _l("Organization's country"), validators=[InputRequired(REQUIRED)]
+        LABEL["organization_country"], validators=[InputRequired(REQUIRED)]
     )
 
-    contact_name = _text(_l("Your name"), 200)
+    contact_name = _text(LABEL["contact_name"], 200)
     contact_email = EmailField(
-        _l("Your e-mail"),
+        LABEL["contact_email"],
         validators=[DataRequired(REQUIRED), Length(max=254)],
         filters=[strip_text],
     )
     contact_phone = TelField(
-        _l("Phone (optional)"),
+        LABEL["contact_phone"],
         validators=[
             Optional(),
             Length(max=40),
@@ -160,44 +153,42 @@ class BookingForm(PublicForm):
         filters=[strip_text],
     )
 
-    venue_name = _text(_l("Venue name"), 200)
-    street_address = _text(_l("Street address"), 300)
-    city = _text(_l("City"), 120)
-    region = _text(_l("Region, state or province"), 120, required=False)
-    postal_code = _text(_l("Postal code"), 20, required=False)
-    country = SelectField(_l("Country of the venue"), validators=[InputRequired(REQUIRED)])
+    venue_name = _text(LABEL["venue_name"], 200)
+    street_address = _text(LABEL["street_address"], 300)
+    city = _text(LABEL["city"], 120)
+    region = _text(LABEL["region"], 120, required=False)
+    postal_code = _text(LABEL["postal_code"], 20, required=False)
+    country = SelectField(LABEL["country"], validators=[InputRequired(REQUIRED)])
     venue_kind = SelectField(
-        _l("Kind of venue"),
+        LABEL["venue_kind"],
         choices=choices([("", _l("Choose the kind of venue")), *VENUE_KINDS]),
         default="",
     )
-    timezone = SelectField(
-        _l("Time zone of the venue"), validators=[MarkedRequired()], validate_choice=False
-    )
+    timezone = SelectField(LABEL["timezone"], validators=[MarkedRequired()], validate_choice=False)
 
     start_date = DateField(
-        _l("Date"), validators=[InputRequired(_l("Enter the date of the screening."))]
+        LABEL["start_date"], validators=[InputRequired(_l("Enter the date of the screening."))]
     )
     start_time = TimeField(
-        _l("Start time (venue's local time)"),
+        LABEL["start_time"],
         validators=[InputRequired(_l("Enter the start time."))],
     )
     duration_minutes = IntegerField(
-        _l("Duration in minutes (film and discussion)"),
+        LABEL["duration_minutes"],
         validators=[
             Optional(),
             NumberRange(min=30, max=600, message=_l("Enter between 30 and 600 minutes.")),
         ],
     )
     expected_audience = IntegerField(
-        _l("Expected audience"),
+        LABEL["expected_audience"],
         validators=[
             InputRequired(REQUIRED),
             NumberRange(min=1, max=100000, message=_l("Enter a number from 1 to 100,000.")),
         ],
     )
     capacity = IntegerField(
-        _l("Seats available for RSVPs"),
+        LABEL["capacity"],
         validators=[
             InputRequired(REQUIRED),
             NumberRange(min=1, max=100000, message=_l("Enter a number from 1 to 100,000.")),
@@ -205,25 +196,23 @@ class BookingForm(PublicForm):
     )
     # Who learns the address; no default here: preselected by organization type (on_get).
     listing = RadioField(
-        _l("Who sees the address"),
+        LABEL["visibility"],
         choices=choices(
             (value, _l("%(label)s: %(explanation)s", label=LABELS[value], explanation=text))
             for value, text in EXPLANATIONS.items()
         ),
         validators=[DataRequired(_l("Choose who sees the address."))],
     )
-    rsvps_enabled = BooleanField(_l("Let attendees RSVP online"), default=True)
-    approves_guests = SelectField(_l("Approve each guest"), default=AUTOMATIC)
-    address_check = SelectField(
-        _l("Who confirms their e-mail address before their seats are held"), default=AUTOMATIC
-    )
+    rsvps_enabled = BooleanField(LABEL["rsvps_enabled"], default=True)
+    approves_guests = SelectField(LABEL["approves_guests"], default=AUTOMATIC)
+    address_check = SelectField(LABEL["address_check"], default=AUTOMATIC)
     host_question = SelectField(
-        _l("A question for your guests (optional)"),
+        LABEL["host_question"],
         choices=choices([("", _l("No question")), *guests.HOST_QUESTIONS.items()]),
         default="",
     )
     notes = TextAreaField(
-        _l("Notes for the producer (optional)"),
+        LABEL["notes"],
         validators=[Optional(), Length(max=2000)],
         filters=[strip_text],
     )
@@ -357,7 +346,7 @@ class EditBookingForm(BookingForm):
         _l("I accept the film's new licence terms above on behalf of my organization.")
     )
     host_note = TextAreaField(
-        _l("Note for your guests (optional)"),
+        LABEL["host_note"],
         validators=[Optional(), Length(max=HOST_NOTE_MAX)],
         filters=[strip_text],
     )

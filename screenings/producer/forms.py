@@ -31,8 +31,8 @@ from wtforms.validators import (
 )
 
 from ..forms import LongSelectField, SafeForm, choices, strip_text
+from ..labels import ORGANIZATION_TYPES
 from ..models import FormatKind, MaterialKind
-from ..organizer.forms import ORGANIZATION_TYPES
 from ..places import all_zones, countries
 from ..services import rules
 from ..services.alerts import ALERT_MODES

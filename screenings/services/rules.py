@@ -19,6 +19,7 @@ from flask_babel import ngettext
 from sqlalchemy import select
 
 from ..extensions import db
+from ..labels import ORGANIZATION_TYPES
 from ..models import Film, Screening, ScreeningStatus, TrustedHost, utcnow
 from ..places import country_name
 
@@ -33,8 +34,6 @@ VENUE_KINDS = [
 
 
 def _organization_types() -> dict:
-    from ..organizer.forms import ORGANIZATION_TYPES
-
     return dict(ORGANIZATION_TYPES)
 
 
