@@ -262,6 +262,11 @@ def enqueue(message: EmailMessage, *, kind: str, screening_id: int | None = None
         raw=checked_bytes(message),
         screening_id=screening_id,
     )
+    return _queued(row)
+
+
+def _queued(row: OutboxMessage) -> OutboxMessage:
+    """The row in the caller's transaction, with its bounce token, delivered after commit."""
     row.bounce_token_hash = hash_token(bounce_token(row))
     db.session.add(row)
     db.session.flush()
@@ -334,10 +339,7 @@ def enqueue_later(
         compose_ref=reference,
         screening_id=screening_id,
     )
-    row.bounce_token_hash = hash_token(bounce_token(row))
-    db.session.add(row)
-    db.session.flush()
-    db.session.info.setdefault(_NEW_IDS, []).append(row.id)
+    _queued(row)
     db.session.info.setdefault(_LATER_IDS, set()).add(row.id)
     return row
 

@@ -66,6 +66,19 @@ class SentMessage:
     # False when the same form was posted again: nothing was sent the second time.
     is_new: bool = True
 
+    @classmethod
+    def recorded(cls, change, *, is_new: bool = True) -> SentMessage:
+        """The message as its history entry records it (counts, never addresses)."""
+        details = change.details
+        return cls(
+            group=details.get("group", ""),
+            subject=details.get("subject", ""),
+            recipients=int(details.get("recipients", 0)),
+            skipped=int(details.get("skipped", 0)),
+            at=change.at,
+            is_new=is_new,
+        )
+
 
 def groups() -> list[tuple[str, str]]:
     """The groups offered on the form, as (status, label)."""
@@ -99,16 +112,7 @@ def _history(screening_id: int) -> list[ScreeningChange]:
 
 def sent_messages(screening: Screening) -> list[SentMessage]:
     """The messages sent to the screening's guests, newest first (for the manage page)."""
-    return [
-        SentMessage(
-            group=change.details.get("group", ""),
-            subject=change.details.get("subject", ""),
-            recipients=int(change.details.get("recipients", 0)),
-            skipped=int(change.details.get("skipped", 0)),
-            at=change.at,
-        )
-        for change in _history(screening.id)
-    ]
+    return [SentMessage.recorded(change) for change in _history(screening.id)]
 
 
 def _recipients(screening: Screening, group: str) -> tuple[list[Rsvp], int]:
@@ -196,15 +200,7 @@ def message_guests(
     for change in earlier:
         if submission_key and change.details.get("key") == submission_key:
             db.session.rollback()
-            details = change.details
-            return SentMessage(
-                group=details.get("group", group),
-                subject=details.get("subject", subject),
-                recipients=int(details.get("recipients", 0)),
-                skipped=int(details.get("skipped", 0)),
-                at=change.at,
-                is_new=False,
-            )
+            return SentMessage.recorded(change, is_new=False)
     now = utcnow()
     try:
         _refuse_past_limit(earlier, now)

@@ -225,28 +225,35 @@ def _address_tokens(
     return list(dict.fromkeys(tokens))
 
 
-def _apply_reply(reply: _Reply, tokens: list[str]) -> Outcome:
-    """Apply a reply whose token, attendee and UID all match one RSVP; else ignore it."""
+def _rsvp_of_reply_tokens(tokens: list[str]) -> Rsvp | None:
+    """The RSVP whose reply address carries the first of tokens that matches one."""
     for token in tokens:
         rsvp = db.session.scalar(select(Rsvp).where(Rsvp.reply_token_hash == hash_token(token)))
-        if rsvp is None or not tokens_match(token, rsvp.reply_token_hash or ""):
-            continue
-        if reply.attendee != rsvp.email_normalized:
-            return Outcome("ignored", f"attendee does not match RSVP {rsvp.id}")
-        if reply.uid != event_uid(rsvp.screening, public_domain()):
-            return Outcome("ignored", f"UID does not match RSVP {rsvp.id}")
-        if reply.partstat == "DECLINED":
-            if rsvp.status == RsvpStatus.CANCELLED:
-                return Outcome("ignored", f"RSVP {rsvp.id} already cancelled")
-            cancel_rsvp(rsvp)  # exactly as their own link: seats freed, list promoted, CANCEL
-            return Outcome("declined", f"RSVP {rsvp.id}")
-        if reply.partstat in ("ACCEPTED", "TENTATIVE"):
-            if rsvp.status == RsvpStatus.CANCELLED:
-                return Outcome("ignored", f"RSVP {rsvp.id} is cancelled")
-            record_calendar_reply(rsvp, reply.partstat)
-            return Outcome(reply.partstat.lower(), f"RSVP {rsvp.id}")
-        return Outcome("ignored", f"PARTSTAT {reply.partstat[:20]!r}")
-    return Outcome("ignored", "no matching reply token")
+        if rsvp is not None and tokens_match(token, rsvp.reply_token_hash or ""):
+            return rsvp
+    return None
+
+
+def _apply_reply(reply: _Reply, tokens: list[str]) -> Outcome:
+    """Apply a reply whose token, attendee and UID all match one RSVP; else ignore it."""
+    rsvp = _rsvp_of_reply_tokens(tokens)
+    if rsvp is None:
+        return Outcome("ignored", "no matching reply token")
+    if reply.attendee != rsvp.email_normalized:
+        return Outcome("ignored", f"attendee does not match RSVP {rsvp.id}")
+    if reply.uid != event_uid(rsvp.screening, public_domain()):
+        return Outcome("ignored", f"UID does not match RSVP {rsvp.id}")
+    if reply.partstat == "DECLINED":
+        if rsvp.status == RsvpStatus.CANCELLED:
+            return Outcome("ignored", f"RSVP {rsvp.id} already cancelled")
+        cancel_rsvp(rsvp)  # exactly as their own link: seats freed, list promoted, CANCEL
+        return Outcome("declined", f"RSVP {rsvp.id}")
+    if reply.partstat in ("ACCEPTED", "TENTATIVE"):
+        if rsvp.status == RsvpStatus.CANCELLED:
+            return Outcome("ignored", f"RSVP {rsvp.id} is cancelled")
+        record_calendar_reply(rsvp, reply.partstat)
+        return Outcome(reply.partstat.lower(), f"RSVP {rsvp.id}")
+    return Outcome("ignored", f"PARTSTAT {reply.partstat[:20]!r}")
 
 
 # -- bounces --------------------------------------------------------------------------------------
@@ -427,12 +434,7 @@ def _forward(message: EmailMessage, tokens: list[str]) -> Outcome:
     """A person wrote to an attendee's reply address: their words go to the organizer."""
     if not tokens:
         return Outcome("ignored", "neither a calendar reply nor a bounce, to no reply address")
-    rsvp = None
-    for token in tokens:
-        found = db.session.scalar(select(Rsvp).where(Rsvp.reply_token_hash == hash_token(token)))
-        if found is not None and tokens_match(token, found.reply_token_hash or ""):
-            rsvp = found
-            break
+    rsvp = _rsvp_of_reply_tokens(tokens)
     if rsvp is None:
         return Outcome("ignored", "no matching reply token")
     if is_automatic(message):

@@ -38,7 +38,7 @@ class CityCount:
 
 def _public_coordinate(column):
     """The column where the street is public, else NULL (which AVG skips)."""
-    return case((Screening.visibility == visibility.PUBLIC, column))
+    return case((visibility.shows_street_publicly(Screening), column))
 
 
 _GROUP_COLUMNS = (

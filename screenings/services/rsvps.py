@@ -262,8 +262,8 @@ def rsvp(
     )
     row.reply_token_hash = hash_token(reply_token(row))
     if status == RsvpStatus.UNCONFIRMED:
-        row.hold_expires_at = clock() + _hold_duration()
-        row.confirm_token_hash = hash_token(confirm_token(row))
+        for name, value in _address_hold(row).items():
+            setattr(row, name, value)
     door.ensure_ticket(row)
     db.session.add(row)
     try:
@@ -281,8 +281,14 @@ def rsvp(
     return RsvpResult(row, is_new=True)
 
 
-def _hold_duration() -> timedelta:
-    return timedelta(minutes=float(current_app.config["ADDRESS_HOLD_MINUTES"]))
+def _address_hold(row: Rsvp) -> dict:
+    """What holds a reply's seats until its address is confirmed: when the hold lapses and
+    the hash of the link that confirms it."""
+    minutes = float(current_app.config["ADDRESS_HOLD_MINUTES"])
+    return {
+        "hold_expires_at": clock() + timedelta(minutes=minutes),
+        "confirm_token_hash": hash_token(confirm_token(row)),
+    }
 
 
 def _hold_lapsed(row: Rsvp) -> bool:
@@ -456,11 +462,7 @@ def promote_waitlist(screening: Screening) -> list[Rsvp]:
         )
         values = {"status": RsvpStatus.CONFIRMED, "confirmed_at": utcnow()}
         if confirms:
-            values = {
-                "status": RsvpStatus.UNCONFIRMED,
-                "hold_expires_at": clock() + _hold_duration(),
-                "confirm_token_hash": hash_token(confirm_token(candidate)),
-            }
+            values = {"status": RsvpStatus.UNCONFIRMED, **_address_hold(candidate)}
         moved = db.session.execute(
             update(Rsvp)
             .where(Rsvp.id == candidate.id, Rsvp.status == RsvpStatus.WAITLISTED)

@@ -80,7 +80,9 @@ def listed_clause() -> ColumnElement[bool]:
     return Screening.is_public.is_(True)
 
 
-def shows_street_publicly(screening) -> bool:
+def shows_street_publicly(screening):
+    """Whether anyone may learn the street; given the ``Screening`` class, the same rule as
+    a SQL condition (the map averages only such screenings' coordinates)."""
     return screening.visibility == PUBLIC
 
 
