@@ -170,6 +170,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(plain_delivery_error, "plain_delivery_error")
     app.add_template_filter(format_datetime, "format_datetime")
     app.add_template_filter(format_date, "format_date")
+    app.add_template_filter(format_time, "format_time")
     app.add_template_filter(format_number, "format_number")
 
 
@@ -255,15 +256,28 @@ def format_datetime(value: datetime | None, format: str = "medium", zone: str | 
     """
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if zone:
-        value = value.astimezone(ZoneInfo(zone))
+    value = _in_zone(value, zone)
     locale = Locale.parse(_locale())
     day = babel_dates.format_date(value, format, locale=locale)
     time = babel_dates.format_time(value, "HH:mm", locale=locale)
     glue = str(locale.datetime_formats.get(format, "{1} {0}"))
     return glue.replace("'", "").format(time, day)
+
+
+def format_time(value: datetime | None, zone: str | None = None, with_zone: bool = False) -> str:
+    """A 24-hour time in the locale; naive values are UTC, shown in `zone`, followed by its
+    offset from UTC at that moment when asked ("01:30 (UTC−04:00)", as starts are shown)."""
+    if value is None:
+        return ""
+    value = _in_zone(value, zone)
+    time = babel_dates.format_time(value, "HH:mm", locale=_locale())
+    return f"{time} ({utc_offset_label(value)})" if with_zone else time
+
+
+def _in_zone(value: datetime, zone: str | None) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(ZoneInfo(zone)) if zone else value
 
 
 def format_date(value: date | datetime | None, format: str = "medium") -> str:

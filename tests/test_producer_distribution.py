@@ -109,7 +109,8 @@ def test_physical_format_goes_to_the_fulfilment_queue(client, producer, db, smtp
     page = client.get("/producer/distribution").get_data(as_text=True)
     assert "Beth Tzedec Congregation" in page
     assert "DCP" in page
-    assert shipment.ship_by.isoformat() in page
+    ship_by = shipment.ship_by
+    assert f"{ship_by:%b} {ship_by.day}, {ship_by.year}" in page  # Babel's English date
 
     refused = submit(
         client,

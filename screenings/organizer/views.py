@@ -29,7 +29,7 @@ from ..services import rsvps as rsvp_service
 from ..services.films import active_films
 from ..services.inbound import bounced_addresses
 from ..urls import external_url
-from ..views import form_error, private_page, rate_limit_forms
+from ..views import form_error, format_time, private_page, rate_limit_forms
 from . import bp
 from .forms import (
     BookingForm,
@@ -159,7 +159,7 @@ def _flash_booking_result(result: booking_service.BookingResult) -> None:
             _(
                 "The start time occurs twice that night (the clocks go back); "
                 "we used the first occurrence, %(when)s.",
-                when=screening.local_start_aware.strftime("%H:%M %Z"),
+                when=format_time(screening.starts_at, screening.timezone, with_zone=True),
             ),
             "warning",
         )

@@ -87,11 +87,13 @@ def find(screening: Screening) -> list[Clash]:
 
 
 def _about(other: Screening) -> str:
-    """The other screening as this organizer may learn of it."""
+    """The other screening as this organizer may learn of it (its start at its venue)."""
+    from ..views import format_datetime
+
     if not visibility.is_listed(other):
         return _("another screening")
     place = visibility.public_place(other)
-    when = other.local_start.strftime("%Y-%m-%d %H:%M")
+    when = format_datetime(other.starts_at, "medium", other.timezone)
     if visibility.shows_street_publicly(other):
         return _(
             "“%(title)s” hosted by %(org)s at %(venue)s, %(when)s",

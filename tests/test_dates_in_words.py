@@ -1,0 +1,54 @@
+"""Times on the attendee's and the host's pages are the venue's, in the reader's language
+(Babel), never a UTC clock time with "UTC" written after it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from sqlalchemy import select
+
+from screenings.models import Rsvp
+from screenings.services.bookings import manage_token
+
+from .factories import make_screening
+from .rsvp_helpers import post_rsvp, rsvp_link
+from .test_guest_approval import mail_to
+
+VENUE = ZoneInfo("America/Toronto")  # the factory's venue: 5 or 4 hours behind UTC
+
+
+def _at_venue(naive_utc):
+    return naive_utc.replace(tzinfo=UTC).astimezone(VENUE)
+
+
+def test_a_held_reply_says_until_when_at_the_venue_in_french(client, db, smtp):
+    screening = make_screening(capacity=150, address_check="everyone")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fr"
+    post_rsvp(client, screening, party_size="2")
+    row = db.session.scalar(select(Rsvp))
+    (message,) = mail_to(smtp, "ann@example.org")
+    page = client.get(rsvp_link(message)).get_data(as_text=True)
+    status = page.split('role="status">', 1)[1].split("</p>", 1)[0]
+    until = _at_venue(row.hold_expires_at)
+    offset = until.strftime("%z")
+    assert f"{until:%H:%M} (UTC−{offset[1:3]}:{offset[3:]})" in status  # the venue's clock
+    assert f"{row.hold_expires_at:%H:%M}" not in status  # not the UTC clock
+    assert "Confirmez votre adresse" in status
+
+
+def test_a_guest_request_says_when_it_was_asked_at_the_venue_in_hebrew(client, db, smtp):
+    screening = make_screening(approves_guests=True)
+    post_rsvp(client, screening, party_size="3")
+    row = db.session.scalar(select(Rsvp))
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "he"
+    manage = client.get(f"/manage/{manage_token(screening)}").get_data(as_text=True)
+    section = manage.split('id="guest-requests-heading"', 1)[1].split("</section>", 1)[0]
+    section = re.sub(r'datetime="[^"]*"', "", section)  # the machine-readable instant is UTC
+    asked = _at_venue(row.created_at)
+    assert format_date(asked, "medium", locale="he") in section
+    assert f"{asked:%H:%M}" in section
+    assert f"{row.created_at:%H:%M}" not in section
+    assert "UTC" not in section
