@@ -21,14 +21,19 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import segno
+from babel import Locale
+from babel.dates import format_datetime
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
-from fpdf.enums import TableBordersLayout, VAlign, XPos, YPos
+from fpdf.enums import MethodReturnValue, TableBordersLayout, VAlign, XPos, YPos
 from fpdf.fonts import FontFace
 
-from .places import address_lines
+from .places import address_lines, country_name, utc_offset_label
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
@@ -42,17 +47,29 @@ ACCENT = (31, 58, 95)
 RULE = (200, 204, 209)
 BAND = (236, 242, 248)
 
-QR_SIZE = 34.0  # mm, quiet zone included: a phone reads it from an arm's length
+QR_SIZE = 32.0  # mm, quiet zone included: a phone reads it from an arm's length
 QR_BORDER = 2  # modules; the page margin around the block adds the rest of the quiet zone
-MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
+FOOT = 15.0  # mm kept free at the bottom of each page for the footer
+TERMS_SIZES = (9.0, 8.5, 8.0, 7.5, 7.0, 6.5)  # pt: the terms take the largest that fits
+LEADING = 0.48  # mm of line height per point of type
+GAP = 0.22  # mm between paragraphs per point of type
+DATE_PATTERN = "d MMMM y, HH:mm"  # CLDR pattern; month names come from the locale
+RIGHT_TO_LEFT = frozenset({"he"})
 
 
 class _Terms(Protocol):
-    text: str
     version: int
+
+    def text_in(self, language: str) -> str: ...
+
+
+class _Producer(Protocol):
+    """Who runs the site (identity.Identity): named with their contact on every licence."""
+
+    name: str
+    contact_email: str
+    address: str
+    imprint: str
 
 
 class LicenceLike(Protocol):
@@ -62,36 +79,63 @@ class LicenceLike(Protocol):
     revision: int
     issued_at: datetime
     terms: _Terms
+    terms_language: str
 
     @property
     def particulars(self) -> Mapping[str, Any]: ...
 
 
 def render_licence_pdf(
-    licence: LicenceLike, *, verify_url: str, issuer_name: str, issuer_contact: str = ""
+    licence: LicenceLike,
+    *,
+    verify_url: str,
+    issuer_name: str,
+    producer: _Producer | None = None,
+    language: str = "en",
 ) -> bytes:
-    """The licence as an A4 PDF; the same licence always renders to the same bytes.
+    """The licence as an A4 PDF in ``language``; the same licence always renders the same bytes.
 
-    issuer_contact (who runs the site and how to reach them) is printed on every page's foot.
+    Its labels are in ``language``, its terms in the language the organizer accepted them in
+    (``licence.terms_language``). It fits one page unless the terms themselves are longer
+    than a page at the smallest size they are set in (see ``_terms``). ``issuer_name`` is
+    the licensor (the film's production company); ``producer``, who runs the site and how
+    to reach them, printed in the issuer block.
     """
+    with force_locale(language):
+        return _render(licence, verify_url, issuer_name, producer, language)
+
+
+def _render(
+    licence: LicenceLike,
+    verify_url: str,
+    issuer_name: str,
+    producer: _Producer | None,
+    language: str,
+) -> bytes:
     particulars = licence.particulars
-    revision = f"Revision {licence.revision}" if licence.revision > 1 else ""
-    contact = _printable(issuer_contact)
+    revision = _("Revision %(n)s", n=licence.revision) if licence.revision > 1 else ""
     pdf = _LicencePDF(
-        footer_text=" · ".join(filter(None, [f"Licence {licence.number}", revision, contact]))
+        language=language,
+        footer_text="  ·  ".join(
+            filter(None, [_("Licence %(number)s", number=licence.number), revision])
+        ),
     )
     pdf.set_creation_date(licence.issued_at.replace(tzinfo=UTC))
-    pdf.set_title(f"Screening licence {licence.number}")
-    pdf.set_subject(_printable(f"Licence to screen {particulars.get('film_title', '')}"))
+    pdf.set_title(_("Screening licence %(number)s", number=licence.number))
+    pdf.set_subject(
+        _printable(_("Licence to screen %(film)s", film=particulars.get("film_title", "")))
+    )
     pdf.set_author(_printable(issuer_name))
     pdf.set_creator("Screenings")
-    pdf.set_lang("en")
+    pdf.set_lang(language)
     pdf.add_page()
 
     _header(pdf, licence, revision, issuer_name, verify_url)
-    _particulars_table(pdf, particulars)
+    _particulars_table(pdf, particulars, language)
     _free_admission_band(pdf)
-    _terms(pdf, licence.terms)
+    issuer = _issuer_lines(issuer_name, producer)
+    _terms(pdf, licence.terms, licence.terms_language, reserve=_issuer_height(pdf, issuer))
+    _issuer_block(pdf, issuer)
     return bytes(pdf.output())
 
 
@@ -105,13 +149,17 @@ def qr_svg(url: str) -> str:
 
 
 class _LicencePDF(FPDF):
-    """FPDF with the bundled fonts loaded and a footer naming the licence on every page."""
+    """FPDF with the bundled fonts loaded, laid out for the reading direction of its language,
+    and a footer naming the licence on every page."""
 
-    def __init__(self, footer_text: str) -> None:
+    def __init__(self, footer_text: str, language: str = "en") -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.footer_text = footer_text
-        self.set_margins(20, 18, 20)
-        self.set_auto_page_break(auto=True, margin=20)
+        self.language = language
+        self.rtl = language in RIGHT_TO_LEFT
+        self.start = "R" if self.rtl else "L"  # where lines of the page's language begin
+        self.set_margins(18, 15, 18)
+        self.set_auto_page_break(auto=True, margin=FOOT)
         for style, filename in FONT_FILES.items():
             self.add_font(FAMILY, style=style, fname=FONT_DIR / filename)
         self.set_font(FAMILY, size=10)
@@ -121,124 +169,139 @@ class _LicencePDF(FPDF):
         """Use HarfBuzz only for text that needs it: it is several times slower on long terms."""
         self.set_text_shaping(any(map(_needs_shaping, texts)))
 
+    def text_line(self, w: float, h: float, text: str, align: str = "", **kwargs: Any) -> None:
+        """``text`` as one or more lines from the start of the reading direction, shaped when
+        it needs to be; the cursor goes to the next line at the left margin."""
+        self.shape_for(text)
+        kwargs.setdefault("new_x", XPos.LMARGIN)
+        self.multi_cell(w, h, text, align=align or self.start, **kwargs)
+
     def footer(self) -> None:
         """Licence number and page count, so a loose page still says what it belongs to."""
-        self.set_y(-14)
-        self.set_draw_color(*RULE)
-        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
         self.set_y(-12)
+        self.set_draw_color(*RULE)
+        self.line_rule(self.get_y())
+        self.set_y(-10.5)
         self.set_font(FAMILY, size=7.5)
         self.set_text_color(*MUTED)
-        self.cell(0, 5, self.footer_text, align="L")
+        self.shape_for(self.footer_text)
+        self.cell(0, 5, self.footer_text, align=self.start)
         self.set_x(self.l_margin)
-        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+        # Digits only: fpdf2 fills in {nb} after the page is drawn, which shaped text forbids.
+        self.set_text_shaping(False)
+        self.cell(0, 5, f"{self.page_no()} / {{nb}}", align="L" if self.rtl else "R")
+
+    def line_rule(self, y: float) -> None:
+        """A thin full-width line at ``y``."""
+        self.line(self.l_margin, y, self.w - self.r_margin, y)
 
 
 def _header(
     pdf: _LicencePDF, licence: LicenceLike, revision: str, issuer_name: str, verify_url: str
 ) -> None:
-    """Issuer, title, number, revision and date on the left; the verification QR on the right."""
+    """Issuer, title, number, revision and date at the start; the verification QR at the end."""
     top = pdf.get_y()
-    qr_x = pdf.w - pdf.r_margin - QR_SIZE
-    text_w = qr_x - pdf.l_margin - 8
+    text_w = pdf.epw - QR_SIZE - 14
+    qr_x = pdf.l_margin if pdf.rtl else pdf.w - pdf.r_margin - QR_SIZE
+    text_x = pdf.w - pdf.r_margin - text_w if pdf.rtl else pdf.l_margin
 
-    issuer = _printable(issuer_name).upper()
-    pdf.shape_for(issuer)
-    pdf.set_font(FAMILY, "B", 9)
-    pdf.set_text_color(*MUTED)
-    pdf.multi_cell(text_w, 5, issuer, new_x=XPos.LMARGIN)
-    pdf.ln(3)
-    pdf.set_font(FAMILY, "B", 24)
-    pdf.set_text_color(*INK)
-    pdf.cell(text_w, 11, "Screening licence", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    def at_start(h: float, text: str, size: float, style: str = "", color=INK) -> None:
+        pdf.set_x(text_x)
+        pdf.set_font(FAMILY, style, size)
+        pdf.set_text_color(*color)
+        pdf.text_line(text_w, h, text)
+
+    at_start(5, _printable(issuer_name).upper(), 9, "B", MUTED)
     pdf.ln(2)
-    pdf.set_font(FAMILY, size=9)
-    pdf.set_text_color(*MUTED)
-    pdf.cell(text_w, 5, "Licence number", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font(FAMILY, "B", 20)
-    pdf.set_text_color(*ACCENT)
-    number = _printable(licence.number)
-    pdf.shape_for(number)
-    pdf.cell(text_w, 10, number, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    at_start(11, _("Screening licence"), 24, "B")
     pdf.ln(1)
-    facts = [revision, f"Issued {_date(licence.issued_at)}"]
-    pdf.set_font(FAMILY, "B" if revision else "", 10)
-    pdf.set_text_color(*INK)
-    pdf.cell(text_w, 6, "  ·  ".join(filter(None, facts)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    at_start(5, _("Licence number"), 9, "", MUTED)
+    at_start(10, _printable(licence.number), 20, "B", ACCENT)
+    issued = _("Issued %(date)s", date=_date(licence.issued_at, pdf.language))
+    facts = "  ·  ".join(filter(None, [revision, issued]))
+    at_start(6, facts, 10, "B" if revision else "")
     text_bottom = pdf.get_y()
 
     _draw_qr(pdf, verify_url, qr_x, top, QR_SIZE)
-    pdf.set_xy(qr_x - 8, top + QR_SIZE + 1)
+    caption_w = QR_SIZE + 12
+    pdf.set_xy(qr_x - 6, top + QR_SIZE + 1)
     pdf.set_font(FAMILY, size=7)
     pdf.set_text_color(*MUTED)
-    pdf.multi_cell(
-        QR_SIZE + 16, 3.2, "Verify this licence at", align="C", new_x=XPos.LEFT, new_y=YPos.NEXT
-    )
+    pdf.text_line(caption_w, 3.2, _("Verify this licence at"), align="C", new_x=XPos.LEFT)
     pdf.set_text_color(*ACCENT)
-    url_lines = _url_lines(pdf, _printable(verify_url), QR_SIZE + 16)
-    pdf.shape_for(url_lines)
-    pdf.multi_cell(QR_SIZE + 16, 3.2, url_lines, align="C", link=verify_url, new_y=YPos.NEXT)
-    pdf.set_y(max(text_bottom, pdf.get_y()) + 5)
+    pdf.set_text_shaping(False)
+    url_lines = _url_lines(pdf, _printable(verify_url), caption_w)
+    pdf.multi_cell(caption_w, 3.2, url_lines, align="C", link=verify_url, new_y=YPos.NEXT)
+    pdf.set_y(max(text_bottom, pdf.get_y()) + 3)
     _rule(pdf)
 
 
-def _particulars_table(pdf: _LicencePDF, particulars: Mapping[str, Any]) -> None:
+def _particulars_table(pdf: _LicencePDF, particulars: Mapping[str, Any], language: str) -> None:
     """The film, licensee, venue and screening as issued, one labelled row each."""
-    _section_heading(pdf, "Particulars")
-    rows = [(label, _printable(value)) for label, value in _particular_rows(particulars)]
-    pdf.shape_for(*(value for _, value in rows))
-    pdf.set_font(FAMILY, size=10)
+    _section_heading(pdf, _("Particulars"))
+    rows = [(label, _printable(value)) for label, value in _particular_rows(particulars, language)]
+    pdf.shape_for(*(text for row in rows for text in row))
+    pdf.set_font(FAMILY, size=9.5)
     pdf.set_text_color(*INK)
     pdf.set_draw_color(*RULE)
-    label_style = FontFace(family=FAMILY, emphasis="BOLD", color=MUTED, size_pt=9)
+    label_style = FontFace(family=FAMILY, emphasis="BOLD", color=MUTED, size_pt=8.5)
+    label_w = 40
+    widths = (pdf.epw - label_w, label_w) if pdf.rtl else (label_w, pdf.epw - label_w)
+    align = "RIGHT" if pdf.rtl else "LEFT"
     with pdf.table(
-        col_widths=(42, pdf.epw - 42),
+        col_widths=widths,
         width=pdf.epw,
         first_row_as_headings=False,
         borders_layout=TableBordersLayout.HORIZONTAL_LINES,
-        line_height=5.2,
-        padding=(1.6, 2, 1.6, 0),
+        line_height=4.6,
+        padding=(1.1, 2, 1.1, 0) if not pdf.rtl else (1.1, 0, 1.1, 2),
         v_align=VAlign.T,
-        text_align=("LEFT", "LEFT"),
+        text_align=(align, align),
     ) as table:
         for label, value in rows:
             row = table.row()
-            row.cell(label, style=label_style)
-            row.cell(value)
-    pdf.ln(4)
+            if pdf.rtl:
+                row.cell(value)
+                row.cell(label, style=label_style)
+            else:
+                row.cell(label, style=label_style)
+                row.cell(value)
+    pdf.ln(3)
 
 
-def _particular_rows(p: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """Label and value of each particular the licence states; empty values are left out."""
+def _particular_rows(p: Mapping[str, Any], language: str) -> Iterator[tuple[str, str]]:
+    """Label and value of each particular the licence states, in ``language`` where the value
+    is one of ours (a date, a country, a type or a listing); empty values are left out."""
     film = str(p.get("film_title", ""))
     if p.get("film_year"):
         film = f"{film} ({p['film_year']})"
+    country = str(p.get("country") or "")
     address = "\n".join(
         [
             *address_lines(
-                str(p.get("country") or ""),
+                country,
                 street=str(p.get("street_address") or ""),
                 city=str(p.get("city") or ""),
                 region=str(p.get("region") or ""),
                 postal_code=str(p.get("postal_code") or ""),
                 country_line=False,
             ),
-            *([p["country_name"]] if p.get("country_name") else []),
+            *([country_name(country, language)] if country else []),
         ]
     )
-    organization = str(p.get("organization_name", ""))
     rows = [
-        ("Film", film),
-        ("Director", p.get("director")),
-        ("Production company", p.get("production_company")),
-        ("Licensee", organization),
-        ("Type of organization", p.get("organization_type_label")),
-        ("Venue", p.get("venue_name")),
-        ("Address", address),
-        ("Date and time", p.get("local_start_display")),
-        ("Duration", _plural(p.get("duration_minutes"), "minute")),
-        ("Expected audience", _plural(p.get("expected_audience"), "person", "people")),
-        ("Listing", p.get("listing")),
+        (_("Film"), film),
+        (_("Director"), p.get("director")),
+        (_("Production company"), p.get("production_company")),
+        (_("Licensee"), p.get("organization_name")),
+        # Stored in English, which is the message's id: shown in the licence's language.
+        (_("Type of organization"), _translated(p.get("organization_type_label"))),
+        (_("Venue"), p.get("venue_name")),
+        (_("Address"), address),
+        (_("Date and time"), _local_start(p, language)),
+        (_("Duration"), _count(p.get("duration_minutes"), "minutes")),
+        (_("Expected audience"), _count(p.get("expected_audience"), "people")),
+        (_("Listing"), _translated(p.get("listing"))),
     ]
     for label, value in rows:
         if value not in (None, ""):
@@ -247,38 +310,105 @@ def _particular_rows(p: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _free_admission_band(pdf: _LicencePDF) -> None:
     """The one condition every licence carries, set apart so nobody can miss it."""
-    pdf.shape_for()
     pdf.set_fill_color(*BAND)
     pdf.set_font(FAMILY, "B", 11)
     pdf.set_text_color(*ACCENT)
-    pdf.cell(
-        0, 10, "Admission must be free of charge", align="C", fill=True,
-        new_x=XPos.LMARGIN, new_y=YPos.NEXT,
-    )  # fmt: skip
-    pdf.ln(6)
+    pdf.text_line(0, 9, _("Admission must be free of charge"), align="C", fill=True)
+    pdf.ln(4)
 
 
-def _terms(pdf: _LicencePDF, terms: _Terms) -> None:
-    """The full terms the licence was issued under, one paragraph per blank-line block."""
-    _section_heading(pdf, f"Licence terms (version {terms.version})")
-    pdf.set_font(FAMILY, size=9)
+def _terms(pdf: _LicencePDF, terms: _Terms, language: str, *, reserve: float) -> None:
+    """The full terms the licence was issued under, in the language they were accepted in,
+    one paragraph per blank-line block. They are set in the largest size (9 to 6.5 pt) at
+    which they and the ``reserve`` below them still fit the page; past the smallest they
+    continue on the next."""
+    _section_heading(pdf, _("Licence terms (version %(version)s)", version=terms.version))
+    if language != pdf.language:
+        pdf.set_font(FAMILY, size=7.5)
+        pdf.set_text_color(*MUTED)
+        pdf.text_line(
+            0,
+            3.6,
+            _(
+                "As accepted, in %(language)s.",
+                language=_language_name(language, pdf.language),
+            ),
+        )
+        pdf.ln(1)
+    paragraphs = [
+        paragraph.strip()
+        for paragraph in re.split(r"\n\s*\n", _printable(terms.text_in(language)).strip())
+    ]
+    room = pdf.page_break_trigger - pdf.get_y() - reserve
+    size = next(
+        (size for size in TERMS_SIZES if _terms_height(pdf, paragraphs, size) <= room),
+        TERMS_SIZES[-1],
+    )
+    pdf.set_font(FAMILY, size=size)
     pdf.set_text_color(*INK)
-    text = _printable(terms.text)
-    for paragraph in re.split(r"\n\s*\n", text.strip()):
-        pdf.shape_for(paragraph)
+    for paragraph in paragraphs:
         align = "R" if _is_right_to_left(paragraph) else "L"
-        pdf.multi_cell(0, 4.4, paragraph.strip(), align=align, new_x=XPos.LMARGIN)
-        pdf.ln(2.2)
+        pdf.text_line(0, size * LEADING, paragraph, align=align)
+        pdf.ln(size * GAP)
 
 
-def _section_heading(pdf: FPDF, title: str) -> None:
+def _terms_height(pdf: _LicencePDF, paragraphs: list[str], size: float) -> float:
+    """How tall the terms are set at ``size`` points, measured without drawing them."""
+    pdf.set_font(FAMILY, size=size)
+    height = 0.0
+    for paragraph in paragraphs:
+        pdf.shape_for(paragraph)
+        height += pdf.multi_cell(
+            0, size * LEADING, paragraph, dry_run=True, output=MethodReturnValue.HEIGHT
+        )
+        height += size * GAP
+    return height
+
+
+def _issuer_lines(issuer_name: str, producer: _Producer | None) -> list[str]:
+    """Who issues the licence and how to reach them: the licensor, then the site's producer
+    with their contact address, postal address and imprint where configured."""
+    lines = [_("Licensor: %(name)s", name=_printable(issuer_name))]
+    if producer is not None:
+        lines.append(
+            _(
+                "Issued through %(name)s · Contact: %(email)s",
+                name=_printable(producer.name),
+                email=_printable(producer.contact_email),
+            )
+        )
+        lines += [_printable(text) for text in (producer.address, producer.imprint) if text]
+    return lines
+
+
+def _issuer_height(pdf: _LicencePDF, lines: list[str]) -> float:
+    """The height the issuer block takes (see _issuer_block)."""
+    return 2 + 5 + len(lines) * 4
+
+
+def _issuer_block(pdf: _LicencePDF, lines: list[str]) -> None:
+    """The issuer block: a heading, then one line each, under a rule."""
+    pdf.ln(1)
+    pdf.set_draw_color(*RULE)
+    pdf.line_rule(pdf.get_y())
+    pdf.ln(1)
+    pdf.set_font(FAMILY, "B", 8)
+    pdf.set_text_color(*ACCENT)
+    pdf.text_line(0, 5, _("Issuer").upper())
+    pdf.set_font(FAMILY, size=8)
+    pdf.set_text_color(*INK)
+    for text in lines:
+        pdf.text_line(0, 4, text)
+
+
+def _section_heading(pdf: _LicencePDF, title: str) -> None:
     """A small upper-case heading in the accent colour, kept with the text that follows."""
     if pdf.will_page_break(20):
         pdf.add_page()
-    pdf.set_font(FAMILY, "B", 10)
+    pdf.set_font(FAMILY, "B", 9.5)
     pdf.set_text_color(*ACCENT)
-    pdf.cell(0, 6, title.upper(), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.ln(1)
+    pdf.text_line(0, 5.5, title.upper())
+    pdf.ln(0.5)
 
 
 def _rule(pdf: FPDF) -> None:
@@ -379,14 +509,40 @@ def _is_right_to_left(text: str) -> bool:
     return False
 
 
-def _date(moment: datetime) -> str:
-    """A naive UTC datetime as '24 November 2026, 14:05 UTC', independent of the locale."""
-    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
+def _date(moment: datetime, language: str) -> str:
+    """A naive UTC datetime as '24 November 2026, 14:05 UTC' in ``language``."""
+    when = format_datetime(moment.replace(tzinfo=UTC), DATE_PATTERN, tzinfo=UTC, locale=language)
+    return f"{when} UTC"
 
 
-def _plural(count: Any, singular: str, plural: str | None = None) -> str:
-    """'1 minute', '95 minutes'; empty when there is no count."""
+def _local_start(p: Mapping[str, Any], language: str) -> str:
+    """The start at the venue in ``language``, 'Thursday 10 December 2026, 19:00' over
+    'America/Toronto (UTC−05:00)'; the frozen English display where the instant is missing."""
+    if not (p.get("starts_at_utc") and p.get("timezone")):
+        return str(p.get("local_start_display") or "")
+    zone = ZoneInfo(str(p["timezone"]))
+    local = datetime.fromisoformat(str(p["starts_at_utc"])).replace(tzinfo=UTC).astimezone(zone)
+    when = format_datetime(local, "EEEE " + DATE_PATTERN, tzinfo=zone, locale=language)
+    # The zone on a line of its own: in a right-to-left line, fpdf2 would not mirror the
+    # brackets around it.
+    return f"{when}\n{p['timezone']} ({utc_offset_label(local)})"
+
+
+def _language_name(language: str, page_language: str) -> str:
+    """``language``'s name in ``page_language``, e.g. 'anglais' for 'en' on a French page."""
+    return Locale.parse(language).get_display_name(page_language) or language
+
+
+def _translated(value: Any) -> str:
+    """A label the particulars froze in English (its message id), in the page's language."""
+    return _(str(value)) if value else ""
+
+
+def _count(count: Any, unit: str) -> str:
+    """'1 minute', '95 minutes', '120 people' in the page's language; empty without a count."""
     if count in (None, ""):
         return ""
-    word = singular if int(count) == 1 else (plural or f"{singular}s")
-    return f"{count} {word}"
+    n = int(count)
+    if unit == "minutes":
+        return ngettext("%(num)d minute", "%(num)d minutes", n)
+    return ngettext("%(num)d person", "%(num)d people", n)

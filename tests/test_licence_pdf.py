@@ -14,6 +14,7 @@ import segno
 from pypdf import PdfReader
 
 from screenings.licence_pdf import _printable, qr_svg, render_licence_pdf
+from screenings.services import films
 
 VERIFY_URL = "https://screenings.example.org/licences/TKR-2026-00042/verify?r=2&lang=fr"
 TERMS = "\n\n".join(
@@ -29,9 +30,18 @@ TERMS = "\n\n".join(
 )
 
 
+class Terms(SimpleNamespace):
+    """A terms version stand-in: its texts by language, English where one is missing."""
+
+    def text_in(self, language: str) -> str:
+        return self.texts.get(language, self.texts["en"])
+
+
 def make_licence(**overrides) -> SimpleNamespace:
     """A licence stand-in with the fields the renderer reads; particulars may be overridden."""
     revision = overrides.pop("revision", 1)
+    texts = overrides.pop("texts", {"en": TERMS})
+    terms_language = overrides.pop("terms_language", "en")
     particulars = {
         "film_title": "The Keepers of the River",
         "film_year": 2025,
@@ -57,7 +67,8 @@ def make_licence(**overrides) -> SimpleNamespace:
         number="TKR-2026-00042",
         revision=revision,
         issued_at=datetime(2026, 11, 24, 14, 5),
-        terms=SimpleNamespace(text=TERMS, version=3),
+        terms=Terms(texts=texts, version=3),
+        terms_language=terms_language,
         particulars=particulars,
     )
 
@@ -114,7 +125,7 @@ def test_pdf_carries_the_full_terms_with_their_version():
         assert paragraph in text
     pages = len(PdfReader(io.BytesIO(pdf)).pages)
     assert pages > 1
-    assert f"Page {pages} of {pages}" in text
+    assert f"{pages} / {pages}" in text
 
 
 def test_qr_code_and_printed_address_link_to_the_verify_page():
@@ -229,3 +240,131 @@ def test_qr_svg_is_inline_titled_markup_of_the_url():
 def test_qr_svg_is_stable_per_url():
     assert qr_svg(VERIFY_URL) == qr_svg(VERIFY_URL)
     assert svg_modules(qr_svg(VERIFY_URL)) != svg_modules(qr_svg(VERIFY_URL + "x"))
+
+
+# -- one page, in the language of the booking ------------------------------------------------
+
+SEEDED_TERMS = {
+    "en": films.THE_KILLING_ROADS_TERMS,
+    "fr": films.THE_KILLING_ROADS_TERMS_FR,
+    "he": films.THE_KILLING_ROADS_TERMS_HE,
+}
+# The longest particulars a real booking is likely to bring (each well inside its field's limit).
+LONG_PARTICULARS = {
+    "film_title": "The Killing Roads",
+    "film_year": 2024,
+    "director": "Igal Hecht",
+    "production_company": "Chutzpa Productions",
+    "organization_name": (
+        "Association culturelle et communautaire des résidents francophones du Grand "
+        "Montréal-Nord et de Rivière-des-Prairies"
+    ),
+    "organization_type_label": "University or college",
+    "venue_name": (
+        "Grande salle polyvalente du Centre communautaire et culturel Saint-Jean-Baptiste, "
+        "entrée par la cour intérieure"
+    ),
+    "street_address": "12345 boulevard Saint-Laurent, pavillon B, 3e étage, salle 301",
+    "city": "Montréal-Nord",
+    "region": "QC",
+    "postal_code": "H2X 3K4",
+    "country": "CA",
+    "timezone": "America/Toronto",
+    "starts_at_utc": "2026-12-11T00:00:00",
+    "duration_minutes": 145,
+    "expected_audience": 1200,
+    "listing": "Guests only",
+}
+PRODUCER = SimpleNamespace(
+    name="Chutzpa Productions",
+    contact_email="screenings-contact@chutzpaproductions.example.com",
+    address="1 Example Street, Suite 200, Toronto ON M5V 2T6, Canada",
+    imprint="Chutzpa Productions Inc., Ontario corporation no. 1234567",
+)
+
+
+def render_in(language: str, terms_language: str | None = None) -> bytes:
+    """The seeded film's licence with long particulars, as the service renders it."""
+    licence = make_licence(
+        revision=12,
+        texts=SEEDED_TERMS,
+        terms_language=terms_language or language,
+        **LONG_PARTICULARS,
+    )
+    return render_licence_pdf(
+        licence,
+        verify_url=VERIFY_URL,
+        issuer_name="Chutzpa Productions",
+        producer=PRODUCER,
+        language=language,
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "he"])
+def test_licence_fits_one_page_with_the_issuer_and_their_contact(app, language):
+    pdf = render_in(language)
+
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+    text = text_of(pdf)
+    assert PRODUCER.contact_email in text
+    assert PRODUCER.imprint in text
+    assert "TKR-2026-00042" in text
+    assert "1 / 1" in text
+    assert len(pdf) < 80_000
+
+
+def test_french_licence_has_french_labels_dates_and_terms(app):
+    text = text_of(render_in("fr"))
+
+    for expected in [
+        "Licence de projection",
+        "Numéro de licence",
+        "Délivrée le 24 novembre 2026, 14:05 UTC",
+        "Titulaire",
+        "Université ou cégep/collège",
+        "jeudi 10 décembre 2026, 19:00",
+        "145 minutes",
+        "1200 personnes",
+        "Réservée aux invités",
+        "L'entrée doit être gratuite",
+        "CONDITIONS DE LICENCE (VERSION 3)",
+        "Contact : " + PRODUCER.contact_email,
+    ]:
+        assert expected in text, expected
+    for paragraph in films.THE_KILLING_ROADS_TERMS_FR.splitlines():
+        assert paragraph in text
+    assert "free of charge" not in text
+    assert "Grant. Chutzpa Productions grants" not in text
+
+
+def test_hebrew_licence_states_the_hebrew_terms_shaped_right_to_left(app):
+    pdf = render_in("he")
+    text = text_of(pdf)
+
+    # pypdf puts a right-to-left run back in reading order; text drawn without shaping (in
+    # the order typed, left to right) would come back reversed.
+    for words in [
+        "ההקרנה תהיה ללא תשלום לכל צופה",
+        "יש להקרין את הסרט במלואו וללא שינוי",
+        "רישיון זה פוקע אם ההקרנה מבוטלת",
+        "רישיון הקרנה",
+        "הכניסה חייבת להיות ללא תשלום",
+    ]:
+        assert words in text, words
+    assert render_in("he") == pdf  # shaped text renders the same bytes every time
+    assert "Admission must be free" not in text
+    assert "Grant. Chutzpa Productions grants" not in text
+    # Laid out right to left: the QR code (a link) is on the left half of the page.
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    qr = [a.get_object()["/Rect"] for a in page["/Annots"]][0]
+    assert float(qr[2]) < float(page.mediabox[2]) / 2
+
+
+def test_licence_states_the_terms_in_the_language_they_were_accepted_in(app):
+    """A French booking under terms that had no French text: French labels, English terms."""
+    text = text_of(render_in("fr", terms_language="en"))
+
+    assert "Numéro de licence" in text
+    assert "Telles qu'acceptées, en anglais." in text
+    assert "2. Free admission. The screening must be free of charge" in text
+    assert "Entrée gratuite" not in text

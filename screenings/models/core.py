@@ -119,10 +119,26 @@ class LicenceTerms(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     film_id: Mapped[int] = mapped_column(ForeignKey("films.id"), index=True)
     version: Mapped[int]
+    # The English text, which every version has; its other languages beside it.
     text: Mapped[str] = mapped_column(Text)
+    # {language: text} for the languages besides English this version was written in.
+    translations_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     film: Mapped[Film] = relationship(back_populates="terms_versions")
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Every text of this version by language, English first."""
+        return {"en": self.text, **json.loads(self.translations_json or "{}")}
+
+    def language_for(self, language: str) -> str:
+        """The language a reader of ``language`` is shown: theirs if written, else English."""
+        return language if language in self.texts else "en"
+
+    def text_in(self, language: str) -> str:
+        """The text in ``language``, or the English one where it was not written in it."""
+        return self.texts[self.language_for(language)]
 
     def __repr__(self) -> str:
         return f"<LicenceTerms film={self.film_id} v{self.version}>"
@@ -233,6 +249,10 @@ class Screening(db.Model):
     # The terms version the organizer accepted: every revision of the licence keeps it
     # until they accept a newer one (None: bookings made before this was recorded).
     accepted_terms_id: Mapped[int | None] = mapped_column(ForeignKey("licence_terms.id"))
+    # The language of the text they accepted (theirs, or English where it was not written).
+    accepted_terms_language: Mapped[str] = mapped_column(
+        String(8), default="en", server_default="en"
+    )
     # iCalendar SEQUENCE: raised on every change of time, place or status.
     calendar_sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -305,6 +325,8 @@ class Licence(db.Model):
     number: Mapped[str] = mapped_column(String(32), index=True)
     revision: Mapped[int] = mapped_column(default=1)
     terms_id: Mapped[int] = mapped_column(ForeignKey("licence_terms.id"))
+    # The language of the terms text the organizer accepted, which the licence states.
+    terms_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     # The particulars as issued, so the licence reads the same after later edits.
     particulars_json: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -275,6 +275,7 @@ def edit(token: str):
                 form.to_details(),
                 actor=_actor(screening),
                 accept_new_terms=bool(form.accept_new_terms.data),
+                terms_language=str(get_locale()),
             )
         except DomainError as error:
             form_error(form, error)

@@ -245,6 +245,23 @@ class FilmForm(SafeForm):
         validators=[DataRequired(), Length(max=20000)],
         filters=[strip_text],
     )
+    terms_fr = TextAreaField(
+        _l("Licence terms in French"), validators=[Length(max=20000)], filters=[strip_text]
+    )
+    terms_he = TextAreaField(
+        _l("Licence terms in Hebrew"), validators=[Length(max=20000)], filters=[strip_text]
+    )
+
+    def terms_translations(self) -> dict[str, str]:
+        """The terms' French and Hebrew texts as typed; an empty one is left out."""
+        return {"fr": self.terms_fr.data or "", "he": self.terms_he.data or ""}
+
+    def fill_terms(self, terms) -> None:
+        """Every text of the film's current terms version into its field."""
+        texts = terms.texts if terms is not None else {}
+        self.terms.data = texts.get("en", "")
+        self.terms_fr.data = texts.get("fr", "")
+        self.terms_he.data = texts.get("he", "")
 
     def values(self) -> dict:
         return {

@@ -625,7 +625,7 @@ def film_new():
     form = FilmForm()
     if form.validate_on_submit():
         try:
-            film = films.create_film(form.values(), form.terms.data)
+            film = films.create_film(form.values(), form.terms.data, form.terms_translations())
         except DomainError as error:
             form_error(form, error)
         else:
@@ -667,12 +667,14 @@ def film_edit(film_id: int):
     film = _film(film_id)
     form = FilmForm(obj=film)
     if request.method == "GET":
-        form.terms.data = film.current_terms.text if film.current_terms else ""
+        form.fill_terms(film.current_terms)
         form.fill_rules(film)
     elif form.validate_on_submit():
         before = film.current_terms.version if film.current_terms else 0
         try:
-            terms = films.update_film(film, form.values(), form.terms.data)
+            terms = films.update_film(
+                film, form.values(), form.terms.data, form.terms_translations()
+            )
         except DomainError as error:
             form_error(form, error)
         else:

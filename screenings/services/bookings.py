@@ -238,8 +238,12 @@ def create_booking(
         status=ScreeningStatus.PENDING,
         seats_taken=0,
         calendar_sequence=0,
-        # The terms shown on the form the organizer accepted (the film's current ones).
+        # The terms shown on the form the organizer accepted (the film's current ones), in
+        # the language the form showed them in.
         accepted_terms=film.current_terms,
+        accepted_terms_language=film.current_terms.language_for(language)
+        if film.current_terms
+        else "en",
     )
     _apply(screening, details, starts_at)
     token = manage_token(screening)
@@ -522,8 +526,11 @@ def update_booking(
     actor: str,
     by_producer: bool = False,
     accept_new_terms: bool = False,
+    terms_language: str = "en",
 ) -> BookingResult:
     """Edit a screening; a change to what the licence states issues a new revision.
+
+    ``terms_language``: the language the page showed the new terms to accept in.
 
     After approval, on a film that needs approval, a material change by the organizer is
     held for the producer (a ChangeRequest): the screening, its public pages and its licence
@@ -552,6 +559,7 @@ def update_booking(
     changes = _apply(screening, details, starts_at)
     if new_terms is not None:
         screening.accepted_terms = new_terms
+        screening.accepted_terms_language = new_terms.language_for(terms_language)
         record_change(screening, actor, "accepted new terms", terms_version=new_terms.version)
     held = {}
     if (

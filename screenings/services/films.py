@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -30,6 +32,52 @@ screening, and must credit "The Killing Roads, a film by Igal Hecht, Chutzpa Pro
 these terms are breached.
 """
 
+THE_KILLING_ROADS_TERMS_FR = """\
+1. Concession. Chutzpa Productions concède à l'organisation désignée dans la présente licence \
+une licence non exclusive, incessible et gratuite pour projeter une fois le film \
+« The Killing Roads » (2024), au lieu, à la date et à l'heure indiqués dans la présente licence.
+2. Entrée gratuite. La projection doit être gratuite pour chaque spectateur. Aucun billet, \
+droit d'entrée, don suggéré à l'entrée ni adhésion payante ne peut être exigé pour y assister. \
+Les collectes volontaires pour des causes caritatives sans rapport ne sont pas permises \
+pendant la projection.
+3. Inscription. La projection doit être inscrite à l'avance et le numéro de la présente \
+licence présenté sur demande. Tout changement de date, d'heure ou de lieu doit être inscrit \
+avant la projection.
+4. Intégrité de l'œuvre. Le film doit être projeté en entier et sans modification, génériques \
+compris. Il ne peut être monté, doublé, retitré ni projeté par extraits sans autorisation écrite.
+5. Avertissement sur le contenu. Le film contient des images très dures des attaques du \
+7 octobre 2023. Les organisateurs doivent en prévenir les spectateurs à l'avance, ne doivent \
+pas admettre de mineurs sans le consentement d'un parent ou d'un tuteur, et devraient offrir \
+un espace calme et une discussion après la projection.
+6. Ni enregistrement ni diffusion. La projection ne peut être enregistrée, diffusée en direct \
+ni retransmise.
+7. Promotion. Les organisateurs peuvent utiliser le titre, l'affiche et la bande-annonce du \
+film pour annoncer la projection, et doivent mentionner « The Killing Roads, un film d'Igal \
+Hecht, Chutzpa Productions ».
+8. Annulation. La présente licence prend fin si la projection est annulée, et peut être \
+révoquée si ces conditions ne sont pas respectées.
+"""
+
+THE_KILLING_ROADS_TERMS_HE = """\
+1. הענקה. Chutzpa Productions מעניקה לארגון הנקוב ברישיון זה רישיון שאינו בלעדי, שאינו ניתן \
+להעברה ופטור מתמלוגים להקרין את הסרט "The Killing Roads" ‏(2024) פעם אחת, במקום, בתאריך \
+ובשעה הנקובים ברישיון זה.
+2. כניסה חופשית. ההקרנה תהיה ללא תשלום לכל צופה. אין לדרוש כרטיס, דמי כניסה, תרומה מוצעת \
+בכניסה או חברות בתשלום כתנאי להשתתפות. אין לערוך במהלך ההקרנה התרמות למטרות צדקה שאינן \
+קשורות לסרט.
+3. רישום. יש לרשום את ההקרנה מראש ולהציג את מספר הרישיון לפי דרישה. כל שינוי בתאריך, בשעה \
+או במקום יש לרשום לפני ההקרנה.
+4. שלמות היצירה. יש להקרין את הסרט במלואו וללא שינוי, כולל הקרדיטים. אין לערוך אותו, לדבב \
+אותו, לשנות את שמו או להקרין קטעים ממנו ללא אישור בכתב.
+5. אזהרת תוכן. הסרט כולל צילומים קשים מהמתקפות של 7 באוקטובר 2023. על המארגנים ליידע את \
+הצופים מראש, אין להכניס קטינים ללא הסכמת הורה או אפוטרופוס, ומומלץ להציע מרחב שקט ושיחה \
+לאחר ההקרנה.
+6. ללא הקלטה או שידור. אין להקליט, להזרים או לשדר את ההקרנה.
+7. קידום. המארגנים רשאים להשתמש בשם הסרט, בכרזה ובקדימון שלו כדי לפרסם את ההקרנה, ועליהם \
+לציין "The Killing Roads, סרט מאת איגל הכט, Chutzpa Productions".
+8. ביטול. רישיון זה פוקע אם ההקרנה מבוטלת, וניתן לשלול אותו אם תנאים אלה מופרים.
+"""
+
 CATALOGUE = [
     {
         "code": "TKR",
@@ -52,6 +100,7 @@ CATALOGUE = [
         ),
         "requires_approval": False,
         "terms": THE_KILLING_ROADS_TERMS,
+        "terms_translations": {"fr": THE_KILLING_ROADS_TERMS_FR, "he": THE_KILLING_ROADS_TERMS_HE},
         # How the film reaches a host unless the producer adds others (a download needs the
         # file's address, which only the producer has): a disc shipped to the venue.
         "default_format": {"name": "Blu-ray disc", "kind": "physical"},
@@ -59,12 +108,23 @@ CATALOGUE = [
 ]
 
 
-def set_terms(film: Film, text: str) -> LicenceTerms:
-    """Add a new terms version when the text changed; issued licences keep theirs."""
+def set_terms(film: Film, text: str, translations: dict[str, str] | None = None) -> LicenceTerms:
+    """Add a new terms version when any of its texts changed; issued licences keep theirs.
+
+    ``text`` is the English text, which every version has; ``translations`` the others by
+    language (an empty one is left out: readers of that language are shown the English).
+    A version never changes once made, so a licence states the very text that was accepted.
+    """
     current = film.current_terms
-    if current is not None and current.text == text:
+    others = {lang: body for lang, body in sorted((translations or {}).items()) if body.strip()}
+    if current is not None and current.texts == {"en": text, **others}:
         return current
-    terms = LicenceTerms(film=film, version=(current.version + 1) if current else 1, text=text)
+    terms = LicenceTerms(
+        film=film,
+        version=(current.version + 1) if current else 1,
+        text=text,
+        translations_json=json.dumps(others, ensure_ascii=False, sort_keys=True),
+    )
     db.session.add(terms)
     film.terms_versions.append(terms)
     return terms
@@ -76,12 +136,16 @@ def seed_catalogue() -> list[Film]:
     for entry in CATALOGUE:
         entry = dict(entry)
         terms = entry.pop("terms")
+        translations = entry.pop("terms_translations", {})
         default_format = entry.pop("default_format", None)
         film = db.session.scalar(select(Film).where(Film.code == entry["code"]))
         if film is None:
             film = Film(**entry)
             db.session.add(film)
-            set_terms(film, terms)
+            set_terms(film, terms, translations)
+        elif film.current_terms is not None and film.current_terms.texts == {"en": terms}:
+            # Seeded before the terms were translated, and untouched since: add the translations.
+            set_terms(film, terms, translations)
         if default_format and not _has_any_format(film):
             db.session.add(ScreeningFormat(film=film, **default_format))
         films.append(film)
@@ -140,19 +204,21 @@ def _check_unique(film: Film | None, code: str, slug: str) -> None:
             raise DomainError(_("Another film uses this already."), field=field)
 
 
-def create_film(values: dict, terms: str) -> Film:
-    """Add a film with its first licence terms."""
+def create_film(values: dict, terms: str, translations: dict[str, str] | None = None) -> Film:
+    """Add a film with its first licence terms (English, and ``translations`` by language)."""
     _check_unique(None, values["code"], values["slug"])
     film = Film(**{name: values[name] for name in FILM_FIELDS})
     film.auto_approve_compliant = bool(values.get("auto_approve_compliant"))
     rules.save_settings(film, values.get("rules", {}))
     db.session.add(film)
-    set_terms(film, terms)
+    set_terms(film, terms, translations)
     db.session.commit()
     return film
 
 
-def update_film(film: Film, values: dict, terms: str) -> LicenceTerms:
+def update_film(
+    film: Film, values: dict, terms: str, translations: dict[str, str] | None = None
+) -> LicenceTerms:
     """Change a film; changed terms become a new version, issued licences keep theirs."""
     _check_unique(film, values["code"], values["slug"])
     for name in FILM_FIELDS:
@@ -160,7 +226,7 @@ def update_film(film: Film, values: dict, terms: str) -> LicenceTerms:
     if "rules" in values:
         film.auto_approve_compliant = bool(values.get("auto_approve_compliant"))
         rules.save_settings(film, values["rules"])
-    version = set_terms(film, terms)
+    version = set_terms(film, terms, translations)
     db.session.commit()
     return version
 

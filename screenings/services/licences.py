@@ -16,9 +16,11 @@ import re
 import secrets
 from collections.abc import Callable
 
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from ..extensions import db
+from ..labels import ORGANIZATION_TYPES
 from ..models import Licence, OrganizationType, Screening, utcnow
 from ..places import country_name, utc_offset_label
 from .visibility import is_listed, licence_listing
@@ -82,6 +84,13 @@ def local_start_display(screening: Screening) -> str:
     )
 
 
+def _organization_type_label(value: str) -> str:
+    """The booking form's label of an organization type in English, the message id the PDF
+    shows in the organizer's language (the bare value's label for a type it no longer has)."""
+    with force_locale("en"):
+        return str(dict(ORGANIZATION_TYPES).get(value) or OrganizationType(value).label)
+
+
 def particulars_of(screening: Screening) -> dict:
     """What a licence states about its screening, frozen at issue."""
     film = screening.film
@@ -91,7 +100,7 @@ def particulars_of(screening: Screening) -> dict:
         "director": film.director,
         "production_company": film.production_company,
         "organization_name": screening.organization_name,
-        "organization_type_label": OrganizationType(screening.organization_type).label,
+        "organization_type_label": _organization_type_label(screening.organization_type),
         "venue_name": screening.venue_name,
         "street_address": screening.street_address,
         "city": screening.city,
@@ -126,6 +135,7 @@ def issue_licence(screening: Screening) -> Licence:
         number=current.number if current else _unused_number(screening.film.code),
         revision=current.revision + 1 if current else 1,
         terms=screening.accepted_terms or screening.film.current_terms,
+        terms_language=screening.accepted_terms_language if screening.accepted_terms else "en",
         particulars_json=json.dumps(particulars_of(screening), ensure_ascii=False),
         issued_at=now,
     )
@@ -135,17 +145,18 @@ def issue_licence(screening: Screening) -> Licence:
 
 
 def licence_pdf(licence: Licence) -> bytes:
-    """The licence as a PDF, with its verification URL and QR code."""
+    """The licence as a PDF in the organizer's language, with its verification URL, QR code
+    and the producer's contact; its terms in the language the organizer accepted them in."""
     from ..identity import producer_identity
     from ..licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
     from ..urls import external_url
 
-    who = producer_identity()
     return render_licence_pdf(
         licence,
         verify_url=external_url("public.licence", number=licence.number),
         issuer_name=licence.screening.film.production_company,
-        issuer_contact=f"Issued through {who.name}, {who.contact_email}",
+        producer=producer_identity(),
+        language=licence.screening.language or "en",
     )
 
 

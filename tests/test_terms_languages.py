@@ -1,0 +1,184 @@
+"""Licence terms in the host's language: a terms version has a text per language, the host
+reads and accepts theirs (English where it was not written, saying so), and the licence (its
+PDF and its verification page) states the text in the language it was accepted in."""
+
+from __future__ import annotations
+
+import io
+import re
+from urllib.parse import urlsplit
+
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from screenings.identity import producer_identity
+from screenings.models import Film, Licence, LicenceTerms, Screening
+from screenings.services import films
+from screenings.services.bookings import update_booking
+from screenings.services.films import (
+    THE_KILLING_ROADS_TERMS,
+    THE_KILLING_ROADS_TERMS_FR,
+    THE_KILLING_ROADS_TERMS_HE,
+    seed_catalogue,
+    set_terms,
+)
+
+from . import producer_helpers
+from .conftest import submit
+from .factories import booking_details, make_screening
+from .test_i18n import speak
+
+producer = producer_helpers.producer  # the fixture, logged in on `client`
+
+FR_TERM = "2. Entrée gratuite. La projection doit être gratuite pour chaque spectateur."
+HE_TERM = "ההקרנה תהיה ללא תשלום לכל צופה"
+EN_TERM = "2. Free admission. The screening must be free of charge to every attendee."
+
+
+def pdf_text(data: bytes) -> tuple[int, str]:
+    """Page count and the text of every page, whitespace collapsed."""
+    reader = PdfReader(io.BytesIO(data))
+    return len(reader.pages), re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
+
+
+def licence_pdf_of(client, response) -> bytes:
+    """The licence PDF the host downloads from the manage page they landed on."""
+    return client.get(urlsplit(response.request.url).path + "/licence.pdf").data
+
+
+def test_a_french_host_accepts_the_french_terms_and_their_licence_states_them(
+    app, client, book, db
+):
+    speak(client, "fr")
+    form = client.get("/book").get_data(as_text=True)
+    assert "Entrée gratuite. La projection doit être gratuite" in form
+    assert "Free admission. The screening must be free" not in form
+    assert "pas encore rédigées dans votre langue" not in form
+
+    response = book()
+    screening = db.session.scalar(select(Screening))
+    licence = db.session.scalar(select(Licence))
+    assert screening.language == "fr"
+    assert screening.accepted_terms_language == "fr"
+    assert licence.terms_language == "fr"
+
+    pages, text = pdf_text(licence_pdf_of(client, response))
+    assert pages == 1
+    assert "Numéro de licence" in text
+    assert FR_TERM in text
+    assert "Free admission" not in text
+    assert app.config["PRODUCER_NAME"] in text
+    assert f"Contact : {producer_identity().contact_email}" in text
+
+    # The verification page shows the terms as accepted, whatever its reader's language.
+    speak(client, "en")
+    page = client.get(f"/licences/{licence.number}").get_data(as_text=True)
+    assert "Entrée gratuite. La projection doit être gratuite" in page
+    assert '<div class="terms" lang="fr" dir="ltr">' in page
+
+
+def test_a_hebrew_host_reads_and_accepts_the_hebrew_terms(client, book, db):
+    speak(client, "he")
+    form = client.get("/book").get_data(as_text=True)
+    assert '<div class="terms" tabindex="0" lang="he" dir="rtl">' in form
+    assert "2. כניסה חופשית. ההקרנה תהיה ללא תשלום לכל צופה." in form
+
+    response = book()
+    assert db.session.scalar(select(Licence.terms_language)) == "he"
+    pages, text = pdf_text(licence_pdf_of(client, response))
+    assert pages == 1
+    assert HE_TERM in text
+    assert "מספר רישיון" in text
+
+
+def test_terms_not_written_in_the_hosts_language_are_shown_and_stated_in_english(client, book, db):
+    film = db.session.get(Film, 1)
+    set_terms(film, THE_KILLING_ROADS_TERMS, {"fr": THE_KILLING_ROADS_TERMS_FR})  # no Hebrew
+    db.session.commit()
+    speak(client, "he")
+
+    form = client.get("/book").get_data(as_text=True)
+    assert "התנאים טרם נכתבו בשפתך" in form
+    assert '<div class="terms" tabindex="0" lang="en" dir="ltr">' in form
+    assert EN_TERM in form
+
+    response = book()
+    assert db.session.scalar(select(Screening.accepted_terms_language)) == "en"
+    assert db.session.scalar(select(Licence.terms_language)) == "en"
+    pages, text = pdf_text(licence_pdf_of(client, response))
+    assert pages == 1
+    assert "מספר רישיון" in text  # the labels in the host's language
+    assert EN_TERM in text  # the terms as accepted
+    assert "כפי שאושרו, בשפה: אנגלית." in text
+
+
+def test_newer_terms_accepted_on_the_edit_page_are_recorded_in_that_language(app, db):
+    screening = make_screening(language="en")
+    assert screening.current_licence.terms_language == "en"
+    film = db.session.get(Film, 1)
+    set_terms(film, THE_KILLING_ROADS_TERMS + "9. New.", {"fr": THE_KILLING_ROADS_TERMS_FR})
+    db.session.commit()
+
+    update_booking(
+        screening,
+        booking_details(expected_audience=150),
+        actor="organizer",
+        accept_new_terms=True,
+        terms_language="fr",
+    )
+
+    assert screening.accepted_terms.version == 2
+    assert screening.accepted_terms_language == "fr"
+    assert screening.current_licence.revision == 2
+    assert screening.current_licence.terms_language == "fr"
+    assert screening.licences[0].terms_language == "en"  # the first revision keeps its own
+
+
+def test_the_producer_writes_the_terms_in_french_and_hebrew(client, producer, db):
+    from .test_producer_films import _film_form
+
+    page = client.get("/producer/films/1").get_data(as_text=True)
+    assert "Concession. Chutzpa Productions concède" in page  # the seeded texts, to edit
+    assert 'lang="he"' in page
+
+    submit(
+        client,
+        "/producer/films/1",
+        _film_form(terms="1. Terms.", terms_fr="1. Conditions.", terms_he="1. תנאים."),
+    )
+    terms = db.session.get(Film, 1).current_terms
+    assert terms.version == 2
+    assert terms.texts == {"en": "1. Terms.", "fr": "1. Conditions.", "he": "1. תנאים."}
+
+    # The same texts again make no version; a change in one language makes one.
+    submit(
+        client,
+        "/producer/films/1",
+        _film_form(terms="1. Terms.", terms_fr="1. Conditions.", terms_he="1. תנאים."),
+    )
+    assert db.session.scalar(select(func.count(LicenceTerms.id))) == 2
+    submit(client, "/producer/films/1", _film_form(terms="1. Terms.", terms_fr="1. Autres."))
+    terms = db.session.get(Film, 1).current_terms
+    assert terms.version == 3
+    assert terms.texts == {"en": "1. Terms.", "fr": "1. Autres."}  # Hebrew left empty: none
+    assert terms.text_in("he") == "1. Terms."
+
+
+def test_seeding_translates_terms_seeded_in_english_only_and_leaves_edited_ones(app, db):
+    film = db.session.get(Film, 1)
+    assert film.current_terms.texts == {
+        "en": THE_KILLING_ROADS_TERMS,
+        "fr": THE_KILLING_ROADS_TERMS_FR,
+        "he": THE_KILLING_ROADS_TERMS_HE,
+    }
+    # An install seeded before the translations: its terms are the English text alone.
+    film.current_terms.translations_json = "{}"
+    db.session.commit()
+    seed_catalogue()
+    assert film.current_terms.version == 2
+    assert film.current_terms.language_for("he") == "he"
+    # Terms the producer rewrote are theirs: seeding adds nothing.
+    films.set_terms(film, "Our own terms.")
+    db.session.commit()
+    seed_catalogue()
+    assert film.current_terms.texts == {"en": "Our own terms."}
