@@ -68,7 +68,7 @@ def test_a_reply_holds_its_seats_until_the_link_confirms_the_address(client, db,
     assert "within 30 minutes" in text_of(message)
     assert [p for p in message.walk() if p.get_content_type() == "text/calendar"] == []
     attendee = client.get(rsvp_link(message)).get_data(as_text=True)
-    assert "Confirm your address: 2 seat(s) are held for you" in attendee
+    assert "Confirm your address: 2 seats are held for you" in attendee
     assert "Your ticket" not in attendee
 
     link = CONFIRM_LINK.search(text_of(message)).group(1)
@@ -76,7 +76,7 @@ def test_a_reply_holds_its_seats_until_the_link_confirms_the_address(client, db,
     smtp.clear()
     response = client.get(link, follow_redirects=True)
     assert "your address is confirmed" in response.get_data(as_text=True)
-    assert "Confirmed: 2 seat(s) reserved." in response.get_data(as_text=True)
+    assert "Confirmed: 2 seats reserved." in response.get_data(as_text=True)
     assert _status(row.id) == "confirmed"
     assert _seats_taken(screening.id) == 2
     (confirmed,) = mail_to(smtp, "ann@example.org")

@@ -117,7 +117,7 @@ def test_a_private_screenings_guest_is_approved_and_only_then_gets_seat_invite_a
     assert [p for p in requested.walk() if p.get_content_type() == "text/calendar"] == []
     assert STREET not in text_of(requested)  # a private screening's place: not before approval
     attendee_page = client.get(rsvp_link(requested)).get_data(as_text=True)
-    assert "Waiting for the host's approval of 3 seat(s)." in attendee_page
+    assert "Waiting for the host's approval of 3 seats." in attendee_page
     assert STREET not in attendee_page
 
     manage = client.get(f"/manage/{manage_token(screening)}").get_data(as_text=True)
@@ -140,7 +140,7 @@ def test_a_private_screenings_guest_is_approved_and_only_then_gets_seat_invite_a
     assert STREET in invite.get_payload(decode=True).decode()
     assert STREET in text_of(confirmed)
     attendee_page = client.get(rsvp_link(confirmed)).get_data(as_text=True)
-    assert "Confirmed: 3 seat(s) reserved." in attendee_page
+    assert "Confirmed: 3 seats reserved." in attendee_page
     assert STREET in attendee_page
 
 

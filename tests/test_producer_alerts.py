@@ -144,7 +144,7 @@ def test_the_digest_sends_each_alert_once(app, client, producer, db, smtp, runne
     assert result.exit_code == 0, result.output
     assert "1 digest(s) queued" in result.output
     (digest,) = smtp.to(DIGEST_READER)
-    assert digest["Subject"] == "Screenings: 2 event(s) since the last digest"
+    assert digest["Subject"] == "Screenings: 2 events since the last digest"
     body = digest.get_body(("plain",)).get_content()
     assert "Org 0" in body
     assert "Org 1" in body

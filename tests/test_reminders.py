@@ -29,7 +29,7 @@ def test_reminders_go_once_to_organizer_and_attendees(runner, db, smtp):
     assert recipients == ["ann@example.org", "bob@example.org", "miriam@example.org"]
     organizer = smtp.to("miriam@example.org")[0]
     assert "Reminder" in organizer["Subject"]
-    assert "2 RSVP(s) hold 3 seat(s) of 100" in organizer.get_body(("plain",)).get_content()
+    assert "2 RSVPs hold 3 seats of 100" in organizer.get_body(("plain",)).get_content()
     assert db.session.get(Screening, soon.id).reminder_sent_at is not None
     assert db.session.get(Screening, later.id).reminder_sent_at is None
 

@@ -54,7 +54,7 @@ def test_rsvp_confirms_and_emails_the_invite_with_a_private_link(client, db, smt
     assert private.status_code == 200
     assert private.headers["Cache-Control"] == "no-store"
     assert private.headers["Referrer-Policy"] == "no-referrer"
-    assert "Confirmed: 3 seat(s) reserved." in private.get_data(as_text=True)
+    assert "Confirmed: 3 seats reserved." in private.get_data(as_text=True)
 
 
 def test_double_submission_is_one_rsvp(client, db, smtp):

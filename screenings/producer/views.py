@@ -887,7 +887,14 @@ def privacy_page():
         except DomainError as error:
             form_error(erase_form, error)
         else:
-            flash(_("Personal data erased from %(n)s booking(s).", n=count), "success")
+            flash(
+                ngettext(
+                    "Personal data erased from %(num)d booking.",
+                    "Personal data erased from %(num)d bookings.",
+                    count,
+                ),
+                "success",
+            )
             return redirect(url_for(".privacy_page"))
     elif attendee_form.submit_data_in(request) and attendee_form.validate_on_submit():
         try:
