@@ -327,6 +327,12 @@ def bounding_box(lat: float, lon: float, km: float) -> Box:
     return south, north, [(west, east)]
 
 
+def in_box(box: Box, lat: float, lon: float) -> bool:
+    """Whether the point is inside the box, edges included (as SQL's BETWEEN)."""
+    south, north, ranges = box
+    return south <= lat <= north and any(west <= lon <= east for west, east in ranges)
+
+
 # -- addresses ----------------------------------------------------------------------------------
 
 _ADDRESS_FIELDS = re.compile(r"%([A-Za-z])")

@@ -423,3 +423,125 @@ def test_the_kept_events_hold_one_version_per_screening(db):
         db.session.commit()
         assert f"Hall {n}".encode() in _build()
     assert len(caching.event_store().items) == 2
+
+
+# -- a full build: the screenings read once for every feed ---------------------------------------
+
+
+def _subscribe_near(db, town, km: int) -> None:
+    """A confirmed near-me subscriber (so `feeds build` builds that town's feed)."""
+    import secrets
+
+    from screenings.models import utcnow
+    from screenings.models.nearby import NearbySubscription
+
+    db.session.add(
+        NearbySubscription(
+            email=f"{secrets.token_hex(4)}@example.org",
+            city_id=town.id,
+            radius_km=km,
+            key=secrets.token_hex(16),
+            confirm_token_hash=secrets.token_hex(32),
+            unsubscribe_token_hash=secrets.token_hex(32),
+            confirmed_at=utcnow(),
+        )
+    )
+    db.session.commit()
+
+
+def _another_film(db, slug: str) -> int:
+    """A copy of the catalogue's film under another slug and title; its id."""
+    from screenings.models import Film
+    from screenings.services.films import set_terms
+
+    first = db.session.get(Film, 1)
+    columns = {c.key: getattr(first, c.key) for c in Film.__table__.columns if c.key != "id"}
+    film = Film(**{**columns, "slug": slug, "title": slug.title(), "code": slug[:8].upper()})
+    db.session.add(film)
+    set_terms(film, first.current_terms.text)
+    db.session.commit()
+    return film.id
+
+
+def _full_build() -> tuple[int, int]:
+    """`feeds build` from scratch: (feeds built, statements that read the screenings)."""
+    from .producer_helpers import count_queries
+
+    caching.clear()
+    with count_queries() as statements:
+        built = feed_service.build_stale_feeds()
+    return built, sum(1 for s in statements if re.search(r"\bFROM screenings\b", s))
+
+
+def _built_alone_equal_the_full_build() -> None:
+    """Each feed of the full build lists what its filters select in SQL (as the lists do),
+    and is byte for byte (but its DTSTAMP) a build of that feed alone from scratch."""
+    from flask_babel import force_locale
+
+    from screenings.extensions import db
+    from screenings.models import Screening
+    from screenings.services.feeds import FeedRows
+
+    for language in ("en", "fr"):
+        with force_locale(language):
+            for key, title, filters, private in list(feed_service.every_feed(FeedRows.read())):
+                name = f"{key}-{language}"
+                stored = feed_service.latest_feed(name, title, filters, include_private=private)
+                listed = filters.apply(feed_service._feed_rows(include_private=private))
+                ids = db.session.scalars(listed.with_only_columns(Screening.id)).all()
+                assert uids(zlib.decompress(stored.body, wbits=31)) == {
+                    f"screening-{i}@screenings.test" for i in ids
+                }, name
+                caching.event_store().clear()
+                alone = feed_service.build_feed(name, title, filters, include_private=private)
+                assert _without_dtstamp(zlib.decompress(stored.body, wbits=31)) == (
+                    _without_dtstamp(zlib.decompress(alone.body, wbits=31))
+                ), name
+
+
+@pytest.mark.config(PRODUCER_FEED_TOKEN=TOKEN)
+def test_a_full_build_reads_the_screenings_once_for_every_feed(db):
+    from screenings import places
+
+    lyon = places.find_cities("Lyon", country="FR")[0]
+    make_screening()
+    make_screening(country="FR", city="Lyon", timezone="Europe/Paris")
+    make_screening(country="FR", city="Paris", timezone="Europe/Paris")  # not near Lyon
+    make_screening(is_public=False, country="FR", city="Villeurbanne", timezone="Europe/Paris")
+    _subscribe_near(db, lyon, 100)
+    few, reads = _full_build()
+    _built_alone_equal_the_full_build()
+
+    second, third = _another_film(db, "second-film"), _another_film(db, "third-film")
+    for country, city, zone in (
+        ("DE", "Berlin", "Europe/Berlin"),
+        ("IL", "Haifa", "Asia/Jerusalem"),
+        ("JP", "Osaka", "Asia/Tokyo"),
+    ):
+        make_screening(country=country, city=city, timezone=zone, film_id=second)
+    make_screening(country="FR", city="Villeurbanne", timezone="Europe/Paris", film_id=third)
+    _subscribe_near(db, lyon, 25)
+    _subscribe_near(db, places.find_cities("Berlin", country="DE")[0], 50)
+    many, reads_many = _full_build()
+    assert many >= few + 3 * 7  # three countries, two films, two towns' feeds, each language
+    assert reads_many == reads  # not one more read per feed
+    _built_alone_equal_the_full_build()
+
+
+def test_a_feed_head_is_what_icalendar_writes_for_its_zones():
+    """The head is put together from VTIMEZONEs kept as written (not one Calendar per feed):
+    byte for byte the calendar icalendar writes with those components."""
+    from icalendar import vDuration, vText
+
+    zones = ("America/Toronto", "Asia/Jerusalem", "Australia/Lord_Howe", "Europe/Paris")
+    window = calendar._zone_window()
+    for name in (None, "Projections à Lyon — " + "un très long nom de calendrier " * 3):
+        whole = calendar._calendar(None)
+        if name is not None:
+            whole.add("NAME", vText(name))
+            whole.add("X-WR-CALNAME", vText(name))
+            whole.add("REFRESH-INTERVAL", calendar.FEED_REFRESH, parameters={"VALUE": "DURATION"})
+            whole.add("X-PUBLISHED-TTL", vDuration(calendar.FEED_REFRESH))
+        calendar._add_timezones(whole, zones)
+        expected = whole.to_ical(sorted=False).removesuffix(calendar._END_VCALENDAR)
+        assert calendar._publish_head(name, zones, window) == expected

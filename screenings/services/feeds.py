@@ -249,12 +249,6 @@ def _feed_rows(*, include_private: bool) -> Select:
     return query
 
 
-def feed_version() -> tuple:
-    """The number every feed is built under: the "feeds" change counter (raised in the
-    transaction of any change to a screening, film or licence) and the next start to come."""
-    return counter_version("feeds")
-
-
 def feed_state(key: str) -> tuple[str, tuple]:
     """(the name the feed's build is stored under, the version it must be built at), read in
     one query. The name changes whenever a screening is hidden (made guests-only or private,
@@ -348,8 +342,80 @@ def _screening_base_url() -> str:
     return external_url("public.screening", screening_id=0).removesuffix("0")
 
 
-_FEED_KEY_COLUMNS = (Screening.id, Screening.cache_version, Screening.film_id, Screening.timezone)
+# What every feed is cut from: its order, the event keys' parts and the feeds' filters.
+_FEED_KEY_COLUMNS = (
+    Screening.id,
+    Screening.cache_version,
+    Screening.film_id,
+    Screening.timezone,
+    Screening.is_public,
+    Screening.country,
+    Screening.public_latitude,
+    Screening.public_longitude,
+)
 _MISSES_PER_QUERY = 500
+
+
+@dataclass
+class FeedRows:
+    """The ids, versions and filtered columns of every screening any feed lists (the
+    private ones included), soonest first, with the films' versions: read once for a whole
+    `feeds build` (every feed in every language is cut from them), once for a feed built
+    alone. The feeds' version and stored name are read before the rows, so every build
+    cut from them is at least as new as it says."""
+
+    version: tuple
+    withdrawals: int
+    films: dict[int, tuple[int, _Film]]
+    film_ids: dict[str, int]  # by slug
+    rows: list
+
+    @classmethod
+    def read(cls) -> FeedRows:
+        version, withdrawals = counter_versions("feeds", "withdrawals")
+        films, film_ids = {}, {}
+        for film_id, slug, film_version, title, runtime, advisory in db.session.execute(
+            select(
+                Film.id,
+                Film.slug,
+                Film.cache_version,
+                Film.title,
+                Film.runtime_minutes,
+                Film.content_advisory,
+            )
+        ):
+            films[film_id] = (film_version, _Film(title, runtime, advisory))
+            film_ids[slug] = film_id
+        query = _feed_rows(include_private=True).order_by(Screening.starts_at, Screening.id)
+        # Core rows: no ORM work for 50,000 of them.
+        rows = db.session.connection().execute(query.with_only_columns(*_FEED_KEY_COLUMNS)).all()
+        return cls(version, withdrawals[1], films, film_ids, rows)
+
+    def stored_name(self, key: str) -> str:
+        """The name a feed built from these rows is stored under (see feed_state)."""
+        return f"{key}@{self.withdrawals}"
+
+    def countries(self) -> list[str]:
+        """The countries of the listed screenings, sorted: each has a feed."""
+        return sorted({row.country for row in self.rows if row.is_public})
+
+    def select(self, filters: Filters, *, include_private: bool) -> list:
+        """The rows of one feed: what `filters.apply` on the feed's query selects, in order."""
+        if filters.city:
+            raise ValueError("feeds are not narrowed by city")
+        rows = self.rows if include_private else [row for row in self.rows if row.is_public]
+        if filters.near_city:
+            from .nearby import distance_within  # nearby builds on this module's lists
+
+            city = city_by_id(filters.near_city)
+            measure = city and distance_within(city, filters.near_km)
+            rows = [row for row in rows if measure and measure(*row[-2:]) is not None]
+        if filters.country:
+            rows = [row for row in rows if row.country == filters.country.upper()]
+        if filters.film:
+            film_id = self.film_ids.get(filters.film)
+            rows = [row for row in rows if row.film_id == film_id]
+        return rows
 
 
 def build_feed(
@@ -359,44 +425,38 @@ def build_feed(
     *,
     include_private: bool = False,
     stamp: datetime | None = None,
+    feed_rows: FeedRows | None = None,
 ) -> caching.Built:
     """Build the feed's calendar now, gzipped (a worker, a background thread or the first
     request of a feed never built calls this; visitors get the stored build).
 
     Each VEVENT is made once per version of its screening and film and kept (EventKeys), so
     after a change only the changed screenings' rows are read whole and their events made;
-    the rest is a read of ids and versions, a concatenation and the gzip. The version is
-    read before the rows, so the build is at least as new as it says."""
-    version = feed_version()
-    films = {
-        film_id: (film_version, _Film(title, runtime, advisory))
-        for film_id, film_version, title, runtime, advisory in db.session.execute(
-            select(
-                Film.id, Film.cache_version, Film.title, Film.runtime_minutes, Film.content_advisory
-            )
-        )
-    }
+    the rest is a cut of `feed_rows` (read here if not given), a concatenation and the
+    gzip."""
+    feed_rows = feed_rows or FeedRows.read()
+    version, films = feed_rows.version, feed_rows.films
     keys = event_keys(include_private=include_private)
     # The producer's own feed has every address; a public feed what the public may know.
     place_of = visibility.guest_place if include_private else visibility.public_place
-    query = filters.apply(_feed_rows(include_private=include_private)).order_by(
-        Screening.starts_at, Screening.id
-    )
-    connection = db.session.connection()  # Core rows: no ORM work for 50,000 of them
-    rows = connection.execute(query.with_only_columns(*_FEED_KEY_COLUMNS)).all()
+    rows = feed_rows.select(filters, include_private=include_private)
     event_key = keys.key
-    wanted = [event_key(i, v, films[f][0]) for i, v, f, _z in rows]
+    wanted = [event_key(row.id, row.cache_version, films[row.film_id][0]) for row in rows]
     stored = caching.event_store().get_many([slot for slot, _tag in wanted])
     events = [_kept_event(value, tag) for value, (_slot, tag) in zip(stored, wanted, strict=True)]
-    missing = {row[0] for row, body in zip(rows, events, strict=True) if body is None}
+    missing = {row.id for row, body in zip(rows, events, strict=True) if body is None}
     made: dict[int, bytes] = {}
     whole = select(*_FEED_COLUMNS, Screening.cache_version)
     if len(missing) <= _MISSES_PER_QUERY:
         whole = whole.where(Screening.id.in_(sorted(missing)))
     else:  # a build from scratch, or nearly: one query, streamed, whatever the number
-        whole = query.with_only_columns(*whole.selected_columns).execution_options(yield_per=2000)
+        whole = (
+            _feed_rows(include_private=include_private)
+            .with_only_columns(*whole.selected_columns)
+            .execution_options(yield_per=2000)
+        )
     kept: dict[str, bytes] = {}
-    for row in connection.execute(whole) if missing else ():
+    for row in db.session.connection().execute(whole) if missing else ():
         if row.id not in missing:
             continue
         film_version, film = films[row.film_id]
@@ -418,15 +478,17 @@ def build_feed(
             kept = {}
     caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
     # A screening deleted between the two reads has no event: it is left out.
-    events = [body or made.get(row[0]) for row, body in zip(rows, events, strict=True)]
+    events = [body or made.get(row.id) for row, body in zip(rows, events, strict=True)]
     chunks = calendar.publish_events(
         (body for body in events if body is not None),
         name=str(name),
-        timezones=(row[3] for row in rows),
+        timezones=(row.timezone for row in rows),
         stamp=stamp,
     )
     etag = feed_etag(key, version)
-    return caching.Built(_gzip(chunks), etag, repr(version), _last_modified(key, etag))
+    return caching.Built(
+        _gzip(chunks), etag, repr(version), _last_modified(feed_rows.stored_name(key), etag)
+    )
 
 
 def _kept_event(value: bytes | None, tag: bytes) -> bytes | None:
@@ -454,11 +516,11 @@ def _gzip(chunks: Iterator[bytes], batch: int = 1 << 20) -> bytes:
     return b"".join(pieces)
 
 
-def _last_modified(key: str, etag: str) -> datetime:
+def _last_modified(name_stored: str, etag: str) -> datetime:
     """Now, to the second, but always after the previous build's (a host whose clock is
     behind must not make an If-Modified-Since look fresh)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    previous = caching.built_meta(stored_name(key))
+    previous = caching.built_meta(name_stored)
     if previous is not None and previous.last_modified is not None:
         if previous.etag == etag:
             return previous.last_modified
@@ -480,10 +542,10 @@ def latest_feed(
     )
 
 
-def every_feed() -> Iterator[tuple[str, object, Filters, bool]]:
+def every_feed(feed_rows: FeedRows) -> Iterator[tuple[str, object, Filters, bool]]:
     """(key, title, filters, include_private) of each feed the site serves, in one language:
-    all screenings, each active film's, each listed country's, each near-me feed someone
-    subscribed to (near_alerts.offered_feeds) and the producer's."""
+    all screenings, each active film's, each listed country's (in `feed_rows`), each near-me
+    feed someone subscribed to (near_alerts.offered_feeds) and the producer's."""
     from ..places import country_name
     from .films import active_films
     from .near_alerts import offered_feeds  # near_alerts builds on this module's lists
@@ -496,10 +558,7 @@ def every_feed() -> Iterator[tuple[str, object, Filters, bool]]:
             Filters(film=film.slug),
             False,
         )
-    codes = db.session.scalars(
-        _feed_rows(include_private=False).with_only_columns(Screening.country).distinct()
-    )
-    for code in sorted(codes):
+    for code in feed_rows.countries():
         yield (
             f"country-{code.lower()}",
             _l("Screenings in %(country)s", country=country_name(code)),
@@ -523,24 +582,30 @@ def near_feed_key(city_id: int, km: int) -> str:
 
 def build_stale_feeds() -> int:
     """Build, in every language, each feed whose stored build is older than the feeds'
-    version or missing (skipping one another worker is building); how many were built."""
+    version or missing (skipping one another worker is building); how many were built.
+
+    The screenings' ids and versions are read once for the whole run (FeedRows): every feed
+    in every language is cut from them."""
     from flask_babel import force_locale
 
     from .. import LANGUAGES
 
+    feed_rows = FeedRows.read()
     built = 0
     for language in LANGUAGES:
         with force_locale(language):
-            for key, title, filters, include_private in list(every_feed()):
+            for key, title, filters, include_private in list(every_feed(feed_rows)):
                 name = f"{key}-{language}"
-                name_stored, version = feed_state(name)
+                name_stored = feed_rows.stored_name(name)
                 meta = caching.built_meta(name_stored)
-                if meta is not None and meta.version == repr(version):
+                if meta is not None and meta.version == repr(feed_rows.version):
                     continue
                 if caching.build_unless_busy(
                     name_stored,
                     lambda name=name, title=str(title), filters=filters, private=include_private: (
-                        build_feed(name, title, filters, include_private=private)
+                        build_feed(
+                            name, title, filters, include_private=private, feed_rows=feed_rows
+                        )
                     ),
                 ):
                     built += 1

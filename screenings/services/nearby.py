@@ -8,6 +8,7 @@ screenings cost one indexed range scan of plain columns and a sort of those in t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Screening
-from ..places import City, bounding_box, distance_km
+from ..places import City, bounding_box, distance_km, in_box
 from .feeds import MAX_PER_PAGE, PER_PAGE, Filters, Page, listed_upcoming
 
 RADII = (50, 100, 250)  # "how many within …": the counts the list shows
@@ -42,6 +43,21 @@ def within_box(query: Select, city: City, km: float) -> Select:
     )
 
 
+def distance_within(city: City, km: float) -> Callable[[float | None, float | None], float | None]:
+    """A point's distance from the city if it is within `km` of it (inside the box that
+    within_box selects, and the circle), else None: the one rule of the list near a town
+    and of the near-me feeds (which apply it to rows read once for every feed)."""
+    box = bounding_box(city.latitude, city.longitude, km)
+
+    def distance(latitude: float | None, longitude: float | None) -> float | None:
+        if latitude is None or longitude is None or not in_box(box, latitude, longitude):
+            return None
+        found = distance_km(city.latitude, city.longitude, latitude, longitude)
+        return found if found <= km else None
+
+    return distance
+
+
 def nearest(query: Select, city: City, km: float) -> list[tuple[float, datetime, int]]:
     """(distance, start, id) of the query's screenings within `km` of the city, nearest first
     (then soonest)."""
@@ -50,10 +66,11 @@ def nearest(query: Select, city: City, km: float) -> list[tuple[float, datetime,
             Screening.id, Screening.starts_at, Screening.public_latitude, Screening.public_longitude
         )
     )
+    measure = distance_within(city, km)
     found = []
     for screening_id, starts_at, lat, lon in rows:
-        distance = distance_km(city.latitude, city.longitude, lat, lon)
-        if distance <= km:
+        distance = measure(lat, lon)
+        if distance is not None:
             found.append((distance, starts_at, screening_id))
     found.sort()
     return found
