@@ -20,6 +20,7 @@ from flask_babel import force_locale, get_locale, gettext
 from icalendar import Calendar, Event, Timezone, vCalAddress, vDDDTypes, vDuration, vText
 from icalendar.parser import Contentline
 
+from .models import film_text
 from .places import place_lines
 
 PRODID = "-//Screenings//Screenings//EN"
@@ -505,7 +506,11 @@ def _description(screening: Any, url: str, *, localized: bool = True) -> str:
     if getattr(film, "runtime_minutes", None):
         lines.append(_("Runtime: %(n)s minutes", n=film.runtime_minutes))
     if film.content_advisory:
-        lines.append(_("Content advisory: %(text)s", text=film.content_advisory))
+        # Film, a feed's row of film columns, or a stand-in without translations.
+        translations = getattr(film, "translations_json", "") if localized else ""
+        locale = str(get_locale() or "en")
+        advisory = film_text(film.content_advisory, translations, "content_advisory", locale)
+        lines.append(_("Content advisory: %(text)s", text=advisory))
     lines += ["", url]
     return "\n".join(lines)
 

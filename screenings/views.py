@@ -166,6 +166,8 @@ def register_template_helpers(app: Flask) -> None:
         external_url=external_url,
         visibility_label=visibility_label,
         readable_changes=readable_changes,
+        # A film's synopsis or advisory in the page's (or e-mail's) language, else English.
+        film_text=lambda film, name: film.text_in(name, str(get_locale() or "en")),
     )
     app.add_template_filter(plain_delivery_error, "plain_delivery_error")
     app.add_template_filter(format_datetime, "format_datetime")

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from screenings.calendar import published_event
 from screenings.identity import producer_identity
 from screenings.models import Film, Licence, LicenceTerms, Screening
 from screenings.services import films
@@ -171,14 +172,91 @@ def test_seeding_translates_terms_seeded_in_english_only_and_leaves_edited_ones(
         "fr": THE_KILLING_ROADS_TERMS_FR,
         "he": THE_KILLING_ROADS_TERMS_HE,
     }
-    # An install seeded before the translations: its terms are the English text alone.
+    # An install seeded before the translations: its terms and film texts are English alone.
     film.current_terms.translations_json = "{}"
+    film.translations_json = "{}"
     db.session.commit()
     seed_catalogue()
     assert film.current_terms.version == 2
     assert film.current_terms.language_for("he") == "he"
+    assert film.text_in("synopsis", "fr").startswith("Un documentaire sur les massacres")
     # Terms the producer rewrote are theirs: seeding adds nothing.
     films.set_terms(film, "Our own terms.")
     db.session.commit()
     seed_catalogue()
     assert film.current_terms.texts == {"en": "Our own terms."}
+
+
+# -- the film's synopsis and advisory ----------------------------------------------------------
+
+FR_SYNOPSIS = "Un documentaire sur les massacres des routes 232 et 34"
+HE_SYNOPSIS = "סרט תיעודי על הטבח בכבישים 232 ו־34"
+FR_ADVISORY = "Contient des images très dures des attaques du 7 octobre 2023"
+EN_SYNOPSIS = "A documentary about the massacres on Routes 232 and 34"
+EN_ADVISORY = "Contains graphic footage of the 7 October 2023 attacks"
+
+
+def test_film_pages_show_the_synopsis_and_advisory_in_the_visitors_language(client, db):
+    screening = make_screening()
+    pages = {"film": "/films/the-killing-roads", "screening": f"/screenings/{screening.id}"}
+    for path in pages.values():
+        speak(client, "fr")
+        page = client.get(path).get_data(as_text=True)
+        assert FR_SYNOPSIS in page, path
+        assert FR_ADVISORY in page, path
+        assert EN_SYNOPSIS not in page, path
+        assert EN_ADVISORY not in page, path
+        speak(client, "he")
+        assert HE_SYNOPSIS in client.get(path).get_data(as_text=True), path
+        speak(client, "en")
+        page = client.get(path).get_data(as_text=True)
+        assert EN_SYNOPSIS in page, path
+        assert FR_SYNOPSIS not in page, path
+    speak(client, "fr")
+    assert FR_ADVISORY in client.get("/book").get_data(as_text=True)
+
+    # A language the producer wrote nothing in is shown the English.
+    films.set_film_texts(db.session.get(Film, 1), {"he": {"synopsis": "תקציר."}})
+    db.session.commit()
+    page = client.get(pages["film"]).get_data(as_text=True)
+    assert EN_SYNOPSIS in page
+    assert EN_ADVISORY in page
+
+
+def test_a_french_hosts_licence_mail_carries_the_french_advisory(book, client, smtp):
+    speak(client, "fr")
+    book()
+
+    message = smtp.wait_for(1)[0]
+    assert FR_ADVISORY in message.get_body(preferencelist=("plain",)).get_content()
+    assert FR_ADVISORY in message.get_body(preferencelist=("html",)).get_content()
+    assert EN_ADVISORY not in message.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_a_calendar_entry_in_french_carries_the_french_advisory(app, db):
+    screening = make_screening()
+    url = "https://screenings.example.org/screenings/1"
+
+    french = published_event(screening, url=url, domain="example.org", language="fr")
+    shared = published_event(screening, url=url, domain="example.org")  # a feed's one text
+    assert "Contient des images très dures" in french.decode().replace("\r\n ", "")
+    assert "Contains graphic footage" in shared.decode().replace("\r\n ", "")
+
+
+def test_the_producer_writes_the_synopsis_and_advisory_in_french_and_hebrew(client, producer, db):
+    from .test_producer_films import _film_form
+
+    page = client.get("/producer/films/1").get_data(as_text=True)
+    assert FR_SYNOPSIS in page
+    assert HE_SYNOPSIS in page
+
+    submit(
+        client,
+        "/producer/films/1",
+        _film_form(synopsis_fr="Un film.", content_advisory_he="אזהרה.", synopsis_he=""),
+    )
+    film = db.session.get(Film, 1)
+    assert film.text_in("synopsis", "fr") == "Un film."
+    assert film.text_in("content_advisory", "he") == "אזהרה."
+    assert film.text_in("synopsis", "he") == "A documentary."  # left empty: the English
+    assert film.text_in("content_advisory", "fr") == "Graphic footage."

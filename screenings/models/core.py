@@ -86,6 +86,8 @@ class Film(db.Model):
     synopsis: Mapped[str] = mapped_column(Text)
     runtime_minutes: Mapped[int]
     content_advisory: Mapped[str] = mapped_column(Text, default="")
+    # The synopsis and advisory in other languages: {language: {field: text}} (film_text).
+    translations_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     requires_approval: Mapped[bool] = mapped_column(default=False)
     # A booking that meets every licence rule is approved at once (services/rules.py).
     auto_approve_compliant: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -106,8 +108,21 @@ class Film(db.Model):
     def current_terms(self) -> LicenceTerms | None:
         return self.terms_versions[-1] if self.terms_versions else None
 
+    def text_in(self, name: str, language: str) -> str:
+        """The synopsis or content advisory in ``language``, or in English (see film_text)."""
+        return film_text(getattr(self, name), self.translations_json, name, language)
+
     def __repr__(self) -> str:
         return f"<Film {self.code} {self.title!r}>"
+
+
+def film_text(english: str, translations_json: str, name: str, language: str) -> str:
+    """A film's text ``name`` (synopsis, content_advisory) as written in ``language``, or
+    the English one where the producer wrote none: the one rule for every page, e-mail and
+    calendar entry (feeds read the columns alone, without the model)."""
+    if language == "en" or not translations_json:
+        return english
+    return json.loads(translations_json).get(language, {}).get(name) or english
 
 
 class LicenceTerms(db.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
@@ -201,6 +202,18 @@ class FilmForm(SafeForm):
     content_advisory = TextAreaField(
         _l("Content advisory"), validators=[Optional(), Length(max=2000)], filters=[strip_text]
     )
+    synopsis_fr = TextAreaField(
+        _l("Synopsis in French"), validators=[Length(max=5000)], filters=[strip_text]
+    )
+    content_advisory_fr = TextAreaField(
+        _l("Content advisory in French"), validators=[Length(max=2000)], filters=[strip_text]
+    )
+    synopsis_he = TextAreaField(
+        _l("Synopsis in Hebrew"), validators=[Length(max=5000)], filters=[strip_text]
+    )
+    content_advisory_he = TextAreaField(
+        _l("Content advisory in Hebrew"), validators=[Length(max=2000)], filters=[strip_text]
+    )
     requires_approval = BooleanField(_l("Bookings need my approval"))
     auto_approve_compliant = BooleanField(
         _l("Approve at once a booking that meets every licence rule below")
@@ -252,6 +265,23 @@ class FilmForm(SafeForm):
         _l("Licence terms in Hebrew"), validators=[Length(max=20000)], filters=[strip_text]
     )
 
+    def film_texts(self) -> dict[str, dict[str, str]]:
+        """The synopsis and advisory in French and Hebrew as typed (services/films.py)."""
+        return {
+            language: {
+                name: self[f"{name}_{language}"].data or ""
+                for name in ("synopsis", "content_advisory")
+            }
+            for language in ("fr", "he")
+        }
+
+    def fill_film_texts(self, film) -> None:
+        """The film's French and Hebrew synopsis and advisory into their fields."""
+        texts = json.loads(film.translations_json or "{}")
+        for language in ("fr", "he"):
+            for name in ("synopsis", "content_advisory"):
+                self[f"{name}_{language}"].data = texts.get(language, {}).get(name, "")
+
     def terms_translations(self) -> dict[str, str]:
         """The terms' French and Hebrew texts as typed; an empty one is left out."""
         return {"fr": self.terms_fr.data or "", "he": self.terms_he.data or ""}
@@ -275,6 +305,7 @@ class FilmForm(SafeForm):
             "runtime_minutes": self.runtime_minutes.data,
             "synopsis": self.synopsis.data,
             "content_advisory": self.content_advisory.data or "",
+            "texts": self.film_texts(),
             "requires_approval": bool(self.requires_approval.data),
             "auto_approve_compliant": bool(self.auto_approve_compliant.data),
             "is_active": bool(self.is_active.data),

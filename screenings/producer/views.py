@@ -668,6 +668,7 @@ def film_edit(film_id: int):
     form = FilmForm(obj=film)
     if request.method == "GET":
         form.fill_terms(film.current_terms)
+        form.fill_film_texts(film)
         form.fill_rules(film)
     elif form.validate_on_submit():
         before = film.current_terms.version if film.current_terms else 0

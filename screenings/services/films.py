@@ -60,7 +60,7 @@ révoquée si ces conditions ne sont pas respectées.
 
 THE_KILLING_ROADS_TERMS_HE = """\
 1. הענקה. Chutzpa Productions מעניקה לארגון הנקוב ברישיון זה רישיון שאינו בלעדי, שאינו ניתן \
-להעברה ופטור מתמלוגים להקרין את הסרט "The Killing Roads" ‏(2024) פעם אחת, במקום, בתאריך \
+להעברה ופטור מתמלוגים להקרין את הסרט "The Killing Roads" \u200f(2024) פעם אחת, במקום, בתאריך \
 ובשעה הנקובים ברישיון זה.
 2. כניסה חופשית. ההקרנה תהיה ללא תשלום לכל צופה. אין לדרוש כרטיס, דמי כניסה, תרומה מוצעת \
 בכניסה או חברות בתשלום כתנאי להשתתפות. אין לערוך במהלך ההקרנה התרמות למטרות צדקה שאינן \
@@ -99,6 +99,32 @@ CATALOGUE = [
             "not suitable for children."
         ),
         "requires_approval": False,
+        "texts": {
+            "fr": {
+                "synopsis": (
+                    "Un documentaire sur les massacres des routes 232 et 34, dans le sud "
+                    "d'Israël, le 7 octobre 2023, raconté par des survivants, des secouristes "
+                    "et les images de ce jour-là. Gratuit pour les projections publiques ; "
+                    "les organisateurs doivent s'inscrire."
+                ),
+                "content_advisory": (
+                    "Contient des images très dures des attaques du 7 octobre 2023 sur les "
+                    "routes 232 et 34, dont des scènes de violence et leurs suites. Public "
+                    "averti ; ne convient pas aux enfants."
+                ),
+            },
+            "he": {
+                "synopsis": (
+                    "סרט תיעודי על הטבח בכבישים 232 ו־34 בדרום ישראל ב־7 באוקטובר 2023, "
+                    "מפי ניצולים, כוחות ההצלה הראשונים והצילומים מאותו יום. ללא תשלום "
+                    "להקרנות ציבוריות; על המארגנים להירשם."
+                ),
+                "content_advisory": (
+                    "כולל צילומים קשים מהמתקפות של 7 באוקטובר 2023 בכבישים 232 ו־34, ובהם "
+                    "אלימות ותוצאותיה. מומלץ מאוד לנהוג שיקול דעת; לא מתאים לילדים."
+                ),
+            },
+        },
         "terms": THE_KILLING_ROADS_TERMS,
         "terms_translations": {"fr": THE_KILLING_ROADS_TERMS_FR, "he": THE_KILLING_ROADS_TERMS_HE},
         # How the film reaches a host unless the producer adds others (a download needs the
@@ -130,6 +156,18 @@ def set_terms(film: Film, text: str, translations: dict[str, str] | None = None)
     return terms
 
 
+def set_film_texts(film: Film, texts: dict[str, dict[str, str]]) -> None:
+    """The synopsis and advisory in other languages, {language: {field: text}}; empty ones
+    are left out, so readers of that language are shown the English (models.film_text)."""
+    kept = {
+        language: {name: text for name, text in sorted(fields.items()) if text.strip()}
+        for language, fields in sorted(texts.items())
+    }
+    film.translations_json = json.dumps(
+        {language: fields for language, fields in kept.items() if fields}, ensure_ascii=False
+    )
+
+
 def seed_catalogue() -> list[Film]:
     """Create the catalogue's films if missing (idempotent: safe on every start)."""
     films = []
@@ -137,15 +175,20 @@ def seed_catalogue() -> list[Film]:
         entry = dict(entry)
         terms = entry.pop("terms")
         translations = entry.pop("terms_translations", {})
+        texts = entry.pop("texts", {})
         default_format = entry.pop("default_format", None)
         film = db.session.scalar(select(Film).where(Film.code == entry["code"]))
         if film is None:
             film = Film(**entry)
+            set_film_texts(film, texts)
             db.session.add(film)
             set_terms(film, terms, translations)
         elif film.current_terms is not None and film.current_terms.texts == {"en": terms}:
             # Seeded before the terms were translated, and untouched since: add the translations.
             set_terms(film, terms, translations)
+        if film.translations_json in (None, "{}") and film.synopsis == entry["synopsis"]:
+            # Seeded before its texts were translated, and untouched since: translate them.
+            set_film_texts(film, texts)
         if default_format and not _has_any_format(film):
             db.session.add(ScreeningFormat(film=film, **default_format))
         films.append(film)
@@ -210,6 +253,7 @@ def create_film(values: dict, terms: str, translations: dict[str, str] | None = 
     film = Film(**{name: values[name] for name in FILM_FIELDS})
     film.auto_approve_compliant = bool(values.get("auto_approve_compliant"))
     rules.save_settings(film, values.get("rules", {}))
+    set_film_texts(film, values.get("texts", {}))
     db.session.add(film)
     set_terms(film, terms, translations)
     db.session.commit()
@@ -223,6 +267,8 @@ def update_film(
     _check_unique(film, values["code"], values["slug"])
     for name in FILM_FIELDS:
         setattr(film, name, values[name])
+    if "texts" in values:
+        set_film_texts(film, values["texts"])
     if "rules" in values:
         film.auto_approve_compliant = bool(values.get("auto_approve_compliant"))
         rules.save_settings(film, values["rules"])
