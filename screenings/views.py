@@ -17,9 +17,8 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from .calendar import subscribe_links, webcal_url
 from .extensions import db
-from .places import country_name, place_lines, utc_offset_label
+from .places import country_name, place_lines, start_words, utc_offset_label
 from .services import DomainError
-from .services.licences import local_start_display
 from .urls import external_url
 
 
@@ -297,17 +296,9 @@ def format_number(value: float | int | None) -> str:
 
 
 def localized_start_display(screening) -> str:
-    """When a screening starts, at the venue, with its zone: "jeudi 10 décembre 2026, 19:00 (…)".
-
-    English keeps the house style the licences use; other languages take CLDR's full date.
-    """
-    locale = _locale()
-    if locale == "en":
-        return local_start_display(screening)
-    local = screening.local_start_aware
-    day = babel_dates.format_date(local, "full", locale=locale)
-    time = babel_dates.format_time(local, "HH:mm", locale=locale)
-    return f"{day}, {time} ({screening.timezone}, {utc_offset_label(local)})"
+    """When a screening starts, at the venue, with its zone, in the current language:
+    "jeudi 10 décembre 2026, 19:00 (…)" (places.start_words)."""
+    return start_words(screening.local_start_aware, screening.timezone, _locale())
 
 
 def _yes_no(value: bool) -> str:

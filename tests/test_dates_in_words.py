@@ -52,3 +52,27 @@ def test_a_guest_request_says_when_it_was_asked_at_the_venue_in_hebrew(client, d
     assert f"{asked:%H:%M}" in section
     assert f"{row.created_at:%H:%M}" not in section
     assert "UTC" not in section
+
+
+def test_holiday_and_blackout_dates_are_written_in_the_readers_language(app, db):
+    from datetime import date, time
+
+    from flask_babel import force_locale
+
+    from screenings.services import observances, rules
+
+    christmas = observances.draft(
+        date(2027, 12, 25), time(19, 0), country="CA", timezone="America/Toronto", city="Toronto"
+    )
+    blackout = rules.BlackoutDates(["2027-12-25"])
+    expected = {"en": "December 25, 2027", "fr": "25 décembre 2027", "he": "25 בדצמבר 2027"}
+    with app.test_request_context():
+        for language, words in expected.items():
+            with force_locale(language):
+                holiday = observances.warnings(christmas)
+                refused = blackout.evaluate(christmas)
+                described = blackout.describe()
+            assert any(words in line for line in holiday), holiday
+            assert words in refused[0], refused
+            assert words in described
+            assert "2027-12-25" not in " ".join([*holiday, *refused, described])

@@ -20,6 +20,11 @@ from .factories import booking_details, make_screening
 producer = producer_helpers.producer  # the fixture, logged in on `client`
 
 
+def _in_words(day) -> str:
+    """A date as English pages write it (Babel's long date): "December 25, 2027"."""
+    return f"{day:%B} {day.day}, {day.year}"
+
+
 def _film_with(db, settings: dict, *, auto: bool = True, approval: bool = True) -> Film:
     film = db.session.get(Film, 1)
     film.requires_approval = approval
@@ -75,7 +80,7 @@ CASES = {
         {"blackout_dates": [future_date(30).isoformat()]},
         {"start_date": future_date(31).isoformat()},
         {"start_date": future_date(30).isoformat()},
-        f"{future_date(30).isoformat()} is a date on which the film may not be screened.",
+        f"{_in_words(future_date(30))} is a date on which the film may not be screened.",
     ),
     "per_org_month": (
         {"per_org_month": 1},
@@ -195,7 +200,7 @@ def test_film_page_edits_rules_with_errors_beside_fields(client, producer, db):
     terms = client.get("/book").get_data(as_text=True)
     assert "The expected audience is at most 300 people." in terms
     assert "Screenings only in: Canada, United Kingdom." in terms
-    assert f"No screenings on: {day}." in terms
+    assert f"No screenings on: {_in_words(future_date(40))}." in terms
 
 
 def test_approve_and_trust_skips_review_until_revoked(client, producer, db, smtp):

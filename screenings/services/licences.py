@@ -22,7 +22,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..labels import ORGANIZATION_TYPES
 from ..models import Licence, OrganizationType, Screening, utcnow
-from ..places import country_name, utc_offset_label
+from ..places import country_name, start_words
 from .visibility import is_listed, licence_listing
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -76,12 +76,8 @@ def normalize_number(typed: str) -> str | None:
 
 
 def local_start_display(screening: Screening) -> str:
-    """ "Thursday 10 December 2026, 19:00 (America/Toronto, UTC−05:00)"."""
-    local = screening.local_start_aware
-    return (
-        f"{local:%A} {local.day} {local:%B %Y, %H:%M} "
-        f"({screening.timezone}, {utc_offset_label(local)})"
-    )
+    """ "Thursday 10 December 2026, 19:00 (America/Toronto, UTC−05:00)", in English."""
+    return start_words(screening.local_start_aware, screening.timezone)
 
 
 def _organization_type_label(value: str) -> str:

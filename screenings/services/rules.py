@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import select
 
 from ..extensions import db
@@ -175,12 +175,18 @@ class BlackoutDates(Rule):
     key = "blackout_dates"
 
     def describe(self) -> str:
-        return _("No screenings on: %(dates)s.", dates=", ".join(self.setting))
+        days = (format_date(date.fromisoformat(day), "long") for day in self.setting)
+        return _("No screenings on: %(dates)s.", dates=", ".join(days))
 
     def evaluate(self, screening):
         day = screening.local_start.date().isoformat()
         if day in self.setting:
-            return [_("%(date)s is a date on which the film may not be screened.", date=day)]
+            return [
+                _(
+                    "%(date)s is a date on which the film may not be screened.",
+                    date=format_date(screening.local_start.date(), "long"),
+                )
+            ]
         return []
 
 
