@@ -65,6 +65,7 @@ QUERY_NAMES = [
     "view",
     "language",
     "after",
+    "before",
     "from",
     "to",
     # The booking form's live hint (/book/warnings).

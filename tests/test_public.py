@@ -36,11 +36,15 @@ def test_upcoming_search_and_pagination(client, db):
     first = client.get("/screenings").get_data(as_text=True)
     assert first.count("screening-item") == 20
     assert 'rel="next"' in first
-    second = client.get("/screenings?page=2").get_data(as_text=True)
+    # An old page-number link still works: redirected to the cursor its page starts after.
+    moved = client.get("/screenings?page=2")
+    assert moved.status_code == 303
+    assert "after=" in moved.headers["Location"]
+    second = client.get(moved.headers["Location"]).get_data(as_text=True)
     assert second.count("screening-item") == 3
     assert 'rel="prev"' in second
     assert client.get("/screenings?country=FR").get_data(as_text=True).count("screening-item") == 0
-    assert client.get("/screenings?film=nope&page=-4").status_code == 200
+    assert client.get("/screenings?film=nope&page=-4", follow_redirects=True).status_code == 200
 
 
 def test_screening_page_shows_particulars_and_calendar_links(client, db):
@@ -88,7 +92,10 @@ def test_api_is_json_cors_cacheable_and_paginated(client, db):
     assert "max-age" in response.headers["Cache-Control"]
     body = response.get_json()
     assert len(body["screenings"]) == 2
-    assert body["next"].startswith("http://screenings.test/api/screenings?page=2")
+    assert body["next"].startswith("http://screenings.test/api/screenings?")
+    assert "after=" in body["next"]
+    assert "per_page=2" in body["next"]
+    assert len(client.get(body["next"]).get_json()["screenings"]) == 1
     item = body["screenings"][0]
     assert item["url"].startswith("http://screenings.test/screenings/")
     assert item["timezone"] == "America/Toronto"
@@ -149,3 +156,153 @@ def test_an_anonymous_visitor_gets_one_session_cookie_not_one_per_page(app, clie
     assert [c.split("=")[0] for c in first.headers.getlist("Set-Cookie")] == ["session"]
     for url in (f"/screenings/{screening.id}", "/screenings", f"/screenings/{screening.id}"):
         assert client.get(url).headers.getlist("Set-Cookie") == [], url
+
+
+# -- keyset pages: ?after=<cursor> on (start, id) ----------------------------------------------
+
+
+def _tied_screenings(db, count: int = 47) -> list[int]:
+    """Listed screenings three at a time at the same instant (ties on starts_at); their
+    ids in the list's order (start, then id)."""
+    from sqlalchemy import select, update
+
+    from screenings.models import Screening
+
+    from .producer_helpers import bulk_screenings
+
+    bulk_screenings(count)
+    start = datetime(2030, 5, 1, 18)
+    ids = db.session.scalars(select(Screening.id).order_by(Screening.id)).all()
+    for index, screening_id in enumerate(ids):
+        # Later ids start earlier, so the list's order is not the ids' order.
+        moment = start + timedelta(hours=(len(ids) - index) // 3)
+        db.session.execute(
+            update(Screening).where(Screening.id == screening_id).values(starts_at=moment)
+        )
+    db.session.commit()
+    rows = db.session.execute(select(Screening.starts_at, Screening.id)).all()
+    return [screening_id for _start, screening_id in sorted(rows)]
+
+
+def _ids(html: str) -> list[int]:
+    import re
+
+    return [int(found) for found in re.findall(r'href="/screenings/([0-9]+)"', html)]
+
+
+def _link(html: str, rel: str) -> str | None:
+    import re
+    from html import unescape
+
+    found = re.search(rf'<a rel="{rel}" href="([^"]+)"', html)
+    return unescape(found[1]) if found else None
+
+
+@pytest.mark.parametrize("url", ["/screenings", "/screenings?country=CA"])
+def test_pages_walk_every_screening_once_with_ties_and_back(client, db, url):
+    from screenings.models import Screening
+
+    order = _tied_screenings(db)
+    if "country" in url:
+        order = [i for i in order if db.session.get(Screening, i).country == "CA"]
+    seen, pages, link = [], [], url
+    while link is not None:
+        response = client.get(link)
+        assert response.status_code == 200, link
+        html = response.get_data(as_text=True)
+        pages.append(_ids(html))
+        seen += pages[-1]
+        link = _link(html, "next")
+        assert link is None or "country=CA" in link or "country" not in url  # filters kept
+    assert seen == order  # each exactly once, in the list's order
+    assert len(pages) == (len(order) + 19) // 20
+    back, link = [], _link(html, "prev")
+    while link is not None:
+        html = client.get(link).get_data(as_text=True)
+        back.append(_ids(html))
+        link = _link(html, "prev")
+    assert back == pages[-2::-1]
+
+
+def _offsets(statements: list[tuple[str, object]]) -> list[int]:
+    """The OFFSET of each statement that has one (SQLAlchemy writes ``OFFSET ?`` with 0 on
+    SQLite whenever there is a LIMIT: the number is what counts)."""
+    import re
+
+    found = []
+    for statement, parameters in statements:
+        match = re.search(r"OFFSET (\?|%\((\w+)\)s)", statement)
+        if match is not None:
+            found.append(parameters[match[2]] if match[2] else parameters[-1])
+    return found
+
+
+def test_a_deep_page_reads_no_offset(client, db, app):
+    from sqlalchemy import event
+
+    from screenings.extensions import db as _db
+
+    order = _tied_screenings(db, 90)
+    html = client.get("/screenings").get_data(as_text=True)
+    for _ in range(3):
+        html = client.get(_link(html, "next")).get_data(as_text=True)
+    deep = _link(html, "next")
+    statements: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        statements.append((statement, parameters))
+
+    app.config["PAGE_CACHE_ENABLED"] = False
+    event.listen(_db.engine, "before_cursor_execute", record)
+    try:
+        response = client.get(deep)
+    finally:
+        event.remove(_db.engine, "before_cursor_execute", record)
+    assert any("FROM screenings" in s for s, _p in statements)
+    assert set(_offsets(statements)) <= {0}, statements
+    assert _ids(response.get_data(as_text=True)) == order[80:]
+
+
+HOSTILE_CURSORS = [
+    "x",
+    "%00",
+    "A" * 5000,
+    "..",
+    "-1",
+    "MjAzMDA1MDExODAwMDAwMDAwMDAuMQ",  # a cursor without its padding: fine, a position
+    "OTk5OTk5OTk5OTk5OTk5OTk5OTkuMQ",  # month 99
+    "MjAzMDA1MDExODAwMDAwMDAwMDAuOTk5OTk5OTk5OQ",  # an id beyond the column's range
+    "_w",  # base64 of a byte that is no UTF-8
+    "8J-YgA",  # an emoji's bytes
+    "MjAzMDA1MDExODAwMDAwMDAwMDAuMQ==extra",
+    "\u00e9",
+    "é",
+]
+
+
+@pytest.mark.parametrize("name", ["after", "before"])
+@pytest.mark.parametrize("cursor", HOSTILE_CURSORS)
+def test_a_hostile_cursor_gets_a_400_or_a_page_never_a_500(client, db, name, cursor):
+    make_screening()
+    for path in ("/screenings", "/api/screenings"):
+        response = client.get(path, query_string={name: cursor, "country": "CA"})
+        assert response.status_code in (200, 400), (path, cursor, response.status_code)
+
+
+def test_a_cursor_page_is_cached_under_its_cursor_and_the_listing_counter(client, db):
+    from screenings.models import Screening
+
+    order = _tied_screenings(db, 45)
+    first = client.get("/screenings").get_data(as_text=True)
+    second_url = _link(first, "next")
+    second = client.get(second_url)
+    assert _ids(second.get_data(as_text=True)) == order[20:40]
+    again = client.get(second_url)
+    assert again.headers["X-Cache"] == "hit"
+    third_url = _link(second.get_data(as_text=True), "next")
+    assert _ids(client.get(third_url).get_data(as_text=True)) == order[40:]  # its own key
+    db.session.get(Screening, order[25]).organization_name = "Renamed Film Society"
+    db.session.commit()
+    changed = client.get(second_url)
+    assert changed.headers["X-Cache"] == "miss"
+    assert "Renamed Film Society" in changed.get_data(as_text=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from urllib.parse import quote
 
 from flask import (
@@ -238,10 +239,44 @@ def _list_args(filters: feed_service.Filters, near: Near) -> dict[str, str]:
     return args
 
 
-def _list_page(filters: feed_service.Filters, near: Near, *, page: int, per_page: int):
+def _list_page(filters: feed_service.Filters, near: Near, *, per_page: int, paged: bool = True):
+    """The page a list's link asks for (the first unless `paged`): by number near a town
+    (sorted by distance, in Python), else from the cursor of ``?after=`` or ``?before=``
+    (400 for one no link wrote)."""
     if near.city is not None:
-        return nearby.upcoming_near(filters, near.city, km=near.km, page=page, per_page=per_page)
-    return feed_service.upcoming(filters, page=page, per_page=per_page)
+        number = _page_number() if paged else 1
+        return nearby.upcoming_near(filters, near.city, km=near.km, page=number, per_page=per_page)
+    if not paged:
+        return feed_service.upcoming(filters, per_page=per_page)
+    try:
+        return feed_service.upcoming(
+            filters,
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            per_page=per_page,
+        )
+    except feed_service.BadCursor:
+        abort(400)
+
+
+def _old_page_link(filters: feed_service.Filters, near: Near, endpoint: str, per_page: int):
+    """A ``?page=N`` link of a list not near a town (from before cursors): redirected to
+    the cursor that page starts after now; None for any other link."""
+    if near.city is not None or "page" not in request.args:
+        return None
+    args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before")}
+    cursor = feed_service.page_position(filters, _page_number(), per_page)
+    if cursor is not None:
+        args["after"] = cursor
+    return redirect(url_for(endpoint, **args), code=303)
+
+
+def _pager(page, link: Callable[..., str], args: dict[str, str]) -> dict[str, str | None]:
+    """The links to the next and previous pages (None where there is none), filters kept."""
+    return {
+        "next": link(**page.next_args(), **args) if page.has_next else None,
+        "prev": link(**page.prev_args(), **args) if page.has_prev else None,
+    }
 
 
 @lru_cache(maxsize=4096)
@@ -279,13 +314,18 @@ def upcoming():
     near = _near(form, ".upcoming")
     if near.redirect is not None:
         return near.redirect
-    page = _list_page(filters, near, page=_page_number(), per_page=feed_service.PER_PAGE)
+    moved = _old_page_link(filters, near, ".upcoming", feed_service.PER_PAGE)
+    if moved is not None:
+        return moved
+    page = _list_page(filters, near, per_page=feed_service.PER_PAGE)
     status = 422 if form.near.errors or form.km.errors else 200
+    args = _list_args(filters, near)
     return render_template(
         "public/upcoming.html",
         form=form,
         page=page,
-        args=_list_args(filters, near),
+        pager=_pager(page, partial(url_for, ".upcoming"), args),
+        args=args,
         near=near,
         radii=nearby.RADII,
         feeds=subscribe_feeds(filters, near),
@@ -297,7 +337,7 @@ def upcoming():
 def film(slug: str):
     """A film's page: what it is, its next screenings, and its feed to subscribe to."""
     film = _active_film(slug)
-    page = feed_service.upcoming(feed_service.Filters(film=film.slug), page=1)
+    page = feed_service.upcoming(feed_service.Filters(film=film.slug))
     return render_template(
         "public/film.html",
         film=film,
@@ -748,12 +788,16 @@ def api_screenings():
         response.headers["Access-Control-Allow-Origin"] = "*"
         return response
     per_page = request.args.get("per_page", feed_service.PER_PAGE, type=int) or 1
-    page = _list_page(filters, near, page=_page_number(), per_page=per_page)
-    args = _list_args(filters, near)
+    moved = _old_page_link(filters, near, ".api_screenings", per_page)
+    if moved is not None:
+        return moved
+    page = _list_page(filters, near, per_page=per_page)
+    pager = _pager(
+        page,
+        partial(external_url, "public.api_screenings", per_page=page.per_page),
+        _list_args(filters, near),
+    )
     distances = getattr(page, "distances", {})
-
-    def link(number: int) -> str:
-        return external_url("public.api_screenings", page=number, per_page=page.per_page, **args)
 
     def item(screening) -> dict:
         found = feed_service.as_json(screening)
@@ -764,10 +808,9 @@ def api_screenings():
     response = current_app.json.response(
         {
             "screenings": [item(s) for s in page.items],
-            "page": page.page,
             "per_page": page.per_page,
-            "next": link(page.page + 1) if page.has_next else None,
-            "prev": link(page.page - 1) if page.has_prev else None,
+            "next": pager["next"],
+            "prev": pager["prev"],
         }
     )
     response.headers["Access-Control-Allow-Origin"] = "*"
@@ -788,7 +831,7 @@ def embed():
     near = _near(form, ".embed")
     if near.redirect is not None:
         return near.redirect
-    page = _list_page(filters, near, page=1, per_page=10)
+    page = _list_page(filters, near, per_page=10, paged=False)
     status = 422 if form.near.errors or form.km.errors else 200
     response = current_app.make_response(
         (

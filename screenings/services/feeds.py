@@ -10,7 +10,9 @@ that changed, and joins and gzips the rest.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,17 +95,21 @@ def near_feed_title(city: City, km: int):
     )
 
 
-def listed_upcoming() -> Select:
-    """Approved listed screenings that have not started yet."""
+def listed_upcoming(since: datetime | None = None) -> Select:
+    """Approved listed screenings that have not started yet (and start at `since` or later:
+    one lower bound, so SQLite's index range starts there rather than at now)."""
+    now = utcnow()
     return select(Screening).where(
         Screening.status == ScreeningStatus.APPROVED,
         visibility.listed_clause(),
-        Screening.starts_at >= utcnow(),
+        Screening.starts_at >= (max(since, now) if since is not None else now),
     )
 
 
 @dataclass
 class Page:
+    """A page of a list by number (the list near a town, sorted in Python by distance)."""
+
     items: list[Screening]
     page: int
     per_page: int
@@ -113,20 +119,120 @@ class Page:
     def has_prev(self) -> bool:
         return self.page > 1
 
+    def next_args(self) -> dict[str, object]:
+        """The query arguments of the next page's link (beside the filters)."""
+        return {"page": self.page + 1}
 
-def upcoming(filters: Filters, *, page: int = 1, per_page: int = PER_PAGE) -> Page:
-    """A page of listed screenings, soonest first (offset paging over the status/start index)."""
-    page = max(page, 1)
+    def prev_args(self) -> dict[str, object]:
+        return {"page": self.page - 1}
+
+
+@dataclass
+class ListPage:
+    """A page of the upcoming list read from a position in it (keyset paging on start and
+    id: a deep page reads its rows from the index, no OFFSET skipping those before it)."""
+
+    items: list[Screening]
+    per_page: int
+    next_cursor: str | None  # the last item's position, if any come after it
+    prev_cursor: str | None  # the first item's, if any come before it
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+    @property
+    def has_prev(self) -> bool:
+        return self.prev_cursor is not None
+
+    def next_args(self) -> dict[str, object]:
+        return {"after": self.next_cursor}
+
+    def prev_args(self) -> dict[str, object]:
+        return {"before": self.prev_cursor}
+
+
+class BadCursor(ValueError):
+    """A cursor that no page link wrote (the view answers 400)."""
+
+
+_CURSOR = re.compile(r"([0-9]{20})\.([0-9]{1,10})")
+_MAX_ID = 2**31 - 1  # the id column's range: a larger number is no position
+
+
+def encode_cursor(screening: Screening) -> str:
+    """A screening's position in the list, as an opaque string for a link."""
+    raw = f"{screening.starts_at:%Y%m%d%H%M%S%f}.{screening.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[datetime, int]:
+    """(start, id) of a cursor encode_cursor wrote; BadCursor for anything else."""
+    if not 0 < len(text) <= 48:
+        raise BadCursor(text)
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        found = _CURSOR.fullmatch(raw)
+        if found is None or int(found[2]) > _MAX_ID:
+            raise BadCursor(text)
+        return datetime.strptime(found[1], "%Y%m%d%H%M%S%f"), int(found[2])
+    except (ValueError, UnicodeDecodeError) as error:  # binascii.Error is a ValueError
+        raise BadCursor(text) from error
+
+
+def upcoming(
+    filters: Filters,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    per_page: int = PER_PAGE,
+) -> ListPage:
+    """A page of listed screenings, soonest first: the first, the one after the screening
+    at cursor `after`, or the one before `before` (keyset paging on the index the list is
+    sorted by: start, then id, so screenings at the same minute keep one order)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    position = decode_cursor(after) if after and not before else None
+    query = filters.apply(listed_upcoming(since=position and position[0]))
+    query = query.options(selectinload(Screening.film))
+    forward = (Screening.starts_at, Screening.id)
+    if before:
+        starts_at, screening_id = decode_cursor(before)
+        query = query.where(
+            Screening.starts_at <= starts_at,
+            or_(Screening.starts_at < starts_at, Screening.id < screening_id),
+        ).order_by(*(column.desc() for column in forward))
+        rows = list(db.session.scalars(query.limit(per_page + 1)))
+        if len(rows) <= per_page:  # back at the start: the first page, whole
+            return upcoming(filters, per_page=per_page)
+        items = rows[per_page - 1 :: -1]
+        return ListPage(items, per_page, encode_cursor(items[-1]), encode_cursor(items[0]))
+    if position is not None:
+        starts_at, screening_id = position
+        query = query.where(or_(Screening.starts_at > starts_at, Screening.id > screening_id))
+    rows = list(db.session.scalars(query.order_by(*forward).limit(per_page + 1)))
+    items = rows[:per_page]
+    return ListPage(
+        items,
+        per_page,
+        encode_cursor(items[-1]) if len(rows) > per_page else None,
+        encode_cursor(items[0]) if after and items else None,
+    )
+
+
+def page_position(filters: Filters, page: int, per_page: int = PER_PAGE) -> str | None:
+    """The cursor that page number `page` of the list now starts after (an old ``?page=``
+    link is redirected to it), or None for the first page or one past the end."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    if page <= 1:
+        return None
     query = (
         filters.apply(listed_upcoming())
-        .options(selectinload(Screening.film))
         .order_by(Screening.starts_at, Screening.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page + 1)
+        .offset((page - 1) * per_page - 1)
+        .limit(1)
     )
-    rows = list(db.session.scalars(query))
-    return Page(rows[:per_page], page, per_page, has_next=len(rows) > per_page)
+    found = db.session.scalar(query)
+    return encode_cursor(found) if found is not None else None
 
 
 def public_screening(screening_id: int) -> Screening | None:
