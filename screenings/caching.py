@@ -50,10 +50,11 @@ import cachetools
 from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Update, event, func, select, update
+from sqlalchemy import Update, bindparam, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
+from .models import ChangeCounter, Film, Licence, NearbySubscription, Rsvp, Screening, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class RedisStore:
     """One Redis for every worker and host. Keys carry the prefix; a failure is a miss."""
 
     def __init__(self, url: str, prefix: str, max_value_bytes: int) -> None:
-        import redis
+        import redis  # noqa: PLC0415 Redis only where REDIS_URL is set
 
         self.redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self.errors = redis.RedisError
@@ -256,8 +257,6 @@ _PENDING = "screenings.cache_changes"  # session.info: counter names to raise at
 
 def _tracked() -> dict:
     """Which counters each model's changes raise."""
-    from .models import Film, Licence, NearbySubscription, Rsvp, Screening
-
     return {
         Screening: ("listing", "feeds"),
         Film: ("listing", "feeds"),
@@ -269,8 +268,6 @@ def _tracked() -> dict:
 
 
 def _versioned() -> tuple:
-    from .models import Film, Screening
-
     return (Screening, Film)
 
 
@@ -308,8 +305,6 @@ def _names_for(model, changed: set[str] | None) -> tuple[str, ...]:
 def _before_flush(session, _context, _instances) -> None:
     """Note the counters this flush's inserts, updates and deletes raise at commit; a
     screening or film updated gets its cache_version raised in the same UPDATE."""
-    from sqlalchemy import inspect
-
     tracked, versioned = _tracked(), _versioned()
     for obj in session.dirty:
         model = type(obj)
@@ -334,8 +329,6 @@ def _before_flush(session, _context, _instances) -> None:
 def _after_flush(session, _context) -> None:
     """A licence issued or removed changes its screening's page (a cancelled screening is
     shown only if it had one): raise the screening's cache_version."""
-    from .models import Licence, Screening
-
     screenings = {
         obj.screening_id
         for obj in (*session.new, *session.deleted)
@@ -384,8 +377,6 @@ def _before_commit(session) -> None:
 def raise_counters(connection, names) -> None:
     """Add one to each named counter (creating it, from a random start, if it is missing:
     numbers from before a database was emptied are never met again)."""
-    from .models import ChangeCounter
-
     table = ChangeCounter.__table__
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     for name in names:
@@ -423,9 +414,6 @@ def _statement(name: str):
     found = _statements.get(name)
     if found is not None:
         return found
-    from sqlalchemy import bindparam
-
-    from .models import ChangeCounter, Film, Screening
 
     next_start = (
         select(func.min(Screening.starts_at))
@@ -464,8 +452,6 @@ def counter_version(name: str) -> tuple:
 
 def counter_versions(*names: str) -> list[tuple]:
     """counter_version of each name, all read in one query (one snapshot of them all)."""
-    from .models import utcnow
-
     parameters = {f"name{index}": name for index, name in enumerate(names)}
     *values, next_start = (
         db.session.connection()
@@ -477,8 +463,6 @@ def counter_versions(*names: str) -> list[tuple]:
 
 def screening_version(screening_id: int) -> tuple | None:
     """The numbers a screening's page and .ics are cached under, or None if there is none."""
-    from .models import utcnow
-
     row = db.session.connection().execute(_statement("screening"), {"id": screening_id}).first()
     if row is None:
         return None
@@ -575,7 +559,7 @@ class Built:
     """A built artefact (a gzipped feed) with its ETag, the version it was built at, and
     when the data it shows last changed."""
 
-    __slots__ = ("body", "etag", "version", "last_modified")
+    __slots__ = ("body", "etag", "last_modified", "version")
 
     def __init__(
         self, body: bytes | None, etag: str, version: str, last_modified: datetime | None

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import imaplib
 import os
 import secrets
 import time
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from imap_tools.errors import ImapToolsError
+from sqlalchemy.exc import OperationalError
 
 from . import jobs
 from .extensions import db
+from .jobs import send_near_me_alerts, send_producer_digests
 from .outbox import deliver_pending
 from .services import DomainError
+from .services.feeds import build_stale_feeds
 from .services.films import seed_catalogue
+from .services.inbound import imap_configured, lmtp_server, poll_mailbox, receive_message
 from .services.producers import create_producer, producer_count
 
 producer_cli = AppGroup("producer", help="Producer accounts.")
@@ -26,8 +32,6 @@ feeds_cli = AppGroup("feeds", help="The calendar feeds.")
 @click.option("--watch", type=float, default=0, help="Keep going, looking every S seconds.")
 def feeds_build(watch: float) -> None:
     """Build every feed, in every language, that a change has made stale (or never built)."""
-    from .services.feeds import build_stale_feeds
-
     while True:
         built = build_stale_feeds()
         if not watch:
@@ -204,9 +208,7 @@ def jobs_run(once: bool, tick: float) -> None:
 @click.option("--folder", default=None, help="Where to store messages (default: DEV_MAIL_DIR).")
 def mail_catcher(host: str, port: int, folder: str | None) -> None:
     """Development: an SMTP server that keeps every message as a file (read them at /dev/mail)."""
-    from flask import current_app
-
-    from .devmail import start_catcher
+    from .devmail import start_catcher  # noqa: PLC0415 a development command's own module
 
     folder = folder or current_app.config.get("DEV_MAIL_DIR") or _default_mail_dir()
     controller = start_catcher(folder, host, port)
@@ -215,8 +217,6 @@ def mail_catcher(host: str, port: int, folder: str | None) -> None:
 
 
 def _default_mail_dir() -> str:
-    from flask import current_app
-
     return os.path.join(current_app.instance_path, "mail")
 
 
@@ -230,8 +230,7 @@ def laptop(port: int, mail_port: int, mail_dir: str | None) -> None:
 
     Stops them all on Ctrl-C, or when any one of them stops.
     """
-    from .laptop import run_together
-    from .services.inbound import imap_configured
+    from .laptop import run_together  # noqa: PLC0415 a development command's own module
 
     raise SystemExit(
         run_together(
@@ -249,7 +248,7 @@ def laptop(port: int, mail_port: int, mail_dir: str | None) -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same data.")
 def demo_data(screening_count: int, rsvp_count: int, seed: int) -> None:
     """Fill the database with realistic demo data in bulk (for trying it out and benchmarks)."""
-    from .demo import generate
+    from .demo import generate  # noqa: PLC0415 a development command's own module
 
     started = time.monotonic()
     with click.progressbar(length=screening_count + rsvp_count, label="Demo data") as bar:
@@ -266,8 +265,6 @@ alerts_cli = AppGroup("alerts", help="Producers' alerts.")
 @alerts_cli.command("digest")
 def alerts_digest() -> None:
     """E-mail each digest-reading producer what happened since their last digest (for cron)."""
-    from .jobs import send_producer_digests
-
     click.echo(send_producer_digests())
 
 
@@ -277,8 +274,6 @@ near_me_cli = AppGroup("near-me", help="Alerts of new screenings near a subscrib
 @near_me_cli.command("alerts")
 def near_me_alerts() -> None:
     """E-mail near-me subscribers the new screenings within their radius (one a day at most)."""
-    from .jobs import send_near_me_alerts
-
     click.echo(send_near_me_alerts())
 
 
@@ -293,10 +288,6 @@ inbound_cli = AppGroup("inbound", help="Old name of `flask mail`.", hidden=True)
 def mail_serve(host: str | None, port: int | None) -> None:
     """Serve LMTP for the MTA to deliver the reply and bounce addresses' mail to (runs until
     stopped)."""
-    from flask import current_app
-
-    from .services.inbound import lmtp_server
-
     app = current_app._get_current_object()
     host = host or app.config["INBOUND_LMTP_HOST"]
     port = port or app.config["INBOUND_LMTP_PORT"]
@@ -312,10 +303,6 @@ def mail_serve(host: str | None, port: int | None) -> None:
 def mail_receive(message, recipient: tuple[str, ...]) -> None:
     """Read one message (stdin: an MTA's pipe) and act on it; exits 0 unless the database
     fails, so the MTA never bounces a reply back to a possibly forged sender."""
-    from sqlalchemy.exc import OperationalError
-
-    from .services.inbound import receive_message
-
     try:
         outcome = receive_message(message.read(), recipient)
     except OperationalError as error:
@@ -336,14 +323,6 @@ EX_TEMPFAIL = 75
 def mail_poll(once: bool, interval: float | None) -> None:
     """Fetch unseen messages from the IMAP mailbox (FLASK_INBOUND_IMAP_*) and act on each as
     `mail receive` does, then mark it seen; for hosts without their own MTA."""
-    import imaplib
-
-    from flask import current_app
-    from imap_tools.errors import ImapToolsError
-    from sqlalchemy.exc import OperationalError
-
-    from .services.inbound import imap_configured, poll_mailbox
-
     if not imap_configured():
         raise click.ClickException("No mailbox to poll: set FLASK_INBOUND_IMAP_HOST (README).")
     interval = interval or current_app.config["INBOUND_IMAP_INTERVAL"]

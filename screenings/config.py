@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask
 
+from .safetext import FIXED_FROM, FIXED_PYTHON, interpreter_is_vulnerable
+
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "dev-only-not-secret",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -243,8 +245,6 @@ def _check_imap(config) -> None:
 
 def _check_interpreter(app: Flask) -> None:
     """Refuse a Python whose e-mail package allows header injection in production; warn else."""
-    from .safetext import FIXED_FROM, FIXED_PYTHON, interpreter_is_vulnerable
-
     if not interpreter_is_vulnerable() or app.config["TRUST_PATCHED_PYTHON"]:
         return
     minimum = ", ".join(".".join(map(str, v)) for v in [*FIXED_PYTHON.values(), FIXED_FROM])

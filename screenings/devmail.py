@@ -41,7 +41,7 @@ class MailDrop:
 
 def start_catcher(folder: str | os.PathLike, host: str = "127.0.0.1", port: int = 1025):
     """Start the catcher in a thread of its own; returns the aiosmtpd controller (stop())."""
-    from aiosmtpd.controller import Controller
+    from aiosmtpd.controller import Controller  # noqa: PLC0415 only the development mail catcher needs it
 
     controller = Controller(MailDrop(folder), hostname=host, port=port)
     controller.start()

@@ -6,7 +6,7 @@ from email.headerregistry import Address
 from email.utils import make_msgid
 
 from flask import current_app
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, get_locale, gettext
 
 from . import calendar
 from .extensions import db
@@ -20,8 +20,10 @@ from .outbox import (
     enqueue_later,
     sender_address,
 )
-from .services import clashes, observances, visibility
+from .services import clashes, door, observances, visibility
+from .services.distribution import licence_email_context
 from .urls import external_url, public_domain
+from .views import localized_start_display
 
 
 def _to_organizer(
@@ -52,7 +54,7 @@ def _organizer_message(
     **context,
 ):
     """An organizer e-mail (always with the manage link), composed."""
-    from .services.bookings import manage_token
+    from .services.bookings import manage_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     return compose(
         template=kind,
@@ -166,8 +168,6 @@ COMPOSERS = {"licence-issued": compose_licence_issued}
 
 def _delivery_context(screening: Screening) -> dict:
     """Download link or shipment, and the film's screening materials (licence e-mails)."""
-    from .services.distribution import licence_email_context
-
     return licence_email_context(screening)
 
 
@@ -196,7 +196,7 @@ def screening_page_url(screening: Screening) -> str:
 def attendee_page_url(rsvp) -> str:
     """Where an attendee's e-mails and invite link to: the public page of a listed screening,
     their own RSVP page for a private one (which has no public page)."""
-    from .services.rsvps import rsvp_token
+    from .services.rsvps import rsvp_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     if visibility.is_listed(rsvp.screening):
         return screening_page_url(rsvp.screening)
@@ -206,7 +206,7 @@ def attendee_page_url(rsvp) -> str:
 def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
     """An attendee's iMIP part: the app's address organizes it in the organization's name.
     LOCATION has the street once their seat is confirmed (services/visibility.py)."""
-    from .services.inbound import reply_address
+    from .services.inbound import reply_address  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     screening = rsvp.screening
     with force_locale(rsvp.language):  # its description is in the attendee's language
@@ -238,8 +238,7 @@ def _to_attendee(
 ) -> None:
     """Compose an attendee e-mail (with their private RSVP link) and queue it; a confirmed
     guest's carries their ticket: the QR as an inline image beside the code in text."""
-    from .services import door
-    from .services.rsvps import rsvp_token
+    from .services.rsvps import rsvp_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     screening = rsvp.screening
     if with_ticket:
@@ -339,8 +338,6 @@ def _changes_seen(rsvp, before) -> list[tuple[str, str, str]]:
     """(what, before, now) for each particular that changed as this guest reads it, in the
     current language, times at the venue; the old address under today's rule of who learns
     the street, so a change of that rule alone is no change of place."""
-    from .views import localized_start_display
-
     screening = rsvp.screening
     confirmed = rsvp.status == RsvpStatus.CONFIRMED
     rows = (
@@ -402,7 +399,7 @@ def send_organizer_reminder(screening: Screening, *, seats: int, attendees: int)
 
 def send_report_request(screening: Screening) -> None:
     """After the screening: ask the organizer for a short report (attendance, feedback)."""
-    from .services.bookings import manage_token
+    from .services.bookings import manage_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     _to_organizer(
         screening,
@@ -413,8 +410,8 @@ def send_report_request(screening: Screening) -> None:
 
 def send_my_links(email: str, *, screenings, rsvps, language: str) -> None:
     """Every private link an address holds, asked for on the "e-mail me my links" page."""
-    from .services.bookings import manage_token
-    from .services.rsvps import rsvp_token
+    from .services.bookings import manage_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
+    from .services.rsvps import rsvp_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     bookings = [
         (screening, external_url("organizer.manage", token=manage_token(screening)))
@@ -473,7 +470,7 @@ def _to_subscriber(subscription, city, kind: str, **context):
 def send_nearby_confirmation(subscription, city) -> None:
     """Double opt-in: the link that confirms a near-me subscription (nothing else is sent
     to the address until it is followed)."""
-    from .services.near_alerts import CONFIRMATION_KIND, confirm_token
+    from .services.near_alerts import CONFIRMATION_KIND, confirm_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     url = external_url("public.near_me_confirm", token=confirm_token(subscription))
     message = _to_subscriber(subscription, city, "nearby_confirm", confirm_url=url)
@@ -483,7 +480,7 @@ def send_nearby_confirmation(subscription, city) -> None:
 def send_nearby_alert(subscription, city, found: list) -> None:
     """New screenings near the subscriber's town: [(Screening, km), …], nearest first. Carries
     RFC 8058 one-click unsubscribe headers (and the same link in the body)."""
-    from .services.near_alerts import ALERT_KIND, unsubscribe_token
+    from .services.near_alerts import ALERT_KIND, unsubscribe_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     unsubscribe_url = external_url(
         "public.near_me_unsubscribe", token=unsubscribe_token(subscription)
@@ -518,8 +515,6 @@ def send_nearby_alert(subscription, city, found: list) -> None:
 
 def _to_producer(producer, kind: str, *, screening_id: int | None = None, **context) -> None:
     """An e-mail to a producer account, in the language of the page that caused it."""
-    from flask_babel import get_locale
-
     message = compose(
         template=kind,
         recipient_name="",
@@ -571,7 +566,7 @@ def _producer_screening_url(screening: Screening | None) -> str:
 
 def send_producer_alert(producer, kind: str, screening: Screening | None, details: dict) -> None:
     """One event, at once: a booking or a change to review, a cancellation, dead mail."""
-    from .services.alerts import KINDS, cause_label
+    from .services.alerts import KINDS, cause_label  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     _to_producer(
         producer,
@@ -589,7 +584,7 @@ def send_producer_alert(producer, kind: str, screening: Screening | None, detail
 
 def send_producer_digest(producer, items: list) -> None:
     """The day's alerts in one e-mail: [(ProducerAlert, Screening or None), …]."""
-    from .services.alerts import KINDS, cause_label
+    from .services.alerts import KINDS, cause_label  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
 
     entries = [
         {

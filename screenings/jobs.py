@@ -19,12 +19,17 @@ from flask import current_app
 
 from .extensions import db
 from .outbox import deliver_pending
+from .services.alerts import send_digests
+from .services.bookings import expire_past_bookings as expire_bookings
+from .services.near_alerts import send_alerts
+from .services.privacy import purge_attendee_data, purge_unconfirmed_subscriptions
+from .services.reminders import send_reminders
+from .services.reports import request_reports
+from .services.rsvps import expire_address_holds as expire_holds
 
 
 def send_due_reminders(lead_hours: float | None = None) -> str:
     """Remind screenings that start within lead_hours (default REMINDER_LEAD_HOURS)."""
-    from .services.reminders import send_reminders
-
     hours = current_app.config["REMINDER_LEAD_HOURS"] if lead_hours is None else lead_hours
     outcome = send_reminders(lead=timedelta(hours=float(hours)))
     return (
@@ -35,16 +40,12 @@ def send_due_reminders(lead_hours: float | None = None) -> str:
 
 def request_due_reports(since_days: int = 30) -> str:
     """Ask organizers of screenings that ended (within since_days) for their report."""
-    from .services.reports import request_reports
-
     return f"requested {request_reports(since_days=since_days)} report(s); {_delivered()}"
 
 
 def purge_old_personal_data(days: int | None = None) -> str:
     """Anonymise attendees and delete e-mail copies days after their screening; forget
     near-me subscriptions left unconfirmed."""
-    from .services.privacy import purge_attendee_data, purge_unconfirmed_subscriptions
-
     if days is None:
         days = current_app.config["PRIVACY_RETENTION_DAYS"]
     outcome = purge_attendee_data(older_than_days=days)
@@ -64,29 +65,21 @@ def _delivered() -> str:
 
 def send_producer_digests() -> str:
     """The daily digest of alerts for producers who chose it (services/alerts.py)."""
-    from .services.alerts import send_digests
-
     return f"{send_digests()} digest(s) queued; {_delivered()}"
 
 
 def expire_address_holds() -> str:
     """Release the seats of RSVPs that did not confirm their address in time."""
-    from .services.rsvps import expire_address_holds as expire
-
-    return f"released {expire()} unconfirmed hold(s); {_delivered()}"
+    return f"released {expire_holds()} unconfirmed hold(s); {_delivered()}"
 
 
 def expire_past_bookings() -> str:
     """Decline bookings still waiting for approval when their date passed (organizer told)."""
-    from .services.bookings import expire_past_bookings as expire
-
-    return f"expired {expire()} booking(s); {_delivered()}"
+    return f"expired {expire_bookings()} booking(s); {_delivered()}"
 
 
 def send_near_me_alerts() -> str:
     """E-mail near-me subscribers the new screenings within their radius (one a day at most)."""
-    from .services.near_alerts import send_alerts
-
     return f"{send_alerts()} near-me alert(s) queued; {_delivered()}"
 
 

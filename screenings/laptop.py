@@ -90,7 +90,7 @@ def run_together(*, port: int, mail_port: int, mail_dir: str, poll: bool = False
         for name, command in commands(port, mail_port, poll=poll).items():
             # A session of its own: Ctrl-C reaches this supervisor only, which stops each
             # child in turn instead of four tracebacks at once.
-            process = subprocess.Popen(  # nosec B603: a fixed argument list, no shell
+            process = subprocess.Popen(  # noqa: S603 # nosec B603: a fixed argument list, no shell
                 command,
                 env=env,
                 stdout=subprocess.PIPE,

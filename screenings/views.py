@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import Flask, current_app, g, render_template, request
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -17,8 +19,25 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from .calendar import subscribe_links, webcal_url
 from .extensions import db
-from .places import country_name, place_lines, start_words, utc_offset_label
+from .identity import producer_identity
+from .labels import ORGANIZATION_TYPES, field_label
+from .models import Film, Screening, ScreeningFormat
+from .places import (
+    country_name,
+    country_zones,
+    main_zones,
+    place_lines,
+    start_words,
+    utc_offset_label,
+    venue_time_to_utc,
+    zone_aliases,
+    zone_label,
+)
 from .services import DomainError
+from .services.guests import ADDRESS_CHECK_LABELS, HOST_QUESTIONS
+from .services.rules import VENUE_KINDS
+from .services.visibility import LABELS
+from .services.visibility import label as visibility_label
 from .urls import external_url
 
 
@@ -127,14 +146,6 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Presentation helpers every template may call."""
-    import json
-
-    from flask_babel import get_locale
-
-    from .identity import producer_identity
-    from .places import country_zones, main_zones, zone_aliases
-    from .services.visibility import label as visibility_label
-
     zones_json = json.dumps(country_zones(), separators=(",", ":"))
     zone_defaults_json = json.dumps(
         {"main": main_zones(), "aliases": zone_aliases()}, separators=(",", ":")
@@ -245,8 +256,6 @@ def plain_delivery_error(raw: str | None) -> str:
 
 
 def _locale() -> str:
-    from flask_babel import get_locale
-
     return str(get_locale() or "en")
 
 
@@ -307,11 +316,6 @@ def _yes_no(value: bool) -> str:
 
 def _choice_words() -> dict:
     """The words each choice of a booking field is shown with, by field (its form's options)."""
-    from .labels import ORGANIZATION_TYPES
-    from .services.guests import ADDRESS_CHECK_LABELS, HOST_QUESTIONS
-    from .services.rules import VENUE_KINDS
-    from .services.visibility import LABELS
-
     return {
         "organization_type": dict(ORGANIZATION_TYPES),
         "venue_kind": dict(VENUE_KINDS),
@@ -324,9 +328,6 @@ def _choice_words() -> dict:
 def _value_words(name: str, value, zone: str) -> str:
     """One stored value of a booking field as a person reads it (``zone``: the venue's zone
     that goes with it, for a start)."""
-    from .models import Film, Screening, ScreeningFormat
-    from .places import venue_time_to_utc, zone_label
-
     words = _choice_words().get(name)
     if words is not None and value in words:
         return str(words[value])
@@ -358,8 +359,6 @@ def readable_changes(changes: dict, screening=None) -> list[tuple[str, str, str]
     """(label, before, now) for each changed booking field ({name: [old, new]}), in the
     current language: the booking form's label, a start at the venue in the zone it had or
     will have, countries by name, choices in the form's words, yes or no."""
-    from .labels import field_label
-
     zone = screening.timezone if screening is not None else "UTC"
     zones = changes.get("timezone") or (zone, zone)
     return [

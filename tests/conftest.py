@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.policy import default as default_policy
 from urllib.parse import urlsplit, urlunsplit
 
@@ -242,7 +242,7 @@ def submit(client, url: str, data: dict, *, form_url: str | None = None, **kwarg
 
 
 def future_date(days: int = 30) -> date:
-    return (datetime.now() + timedelta(days=days)).date()
+    return (datetime.now(UTC) + timedelta(days=days)).date()
 
 
 def booking_data(**overrides) -> dict:

@@ -88,7 +88,7 @@ def unavailable() -> str | None:
 def start(password: str) -> ImapServer:
     """Start Dovecot for one mailbox user ("inbox"); the caller stops it with stop()."""
     root = tempfile.mkdtemp(prefix="screenings-imap-")
-    os.chmod(root, 0o711)  # Dovecot's unprivileged processes pass through, read nothing
+    os.chmod(root, 0o711)  # noqa: S103 Dovecot's unprivileged processes pass through, read nothing
     if os.geteuid() == 0:  # Dovecot refuses root for its login and mail processes
         users = {"internal_user": "dovecot", "login_user": "dovenull", "mail_user": "dovecot"}
         users["internal_group"] = users["mail_group"] = "dovecot"

@@ -3,7 +3,7 @@ warnings in an auto-approved booking's licence e-mail."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from .conftest import booking_data, submit
 
 def _next(weekday: int, after: date | None = None) -> date:
     """The next given weekday (Monday 0) at least a week ahead."""
-    start = (after or date.today()) + timedelta(days=7)
+    start = (after or datetime.now(UTC).date()) + timedelta(days=7)
     return start + timedelta(days=(weekday - start.weekday()) % 7)
 
 
@@ -79,7 +79,7 @@ def test_the_booking_form_has_the_live_region(client, db):
 
 
 def _christmas() -> date:
-    today = date.today()
+    today = datetime.now(UTC).date()
     christmas = date(today.year, 12, 25)
     return christmas if christmas > today + timedelta(days=2) else date(today.year + 1, 12, 25)
 

@@ -94,7 +94,7 @@ def test_a_configured_bounce_address_is_used(db, smtp):
 
 
 def test_a_hard_bounce_stops_mail_to_that_address_and_tells_the_organizer_once(db, smtp, runner):
-    screening, ann, envelope_sender = _guest_with_a_sent_invite(smtp)
+    _screening, ann, envelope_sender = _guest_with_a_sent_invite(smtp)
     smtp.clear()
 
     assert _receive(runner, dsn("ann@example.org", "5.1.1", to=envelope_sender)).startswith(

@@ -40,8 +40,8 @@ def make_screening(**overrides):
         "ends_at_utc": start + timedelta(minutes=110),
         "status": "approved",
         "calendar_sequence": 3,
-        "created_at": datetime(2026, 4, 1, 12, 0),
-        "updated_at": datetime(2026, 5, 1, 8, 15),
+        "created_at": datetime(2026, 4, 1, 12, 0),  # noqa: DTZ001 naive UTC, as the column holds
+        "updated_at": datetime(2026, 5, 1, 8, 15),  # noqa: DTZ001 naive UTC, as the column holds
     }
     values.update(overrides)
     return SimpleNamespace(**values)
@@ -231,7 +231,7 @@ def test_invite_rejects_bad_arguments(overrides, message):
 )
 def test_local_time_with_matching_vtimezone(zone, start, offset_hours):
     ical = make_invite(make_screening(timezone=zone, start=start))
-    cal, vcal = parse(ical)
+    cal, _vcal = parse(ical)
     event, vevent = only_event(ical)
     expected_local = start.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
 
@@ -339,8 +339,8 @@ def test_publish_lists_every_screening_with_one_vtimezone_per_zone():
     # One Toronto VTIMEZONE serves both 2026 (summer) and 2028 (winter).
     toronto = next(tz for tz in cal.walk("VTIMEZONE") if tz["TZID"] == "America/Toronto")
     rules = toronto.to_tz(lookup_tzid=False)
-    assert rules.utcoffset(datetime(2026, 7, 15, 19)) == timedelta(hours=-4)
-    assert rules.utcoffset(datetime(2028, 1, 10, 13)) == timedelta(hours=-5)
+    assert rules.utcoffset(datetime(2026, 7, 15, 19)) == timedelta(hours=-4)  # noqa: DTZ001 a wall time the VTIMEZONE's rules place
+    assert rules.utcoffset(datetime(2028, 1, 10, 13)) == timedelta(hours=-5)  # noqa: DTZ001 a wall time the VTIMEZONE's rules place
     vstarts = {v.uid.value: v.dtstart.value for v in vcal.vevent_list}
     assert vstarts["screening-3@screenings.test"] == datetime(2028, 1, 10, 18, tzinfo=UTC)
     assert_wire_format(ical)
@@ -410,7 +410,7 @@ def test_typed_text_cannot_inject_into_an_invite(text):
     screening = make_screening(organization_name=text, venue_name=text, city=text)
     ical = make_invite(screening, attendee_name=text, organizer_name=text)
     assert_wire_format(ical)
-    cal, vcal = parse(ical)
+    _cal, _vcal = parse(ical)
     event, vevent = only_event(ical)
 
     assert _lines(ical).count(b"BEGIN:VEVENT") == 1

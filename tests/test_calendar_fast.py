@@ -9,26 +9,28 @@ import pytest
 from screenings import calendar
 from screenings.places import all_zones
 
-START = datetime(2027, 3, 28, 1, 30)
+START = datetime(2027, 3, 28, 1, 30)  # noqa: DTZ001 naive UTC (calendar._utc)
 
 
 def facts(**overrides) -> calendar._Facts:
-    values = dict(
-        uid="screening-42@screenings.test",
-        sequence=3,
-        status="CONFIRMED",
-        timezone="Europe/Paris",
-        starts_at_utc=calendar._utc(START),
-        ends_at_utc=calendar._utc(START + timedelta(minutes=145)),
-        utc_times=False,
-        summary="The Killing Roads – Beth Tzedec, Congregation; Toronto",
-        location="Main Hall, 1700 Bathurst Street, Toronto, Ontario, M5P 3K3, Canada",
-        geo=None,
-        url="http://screenings.test/screenings/42",
-        description="Line one\nContent advisory: " + "graphic footage; " * 12 + "\n\nhttp://x/42",
-        created=calendar._utc(START - timedelta(days=40)),
-        last_modified=calendar._utc(START - timedelta(days=3)),
-    )
+    values = {
+        "uid": "screening-42@screenings.test",
+        "sequence": 3,
+        "status": "CONFIRMED",
+        "timezone": "Europe/Paris",
+        "starts_at_utc": calendar._utc(START),
+        "ends_at_utc": calendar._utc(START + timedelta(minutes=145)),
+        "utc_times": False,
+        "summary": "The Killing Roads – Beth Tzedec, Congregation; Toronto",
+        "location": "Main Hall, 1700 Bathurst Street, Toronto, Ontario, M5P 3K3, Canada",
+        "geo": None,
+        "url": "http://screenings.test/screenings/42",
+        "description": "Line one\nContent advisory: "
+        + "graphic footage; " * 12
+        + "\n\nhttp://x/42",
+        "created": calendar._utc(START - timedelta(days=40)),
+        "last_modified": calendar._utc(START - timedelta(days=3)),
+    }
     values.update(overrides)
     return calendar._Facts(**values)
 

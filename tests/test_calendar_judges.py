@@ -45,16 +45,16 @@ def _cases():
     """(label, screening) for bookings next year in zones with odd offsets and rules."""
     next_year = YEAR + 1
     toronto_back = _fall_back("America/Toronto", next_year).astimezone(ZoneInfo("America/Toronto"))
-    yield "toronto-summer", _booked("America/Toronto", datetime(next_year, 7, 15, 19))
+    yield "toronto-summer", _booked("America/Toronto", datetime(next_year, 7, 15, 19))  # noqa: DTZ001 wall time; _booked sets the zone
     # 01:30 on the night the clocks go back (first occurrence), ending inside the repeated hour.
     first_130 = toronto_back.replace(minute=30, tzinfo=None)
     yield "toronto-fall-back", _booked("America/Toronto", first_130, minutes=20)
-    yield "st-johns", _booked("America/St_Johns", datetime(next_year, 3, 14, 20, 15))
-    yield "kolkata", _booked("Asia/Kolkata", datetime(next_year, 1, 20, 18, 30))
-    yield "kathmandu", _booked("Asia/Kathmandu", datetime(next_year, 5, 2, 18, 45))
-    yield "lord-howe", _booked("Australia/Lord_Howe", datetime(next_year, 1, 10, 19))
+    yield "st-johns", _booked("America/St_Johns", datetime(next_year, 3, 14, 20, 15))  # noqa: DTZ001 wall time; _booked sets the zone
+    yield "kolkata", _booked("Asia/Kolkata", datetime(next_year, 1, 20, 18, 30))  # noqa: DTZ001 wall time; _booked sets the zone
+    yield "kathmandu", _booked("Asia/Kathmandu", datetime(next_year, 5, 2, 18, 45))  # noqa: DTZ001 wall time; _booked sets the zone
+    yield "lord-howe", _booked("Australia/Lord_Howe", datetime(next_year, 1, 10, 19))  # noqa: DTZ001 wall time; _booked sets the zone
     # Inside Morocco's Ramadan change of 2029 (icalendar's own VTIMEZONE missed it).
-    yield "casablanca-ramadan", _booked("Africa/Casablanca", datetime(2029, 1, 20, 20))
+    yield "casablanca-ramadan", _booked("Africa/Casablanca", datetime(2029, 1, 20, 20))  # noqa: DTZ001 wall time; _booked sets the zone
 
 
 CASES = list(_cases())
@@ -128,7 +128,7 @@ def test_khal_imports_every_object_and_lists_it_at_the_booked_instant(
 
 
 def test_fall_back_hour_is_written_in_utc_and_every_reader_agrees():
-    label, screening = next(case for case in CASES if case[0] == "toronto-fall-back")
+    _label, screening = next(case for case in CASES if case[0] == "toronto-fall-back")
     ics = make_invite(screening)
     assert b"DTSTART:" + f"{screening.starts_at_utc:%Y%m%dT%H%M%SZ}".encode() in ics
     assert b"DTEND:" + f"{screening.ends_at_utc:%Y%m%dT%H%M%SZ}".encode() in ics
@@ -153,8 +153,8 @@ def _vtimezones(ics: bytes) -> dict[str, bytes]:
 
 
 def test_one_tzid_has_one_vtimezone_in_every_object():
-    this_year = _booked("America/Toronto", datetime(YEAR, 12, 30, 19))
-    far = _booked("America/Toronto", datetime(YEAR + 3, 6, 1, 19))
+    this_year = _booked("America/Toronto", datetime(YEAR, 12, 30, 19))  # noqa: DTZ001 wall time; _booked sets the zone
+    far = _booked("America/Toronto", datetime(YEAR + 3, 6, 1, 19))  # noqa: DTZ001 wall time; _booked sets the zone
     definitions = set()
     for screening in (this_year, far):
         for ics in _objects(screening).values():

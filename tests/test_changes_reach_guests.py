@@ -5,7 +5,7 @@ e-mail shows what each particular was and what it is now, in the guest's languag
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -61,7 +61,7 @@ def _remind_at(moment: datetime) -> int:
 
 @pytest.mark.parametrize("by", [timedelta(days=35), timedelta(days=-10)], ids=["later", "earlier"])
 def test_a_moved_screening_is_reminded_before_its_new_start_once(db, by):
-    screening = make_screening(start_date=(datetime.now() + timedelta(days=20)).date())
+    screening = make_screening(start_date=(datetime.now(UTC) + timedelta(days=20)).date())
     reply(screening, "ann@example.org")
     first_start = screening.starts_at
     assert _remind_at(first_start - timedelta(hours=20)) == 1
@@ -87,7 +87,7 @@ def test_a_moved_screening_is_reminded_before_its_new_start_once(db, by):
 
 
 def test_a_change_that_keeps_the_time_does_not_remind_again(db):
-    screening = make_screening(start_date=(datetime.now() + timedelta(days=20)).date())
+    screening = make_screening(start_date=(datetime.now(UTC) + timedelta(days=20)).date())
     assert _remind_at(screening.starts_at - timedelta(hours=20)) == 1
     same_time = booking_details(start_date=screening.local_start.date(), venue_name="Small Hall")
     update_booking(screening, same_time, actor="organizer:test")
@@ -178,7 +178,7 @@ class Cells(HTMLParser):
 
 @pytest.mark.parametrize("language", ["en", "fr", "he"])
 def test_change_email_shows_each_particular_before_and_now(db, smtp, app, language):
-    screening = make_screening(start_date=(datetime.now() + timedelta(days=30)).date())
+    screening = make_screening(start_date=(datetime.now(UTC) + timedelta(days=30)).date())
     rsvp_service.rsvp(
         screening,
         name="Ann",
@@ -239,7 +239,9 @@ def test_a_move_held_for_review_reaches_guests_and_the_reminder_once_approved(db
 
     db.session.get(Film, 1).requires_approval = True
     db.session.commit()
-    screening = make_screening(capacity=1, start_date=(datetime.now() + timedelta(days=20)).date())
+    screening = make_screening(
+        capacity=1, start_date=(datetime.now(UTC) + timedelta(days=20)).date()
+    )
     approve_booking(screening, actor="producer:test")
     reply(screening, "ann@example.org")
     reply(screening, "wait@example.org")

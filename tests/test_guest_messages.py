@@ -6,7 +6,7 @@ note reaches confirmed guests (page, confirmation, reminder) and nothing public.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -143,7 +143,7 @@ HOSTILE_SUBJECTS = [
 
 @pytest.mark.parametrize("subject", HOSTILE_SUBJECTS)
 def test_a_subject_that_would_start_a_header_is_refused_beside_the_field(client, db, smtp, subject):
-    screening, _guests_ = _guests(db)
+    screening, _ = _guests(db)
     smtp.clear()
     response = _send(client, screening, subject=subject)
     assert response.status_code == 422
@@ -177,7 +177,7 @@ def test_encoded_words_and_breaks_in_the_text_reach_no_header(client, db, smtp):
 
 @pytest.mark.config(GUEST_MESSAGES_PER_DAY=2)
 def test_the_days_limit_refuses_beside_the_form_until_a_day_has_passed(client, db, smtp):
-    screening, _guests_ = _guests(db)
+    screening, _ = _guests(db)
     other = make_screening(capacity=5)
     reply(other, "zoe@example.org")
     smtp.clear()
@@ -207,7 +207,7 @@ def test_the_days_limit_refuses_beside_the_form_until_a_day_has_passed(client, d
 
 @pytest.mark.config(RATELIMIT_ENABLED=True, RATELIMIT_GUEST_MESSAGES="2 per minute")
 def test_message_posts_are_limited_per_client(client, db, smtp):
-    screening, _guests_ = _guests(db)
+    screening, _ = _guests(db)
     codes = [_send(client, screening, subject=f"Note {i}").status_code for i in range(3)]
     assert codes == [302, 302, 429]
 
@@ -239,7 +239,7 @@ def _film_needing_approval(db) -> int:
 
 
 # ---------------------------------------------------------------- the host's note for guests
-SOON = (datetime.now() + timedelta(hours=30)).date()
+SOON = (datetime.now(UTC) + timedelta(hours=30)).date()
 
 
 def _write_note(client, screening, note: str):

@@ -31,7 +31,7 @@ def _only_message_to(smtp, address: str):
 def _agree(ics: bytes) -> dict:
     """Every parser's reading; they must all read the same thing."""
     readings = parse_all(ics)
-    first, *others = readings.values()
+    first, *_others = readings.values()
     for name, reading in readings.items():
         assert reading == first, (name, reading, first)
     return first
@@ -103,7 +103,7 @@ def test_organizer_change_sends_updated_request_same_uid_higher_sequence(db, smt
     first = parse_all(calendar_bytes(smtp.to("ann@example.org")[0]))["icalendar"]
     smtp.clear()
 
-    new_day = (datetime.now() + timedelta(days=40)).date()
+    new_day = (datetime.now(UTC) + timedelta(days=40)).date()
     update_booking(
         screening, booking_details(start_date=new_day, venue_name="Small Hall"), actor="test"
     )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # ---------------------------------------------------------------- the periodic jobs
 @pytest.mark.config(REMINDER_LEAD_HOURS=72)
 def test_jobs_run_once_runs_every_job(runner, db, smtp):
-    soon = make_screening(start_date=(datetime.now() + timedelta(hours=30)).date())
+    soon = make_screening(start_date=(datetime.now(UTC) + timedelta(hours=30)).date())
     reply(soon, "ann@example.org")
     result = runner.invoke(args=["jobs", "run", "--once"])
     assert result.exit_code == 0, result.output
@@ -172,7 +172,7 @@ def _port_open(port: int) -> bool:
 
 def _page(url: str) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=2) as response:
             return response.read().decode()
     except OSError:
         return None
@@ -186,7 +186,7 @@ def test_laptop_delivers_a_queued_message_and_stops_everything_on_ctrl_c(tmp_pat
     with setup.app_context():
         _db.create_all()
         seed_catalogue()
-        make_screening(start_date=(datetime.now() + timedelta(hours=30)).date())
+        make_screening(start_date=(datetime.now(UTC) + timedelta(hours=30)).date())
         _db.session.remove()
         _db.engine.dispose()
     web_port, mail_port, mail_dir = free_port(), free_port(), tmp_path / "caught"
@@ -197,7 +197,7 @@ def test_laptop_delivers_a_queued_message_and_stops_everything_on_ctrl_c(tmp_pat
         "FLASK_REMINDER_LEAD_HOURS": "72",
         "FLASK_JOBS_STATE_FILE": str(tmp_path / "jobs-state.json"),
     }
-    laptop = subprocess.Popen(  # noqa: S603 (our own command)
+    laptop = subprocess.Popen(
         [
             sys.executable,
             "-m",

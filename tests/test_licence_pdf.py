@@ -66,7 +66,7 @@ def make_licence(**overrides) -> SimpleNamespace:
     return SimpleNamespace(
         number="TKR-2026-00042",
         revision=revision,
-        issued_at=datetime(2026, 11, 24, 14, 5),
+        issued_at=datetime(2026, 11, 24, 14, 5),  # noqa: DTZ001 naive UTC, as the column holds
         terms=Terms(texts=texts, version=3),
         terms_language=terms_language,
         particulars=particulars,
@@ -356,7 +356,7 @@ def test_hebrew_licence_states_the_hebrew_terms_shaped_right_to_left(app):
     assert "Grant. Chutzpa Productions grants" not in text
     # Laid out right to left: the QR code (a link) is on the left half of the page.
     page = PdfReader(io.BytesIO(pdf)).pages[0]
-    qr = [a.get_object()["/Rect"] for a in page["/Annots"]][0]
+    qr = next(a.get_object()["/Rect"] for a in page["/Annots"])
     assert float(qr[2]) < float(page.mediabox[2]) / 2
 
 

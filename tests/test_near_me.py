@@ -21,15 +21,15 @@ PARIS = places.find_cities("Paris", country="FR")[0]
 
 
 def _french(city: str, **overrides) -> Screening:
-    values = dict(
-        city=city,
-        country="FR",
-        region="",
-        postal_code="69001",
-        timezone="Europe/Paris",
-        organization_country="FR",
-        organization_type="community_group",
-    )
+    values = {
+        "city": city,
+        "country": "FR",
+        "region": "",
+        "postal_code": "69001",
+        "timezone": "Europe/Paris",
+        "organization_country": "FR",
+        "organization_type": "community_group",
+    }
     values.update(overrides)
     return make_screening(**values)
 

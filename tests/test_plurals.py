@@ -4,7 +4,7 @@ host's guest requests and reminder, in English and French or Hebrew."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -44,7 +44,7 @@ def test_one_seat_is_one_seat(client, db, smtp, language):
 
 
 def test_the_reminders_count_in_words(db, smtp):
-    screening = make_screening(start_date=(datetime.now() + timedelta(days=2)).date())
+    screening = make_screening(start_date=(datetime.now(UTC) + timedelta(days=2)).date())
     reply(screening, party_size=1)
     reply(screening, email="bob@example.org", party_size=3)
     deliver_pending()

@@ -31,7 +31,7 @@ def _reply_in_thread(app, screening_id: int, outcome: dict) -> threading.Thread:
                 outcome["status"] = result.rsvp.status
             except NotAllowed as error:
                 outcome["refused"] = error.message
-            except Exception as error:  # noqa: BLE001 - the test reports what went wrong
+            except Exception as error:  # the test reports what went wrong
                 outcome["error"] = repr(error)
             finally:
                 _db.session.remove()
@@ -98,7 +98,7 @@ def test_a_seat_taken_while_the_cancellation_waits_hears_of_it(app, db, smtp, mo
                     _db.session.get(Screening, screening_id), actor="organizer:test"
                 )
                 cancelled["done"] = True
-            except Exception as error:  # noqa: BLE001 - the test reports what went wrong
+            except Exception as error:  # the test reports what went wrong
                 cancelled["error"] = repr(error)
             finally:
                 _db.session.remove()

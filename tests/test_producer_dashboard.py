@@ -186,7 +186,7 @@ def test_query_count_of_approval_queue_and_reach_is_constant(client, producer, d
 
 
 @pytest.mark.config(PRODUCER_FEED_TOKEN="a-long-random-feed-secret-1234")
-def test_settings_offer_the_embed_snippet_and_the_private_feed(client, producer):  # noqa: F811
+def test_settings_offer_the_embed_snippet_and_the_private_feed(client, producer):
     page = client.get("/producer/settings").get_data(as_text=True)
     assert "<title>Settings · Screenings</title>" in page
     assert "&lt;iframe src=&#34;http://screenings.test/embed&#34;" in page

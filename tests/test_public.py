@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,8 +13,12 @@ from .rsvp_helpers import reply
 
 
 def test_upcoming_lists_public_approved_future_soonest_first(client, db):
-    later = make_screening(city="Toronto", start_date=(datetime.now() + timedelta(days=60)).date())
-    sooner = make_screening(city="Montréal", start_date=(datetime.now() + timedelta(days=5)).date())
+    later = make_screening(
+        city="Toronto", start_date=(datetime.now(UTC) + timedelta(days=60)).date()
+    )
+    sooner = make_screening(
+        city="Montréal", start_date=(datetime.now(UTC) + timedelta(days=5)).date()
+    )
     make_screening(city="Hiddenville", is_public=False)
     cancelled = make_screening(city="Cancelville")
     cancel_booking(cancelled, actor="test")
@@ -171,7 +175,7 @@ def _tied_screenings(db, count: int = 47) -> list[int]:
     from .producer_helpers import bulk_screenings
 
     bulk_screenings(count)
-    start = datetime(2030, 5, 1, 18)
+    start = datetime(2030, 5, 1, 18)  # noqa: DTZ001 naive UTC, as starts_at holds
     ids = db.session.scalars(select(Screening.id).order_by(Screening.id)).all()
     for index, screening_id in enumerate(ids):
         # Later ids start earlier, so the list's order is not the ids' order.

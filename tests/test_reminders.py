@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from screenings.models import Screening
 
@@ -11,8 +11,8 @@ from .rsvp_helpers import reply
 
 
 def test_reminders_go_once_to_organizer_and_attendees(runner, db, smtp):
-    soon = make_screening(start_date=(datetime.now() + timedelta(hours=30)).date())
-    later = make_screening(start_date=(datetime.now() + timedelta(days=20)).date())
+    soon = make_screening(start_date=(datetime.now(UTC) + timedelta(hours=30)).date())
+    later = make_screening(start_date=(datetime.now(UTC) + timedelta(days=20)).date())
     reply(soon, "ann@example.org", 2)
     reply(soon, "bob@example.org", 1)
     reply(later, "cat@example.org")
@@ -41,6 +41,6 @@ def test_reminders_go_once_to_organizer_and_attendees(runner, db, smtp):
 
 def test_default_lead_is_24_hours(runner, db, app):
     assert app.config["REMINDER_LEAD_HOURS"] == 24
-    make_screening(start_date=(datetime.now() + timedelta(days=3)).date())
+    make_screening(start_date=(datetime.now(UTC) + timedelta(days=3)).date())
     result = runner.invoke(args=["reminders", "send"])
     assert "reminded 0 screening(s)" in result.output

@@ -278,7 +278,7 @@ def test_the_edit_form_keeps_and_changes_the_choice(client, db):
 def test_the_database_refuses_a_listed_private_screening(db):
     screening = make_screening()
     screening.visibility = "private"  # is_public left True: the CHECK refuses it
-    with pytest.raises(Exception, match="(?i)check|constraint"):
+    with pytest.raises(Exception, match=r"(?i)check|constraint"):
         db.session.commit()
     db.session.rollback()
     visibility.apply(screening, "private")
@@ -331,7 +331,7 @@ def _dummy(column):
     if "BOOL" in kind:
         return True
     if "DATE" in kind or "TIME" in kind:
-        return datetime(2030, 1, 1, 19, 0)
+        return datetime(2030, 1, 1, 19, 0)  # noqa: DTZ001 any value fits a DATE/TIME column
     if "FLOAT" in kind or "NUMERIC" in kind:
         return 0.0
     return "x"

@@ -99,7 +99,7 @@ class AccountAction(enum.StrEnum):
     SESSION_REVOKED = "session_revoked"
     RESET_REQUESTED = "reset_requested"
     RESET_USED = "reset_used"
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 an event name, not a password
     INVITED = "invited"
     INVITE_ACCEPTED = "invite_accepted"
     ROLE_CHANGED = "role_changed"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import UTC, date, datetime, time
+from typing import ClassVar
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -46,6 +47,7 @@ from ..places import (
 from ..services import guest_messages, guests, visibility
 from ..services.alerts import CANCEL_CAUSES
 from ..services.bookings import HOST_NOTE_MAX, BookingDetails
+from ..services.distribution import formats_for
 from ..services.rules import VENUE_KINDS
 from ..services.visibility import EXPLANATIONS, LABELS
 
@@ -73,7 +75,7 @@ class MarkedRequired:
     """Marks a field required (the * and the `required` attribute) for a field whose own
     validate_ method decides, and may fill in, what an empty entry means."""
 
-    field_flags = {"required": True}
+    field_flags: ClassVar[dict[str, bool]] = {"required": True}
 
     def __call__(self, form, field) -> None:
         return None
@@ -90,8 +92,6 @@ def _int_or_none(value):
 
 def _format_choices(films) -> list:
     """The films' active screening formats; the film's title is shown when there are several."""
-    from ..services.distribution import formats_for
-
     films = list(films)
     several = len(films) > 1
     titles = {film.id: film.title for film in films}
@@ -278,7 +278,7 @@ class BookingForm(PublicForm):
             raise ValidationError(_l("Choose a time zone from the list."))
 
     def validate_start_date(self, field):
-        if isinstance(field.data, date) and field.data.year > date.today().year + 3:
+        if isinstance(field.data, date) and field.data.year > datetime.now(UTC).year + 3:
             raise ValidationError(_l("Bookings can be made up to three years ahead."))
 
     def to_details(self) -> BookingDetails:
@@ -472,5 +472,5 @@ class WarningQueryForm(SafeForm):
     def validate_date(self, field):
         if not isinstance(field.data, date):
             raise ValidationError(_l("Enter the date of the screening."))
-        if field.data.year > date.today().year + 3 or field.data.year < 1900:
+        if field.data.year > datetime.now(UTC).year + 3 or field.data.year < 1900:
             raise ValidationError(_l("Bookings can be made up to three years ahead."))

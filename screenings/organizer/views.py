@@ -9,25 +9,32 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
-from ..extensions import limiter
+from ..door.forms import HelperForm
+from ..door.views import helper_links
+from ..extensions import db, limiter
 from ..forms import ConfirmForm
-from ..models import Film, RsvpStatus
+from ..models import Film, RsvpStatus, ScreeningFormat
 from ..places import NonexistentLocalTime
 from ..security import new_token
 from ..services import (
     DomainError,
+    distribution,
     door,
     guest_messages,
     guests,
     licences,
     observances,
+    reports,
     rules,
     visibility,
 )
 from ..services import bookings as booking_service
+from ..services import reports as report_service
 from ..services import rsvps as rsvp_service
 from ..services.films import active_films
 from ..services.inbound import bounced_addresses
+from ..services.sharing import poster_pdf as render_poster
+from ..services.sharing import share_of
 from ..urls import external_url
 from ..views import form_error, format_time, private_page, rate_limit_forms
 from . import bp
@@ -37,6 +44,7 @@ from .forms import (
     EditBookingForm,
     GuestDecisionForm,
     GuestMessageForm,
+    ReportForm,
     WarningQueryForm,
 )
 
@@ -209,9 +217,7 @@ def _manage_page(
 
 def _share_context(screening) -> dict:
     """The Share block and the links in one place (templates/organizer/_share.html)."""
-    from ..licence_pdf import qr_svg
-    from ..services import reports
-    from ..services.sharing import share_of
+    from ..licence_pdf import qr_svg  # noqa: PLC0415 fpdf and fonts: 40 MB a worker, on demand
 
     share = share_of(screening)
     return {
@@ -224,10 +230,6 @@ def _share_context(screening) -> dict:
 def _delivery(screening) -> dict:
     """How the film reaches the host: the chosen format, and its link or shipment once
     licensed (the same facts as the licence e-mail)."""
-    from ..extensions import db
-    from ..models import ScreeningFormat
-    from ..services import distribution
-
     chosen = db.session.get(ScreeningFormat, screening.format_id) if screening.format_id else None
     offered = distribution.formats_for([screening.film])
     return {"format": chosen, "offered": offered, **distribution.licence_email_context(screening)}
@@ -401,9 +403,6 @@ def _flash_sent(sent: guest_messages.SentMessage) -> None:
 
 def _door_context(screening) -> dict:
     """The door section of the manage page: the door link and the helper links."""
-    from ..door.forms import HelperForm
-    from ..door.views import helper_links
-
     return {"helper_links": helper_links(screening), "helper_form": HelperForm()}
 
 
@@ -521,9 +520,6 @@ def licence_pdf(token: str):
 def poster_pdf(token: str):
     """A one-page poster to print: film, date, place as the public may know it, and a QR code
     to the link this screening is shared by (services/sharing.py)."""
-    from ..services.sharing import poster_pdf as render_poster
-    from ..services.sharing import share_of
-
     screening = _screening_for(token)
     share = share_of(screening)
     if share is None:
@@ -596,9 +592,6 @@ def attendees_csv(token: str):
 @private_page
 def report(token: str):
     """The post-screening report: attendance, feedback, an optional quote for the producer."""
-    from ..services import reports as report_service
-    from .forms import ReportForm
-
     screening = _screening_for(token)
     if not report_service.can_report(screening):
         flash(_("You can write the report once the screening has taken place."), "info")
@@ -637,8 +630,6 @@ def report(token: str):
 @private_page
 def download(token: str):
     """A personal, expiring download link: counted, then sent on to the file's location."""
-    from ..services import distribution
-
     try:
         target = distribution.open_download(token)
     except DomainError as error:

@@ -8,11 +8,10 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..forms import SafeForm, checked_email, choices, strip_text
 from ..models import ProducerRole
+from ..services.producers import role_label
 
 
 def role_choices():
-    from ..services.producers import role_label
-
     return choices((role.value, role_label(role)) for role in ProducerRole)
 
 

@@ -114,7 +114,7 @@ def change_password():
 
 # -- two-factor --------------------------------------------------------------------------------
 # The secret being enrolled, kept in this browser's signed session until a code confirms it.
-PENDING_SECRET = "totp_secret_pending"
+PENDING_SECRET = "totp_secret_pending"  # noqa: S105 a session key name, not a secret
 
 
 def _two_factor_page(enable_form=None, disable_form=None, codes=None, status: int = 200):

@@ -32,6 +32,7 @@ from ..models import (
     ScreeningMaterial,
     utcnow,
 )
+from ..organizer.forms import EditBookingForm
 from ..places import country_name
 from ..services import (
     DomainError,
@@ -51,6 +52,7 @@ from ..services import (
 )
 from ..services import bookings as booking_service
 from ..services import dashboard as board
+from ..urls import external_url
 from ..views import form_error
 from . import bp, needs
 from .charts import bar_list_chart, column_chart
@@ -372,8 +374,6 @@ def revoke(screening_id: int):
 @bp.route("/screenings/<int:screening_id>/edit", methods=["GET", "POST"])
 def edit_screening(screening_id: int):
     """The producer corrects particulars: a new revision where the licence changes."""
-    from ..organizer.forms import EditBookingForm
-
     screening = _screening(screening_id)
     if not screening.is_open_for_changes:
         flash(_("This screening can no longer be changed."), "warning")
@@ -834,8 +834,6 @@ def settings():
 
 def _sharing() -> dict:
     """The embed snippet for the film's website and the private feed's address, if set."""
-    from ..urls import external_url
-
     secret = current_app.config.get("PRODUCER_FEED_TOKEN") or ""
     feed_url = external_url("public.feed_producer", token=secret) if len(secret) >= 16 else None
     embed_url = external_url("public.embed")

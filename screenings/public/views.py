@@ -121,7 +121,7 @@ def licence(number: str):
     A miss (unknown number, wrong check symbol, garbage) is a plain 404 that makes the same
     indexed lookup and draws the same QR code as a hit, so timing does not tell them apart.
     """
-    from ..licence_pdf import qr_svg  # fpdf and fonts: 40 MB a worker, on demand
+    from ..licence_pdf import qr_svg  # noqa: PLC0415 fpdf and fonts: 40 MB a worker, on demand
 
     licence = find_licence(number)
     verify_url = external_url(

@@ -171,7 +171,7 @@ def cancellation_causes() -> list[tuple[str, int]]:
         .where(Screening.status == ScreeningStatus.CANCELLED, Screening.cancel_cause != "")
         .group_by(Screening.cancel_cause)
     ).all()
-    counts = Counter({cause: n for cause, n in rows})
+    counts = Counter(dict(rows))
     return [(cause_label(cause), counts[cause]) for cause in [*dict(CANCEL_CAUSES), NO_CAUSE]]
 
 

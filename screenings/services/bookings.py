@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -336,8 +337,6 @@ def expire_past_bookings() -> int:
     """Bookings still waiting when their start passes can never be approved: each is declined
     with the reason, in its organizer's language, and the organizer told (booking_rejected).
     The periodic job "expire bookings" runs this; running it twice declines nothing twice."""
-    from flask_babel import force_locale
-
     expired = list(
         db.session.scalars(
             select(Screening)

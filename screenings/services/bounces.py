@@ -33,7 +33,7 @@ from ..models import (
     utcnow,
 )
 from ..security import hash_token, tokens_match
-from . import NotAllowed
+from . import NotAllowed, alerts
 from .privacy import ERASED_ADDRESS
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,6 @@ def suppress(address: str, row: OutboxMessage | None, *, status: str, diagnostic
 
 def _tell_someone(row: OutboxMessage, address: str, diagnostic: str) -> None:
     """One e-mail: the organizer for a guest's address, the producers for an organizer's."""
-    from . import alerts
-
     screening = db.session.get(Screening, row.screening_id) if row.screening_id else None
     if screening is None:
         screening = db.session.scalar(

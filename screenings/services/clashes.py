@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Screening, ScreeningStatus
+from ..views import format_datetime
 from . import visibility
 
 NEARBY = timedelta(hours=3)
@@ -68,7 +69,7 @@ def find(screening: Screening) -> list[Clash]:
         same_city = (_norm(other.city), other.country) == city
         other_venue = (_norm(other.venue_name), _norm(other.street_address), _norm(other.city))
         same_day = other.local_start.date() == day
-        if other_venue + (other.country,) == venue and _overlap(screening, other):
+        if (*other_venue, other.country) == venue and _overlap(screening, other):
             kind = "venue"
         elif (
             same_city
@@ -88,8 +89,6 @@ def find(screening: Screening) -> list[Clash]:
 
 def _about(other: Screening) -> str:
     """The other screening as this organizer may learn of it (its start at its venue)."""
-    from ..views import format_datetime
-
     if not visibility.is_listed(other):
         return _("another screening")
     place = visibility.public_place(other)

@@ -27,7 +27,7 @@ from ..models import (
     utcnow,
 )
 from ..outbox import retry_message
-from . import DomainError, NotAllowed, escape_like, feeds
+from . import DomainError, NotAllowed, distribution, escape_like, feeds, reports, rsvps
 from . import bookings as booking_service
 
 DEFAULT_DAYS = 90
@@ -352,7 +352,6 @@ def screening_detail(screening_id: int) -> dict | None:
     )
     if screening is None:
         return None
-    from . import distribution, reports
 
     messages = list(
         db.session.scalars(
@@ -375,15 +374,8 @@ def screening_detail(screening_id: int) -> dict | None:
     }
 
 
-def _attendees(screening: Screening) -> list | None:
-    """Attendees (every reply still open: confirmed, unconfirmed, requested, waiting) once
-    RSVPs exist; None where the feature is absent."""
-    try:
-        from . import rsvps
-    except ImportError:  # pragma: no cover - RSVPs are a separate feature
-        return None
-    if not hasattr(rsvps, "attendees"):
-        return None
+def _attendees(screening: Screening) -> list:
+    """Attendees: every reply still open (confirmed, unconfirmed, requested, waiting)."""
     return rsvps.attendees(screening, statuses=rsvps.OPEN_STATUSES)
 
 
@@ -423,7 +415,7 @@ def outbox_counts() -> dict[str, int]:
     rows = db.session.execute(
         select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
     ).all()
-    return {status: number for status, number in rows}
+    return dict(rows)
 
 
 def retry(message_id: int) -> OutboxMessage:

@@ -20,18 +20,19 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from flask import current_app
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from .. import caching, calendar
+from .. import LANGUAGES, caching, calendar
 from ..caching import counter_version, counter_versions
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
-from ..places import City, city_by_id
+from ..places import City, city_by_id, country_name
 from ..urls import external_url, public_domain
 from . import escape_like, visibility
+from .films import active_films
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -76,7 +77,7 @@ class Filters:
 
 def _within(query: Select, city_id: int, km: int) -> Select:
     """The query narrowed to the screenings within `km` of the town (by public point)."""
-    from .nearby import nearest  # nearby builds on this module's Filters and lists
+    from .nearby import nearest  # noqa: PLC0415 nearby builds on this module's Filters and lists
 
     city = city_by_id(city_id)
     if city is None:
@@ -175,7 +176,8 @@ def decode_cursor(text: str) -> tuple[datetime, int]:
         found = _CURSOR.fullmatch(raw)
         if found is None or int(found[2]) > _MAX_ID:
             raise BadCursor(text)
-        return datetime.strptime(found[1], "%Y%m%d%H%M%S%f"), int(found[2])
+        start = datetime.strptime(found[1], "%Y%m%d%H%M%S%f")  # noqa: DTZ007 naive UTC, as starts_at
+        return start, int(found[2])
     except (ValueError, UnicodeDecodeError) as error:  # binascii.Error is a ValueError
         raise BadCursor(text) from error
 
@@ -289,7 +291,7 @@ def as_json(screening: Screening) -> dict:
 
 
 class _Film:
-    __slots__ = ("title", "runtime_minutes", "content_advisory")
+    __slots__ = ("content_advisory", "runtime_minutes", "title")
 
     def __init__(self, title: str, runtime_minutes: int, content_advisory: str) -> None:
         self.title = title
@@ -511,7 +513,7 @@ class FeedRows:
             raise ValueError("feeds are not narrowed by city")
         rows = self.rows if include_private else [row for row in self.rows if row.is_public]
         if filters.near_city:
-            from .nearby import distance_within  # nearby builds on this module's lists
+            from .nearby import distance_within  # noqa: PLC0415 nearby builds on this module's lists
 
             city = city_by_id(filters.near_city)
             measure = city and distance_within(city, filters.near_km)
@@ -652,9 +654,7 @@ def every_feed(feed_rows: FeedRows) -> Iterator[tuple[str, object, Filters, bool
     """(key, title, filters, include_private) of each feed the site serves, in one language:
     all screenings, each active film's, each listed country's (in `feed_rows`), each near-me
     feed someone subscribed to (near_alerts.offered_feeds) and the producer's."""
-    from ..places import country_name
-    from .films import active_films
-    from .near_alerts import offered_feeds  # near_alerts builds on this module's lists
+    from .near_alerts import offered_feeds  # noqa: PLC0415 near_alerts builds on this module's lists
 
     yield "screenings", _l("Screenings"), Filters(), False
     for film in active_films():
@@ -692,10 +692,6 @@ def build_stale_feeds() -> int:
 
     The screenings' ids and versions are read once for the whole run (FeedRows): every feed
     in every language is cut from them."""
-    from flask_babel import force_locale
-
-    from .. import LANGUAGES
-
     feed_rows = FeedRows.read()
     built = 0
     for language in LANGUAGES:

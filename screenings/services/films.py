@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Film, LicenceTerms, ScreeningFormat
-from . import rules
+from . import DomainError, rules
+from .distribution import formats_for
 
 THE_KILLING_ROADS_TERMS = """\
 1. Grant. Chutzpa Productions grants the organization named in this licence a non-exclusive, \
@@ -210,8 +211,6 @@ def _has_any_format(film: Film) -> bool:
 
 def films_without_format(films) -> list[Film]:
     """The films organizers could book but not receive: no active screening format."""
-    from .distribution import formats_for
-
     served = {fmt.film_id for fmt in formats_for(films)}
     return [film for film in films if film.is_active and film.id not in served]
 
@@ -239,8 +238,6 @@ FILM_FIELDS = (
 
 
 def _check_unique(film: Film | None, code: str, slug: str) -> None:
-    from . import DomainError
-
     for column, value, field in ((Film.code, code, "code"), (Film.slug, slug, "slug")):
         other = db.session.scalar(select(Film).where(column == value))
         if other is not None and other is not film:

@@ -468,7 +468,7 @@ class _Handler:
     def __init__(self, app) -> None:
         self.app = app
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd)
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd names the hook
         raw = envelope.original_content or envelope.content or b""
         with self.app.app_context():
             try:
@@ -483,8 +483,8 @@ class _Handler:
 def lmtp_server(app, host: str, port: int):
     """An LMTP server (RFC 2033) the MTA delivers the reply address's mail to, not started:
     call ``start()`` and ``stop()`` (what ``flask inbound serve`` does)."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.lmtp import LMTP
+    from aiosmtpd.controller import Controller  # noqa: PLC0415 only the LMTP server needs it
+    from aiosmtpd.lmtp import LMTP  # noqa: PLC0415 only the LMTP server needs it
 
     class _LMTPController(Controller):
         def factory(self):
@@ -503,7 +503,7 @@ def imap_configured() -> bool:
 
 def _open_mailbox():
     """An imap-tools mailbox, logged in, on the configured folder."""
-    from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+    from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted  # noqa: PLC0415 only the IMAP poll needs it
 
     config = current_app.config
     host, port = config["INBOUND_IMAP_HOST"], config["INBOUND_IMAP_PORT"]
@@ -542,7 +542,7 @@ def poll_mailbox() -> dict[str, int]:
     mark it seen (or move it to INBOUND_IMAP_DONE_FOLDER). A message is marked only after it
     was acted on; if our database fails it stays unseen for the next poll, and a message
     acted on but not marked (a crash in between) changes nothing the second time."""
-    from imap_tools import AND, MailMessageFlags
+    from imap_tools import AND, MailMessageFlags  # noqa: PLC0415 only the IMAP poll needs it
 
     counts: dict[str, int] = {}
     done_folder = current_app.config.get("INBOUND_IMAP_DONE_FOLDER")

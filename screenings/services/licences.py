@@ -20,9 +20,11 @@ from flask_babel import force_locale
 from sqlalchemy import select
 
 from ..extensions import db
+from ..identity import producer_identity
 from ..labels import ORGANIZATION_TYPES
 from ..models import Licence, OrganizationType, Screening, utcnow
 from ..places import country_name, start_words
+from ..urls import external_url
 from .visibility import is_listed, licence_listing
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -143,9 +145,7 @@ def issue_licence(screening: Screening) -> Licence:
 def licence_pdf(licence: Licence) -> bytes:
     """The licence as a PDF in the organizer's language, with its verification URL, QR code
     and the producer's contact; its terms in the language the organizer accepted them in."""
-    from ..identity import producer_identity
-    from ..licence_pdf import render_licence_pdf  # fpdf and fonts: 40 MB a worker, on demand
-    from ..urls import external_url
+    from ..licence_pdf import render_licence_pdf  # noqa: PLC0415 fpdf and fonts: 40 MB a worker, on demand
 
     return render_licence_pdf(
         licence,

@@ -13,6 +13,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from ..emails import send_my_links as send
 from ..extensions import db
 from ..models import (
     OutboxMessage,
@@ -70,8 +71,6 @@ def sent_today(email: str, kind: str = KIND) -> int:
 def send_my_links(address: str, *, language: str) -> bool:
     """Queue one e-mail with every link the address holds; False when nothing was sent
     (nothing held, or the address's daily allowance spent). The caller answers the same."""
-    from ..emails import send_my_links as send
-
     email = normalize_email(address)
     screenings, rsvps = links_for(email)
     if not (screenings or rsvps):

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import Select, select, update
 
+from ..emails import send_nearby_alert, send_nearby_confirmation
 from ..extensions import db
 from ..models import Licence, NearbySubscription, Screening, normalize_email, utcnow
 from ..places import City, city_by_id, distance_km
@@ -43,8 +44,6 @@ def subscribe(address: str, city: City, radius_km: int, *, language: str) -> boo
     """Record an unconfirmed subscription and e-mail its confirmation link; False when the
     address's daily allowance of confirmation e-mails is spent (the caller answers the same,
     so the form tells nobody whether an address is subscribed)."""
-    from ..emails import send_nearby_confirmation
-
     email = normalize_email(address)
     allowance = current_app.config["NEARBY_CONFIRMATIONS_PER_ADDRESS_PER_DAY"]
     if sent_today(email, CONFIRMATION_KIND) >= allowance:
@@ -163,8 +162,6 @@ def send_alerts(now: datetime | None = None) -> int:
     Each subscriber's look is claimed by a conditional UPDATE of its watermark, in the
     transaction that queues its e-mail: a second run, or a concurrent one, sends nothing twice.
     """
-    from ..emails import send_nearby_alert
-
     now = now or utcnow()
     due = db.session.scalars(
         select(NearbySubscription)

@@ -112,7 +112,7 @@ def _evening(screening, observer: Observer | None) -> bool:
 def _country_holidays(country: str, **kwargs):
     """The holidays library's calendar of a country, imported on first use: 4 MB that the
     delivery worker, the jobs and the feed builder never need."""
-    import holidays
+    import holidays  # noqa: PLC0415 loaded on first use: most processes never check a date
 
     return holidays.country_holidays(country, **kwargs)
 

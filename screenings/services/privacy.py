@@ -30,6 +30,7 @@ from ..models import (
     normalize_email,
     utcnow,
 )
+from ..places import city_by_id
 from ..security import hash_token
 from . import DomainError, escape_like
 from .history import record_change
@@ -150,7 +151,7 @@ def _scrub_tables(needles: tuple[str, ...], screening_ids: list[int]) -> None:
 
 def erase_everywhere(*values: str, screening_ids: list[int], addresses: set[str]) -> None:
     """Remove a person (name, e-mail, phone) from the outbox and every table (no commit)."""
-    from .bounces import forget_addresses
+    from .bounces import forget_addresses  # noqa: PLC0415 cycle: bounces imports privacy
 
     needles = _needles(*values)
     if not needles:
@@ -322,7 +323,7 @@ def erase_attendee_everywhere(address: str, *, actor: str) -> int:
 
 def _erase_attendees(rows: list[Rsvp], *, actor: str) -> None:
     """Cancel every reply first (each CANCEL needs the address), then remove every trace."""
-    from . import rsvps
+    from . import rsvps  # noqa: PLC0415 cycle: rsvps -> emails -> outbox -> privacy
 
     traces = {value for row in rows for value in (row.name, row.email)}
     addresses = {row.email for row in rows}
@@ -401,7 +402,7 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
             )
         )
     )
-    from .bounces import forget_addresses
+    from .bounces import forget_addresses  # noqa: PLC0415 cycle: bounces imports privacy
 
     forget_addresses(gone - still_used)  # bounce records of addresses no longer held
     db.session.commit()
@@ -424,8 +425,6 @@ def _subscriptions_of(address: str) -> list[NearbySubscription]:
 def export_subscriber_data(address: str) -> dict:
     """Everything held about a near-me subscriber (by address): each subscription and the
     e-mails sent to them."""
-    from ..places import city_by_id
-
     subscriptions = _subscriptions_of(address)
     if not subscriptions:
         raise DomainError(_("No alert was asked for with this e-mail address."), field="email")

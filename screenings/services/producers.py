@@ -32,6 +32,7 @@ from ..models import (
     normalize_email,
     utcnow,
 )
+from ..places import is_zone
 from ..security import hash_password, hash_token, new_token, password_matches, spend_password_check
 from . import DomainError, NotAllowed
 
@@ -715,8 +716,6 @@ def audit_log(limit: int = 300) -> list[AccountEvent]:
 
 def set_timezone(producer: Producer, zone: str) -> None:
     """The zone the dashboard shows the producer's own time in."""
-    from ..places import is_zone
-
     if not is_zone(zone):
         raise DomainError(_("Choose a time zone from the list."), field="timezone")
     producer.timezone = zone

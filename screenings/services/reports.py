@@ -116,8 +116,8 @@ def reach(months_back: int = 11, months_ahead: int = 3) -> Reach:
     now = utcnow()
     start_year, start_month = _add_months(now.year, now.month, -months_back)
     end_year, end_month = _add_months(now.year, now.month, months_ahead + 1)
-    first = datetime(start_year, start_month, 1)
-    end = datetime(end_year, end_month, 1)
+    first = datetime(start_year, start_month, 1)  # noqa: DTZ001 naive UTC, as starts_at holds
+    end = datetime(end_year, end_month, 1)  # noqa: DTZ001 naive UTC, as starts_at holds
     keys = [
         _month_key(*_add_months(start_year, start_month, i))
         for i in range(months_back + months_ahead + 1)

@@ -39,6 +39,7 @@ from ..security import (
     new_token,
     tokens_match,
 )
+from ..urls import external_url
 from . import DomainError, NotAllowed, door, guests
 
 # Test-only: called right after the capacity decision, while its lock is held, so a race
@@ -316,8 +317,6 @@ def _send_status(row: Rsvp) -> None:
 
 
 def _confirm_url(row: Rsvp) -> str:
-    from ..urls import external_url
-
     return external_url("attendee.confirm_address", token=confirm_token(row))
 
 

@@ -22,6 +22,7 @@ from ..extensions import db
 from ..labels import ORGANIZATION_TYPES
 from ..models import Film, Screening, ScreeningStatus, TrustedHost, utcnow
 from ..places import country_name
+from .history import record_change
 
 VENUE_KINDS = [
     ("indoor_hall", _l("Indoor hall")),
@@ -366,8 +367,7 @@ def decide(screening: Screening) -> tuple[list[str], str | None]:
 
 def approve_and_trust(screening: Screening, *, whole_domain: bool, actor: str) -> TrustedHost:
     """Approve a pending booking and trust its organizer, in one transaction."""
-    from .bookings import approve_booking
-    from .history import record_change
+    from .bookings import approve_booking  # noqa: PLC0415 cycle: bookings imports rules
 
     host = trust(screening, whole_domain=whole_domain, actor=actor)
     record_change(screening, actor, "host trusted", kind=host.kind, value=host.value)

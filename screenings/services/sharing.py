@@ -78,7 +78,7 @@ def _embed_code(screening: Screening, url: str) -> str:
 def poster_pdf(screening: Screening, share: Share) -> bytes:
     """The poster: film, date and time at the venue, the place as the public may know it,
     and a QR code to the shared link; in the organizer's language, on their country's paper."""
-    from ..poster_pdf import PosterText, paper_for, render_poster_pdf  # fpdf: on demand
+    from ..poster_pdf import PosterText, paper_for, render_poster_pdf  # noqa: PLC0415 fpdf: on demand
 
     locale = screening.language or "en"
     day, time = _when(screening, locale)

@@ -101,7 +101,7 @@ class CalDAV:
         headers.setdefault("Authorization", "Basic dGVzdDp0ZXN0")  # test:test
         request = Request(url, data=body or None, method=method, headers=headers)
         try:
-            with urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+            with urlopen(request, timeout=30) as response:
                 return response.status, response.read()
         except HTTPError as error:
             return error.code, error.read()
@@ -158,7 +158,7 @@ def run_caldav(tmp_path_factory):
     pytest.importorskip("radicale", reason="Radicale not installed (pip install radicale)")
     folder = tmp_path_factory.mktemp("radicale")
     port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -229,7 +229,7 @@ class Khal:
             "LANG": "C.UTF-8",
             "PATH": "/usr/bin:/bin",
         }
-        result = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+        result = subprocess.run(
             [sys.executable, str(KHAL_RUN)],
             input=json.dumps([config + command for command in commands]).encode(),
             capture_output=True,
