@@ -75,6 +75,7 @@ test: $(VENV)/.installed-dev browser judges imap
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # For translators: re-extract every message into messages.pot and merge it into the French
 # and Hebrew catalogues (new messages arrive untranslated; edit the .po files), then compile
@@ -88,7 +89,7 @@ translations: $(VENV)/.installed-dev
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache node_modules
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache node_modules
 
 # The benchmark (not part of `make test`): 100,000 screenings, 1,000,000 RSVPs, wrk against the
 # app and a bare Flask route side by side; writes docs/benchmark.md. See bench/README.md.

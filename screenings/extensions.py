@@ -1,6 +1,7 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 from flask import session
 from flask_limiter import Limiter
@@ -30,6 +31,14 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The models' base class. db.Model is made at run time, so a type checker cannot see it
+# (python/mypy#8603); to mypy it is the declarative Base it extends, which is what the typed
+# Mapped[...] columns need.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(render_as_batch=True, compare_type=True)
 mail = Mail()
 csrf = CSRFProtect()

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .core import Producer, utcnow
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 
-class ProducerSession(db.Model):
+class ProducerSession(Model):
     """One logged-in device. The cookie holds a random id; only its SHA-256 is stored."""
 
     __tablename__ = "producer_sessions"
@@ -51,7 +51,7 @@ class LinkPurpose(enum.StrEnum):
     INVITE = "invite"
 
 
-class AccountLink(db.Model):
+class AccountLink(Model):
     """A single-use, expiring link e-mailed to an account's owner (token stored hashed)."""
 
     __tablename__ = "account_links"
@@ -74,7 +74,7 @@ class AccountLink(db.Model):
         return f"<AccountLink {self.purpose} for {self.producer_id}>"
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     """A single-use code that stands in for the authenticator app (shown once, stored hashed)."""
 
     __tablename__ = "recovery_codes"
@@ -111,7 +111,7 @@ class AccountAction(enum.StrEnum):
     RECOVERY_CODE_USED = "recovery_code_used"
 
 
-class AccountEvent(db.Model):
+class AccountEvent(Model):
     """The audit log: who did what to which account, when, from which address."""
 
     __tablename__ = "account_events"

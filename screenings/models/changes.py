@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .core import Screening, utcnow
 
 __all__ = ["ChangeRequest", "ChangeRequestStatus", "ProducerAlert"]
@@ -23,7 +23,7 @@ class ChangeRequestStatus:
     WITHDRAWN = "withdrawn"
 
 
-class ChangeRequest(db.Model):
+class ChangeRequest(Model):
     """A material change to an approved screening of an approval film, held for review.
 
     The screening keeps its approved particulars (and its licence) until the producer
@@ -60,7 +60,7 @@ class ChangeRequest(db.Model):
         return f"<ChangeRequest {self.id} {self.status} screening={self.screening_id}>"
 
 
-class ProducerAlert(db.Model):
+class ProducerAlert(Model):
     """An alert kept for a producer who reads them as a daily digest."""
 
     __tablename__ = "producer_alerts"

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 
 
 def utcnow() -> datetime:
@@ -71,7 +71,7 @@ class OutboxStatus(enum.StrEnum):
     SUPPRESSED = "suppressed"
 
 
-class Film(db.Model):
+class Film(Model):
     __tablename__ = "films"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -125,7 +125,7 @@ def film_text(english: str, translations_json: str, name: str, language: str) ->
     return json.loads(translations_json).get(language, {}).get(name) or english
 
 
-class LicenceTerms(db.Model):
+class LicenceTerms(Model):
     """One version of a film's licence terms; a licence keeps the version it was issued under."""
 
     __tablename__ = "licence_terms"
@@ -159,7 +159,7 @@ class LicenceTerms(db.Model):
         return f"<LicenceTerms film={self.film_id} v{self.version}>"
 
 
-class Screening(db.Model):
+class Screening(Model):
     """A booked screening: the organization, its contact, the venue and time, and its status."""
 
     __tablename__ = "screenings"
@@ -329,7 +329,7 @@ class Screening(db.Model):
         return f"<Screening {self.id} {self.status} {self.organization_name!r} {self.starts_at}>"
 
 
-class Licence(db.Model):
+class Licence(Model):
     """A revision of a screening's licence; a material change issues a new revision."""
 
     __tablename__ = "licences"
@@ -378,7 +378,7 @@ class Licence(db.Model):
         return f"<Licence {self.number} r{self.revision}>"
 
 
-class ScreeningChange(db.Model):
+class ScreeningChange(Model):
     """History of a screening: who did what, when, and which fields changed."""
 
     __tablename__ = "screening_changes"
@@ -400,7 +400,7 @@ class ScreeningChange(db.Model):
         return f"<ScreeningChange {self.screening_id} {self.action} by {self.actor}>"
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """An e-mail written in the same transaction as the change that caused it, sent after commit."""
 
     __tablename__ = "outbox_messages"
@@ -444,7 +444,7 @@ class ProducerRole(enum.StrEnum):
     VIEWER = "viewer"
 
 
-class Producer(UserMixin, db.Model):
+class Producer(UserMixin, Model):
     """A producer account. Each logged-in device holds its own ProducerSession."""
 
     __tablename__ = "producers"
@@ -500,7 +500,7 @@ class Producer(UserMixin, db.Model):
         return f"<Producer {self.email} {self.role}>"
 
 
-class ChangeCounter(db.Model):
+class ChangeCounter(Model):
     """A number raised in the transaction of every change to what a kind of cached answer
     shows ("listing": public lists and the dashboard; "feeds": the calendar feeds), so the
     answers cached under the old number are never served again (caching.py)."""
@@ -514,7 +514,7 @@ class ChangeCounter(db.Model):
         return f"<ChangeCounter {self.name}={self.value}>"
 
 
-class TrustedHost(db.Model):
+class TrustedHost(Model):
     """An organizer the producer trusts: their later compliant bookings skip review.
 
     Matched on the organizer's exact e-mail (kind "email") or, only when the producer chose

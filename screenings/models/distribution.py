@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .core import Film, Screening, utcnow
 
 __all__ = [
@@ -42,7 +42,7 @@ class MaterialKind(enum.StrEnum):
     OTHER = "other"
 
 
-class ScreeningFormat(db.Model):
+class ScreeningFormat(Model):
     """How a film is delivered to organizers: a download, or a physical medium to ship."""
 
     __tablename__ = "screening_formats"
@@ -66,7 +66,7 @@ class ScreeningFormat(db.Model):
         return f"<ScreeningFormat {self.name} ({self.kind})>"
 
 
-class DownloadLink(db.Model):
+class DownloadLink(Model):
     """An organizer's personal, expiring link to a download format; counts its uses.
 
     The token is derived from ``key`` with the app secret (so a revised licence e-mail can
@@ -96,7 +96,7 @@ class DownloadLink(db.Model):
         return f"<DownloadLink screening={self.screening_id} x{self.download_count}>"
 
 
-class Shipment(db.Model):
+class Shipment(Model):
     """A physical medium sent to a screening's organizer and returned afterwards."""
 
     __tablename__ = "shipments"
@@ -130,7 +130,7 @@ class Shipment(db.Model):
         return f"<Shipment screening={self.screening_id} {self.status}>"
 
 
-class ScreeningMaterial(db.Model):
+class ScreeningMaterial(Model):
     """A link sent with the licence: poster, discussion guide, trailer…"""
 
     __tablename__ = "screening_materials"

@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from .core import utcnow
 
 __all__ = ["InboundMessage", "SuppressedAddress"]
 
 
-class SuppressedAddress(db.Model):
+class SuppressedAddress(Model):
     """An address that hard-bounced (5.x.x) a message of ours: the outbox refuses to send
     to it until a producer lifts it. Personal data: erased with its owner."""
 
@@ -33,7 +33,7 @@ class SuppressedAddress(db.Model):
         return f"<SuppressedAddress {self.id} since {self.created_at:%Y-%m-%d}>"
 
 
-class InboundMessage(db.Model):
+class InboundMessage(Model):
     """An inbound message already acted on, by the digest of its Message-ID (or of its bytes
     when it has none): the same message delivered or polled twice changes nothing twice."""
 

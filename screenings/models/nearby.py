@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from .core import utcnow
 
 __all__ = ["NearbySubscription"]
 
 
-class NearbySubscription(db.Model):
+class NearbySubscription(Model):
     """ "Tell me when there's a screening near me": personal data (services/privacy.py).
 
     Confirmed by a link e-mailed to the address (double opt-in); every alert carries a

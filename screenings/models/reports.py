@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model, db
 from .core import Screening, utcnow
 
 __all__ = ["ScreeningReport"]
 
 
-class ScreeningReport(db.Model):
+class ScreeningReport(Model):
     """One report per screening: actual attendance, feedback, an optional quote to reuse."""
 
     __tablename__ = "screening_reports"

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .core import Screening, utcnow
 
 __all__ = ["DoorHelper", "MailBounce", "Rsvp", "RsvpStatus"]
@@ -32,7 +32,7 @@ class RsvpStatus(enum.StrEnum):
     DECLINED = "declined"
 
 
-class Rsvp(db.Model):
+class Rsvp(Model):
     """One reply to a public screening: a party of ``party_size`` seats, confirmed or waiting."""
 
     __tablename__ = "rsvps"
@@ -104,7 +104,7 @@ class Rsvp(db.Model):
         return f"<Rsvp {self.id} {self.status} x{self.party_size} screening={self.screening_id}>"
 
 
-class DoorHelper(db.Model):
+class DoorHelper(Model):
     """A check-in-only link a screening's organizer gave a volunteer: it opens the door page
     of that screening and nothing else, until revoked."""
 
@@ -130,7 +130,7 @@ class DoorHelper(db.Model):
         return f"<DoorHelper {self.id} screening={self.screening_id} active={self.is_active}>"
 
 
-class MailBounce(db.Model):
+class MailBounce(Model):
     """An address that bounced (an RFC 3464 delivery status notification came back)."""
 
     __tablename__ = "mail_bounces"
