@@ -60,11 +60,13 @@ def invite(
     sequence: int | None = None,
     stamp: datetime | None = None,
     place: Any = None,
+    about: str = "",
 ) -> bytes:
     """An iTIP REQUEST or CANCEL for one attendee, to attach to an iMIP e-mail (RFC 6047).
 
     ``place`` is what LOCATION and GEO say (services/visibility.py decides how much the
-    attendee may learn); without it, the screening's own address."""
+    attendee may learn); without it, the screening's own address. ``about`` is put into
+    DESCRIPTION (the organizer's words about the event, for a guest who read them)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if partstat not in PARTSTATS:
@@ -83,6 +85,7 @@ def invite(
         status=status,
         sequence=screening.calendar_sequence if sequence is None else sequence,
         place=place,
+        about=about,
     )
     event = _event(facts)
     event.add("DTSTAMP", _utc(stamp or datetime.now(UTC)))
@@ -356,6 +359,7 @@ def _facts(
     sequence: int,
     localized: bool = True,
     place: Any = None,
+    about: str = "",
 ) -> _Facts:
     place = place or screening  # LOCATION and GEO say only what the caller's place says
     latitude = getattr(place, "latitude", None)
@@ -378,7 +382,7 @@ def _facts(
             None if latitude is None or longitude is None else (float(latitude), float(longitude))
         ),
         url=url,
-        description=_description(screening, url, localized=localized),
+        description=_description(screening, url, localized=localized, about=about),
         created=None if created_at is None else _utc(created_at),
         last_modified=None if updated_at is None else _utc(updated_at),
     )
@@ -497,9 +501,9 @@ def _untranslated(message: str, **variables: Any) -> str:
     return message % variables
 
 
-def _description(screening: Any, url: str, *, localized: bool = True) -> str:
+def _description(screening: Any, url: str, *, localized: bool = True, about: str = "") -> str:
     """The event's text: in the current language for one person (an invite, a link),
-    in English for a published feed."""
+    in English for a published feed; ``about`` (the organizer's words) after the film's."""
     _ = gettext if localized else _untranslated
     film = screening.film
     lines = [film.title, _("Hosted by %(name)s", name=screening.organization_name)]
@@ -511,6 +515,8 @@ def _description(screening: Any, url: str, *, localized: bool = True) -> str:
         locale = str(get_locale() or "en")
         advisory = film_text(film.content_advisory, translations, "content_advisory", locale)
         lines.append(_("Content advisory: %(text)s", text=advisory))
+    if about:
+        lines += ["", about]
     lines += ["", url]
     return "\n".join(lines)
 

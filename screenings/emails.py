@@ -223,6 +223,8 @@ def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
             partstat="ACCEPTED",
             place=visibility.rsvp_place(rsvp),
             sequence=screening.calendar_sequence + rsvp.calendar_sequence_offset,
+            # A guest replied from the page that shows it (public or shared).
+            about=screening.description,
         )
     return CalendarPart(ics, method)
 

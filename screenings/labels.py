@@ -51,6 +51,7 @@ BOOKING_FIELDS = {
     "approves_guests": _l("Approve each guest"),
     "address_check": _l("Who confirms their e-mail address before their seats are held"),
     "host_question": _l("A question for your guests (optional)"),
+    "description": _l("About the event, for the public (optional)"),
     "notes": _l("Notes for the producer (optional)"),
     "host_note": _l("Note for your guests (optional)"),
 }

@@ -242,8 +242,15 @@ def test_csrf_is_enforced(client, db):
         ({"organization_name": ""}, "organization_name", "This field is required."),
         ({"organization_name": "x" * 201}, "organization_name", "Field cannot be longer than 200"),
         ({"organization_type": "pirate"}, "organization_type", "Not a valid choice"),
+        ({"organization_type": ""}, "organization_type", "Choose the type of your organization."),
+        ({"organization_type": None}, "organization_type", "Choose the type of your organization."),
         ({"organization_website": "not a url"}, "organization_website", "Enter a web address"),
         ({"organization_country": "ZZ"}, "organization_country", "Not a valid choice"),
+        (
+            {"organization_elsewhere": "y", "organization_country": ""},
+            "organization_country",
+            "Choose the country your organization is based in.",
+        ),
         ({"contact_email": "miriam@"}, "contact_email", "Enter a valid e-mail address"),
         ({"contact_phone": "call me"}, "contact_phone", "Use digits"),
         ({"country": ""}, "country", "This field is required."),
@@ -263,6 +270,8 @@ def test_csrf_is_enforced(client, db):
         ({"accept_terms": None}, "accept_terms", "must accept the licence terms"),
         ({"free_admission": None}, "free_admission", "must be free of charge"),
         ({"notes": "x" * 2001}, "notes", "Field cannot be longer than 2000"),
+        ({"description": "x" * 2001}, "description", "Field cannot be longer than 2000"),
+        ({"description": "Q&A\x07"}, "description", "invisible control characters"),
         ({"city": "Tor\x00onto"}, "city", "invisible control characters"),
         ({"venue_name": "Hall\r\nBcc: victim@example.org"}, "venue_name", "must be on one line"),
     ],
@@ -337,3 +346,159 @@ def test_future_date_helper_is_in_the_future():
     from datetime import UTC, datetime
 
     assert future_date() > datetime.now(UTC).date()
+
+
+# -- the form's traps (issue 16, item 11) --------------------------------------------------------
+
+
+def _select(page: str, name: str) -> str:
+    match = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S)
+    assert match, name
+    return match.group(0)
+
+
+def _fieldsets(page: str) -> dict[str, str]:
+    """Each fieldset of the booking particulars, by its legend."""
+    return {
+        legend.strip(): body
+        for legend, body in re.findall(
+            r'<fieldset class="section-[^"]*">\s*<legend>(.*?)</legend>(.*?)</fieldset>'
+            r"\s*(?=<fieldset|<p|$)",
+            page,
+            re.S,
+        )
+    }
+
+
+def test_the_organization_type_is_chosen_not_preselected(client):
+    page = client.get("/book").get_data(as_text=True)
+    select = _select(page, "organization_type")
+    options = re.findall(r"<option[^>]*>", select)
+    assert options[0] == '<option selected value="">'  # the placeholder, chosen
+    assert "Choose…</option>" in select
+    assert not any("selected" in option for option in options[1:])  # no "School" by default
+    assert re.search(r'<select[^>]*id="organization_type"[^>]*required', page)
+    label = re.search(r'<label for="organization_type">.*?</label>(.*?)<select', page, re.S)
+    assert 'class="required"' in label.group(1)
+
+
+def test_the_organizations_country_is_the_venues_unless_the_box_says_otherwise(book, db):
+    # The box left unticked: the venue's country is the organization's (nothing posted).
+    book(organization_country=None, country="FR", timezone="", city="Paris", region="")
+    # Ticked: the organization's own country.
+    book(
+        organization_elsewhere="y",
+        organization_country="US",
+        submission_key="second-submission-key-1234",
+    )
+    rows = db.session.execute(
+        select(Screening.country, Screening.organization_country).order_by(Screening.id)
+    ).all()
+    assert [tuple(row) for row in rows] == [("FR", "FR"), ("CA", "US")]
+
+
+def test_the_country_box_reveals_the_organizations_country_after_the_venues(client):
+    page = client.get("/book").get_data(as_text=True)
+    venue = _fieldsets(page)["The film and the venue"]
+    assert venue.index('id="country"') < venue.index('id="organization_elsewhere"')
+    assert venue.index('id="organization_elsewhere"') < venue.index('id="organization_country"')
+    assert re.search(r'<input[^>]*data-reveals="organization_country"[^>]*>', venue)
+    assert "Our organization is based in another country" in venue
+    assert 'id="organization_country-hint"' in venue
+    assert "Organization&#39;s country" not in _fieldsets(page)["Your organization"]
+
+
+def test_the_edit_form_ticks_the_box_only_for_another_country(book, client, db):
+    path = urlsplit_path(book().request.url) + "/edit"
+    page = client.get(path).get_data(as_text=True)
+    assert not re.search(r'<input[^>]*checked[^>]*id="organization_elsewhere"', page)
+    assert '<option selected value="">' in _select(page, "organization_country")
+    # The venue moves to France without the box: the organization moves with it.
+    submit(
+        client,
+        path,
+        booking_data(
+            organization_country="", country="FR", city="Paris", timezone="Europe/Paris", region=""
+        ),
+    )
+    screening = db.session.scalar(select(Screening))
+    assert (screening.country, screening.organization_country) == ("FR", "FR")
+    submit(client, path, booking_data(organization_elsewhere="y", organization_country="US"))
+    assert db.session.scalar(select(Screening.organization_country)) == "US"
+    page = client.get(path).get_data(as_text=True)
+    assert re.search(r'<input[^>]*checked[^>]*id="organization_elsewhere"', page)
+    assert '<option selected value="US">' in _select(page, "organization_country")
+
+
+def test_audience_and_seats_each_say_what_they_are_for(client):
+    page = client.get("/book").get_data(as_text=True)
+    for name, words in (
+        ("expected_audience", ("with or without an RSVP", "licence", "guests never see it")),
+        ("capacity", ("reserve online", "shows how many are left", "waiting list")),
+    ):
+        hint = re.search(rf'<p class="hint" id="{name}-hint">(.*?)</p>', page, re.S)
+        assert hint, name
+        for word in words:
+            assert word in hint.group(1), (name, word)
+        assert re.search(rf'<input[^>]*aria-describedby="{name}-hint"[^>]*id="{name}"', page)
+
+
+def test_the_edit_page_is_in_sections(book, client, db):
+    path = urlsplit_path(book().request.url) + "/edit"
+    sections = _fieldsets(client.get(path).get_data(as_text=True))
+    expected = {
+        "Your organization": ("organization_name", "organization_type"),
+        "Contact": ("contact_email",),
+        "The film and the venue": ("venue_name", "street_address", "country"),
+        "Date and time": ("timezone", "start_date", "start_time", "duration_minutes"),
+        "Guests": ("expected_audience", "capacity", "listing", "approves_guests"),
+        "About the event": ("description", "notes"),
+    }
+    assert list(sections) == list(expected)
+    for legend, names in expected.items():
+        for name in names:
+            assert f'name="{name}"' in sections[legend], (legend, name)
+
+
+DESCRIPTION = "Q&A with the director <b>live</b>\nDoors open at 18:30\nשאלות ותשובות"
+
+
+def test_the_description_is_shown_on_the_page_as_plain_text_with_its_lines(book, client, db):
+    path = urlsplit_path(book(description=DESCRIPTION).request.url)
+    screening = db.session.scalar(select(Screening))
+    assert screening.description.splitlines() == DESCRIPTION.splitlines()
+    page = client.get(f"/screenings/{screening.id}").get_data(as_text=True)
+    shown = re.search(r'<p class="pre" dir="auto">(.*?)</p>', page, re.S)
+    assert shown, "no description on the page"
+    assert "<b>live</b>" not in page
+    assert "Q&amp;A with the director &lt;b&gt;live&lt;/b&gt;" in shown.group(1)
+    assert re.search(r"18:30\r?\nשאלות", shown.group(1))
+    # The edit form shows it and changes it; emptied, the page has none.
+    edit = client.get(path + "/edit").get_data(as_text=True)
+    assert "Doors open at 18:30" in re.search(
+        r"<textarea[^>]*id=\"description\".*?</textarea>", edit, re.S
+    ).group(0)
+    submit(client, path + "/edit", booking_data(description=""))
+    assert db.session.scalar(select(Screening.description)) == ""
+    assert "About this screening" not in client.get(f"/screenings/{screening.id}").get_data(
+        as_text=True
+    )
+
+
+def test_a_new_description_waits_for_the_producer_where_the_film_needs_approval(book, client, db):
+    from screenings.models import ChangeRequest
+    from screenings.services.bookings import approve_booking, approve_change
+
+    film = db.session.scalar(select(Film))
+    film.requires_approval = True
+    db.session.commit()
+    path = urlsplit_path(book(description="Doors at 18:30").request.url)
+    screening = db.session.scalar(select(Screening))
+    approve_booking(screening, actor="producer:test")
+    submit(client, path + "/edit", booking_data(description="Buy tickets at evil.example"))
+    db.session.refresh(screening)
+    assert screening.description == "Doors at 18:30"  # the public page keeps the approved words
+    change = db.session.scalar(select(ChangeRequest))
+    assert change.changes == {"description": ["Doors at 18:30", "Buy tickets at evil.example"]}
+    approve_change(change, actor="producer:test")
+    assert screening.description == "Buy tickets at evil.example"

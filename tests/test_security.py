@@ -169,7 +169,9 @@ def test_reissued_manage_link_revokes_the_old_one(client, db, smtp, producer):  
 
 
 def test_producer_exports_and_erases_an_organizers_data(client, db, smtp, producer):  # noqa: F811
-    screening = make_screening(contact_email="Dana@Example.org", notes="Call after 6pm")
+    screening = make_screening(
+        contact_email="Dana@Example.org", notes="Call after 6pm", description="Doors at 7"
+    )
     token = booking_service.manage_token(screening)
     smtp.wait_for(1)
 
@@ -178,6 +180,7 @@ def test_producer_exports_and_erases_an_organizers_data(client, db, smtp, produc
     data = json.loads(export.get_data(as_text=True))
     assert data["screenings"][0]["contact"]["email"] == "Dana@Example.org"
     assert data["screenings"][0]["notes"] == "Call after 6pm"
+    assert data["screenings"][0]["description"] == "Doors at 7"
     assert data["emails"]
 
     refused = submit(client, "/producer/privacy", {"erase-email": "dana@example.org"})

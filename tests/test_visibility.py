@@ -341,3 +341,55 @@ def _dummy(column):
 def test_share_link_lookups_are_rate_limited(client, db):
     answers = [client.get(f"/s/guess-{n}-{'x' * 30}").status_code for n in range(4)]
     assert answers == [404, 404, 404, 429]
+
+
+# -- the organizer's public description (issue 16, item 11) -------------------------------------
+
+ABOUT = "Q&A with the director; doors open at 18:30"
+
+
+def _says_about(client, url: str) -> bool:
+    response = client.get(url)
+    return ABOUT in _readable(response.get_data()) and response.status_code == 200
+
+
+def test_a_private_screenings_description_is_read_only_behind_its_share_link(client, db, smtp):
+    screening = make_screening(visibility="private", description=ABOUT)
+    licence = screening.current_licence.number
+    nowhere = [
+        "/",
+        "/screenings",
+        "/screenings?city=Toronto",
+        f"/screenings/{screening.id}",
+        f"/screenings/{screening.id}.ics",
+        "/embed",
+        "/api/screenings",
+        "/calendar.ics",
+        f"/films/{screening.film.slug}/calendar.ics",
+        "/countries/CA/calendar.ics",
+        f"/licences/{licence}",
+    ]
+    assert [url for url in nowhere if _says_about(client, url)] == []
+    share = f"/s/{visibility.share_token(screening)}"
+    assert _says_about(client, share)
+    # A guest who replied through the link finds it in their invite, under DESCRIPTION.
+    smtp.clear()
+    submit(client, share, rsvp_data(email="guest@example.org"))
+    deliver_pending()
+    (confirmed,) = smtp.to("guest@example.org")
+    event = Calendar.from_ical(calendar_bytes(confirmed)).walk("VEVENT")[0]
+    assert ABOUT in str(event["DESCRIPTION"])
+
+
+def test_a_listed_screenings_description_is_on_its_page_and_its_guests_invites(client, db, smtp):
+    screening = make_screening(visibility="guests", description=ABOUT + "\nשאלות ותשובות")
+    assert _says_about(client, f"/screenings/{screening.id}")
+    reply(screening, "ann@example.org")
+    deliver_pending()
+    (invited,) = smtp.to("ann@example.org")
+    event = Calendar.from_ical(calendar_bytes(invited)).walk("VEVENT")[0]
+    assert str(event["DESCRIPTION"]).count("\n") >= 3  # its own lines kept, one property
+    assert ABOUT + "\nשאלות ותשובות" in str(event["DESCRIPTION"])
+    # The public .ics and the feeds keep to the film (the page alone has the words).
+    assert not _says_about(client, "/calendar.ics")
+    assert not _says_about(client, f"/screenings/{screening.id}.ics")

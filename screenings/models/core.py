@@ -258,6 +258,10 @@ class Screening(Model):
     # to confirmed guests only, on their RSVP page and in their confirmation and reminder
     # e-mails; never on a public page, feed or embed.
     host_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The organizer's public words about the event (speakers, Q&A, doors), at most
+    # services/bookings.DESCRIPTION_MAX characters: shown as plain text on the screening's
+    # page (reached only by those visibility.py lets see it) and in confirmed guests' invites.
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
     # Why the organizer cancelled (services/alerts.CANCEL_CAUSES); "" when not cancelled by them.
     cancel_cause: Mapped[str] = mapped_column(String(32), default="", server_default="")

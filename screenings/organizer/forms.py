@@ -46,7 +46,7 @@ from ..places import (
 )
 from ..services import guest_messages, guests, visibility
 from ..services.alerts import CANCEL_CAUSES
-from ..services.bookings import HOST_NOTE_MAX, BookingDetails
+from ..services.bookings import DESCRIPTION_MAX, HOST_NOTE_MAX, BookingDetails
 from ..services.distribution import formats_for
 from ..services.rules import VENUE_KINDS
 from ..services.visibility import EXPLANATIONS, LABELS
@@ -119,10 +119,12 @@ class BookingForm(PublicForm):
     )
 
     organization_name = _text(LABEL["organization_name"], 200)
+    # No type is preselected: a placeholder that is not a valid answer.
     organization_type = SelectField(
         LABEL["organization_type"],
-        choices=choices(ORGANIZATION_TYPES),
-        validators=[InputRequired()],
+        choices=choices([("", _l("Choose…")), *ORGANIZATION_TYPES]),
+        validators=[DataRequired(_l("Choose the type of your organization."))],
+        default="",
     )
     organization_website = URLField(
         LABEL["organization_website"],
@@ -133,8 +135,11 @@ class BookingForm(PublicForm):
         ],
         filters=[strip_text],
     )
+    # Asked only when it differs from the venue's: unticked, the venue's country is copied
+    # (validate_organization_country). app.js hides the country until the box is ticked.
+    organization_elsewhere = BooleanField(_l("Our organization is based in another country"))
     organization_country = SelectField(
-        LABEL["organization_country"], validators=[InputRequired(REQUIRED)]
+        LABEL["organization_country"], validators=[MarkedRequired()], default=""
     )
 
     contact_name = _text(LABEL["contact_name"], 200)
@@ -211,6 +216,11 @@ class BookingForm(PublicForm):
         choices=choices([("", _l("No question")), *guests.HOST_QUESTIONS.items()]),
         default="",
     )
+    description = TextAreaField(
+        LABEL["description"],
+        validators=[Optional(), Length(max=DESCRIPTION_MAX)],
+        filters=[strip_text],
+    )
     notes = TextAreaField(
         LABEL["notes"],
         validators=[Optional(), Length(max=2000)],
@@ -254,6 +264,13 @@ class BookingForm(PublicForm):
         checked_email(self, field)
 
     def validate_organization_country(self, field):
+        if not field.data and not self.organization_elsewhere.data:
+            field.data = self.country.data  # the venue's own check speaks for it
+            return
+        # A country chosen without the box (no script to hide the list) is taken as given.
+        self.organization_elsewhere.data = True
+        if not field.data:
+            raise ValidationError(_l("Choose the country your organization is based in."))
         if field.data not in dict(countries()):
             raise ValidationError(_l("Choose a country from the list."))
 
@@ -307,6 +324,7 @@ class BookingForm(PublicForm):
             visibility=self.listing.data,
             rsvps_enabled=bool(self.rsvps_enabled.data),
             notes=self.notes.data or "",
+            description=self.description.data or "",
             format_id=self.format_id.data,
             venue_kind=self.venue_kind.data or "",
             approves_guests={"on": True, "off": False}.get(self.approves_guests.data or ""),
@@ -327,6 +345,10 @@ class BookingForm(PublicForm):
         self.start_date.data = screening.local_start.date()
         self.start_time.data = time(screening.local_start.hour, screening.local_start.minute)
         self.listing.data = screening.visibility
+        if screening.organization_country == screening.country:
+            self.organization_country.data = ""  # asked again only when the box is ticked
+        else:
+            self.organization_elsewhere.data = True
         self.approves_guests.data = "on" if screening.approves_guests else "off"
 
 

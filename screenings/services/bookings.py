@@ -62,9 +62,15 @@ REVIEWED_FIELDS = (
     "postal_code",
     "country",
     "visibility",
+    # What the public reads on the screening's page.
+    "description",
 )
 # The longest host note for guests (Screening.host_note), in characters.
 HOST_NOTE_MAX = 1000
+# The longest public description of the event (Screening.description), in characters.
+DESCRIPTION_MAX = 2000
+# The texts a form may leave out (None in BookingDetails), with their longest.
+LONGEST_TEXTS = {"host_note": HOST_NOTE_MAX, "description": DESCRIPTION_MAX}
 # A start moved by more than this goes back to review.
 REVIEWED_MOVE = timedelta(days=1)
 # Fields whose change must reach calendars (iCalendar SEQUENCE is raised).
@@ -129,6 +135,8 @@ class BookingDetails:
     host_question: str = ""
     # The host's note for guests (Screening.host_note); None: not on this form, kept as is.
     host_note: str | None = None
+    # What the public reads about the event on its page (Screening.description); None: kept.
+    description: str | None = None
 
 
 @dataclass
@@ -196,12 +204,11 @@ def _apply(screening: Screening, details: BookingDetails, starts_at: datetime) -
     start_date, start_time = values.pop("start_date"), values.pop("start_time")
     values.pop("film_id")
     guests.resolve(values)
-    if values["host_note"] is None:
-        del values["host_note"]
-    elif len(values["host_note"]) > HOST_NOTE_MAX:
-        raise BookingError(
-            _("Keep the note to %(n)s characters.", n=HOST_NOTE_MAX), field="host_note"
-        )
+    for name, longest in LONGEST_TEXTS.items():
+        if values[name] is None:  # not on this form: kept as it is
+            del values[name]
+        elif len(values[name]) > longest:
+            raise BookingError(_("Keep this to %(n)s characters.", n=longest), field=name)
     values["local_start"] = datetime.combine(start_date, start_time)
     if values["duration_minutes"] is None:
         values["duration_minutes"] = (

@@ -222,6 +222,7 @@ def export_organizer_data(email: str) -> dict:
                 "duration_minutes": s.duration_minutes,
                 "expected_audience": s.expected_audience,
                 "notes": s.notes,
+                "description": s.description,
                 "licences": [
                     {
                         "number": lic.number,

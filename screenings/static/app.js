@@ -77,6 +77,23 @@
     });
   }
 
+  // A box that reveals the field it names (data-reveals): hidden and disabled, so not sent,
+  // while the box is unticked (the server then copies the venue's country).
+  function wireReveal(form) {
+    Array.prototype.forEach.call(form.querySelectorAll("input[data-reveals]"), function (box) {
+      var target = document.getElementById(box.getAttribute("data-reveals"));
+      if (!target) { return; }
+      var wrapper = target.closest(".field") || target;
+      function show() {
+        wrapper.hidden = !box.checked;
+        target.disabled = !box.checked;
+      }
+      box.setAttribute("aria-controls", target.id);
+      box.addEventListener("change", show);
+      show();
+    });
+  }
+
   // One submission per form: a second click does nothing while the first is sent.
   function wireSingleSubmit(form) {
     form.addEventListener("submit", function () {
@@ -165,6 +182,7 @@
       wireZones(form);
       wireTerms(form);
       wireListingDefault(form);
+      wireReveal(form);
       wireObservances(form);
       wireSingleSubmit(form);
     });

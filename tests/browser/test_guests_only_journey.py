@@ -32,7 +32,6 @@ def test_guests_only_address_reaches_an_attendee_once_confirmed(page, live_serve
     # Replies straight to the list here (approval, on by default for a faith community, has
     # its own journey in tests/test_guest_approval.py).
     page.get_by_label("Approve each guest").select_option("off")
-    page.get_by_label("Organization's country").select_option(label="Canada")
     page.get_by_label("Your name").fill("Miriam Cohen")
     page.get_by_label("Your e-mail").fill("miriam@example.org")
     page.get_by_label("Venue name").fill("Main Sanctuary Hall")

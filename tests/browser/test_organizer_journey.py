@@ -36,11 +36,26 @@ def test_organizer_books_manages_edits_and_cancels(page, live_server, smtp, tmp_
     expect(page.get_by_label("Film", exact=True)).to_have_value("1")
     expect(page.get_by_label("Duration in minutes")).to_have_value("145")
 
+    # No organization type is chosen for the person, and their country is asked only when
+    # it is not the venue's: the box reveals it, unticking hides it again.
+    organization_type = page.get_by_label("Type of organization")
+    expect(organization_type).to_have_value("")
+    expect(organization_type.locator("option:checked")).to_have_text("Choose…")
+    elsewhere = page.get_by_label("Our organization is based in another country")
+    organization_country = page.locator("#organization_country")
+    expect(elsewhere).not_to_be_checked()
+    expect(organization_country).to_be_hidden()
+    elsewhere.check()
+    expect(page.get_by_label("Organization's country")).to_be_visible()
+    expect(page.get_by_label("Organization's country")).to_be_enabled()
+    elsewhere.uncheck()
+    expect(organization_country).to_be_hidden()
+    expect(organization_country).to_be_disabled()  # not sent: the venue's country is copied
+
     # Filled in like a person, except the e-mail, forgotten.
     page.get_by_label("Organization name").fill("Beth Tzedec Congregation")
-    page.get_by_label("Type of organization").select_option(label="Faith community")
+    organization_type.select_option(label="Faith community")
     page.get_by_label("Website").fill("https://example.org")
-    page.get_by_label("Organization's country").select_option(label="Canada")
     page.get_by_label("Your name").fill("Miriam Cohen")
     page.get_by_label("Phone (optional)").fill("+1 416 555 0100")
     page.get_by_label("Venue name").fill("Main Sanctuary Hall")
@@ -72,6 +87,9 @@ def test_organizer_books_manages_edits_and_cancels(page, live_server, smtp, tmp_
     page.get_by_label("Public: listed on the upcoming screenings page").check()
     expect(page.get_by_label("Let attendees RSVP online")).to_be_checked()
     page.get_by_label("Notes for the producer (optional)").fill("Discussion with a survivor. 🎬")
+    page.get_by_label("About the event, for the public (optional)").fill(
+        "Q&A with the director.\nDoors open at 18:30."
+    )
     page.get_by_label("I accept the licence terms").check()
     page.get_by_label("I confirm that admission will be free").check()
     page.get_by_role("button", name="Book the screening").click()
@@ -107,6 +125,20 @@ def test_organizer_books_manages_edits_and_cancels(page, live_server, smtp, tmp_
     expect(page.locator(".status")).to_contain_text(f"Approved: licence {number} is issued.")
     expect(page.get_by_text("Discussion with a survivor. 🎬")).to_be_visible()
 
+    # The public page shows the description as typed, on its two lines.
+    public_page = page.context.new_page()
+    public_page.goto(page.get_by_role("link", name="Open the public page").get_attribute("href"))
+    about = public_page.locator(".event-description p")
+    expect(about).to_have_attribute("dir", "auto")
+    expect(about).to_have_text("Q&A with the director.\nDoors open at 18:30.")
+    top, second = about.evaluate(
+        """p => { const range = document.createRange(); range.selectNodeContents(p);
+                  const rects = [...range.getClientRects()]; return [rects[0].top,
+                  rects[rects.length - 1].top]; }"""
+    )
+    assert second > top, "the line break was not kept"
+    public_page.close()
+
     # The licence e-mail reaches the SMTP server, with the manage link in it.
     messages = smtp.wait_for(1)
     licence_mail = next(m for m in messages if number in str(m["Subject"]))
@@ -134,6 +166,17 @@ def test_organizer_books_manages_edits_and_cancels(page, live_server, smtp, tmp_
     page.get_by_role("link", name="Change the screening").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Change your screening")
     expect(page.get_by_label("Time zone of the venue")).to_have_value("America/Toronto")
+    # In sections: each a group named by its legend.
+    for legend, label in (
+        ("Your organization", "Type of organization"),
+        ("The film and the venue", "Venue name"),
+        ("Date and time", "Time zone of the venue"),
+        ("Guests", "Seats available for RSVPs"),
+    ):
+        group = page.get_by_role("group", name=legend, exact=True)
+        expect(group.get_by_label(label)).to_be_visible()
+    expect(page.get_by_label("Type of organization")).to_have_value("faith_community")
+    expect(page.locator("#organization_country")).to_be_hidden()
     page.get_by_label("Venue name").fill("Community Hall")
     page.get_by_role("button", name="Save changes").click()
     expect(page).to_have_url(manage_url)
@@ -168,3 +211,16 @@ def test_organizer_books_manages_edits_and_cancels(page, live_server, smtp, tmp_
 
     # Nothing was blocked by the Content-Security-Policy or broke in the page's script.
     assert page.console_errors == []
+
+
+def test_without_script_the_organizations_country_is_still_there_to_choose(browser, live_server):
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(live_server + "/book")
+        expect(page.get_by_label("Our organization is based in another country")).to_be_visible()
+        expect(page.get_by_label("Organization's country")).to_be_visible()
+        expect(page.get_by_label("Organization's country")).to_be_enabled()
+        expect(page.locator("#organization_country-hint")).to_contain_text("when not in the venue")
+    finally:
+        context.close()

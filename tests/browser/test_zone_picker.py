@@ -111,7 +111,6 @@ def test_a_berlin_booking_goes_through(browser, live_server, smtp):
         for selector, value in fill.items():
             page.locator(selector).fill(value)
         page.locator("#organization_type").select_option("faith_community")
-        page.locator("#organization_country").select_option("DE")
         page.locator("#country").select_option("DE")
         expect(page.locator("#timezone")).to_have_value("Europe/Berlin")
         page.locator("input[name=listing][value=public]").check()
