@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import datetime
 from typing import Any
@@ -10,12 +11,12 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .core import Screening, utcnow
+from .core import Screening, one_of, utcnow
 
 __all__ = ["ChangeRequest", "ChangeRequestStatus", "ProducerAlert"]
 
 
-class ChangeRequestStatus:
+class ChangeRequestStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -32,6 +33,7 @@ class ChangeRequest(Model):
     """
 
     __tablename__ = "change_requests"
+    __table_args__ = (one_of("status", ChangeRequestStatus),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), index=True)

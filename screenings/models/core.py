@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +38,14 @@ def utcnow() -> datetime:
 def normalize_email(address: str) -> str:
     """An address as every ``email_normalized`` column and the suppression list hold it."""
     return address.strip().lower()
+
+
+def one_of(column: str, values: Iterable[str], name: str | None = None) -> CheckConstraint:
+    """A CHECK that holds a state stored as text to the values its enum names: a typo or a
+    stale writer fails in the database, not later on a page. A new value needs a migration
+    (tests/test_migrations.py compares the constraints)."""
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name or f"{column}_known")
 
 
 class OrganizationType(enum.StrEnum):
@@ -189,6 +198,8 @@ class Screening(Model):
         CheckConstraint(
             "address_check IN ('off', 'large_parties', 'everyone')", name="address_check_known"
         ),
+        one_of("status", ScreeningStatus),
+        one_of("organization_type", OrganizationType),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -410,6 +421,7 @@ class OutboxMessage(Model):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        one_of("status", OutboxStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

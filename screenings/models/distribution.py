@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .core import Film, Screening, utcnow
+from .core import Film, Screening, one_of, utcnow
 
 __all__ = [
     "DownloadLink",
@@ -100,7 +100,10 @@ class Shipment(Model):
     """A physical medium sent to a screening's organizer and returned afterwards."""
 
     __tablename__ = "shipments"
-    __table_args__ = (Index("ix_shipments_status_ship_by", "status", "ship_by"),)
+    __table_args__ = (
+        Index("ix_shipments_status_ship_by", "status", "ship_by"),
+        one_of("status", ShipmentStatus),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     screening_id: Mapped[int] = mapped_column(ForeignKey("screenings.id"), unique=True)

@@ -15,7 +15,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from .core import Screening, utcnow
+from .core import Screening, one_of, utcnow
 
 __all__ = ["DoorHelper", "MailBounce", "Rsvp", "RsvpStatus"]
 
@@ -38,6 +38,7 @@ class Rsvp(Model):
     __tablename__ = "rsvps"
     __table_args__ = (
         CheckConstraint("party_size >= 1", name="party_size_positive"),
+        one_of("status", RsvpStatus),
         # One active reply per e-mail address and screening: a double submission is one RSVP.
         Index(
             "uq_rsvps_screening_id_email_active",
