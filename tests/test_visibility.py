@@ -308,6 +308,9 @@ def test_the_migration_keeps_public_rows_public_and_private_rows_private(tmp_pat
                     is_public=listed,
                     submission_key=f"k{screening_id}",
                     manage_token_hash=f"h{screening_id}",
+                    # States a later migration holds to their enums' values.
+                    status="approved",
+                    organization_type="school",
                 )
                 names = ", ".join(values)
                 marks = ", ".join(f":{name}" for name in values)
