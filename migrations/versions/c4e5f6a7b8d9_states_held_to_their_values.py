@@ -5,7 +5,7 @@ change_requests.status, shipments.status (models/core.py one_of).
 Every value written so far came from those enums, so no row needs changing.
 
 Revision ID: c4e5f6a7b8d9
-Revises: b3d6f8a0c2e5
+Revises: a5c2e8f1d3b7
 Create Date: 2026-12-02 14:00:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c4e5f6a7b8d9"
-down_revision = "b3d6f8a0c2e5"
+down_revision = "a5c2e8f1d3b7"
 branch_labels = None
 depends_on = None
 
