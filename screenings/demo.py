@@ -47,7 +47,7 @@ from .places import (
 from .security import link_key
 from .services import visibility
 from .services.films import seed_catalogue
-from .services.licences import new_licence_number
+from .services.licences import new_licence_number, organization_type_label
 
 BATCH = 5_000
 
@@ -377,6 +377,11 @@ def _country_name(code: str) -> str:
     return country_name(code)
 
 
+@cache
+def _organization_type_label(value: str) -> str:
+    return organization_type_label(value)
+
+
 def _licence_row(
     row: dict, film: Film, terms_id: int, zone: ZoneInfo, rng: random.Random, numbers: set
 ) -> dict:
@@ -392,7 +397,7 @@ def _licence_row(
         "director": film.director,
         "production_company": film.production_company,
         "organization_name": row["organization_name"],
-        "organization_type_label": OrganizationType(row["organization_type"]).label,
+        "organization_type_label": _organization_type_label(row["organization_type"]),
         "venue_name": row["venue_name"],
         "street_address": row["street_address"],
         "city": row["city"],

@@ -10,6 +10,7 @@ from flask_babel import force_locale, get_locale, gettext
 
 from . import calendar
 from .extensions import db
+from .formatting import localized_start_display
 from .models import Licence, RsvpStatus, Screening
 from .outbox import (
     Attachment,
@@ -23,7 +24,6 @@ from .outbox import (
 from .services import clashes, door, observances, visibility
 from .services.distribution import licence_email_context
 from .urls import external_url, public_domain
-from .views import localized_start_display
 
 
 def _to_organizer(

@@ -1,5 +1,6 @@
 """What a booking's fields are called, as the booking form shows them: one home for the form's
-labels (organizer/forms.py) and for the e-mails that list what changed (views.readable_changes).
+labels (organizer/forms.py) and for the e-mails that list what changed
+(formatting.readable_changes).
 
 Services, e-mails and the producer's pages read these without importing a blueprint's forms.
 """

@@ -513,7 +513,7 @@ def _suppressed(addresses: set[str]) -> set[str]:
     )
 
 
-# The outbox page reads this prefix (views.plain_delivery_error) and says it in plain words.
+# The outbox page reads this prefix (formatting.plain_delivery_error) and says it in plain words.
 SUPPRESSED_ERROR = "suppressed: this address bounced permanently before"
 
 

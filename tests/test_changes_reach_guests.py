@@ -13,12 +13,12 @@ from babel import dates as babel_dates
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
+from screenings.formatting import localized_start_display
 from screenings.models import OutboxMessage, Screening
 from screenings.outbox import deliver_pending
 from screenings.services import rsvps as rsvp_service
 from screenings.services.bookings import update_booking
 from screenings.services.reminders import send_reminders
-from screenings.views import localized_start_display
 
 from .factories import booking_details, make_screening
 from .rsvp_helpers import reply

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 
 from screenings.models import Licence, Rsvp, Screening, ScreeningReport, utcnow
 from screenings.services.bookings import find_by_manage_token, manage_token
+from screenings.services.licences import particulars_of
 from screenings.services.rsvps import find_by_token, rsvp_token
 
 LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
@@ -116,3 +117,13 @@ def test_same_seed_same_data(runner, db):
         (s.city, s.starts_at) for s in db.session.scalars(select(Screening).order_by(Screening.id))
     ]
     assert [city for city, _ in again] == [city for city, _ in first]
+
+
+def test_demo_licences_state_what_issuing_one_states(runner, db):
+    """A demo licence's particulars are the ones issue_licence would freeze for its screening
+    (the booking form's organization type label, not the bare value's)."""
+    assert runner.invoke(args=["demo-data", "--screenings", "120", "--rsvps", "10"]).exit_code == 0
+    licences = db.session.scalars(select(Licence)).all()
+    assert {licence.screening.organization_type for licence in licences} >= {"university"}
+    for licence in licences:
+        assert licence.particulars == particulars_of(licence.screening)

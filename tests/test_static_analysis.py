@@ -72,3 +72,31 @@ def test_no_template_title_block_holds_markup():
         if "<" in title
     ]
     assert slips == []
+
+
+def _web_layer_imports() -> list[str]:
+    """Where a module outside the web layer (the blueprint packages, screenings/views.py and
+    the app factory) imports a views module."""
+    import ast
+
+    web = {path.parent for path in PACKAGE.rglob("views.py")} - {PACKAGE}
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent in web or path in (PACKAGE / "views.py", PACKAGE / "__init__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(alias.name for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(name.split(".")[-1] == "views" for name in names):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    return found
+
+
+def test_services_and_emails_never_import_the_web_layer():
+    """Words for people live in screenings/formatting.py; services, e-mails and the other
+    non-web modules import them from there, not from a module that registers pages."""
+    assert _web_layer_imports() == []

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from ..door.forms import HelperForm
 from ..door.views import helper_links
 from ..extensions import db, limiter
+from ..formatting import format_time
 from ..forms import ConfirmForm
 from ..models import Film, RsvpStatus, ScreeningFormat
 from ..places import NonexistentLocalTime
@@ -36,7 +37,7 @@ from ..services.inbound import bounced_addresses
 from ..services.sharing import poster_pdf as render_poster
 from ..services.sharing import share_of
 from ..urls import external_url
-from ..views import form_error, format_time, private_page, rate_limit_forms
+from ..views import form_error, private_page, rate_limit_forms
 from . import bp
 from .forms import (
     BookingForm,

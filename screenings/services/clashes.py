@@ -21,8 +21,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
+from ..formatting import format_datetime
 from ..models import Screening, ScreeningStatus
-from ..views import format_datetime
 from . import visibility
 
 NEARBY = timedelta(hours=3)

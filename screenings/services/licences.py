@@ -82,7 +82,7 @@ def local_start_display(screening: Screening) -> str:
     return start_words(screening.local_start_aware, screening.timezone)
 
 
-def _organization_type_label(value: str) -> str:
+def organization_type_label(value: str) -> str:
     """The booking form's label of an organization type in English, the message id the PDF
     shows in the organizer's language (the bare value's label for a type it no longer has)."""
     with force_locale("en"):
@@ -98,7 +98,7 @@ def particulars_of(screening: Screening) -> dict:
         "director": film.director,
         "production_company": film.production_company,
         "organization_name": screening.organization_name,
-        "organization_type_label": _organization_type_label(screening.organization_type),
+        "organization_type_label": organization_type_label(screening.organization_type),
         "venue_name": screening.venue_name,
         "street_address": screening.street_address,
         "city": screening.city,
