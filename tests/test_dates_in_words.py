@@ -65,7 +65,7 @@ def test_holiday_and_blackout_dates_are_written_in_the_readers_language(app, db)
         date(2027, 12, 25), time(19, 0), country="CA", timezone="America/Toronto", city="Toronto"
     )
     blackout = rules.BlackoutDates(["2027-12-25"])
-    expected = {"en": "December 25, 2027", "fr": "25 décembre 2027", "he": "25 בדצמבר 2027"}
+    expected = {"en": "25 December 2027", "fr": "25 décembre 2027", "he": "25 בדצמבר 2027"}
     with app.test_request_context():
         for language, words in expected.items():
             with force_locale(language):
@@ -76,3 +76,31 @@ def test_holiday_and_blackout_dates_are_written_in_the_readers_language(app, db)
             assert words in refused[0], refused
             assert words in described
             assert "2027-12-25" not in " ".join([*holiday, *refused, described])
+
+
+def test_one_english_email_writes_every_date_day_first(client, db, smtp):
+    """The licence e-mail states the start and the download link's expiry: both in the house
+    style (day, month, year), never beside CLDR's American "December 10, 2026"."""
+    from screenings.models import DownloadLink, Film
+    from screenings.services.distribution import add_format
+
+    from .conftest import booking_data, future_date, submit
+
+    online = add_format(
+        db.session.get(Film, 1), name="File", kind="download", download_url="https://f.example/x"
+    )
+    assert submit(client, "/book", booking_data(format_id=str(online.id))).status_code == 302
+    (message,) = smtp.wait_for(1)
+    expires = db.session.scalar(select(DownloadLink.expires_at))
+    start = future_date()  # booking_data's day
+    for part in ("plain", "html"):
+        body = message.get_body((part,)).get_content()
+        assert f"{expires.day} {expires:%B} {expires.year}" in body
+        # The start, as every start is written: "Friday 1 January 2027".
+        assert f"{start:%A} {start.day} {start:%B} {start.year}" in body
+        american = re.findall(
+            r"(?:January|February|March|April|May|June|July|August|"
+            r"September|October|November|December) \d{1,2}, \d{4}",
+            body,
+        )
+        assert american == [], part

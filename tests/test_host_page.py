@@ -97,7 +97,8 @@ def test_a_public_screening_shares_its_page_with_qr_embed_and_poster(client, db,
     text = _text(poster)
     local = screening.local_start_aware
     assert "The Killing Roads" in text
-    assert babel_dates.format_date(local, "full", locale="en") in text  # venue's day, Babel
+    # The venue's day, as every start is written ("Friday 1 January 2027").
+    assert f"{local:%A} {local.day} {local:%B} {local.year}" in text
     assert babel_dates.format_time(local, "short", locale="en") in text
     assert "1700 Bathurst Street" in text  # public: the street too
     assert "Toronto Ontario M5P 3K3\nCanada" in text  # as Canada writes it (places.address_lines)

@@ -226,7 +226,8 @@ def test_dates_and_numbers_follow_the_locale(app):
                 rendered[language] = render_template_string(
                     template, moment=moment, day=date(2026, 12, 10)
                 )
-    assert rendered["en"] == "December 10, 2026, 19:30 | Thursday, December 10, 2026 | 12,345.5"
+    # English in the licences' house style, day first, as starts are written (places.date_words)
+    assert rendered["en"] == "10 December 2026, 19:30 | Thursday 10 December 2026 | 12,345.5"
     assert rendered["fr"] == "10 décembre 2026, 19:30 | jeudi 10 décembre 2026 | 12\u202f345,5"
     assert rendered["he"].startswith("10 בדצמבר 2026, 19:30 | יום חמישי, 10 בדצמבר 2026")
 

@@ -110,7 +110,7 @@ def test_physical_format_goes_to_the_fulfilment_queue(client, producer, db, smtp
     assert "Beth Tzedec Congregation" in page
     assert "DCP" in page
     ship_by = shipment.ship_by
-    assert f"{ship_by:%b} {ship_by.day}, {ship_by.year}" in page  # Babel's English date
+    assert f"{ship_by.day} {ship_by:%b} {ship_by.year}" in page  # English dates, day first
 
     refused = submit(
         client,

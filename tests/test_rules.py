@@ -21,8 +21,8 @@ producer = producer_helpers.producer  # the fixture, logged in on `client`
 
 
 def _in_words(day) -> str:
-    """A date as English pages write it (Babel's long date): "December 25, 2027"."""
-    return f"{day:%B} {day.day}, {day.year}"
+    """A date as English pages write it (the house style, day first): "25 December 2027"."""
+    return f"{day.day} {day:%B} {day.year}"
 
 
 def _film_with(db, settings: dict, *, auto: bool = True, approval: bool = True) -> Film:

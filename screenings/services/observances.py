@@ -20,13 +20,13 @@ from importlib import resources
 from astral import Observer
 from astral.sun import dusk, sunset
 from dateutil.easter import easter
-from flask_babel import format_date
 from flask_babel import gettext as _
 
 from ..models import Screening
 from ..places import (
     city_point,
     country_name,
+    localized_date,
     venue_time_to_utc,
 )
 
@@ -158,7 +158,7 @@ def warnings(screening) -> list[str]:
                 _(
                     "%(holiday)s (a Jewish holiday, from the evening before) falls on %(date)s.",
                     holiday=name,
-                    date=format_date(holiday_day, "long"),
+                    date=localized_date(holiday_day, "long"),
                 )
             )
             break
@@ -170,14 +170,14 @@ def warnings(screening) -> list[str]:
         found.append(
             _(
                 "%(date)s is %(holiday)s, a public holiday in %(country)s.",
-                date=format_date(day, "long"),
+                date=localized_date(day, "long"),
                 holiday=public[day],
                 country=country_name(screening.country) or screening.country,
             )
         )
 
     if day == easter(day.year) and day not in public:
-        found.append(_("%(date)s is Easter Sunday.", date=format_date(day, "long")))
+        found.append(_("%(date)s is Easter Sunday.", date=localized_date(day, "long")))
     christmas = date(day.year, 12, 25)
     if (day == christmas and day not in public) or (
         day == christmas - timedelta(days=1) and _evening(screening, observer)
@@ -224,7 +224,7 @@ def _islamic(screening, day: date, observer: Observer | None) -> list[str]:
             return [
                 _(
                     "%(date)s is during %(holiday)s (the date may differ by a day locally).",
-                    date=format_date(day, "long"),
+                    date=localized_date(day, "long"),
                     holiday=label,
                 )
             ]

@@ -13,15 +13,15 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from ..extensions import db
 from ..labels import ORGANIZATION_TYPES
 from ..models import Film, Screening, ScreeningStatus, TrustedHost, utcnow
-from ..places import country_name
+from ..places import country_name, localized_date
 from .history import record_change
 
 VENUE_KINDS = [
@@ -176,7 +176,7 @@ class BlackoutDates(Rule):
     key = "blackout_dates"
 
     def describe(self) -> str:
-        days = (format_date(date.fromisoformat(day), "long") for day in self.setting)
+        days = (localized_date(date.fromisoformat(day), "long") for day in self.setting)
         return _("No screenings on: %(dates)s.", dates=", ".join(days))
 
     def evaluate(self, screening):
@@ -185,7 +185,7 @@ class BlackoutDates(Rule):
             return [
                 _(
                     "%(date)s is a date on which the film may not be screened.",
-                    date=format_date(screening.local_start.date(), "long"),
+                    date=localized_date(screening.local_start.date(), "long"),
                 )
             ]
         return []

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from markupsafe import escape
 
 from ..models import Screening, ScreeningStatus
-from ..places import place_lines
+from ..places import date_words, place_lines
 from ..urls import external_url
 from . import visibility
 
@@ -47,9 +47,9 @@ def share_of(screening: Screening) -> Share | None:
 
 
 def _when(screening: Screening, locale: str) -> tuple[str, str]:
-    """The day and the time at the venue, in the locale's words ("Thursday, 10 December 2026")."""
+    """The day and the time at the venue, in the locale's words ("Thursday 10 December 2026")."""
     local = screening.local_start_aware
-    day = babel_dates.format_date(local, "full", locale=locale)
+    day = date_words(local, "full", locale)
     time = babel_dates.format_time(local, "short", locale=locale)
     zone = babel_dates.get_timezone_name(local, "short", locale=locale)
     return day, f"{time} ({zone})"
