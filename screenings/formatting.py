@@ -143,6 +143,17 @@ def format_date(value: date | datetime | None, format: str = "medium") -> str:
     return localized_date(value, format)
 
 
+def plural_samples() -> list[tuple[str, int]]:
+    """One number of each CLDR plural category of the current language, smallest first
+    (Hebrew: one 1, two 2, other 0): a page whose script counts (Intl.PluralRules) is given
+    the ngettext form of each, and picks by the category of its own count."""
+    rule = Locale.parse(_locale()).plural_form
+    found: dict[str, int] = {}
+    for number in range(1001):
+        found.setdefault(rule(number), number)
+    return sorted(found.items(), key=lambda item: item[1])
+
+
 def format_number(value: float | int | None) -> str:
     """A number with the locale's digit grouping and decimal sign."""
     if value is None:

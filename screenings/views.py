@@ -22,6 +22,7 @@ from .formatting import (
     localized_country_name,
     localized_start_display,
     plain_delivery_error,
+    plural_samples,
     readable_changes,
 )
 from .identity import producer_identity
@@ -166,6 +167,7 @@ def register_template_helpers(app: Flask) -> None:
         external_url=external_url,
         visibility_label=visibility_label,
         readable_changes=readable_changes,
+        plural_samples=plural_samples,
         # A film's synopsis or advisory in the page's (or e-mail's) language, else English.
         film_text=lambda film, name: film.text_in(name, str(get_locale() or "en")),
     )

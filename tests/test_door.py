@@ -303,3 +303,22 @@ def test_door_attendance_shows_on_the_producers_reach_page(client, producer, db)
     month = reported.starts_at.strftime("%Y-%m")
     in_month = 3 + (1 if other.starts_at.strftime("%Y-%m") == month else 0)
     assert f"<tr><td>{month}</td><td>80</td><td>64</td><td>{in_month}</td></tr>" in html
+
+
+def test_the_queued_count_is_worded_for_each_plural_form_of_the_page_s_language(client, db):
+    """The page's script counts the check-ins waiting offline and picks the sentence by
+    Intl.PluralRules: the page holds ngettext's words for each CLDR category of its language."""
+    screening = make_screening()
+    queued = re.compile(r'data-msg-queued-(\w+)="([^"]*)"')
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert dict(queued.findall(client.get(organizer_door(screening)).get_data(as_text=True))) == {
+        "one": "{n} check-in waiting for the connection.",
+        "other": "{n} check-ins waiting for the connection.",
+    }
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "he"
+    hebrew = dict(queued.findall(client.get(organizer_door(screening)).get_data(as_text=True)))
+    assert hebrew == {
+        "one": "רישום כניסה אחד ממתין לחיבור.",
+        "two": "{n} רישומי כניסה ממתינים לחיבור.",
+        "other": "{n} רישומי כניסה ממתינים לחיבור.",
+    }

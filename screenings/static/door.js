@@ -54,7 +54,15 @@
   function saveQueue(items) {
     localStorage.setItem(queueKey, JSON.stringify(items));
     queueState.hidden = items.length === 0;
-    queueState.textContent = fill(root.dataset.msgQueued, { n: items.length });
+    queueState.textContent = fill(queuedWords(items.length), { n: items.length });
+  }
+  // The page holds the sentence for each plural category of its language (formatting.
+  // plural_samples); the count's category picks one, as ngettext would.
+  var plurals = new Intl.PluralRules(document.documentElement.lang || "en");
+  function queuedWords(n) {
+    var category = plurals.select(n);
+    var key = "msgQueued" + category.charAt(0).toUpperCase() + category.slice(1);
+    return root.dataset[key] || root.dataset.msgQueuedOther;
   }
   var flushing = false;
   function flush() {
