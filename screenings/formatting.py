@@ -6,6 +6,7 @@ registers; e-mails and services import them from here, never from the web layer.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from .extensions import db
 from .labels import ORGANIZATION_TYPES, field_label
@@ -237,3 +239,29 @@ def localized_address_line(place) -> str:
 def localized_country_name(code: str) -> str:
     """A country's name in the current language."""
     return country_name(code, _locale())
+
+
+def bdi(text) -> Markup:
+    """Someone's own words (a name, a title, a city) isolated inside a sentence, so an English
+    name in a Hebrew sentence (or the reverse) keeps its full stops and numbers where they
+    belong: ``_("… %(host)s …", host=name|bdi)``. Escaped once, as the sentence is."""
+    return Markup("<bdi>{}</bdi>").format(text)
+
+
+# A numbered ("1." "2)") or bulleted line starts a paragraph of its own, as a blank line does.
+_PARAGRAPH_START = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s")
+
+
+def paragraphs(text: str | None) -> list[str]:
+    """Text cut into its paragraphs (the numbered terms of a licence), each to be shown as
+    an element of its own with dir="auto": a term then starts with its number whatever the
+    page's direction. A line that continues the one before stays in its paragraph."""
+    found: list[list[str]] = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            found.append([])
+        elif not found or not found[-1] or _PARAGRAPH_START.match(line):
+            found.append([line])
+        else:
+            found[-1].append(line)
+    return ["\n".join(lines) for lines in found if lines]

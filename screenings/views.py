@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from .calendar import subscribe_links, webcal_url
 from .extensions import db
 from .formatting import (
+    bdi,
     format_date,
     format_datetime,
     format_number,
@@ -21,6 +22,7 @@ from .formatting import (
     localized_address_line,
     localized_country_name,
     localized_start_display,
+    paragraphs,
     plain_delivery_error,
     plural_samples,
     readable_changes,
@@ -176,3 +178,5 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(format_date, "format_date")
     app.add_template_filter(format_time, "format_time")
     app.add_template_filter(format_number, "format_number")
+    app.add_template_filter(bdi, "bdi")
+    app.add_template_filter(paragraphs, "paragraphs")

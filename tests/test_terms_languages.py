@@ -12,6 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from screenings.calendar import published_event
+from screenings.formatting import paragraphs
 from screenings.identity import producer_identity
 from screenings.models import Film, Licence, LicenceTerms, Screening
 from screenings.services import films
@@ -260,3 +261,17 @@ def test_the_producer_writes_the_synopsis_and_advisory_in_french_and_hebrew(clie
     assert film.text_in("content_advisory", "he") == "אזהרה."
     assert film.text_in("synopsis", "he") == "A documentary."  # left empty: the English
     assert film.text_in("content_advisory", "fr") == "Graphic footage."
+
+
+def test_terms_are_cut_into_their_numbered_paragraphs():
+    """Each numbered term is a paragraph of its own (shown dir="auto"); a wrapped line stays
+    with its term, and a blank line also ends a paragraph."""
+    text = "Preamble line\n1. Grant. One\nwrapped.\n2) Second.\n\nClosing words.\n- a bullet\n"
+    assert paragraphs(text) == [
+        "Preamble line",
+        "1. Grant. One\nwrapped.",
+        "2) Second.",
+        "Closing words.",
+        "- a bullet",
+    ]
+    assert paragraphs(None) == []
