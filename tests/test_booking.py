@@ -28,7 +28,7 @@ def urlsplit_path(url: str) -> str:
 
 def test_booking_form_shows_terms_and_defaults(client):
     page = client.get("/book").get_data(as_text=True)
-    assert "Licence terms for The Killing Roads (version 1)" in page
+    assert "Licence terms for <bdi>The Killing Roads</bdi> (version 1)" in page
     assert "Free admission." in page  # the terms' own text, in full
     assert 'value="145"' in page  # 115-minute film + 30 minutes of discussion
     assert 'type="email"' in page
