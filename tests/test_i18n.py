@@ -72,6 +72,17 @@ def test_hebrew_browser_gets_right_to_left_hebrew_pages(client):
     assert "דילוג לתוכן" in page  # the skip link too
 
 
+def test_a_name_inside_a_hebrew_sentence_is_isolated_and_escaped_once(client, db):
+    screening = make_screening(organization_name="Tom & Jerry <Club>")
+    speak(client, "he-IL,he;q=0.9")
+    page = client.get(f"/screenings/{screening.id}").get_data(as_text=True)
+    sentence = re.search(r'<p class="hint who-sees-replies">(.*?)</p>', page).group(1)
+    assert sentence.startswith("רק ")
+    assert "<bdi>Tom &amp; Jerry &lt;Club&gt;</bdi>" in sentence
+    assert "&amp;amp;" not in page
+    assert "<Club>" not in page
+
+
 def test_unknown_language_falls_back_to_english(client):
     speak(client, "de-DE,de;q=0.9")
     page = client.get("/").get_data(as_text=True)
