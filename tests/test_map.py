@@ -125,7 +125,7 @@ def test_each_dot_links_to_that_citys_upcoming_list(client, canada):
     _x, _y, href = dots["Montréal: 1 screening"]
     listed = client.get(unescape(href)).get_data(as_text=True)
     assert listed.count('class="card screening-item"') == 1
-    assert "· Montréal, Canada" in listed
+    assert "· <bdi>Montréal</bdi>, Canada" in listed
 
 
 def _cached(client) -> bool:

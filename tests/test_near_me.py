@@ -35,7 +35,7 @@ def _french(city: str, **overrides) -> Screening:
 
 
 def _titles_in_order(html: str) -> list[str]:
-    return re.findall(r'class="meta">[^·]*· ([^,]+),', html)
+    return re.findall(r'class="meta">[^·]*· <bdi>([^<]+)</bdi>,', html)
 
 
 def _distances(html: str) -> list[int]:

@@ -41,7 +41,7 @@ def test_confirmation_says_how_the_film_comes(book, smtp):
     assert "This film comes as: Blu-ray disc." in page
     chosen = book(submission_key=None, venue_name="Other Hall", format_id="1")
     # Licensed at once: the disc is in the fulfilment queue, with its dates.
-    assert "Your copy (Blu-ray disc) will be shipped by" in html_lib.unescape(
+    assert "Your copy (<bdi>Blu-ray disc</bdi>) will be shipped by" in html_lib.unescape(
         chosen.get_data(as_text=True)
     )
     licence_mails = [m for m in smtp.wait_for(3) if "licence" in str(m["Subject"]).lower()]
@@ -58,4 +58,4 @@ def test_producer_is_warned_of_a_film_without_a_format(client, db, producer):  #
     db.session.commit()
     page = html_lib.unescape(client.get("/producer/films").get_data(as_text=True))
     title = db.session.scalar(select(Film.title))
-    assert f"Hosts who book {title} are not told how they will get the film" in page
+    assert f"Hosts who book <bdi>{title}</bdi> are not told how they will get the film" in page
