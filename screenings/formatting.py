@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -145,15 +146,21 @@ def format_date(value: date | datetime | None, format: str = "medium") -> str:
     return localized_date(value, format)
 
 
-def plural_samples() -> list[tuple[str, int]]:
+def plural_samples() -> tuple[tuple[str, int], ...]:
     """One number of each CLDR plural category of the current language, smallest first
     (Hebrew: one 1, two 2, other 0): a page whose script counts (Intl.PluralRules) is given
     the ngettext form of each, and picks by the category of its own count."""
-    rule = Locale.parse(_locale()).plural_form
+    return _plural_samples(_locale())
+
+
+@lru_cache(maxsize=16)
+def _plural_samples(locale: str) -> tuple[tuple[str, int], ...]:
+    """plural_samples for one language, found once (a thousand rule calls), not per page."""
+    rule = Locale.parse(locale).plural_form
     found: dict[str, int] = {}
     for number in range(1001):
         found.setdefault(rule(number), number)
-    return sorted(found.items(), key=lambda item: item[1])
+    return tuple(sorted(found.items(), key=lambda item: item[1]))
 
 
 def format_number(value: float | int | None) -> str:

@@ -516,8 +516,12 @@ class FeedRows:
             from .nearby import distance_within  # noqa: PLC0415 nearby builds on this module's lists
 
             city = city_by_id(filters.near_city)
-            measure = city and distance_within(city, filters.near_km)
-            rows = [row for row in rows if measure and measure(*row[-2:]) is not None]
+            measure = distance_within(city, filters.near_km) if city else None
+            rows = [
+                row
+                for row in rows
+                if measure and measure(row.public_latitude, row.public_longitude) is not None
+            ]
         if filters.country:
             rows = [row for row in rows if row.country == filters.country.upper()]
         if filters.film:
