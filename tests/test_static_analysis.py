@@ -80,9 +80,12 @@ def _web_layer_imports() -> list[str]:
     import ast
 
     web = {path.parent for path in PACKAGE.rglob("views.py")} - {PACKAGE}
+    web |= {path.parent.parent for path in PACKAGE.rglob("views/__init__.py")}  # a package
+    assert PACKAGE / "producer" in web
+    shared = (PACKAGE / "views.py", PACKAGE / "__init__.py")
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.parent in web or path in (PACKAGE / "views.py", PACKAGE / "__init__.py"):
+        if web.intersection(path.parents) or path in shared:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):

@@ -29,7 +29,7 @@ from .account_forms import (
     InviteForm,
     RoleForm,
 )
-from .views import producer_helpers
+from .views.base import producer_helpers
 
 # Self-service: any logged-in producer, whatever the role, manages their own account.
 account_bp = Blueprint("account", __name__, url_prefix="/producer/account")

@@ -1,0 +1,65 @@
+"""What every section of the producer's pages shares: who is acting, the templates' helpers,
+a screening by its id, and CSV downloads."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import Response, abort, request, stream_with_context, url_for
+from flask_login import current_user
+
+from ...extensions import db
+from ...models import Screening, utcnow
+from ...services import dashboard as board
+from .. import bp
+
+
+def actor() -> str:
+    """Who the history and the audit log say made a change."""
+    return f"producer:{current_user.email}"
+
+
+@bp.context_processor
+def producer_helpers():
+    """Template helpers: the producer's own time, and links that keep the current query."""
+    zone = ZoneInfo(getattr(current_user, "timezone", None) or "UTC")
+
+    def producer_time(screening: Screening) -> str:
+        local = screening.starts_at.replace(tzinfo=UTC).astimezone(zone)
+        return f"{local:%a %Y-%m-%d %H:%M} ({zone.key})"
+
+    def query_with(**changes) -> str:
+        args = request.args.to_dict()
+        args.update({k: v for k, v in changes.items() if v is not None})
+        for key in [k for k, v in changes.items() if v is None]:
+            args.pop(key, None)
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+    return {
+        "producer_time": producer_time,
+        "producer_zone": zone.key,
+        "query_with": query_with,
+        "pending_total": board.pending_count,
+    }
+
+
+def screening_or_404(screening_id: int) -> Screening:
+    """The screening a producer URL names, or 404."""
+    screening = db.session.get(Screening, screening_id)
+    if screening is None:
+        abort(404)
+    return screening
+
+
+def csv_download(lines, name: str) -> Response:
+    """Stream CSV lines as a dated attachment that no cache keeps."""
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,68 @@
+"""Upcoming screenings: the dashboard (filters, sorting, pages) and its CSV."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from flask_login import current_user
+
+from ...caching import cached_page
+from ...places import country_name
+from ...services import DomainError, alerts, exports
+from ...services import dashboard as board
+from .. import bp
+from ..forms import ScreeningFilterForm
+from .base import csv_download
+
+
+def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
+    """The filter form from the query string; invalid entries fall back to the defaults."""
+    form = ScreeningFilterForm(formdata=request.args if request.args else None)
+    options = board.filter_choices()
+    form.set_choices(options["films"], options["countries"], country_name)
+    form.validate()
+    default = board.ScreeningFilter.upcoming()
+    given = "date_from" in request.args or "date_to" in request.args
+    filters = board.ScreeningFilter(
+        film_id=form.film.data if not form.film.errors else None,
+        country=(form.country.data or "") if not form.country.errors else "",
+        status=form.status.data if not form.status.errors else "active",
+        date_from=form.date_from.data if given else default.date_from,
+        date_to=form.date_to.data if given else default.date_to,
+        q=(form.q.data or "") if not form.q.errors else "",
+        sort=form.sort.data if not form.sort.errors else "starts_at",
+        descending=bool(form.desc.data),
+        page=form.page.data if (form.page.data and not form.page.errors) else 1,
+    )
+    if not given:
+        form.date_from.data, form.date_to.data = filters.date_from, filters.date_to
+    return form, filters, options
+
+
+def _dashboard_version() -> tuple:
+    # Times are shown in the producer's zone; the navigation follows the producer's role.
+    return (*board.version(), current_user.timezone, current_user.role)
+
+
+@bp.route("/")
+@cached_page(_dashboard_version, per_user=True)
+def dashboard():
+    """Upcoming screenings (next 90 days by default), filtered, sorted and paged."""
+    form, filters, _options = _filters()
+    page = board.screening_page(filters)
+    return render_template(
+        "producer/dashboard.html",
+        form=form,
+        page=page,
+        filters=filters,
+        cancel_causes=alerts.cancellation_causes(),
+    )
+
+
+@bp.route("/screenings.csv")
+def export_screenings():
+    form, filters, _options = _filters()
+    try:
+        exports.check_parameters(form, filters)  # before the first byte is sent
+    except DomainError as error:
+        abort(400, description=error.message)
+    return csv_download(exports.screenings_csv(filters), "screenings")
