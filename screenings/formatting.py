@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -20,8 +18,9 @@ from markupsafe import Markup
 
 from .extensions import db
 from .labels import ORGANIZATION_TYPES, field_label
-from .models import Film, Screening, ScreeningFormat
+from .models import Film, Screening, ScreeningFormat, zone_named
 from .places import (
+    babel_locale,
     country_name,
     date_words,
     localized_date,
@@ -116,11 +115,19 @@ def format_datetime(value: datetime | None, format: str = "medium", zone: str | 
     if value is None:
         return ""
     value = _in_zone(value, zone)
-    locale = Locale.parse(_locale())
-    day = date_words(value, format, str(locale))
-    time = babel_dates.format_time(value, "HH:mm", locale=locale)
-    glue = str(locale.datetime_formats.get(format, "{1} {0}"))
-    return glue.replace("'", "").format(time, day)
+    locale = _locale()
+    return _date_time_glue(format, locale).format(_clock(value), date_words(value, format, locale))
+
+
+@lru_cache(maxsize=64)
+def _date_time_glue(format: str, locale: str) -> str:
+    """How the locale joins a date of that length and a time ("{1} {0}"), found once."""
+    return str(babel_locale(locale).datetime_formats.get(format, "{1} {0}")).replace("'", "")
+
+
+def _clock(value: datetime) -> str:
+    """Babel's "HH:mm" in every locale (CLDR digits are ASCII here), without its lookups."""
+    return f"{value:%H:%M}"
 
 
 def format_time(value: datetime | None, zone: str | None = None, with_zone: bool = False) -> str:
@@ -129,14 +136,14 @@ def format_time(value: datetime | None, zone: str | None = None, with_zone: bool
     if value is None:
         return ""
     value = _in_zone(value, zone)
-    time = babel_dates.format_time(value, "HH:mm", locale=_locale())
+    time = _clock(value)
     return f"{time} ({utc_offset_label(value)})" if with_zone else time
 
 
 def _in_zone(value: datetime, zone: str | None) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(ZoneInfo(zone)) if zone else value
+    return value.astimezone(zone_named(zone)) if zone else value
 
 
 def format_date(value: date | datetime | None, format: str = "medium") -> str:
@@ -252,7 +259,10 @@ def bdi(text) -> Markup:
     """Someone's own words (a name, a title, a city) isolated inside a sentence, so an English
     name in a Hebrew sentence (or the reverse) keeps its full stops and numbers where they
     belong: ``_("… %(host)s …", host=name|bdi)``. Escaped once, as the sentence is."""
-    return Markup("<bdi>{}</bdi>").format(text)
+    return _BDI % (text,)  # escapes `text`, like Markup.format without its Formatter
+
+
+_BDI = Markup("<bdi>%s</bdi>")
 
 
 # A numbered ("1." "2)") or bulleted line starts a paragraph of its own, as a blank line does.

@@ -10,6 +10,7 @@ import enum
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,13 @@ def one_of(column: str, values: Iterable[str], name: str | None = None) -> Check
     (tests/test_migrations.py compares the constraints)."""
     listed = ", ".join(f"'{value}'" for value in values)
     return CheckConstraint(f"{column} IN ({listed})", name=name or f"{column}_known")
+
+
+@cache
+def zone_named(name: str) -> ZoneInfo:
+    """ZoneInfo(name), kept: ZoneInfo's own cache holds eight zones strongly, so a list of
+    screenings in more zones than that re-read a tz file for nearly every row."""
+    return ZoneInfo(name)
 
 
 class OrganizationType(enum.StrEnum):
@@ -302,7 +310,7 @@ class Screening(Model):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return zone_named(self.timezone)
 
     @property
     def starts_at_utc(self) -> datetime:

@@ -23,7 +23,7 @@ from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, exists, false, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import LANGUAGES, caching, calendar
 from ..caching import counter_version, counter_versions
@@ -238,8 +238,9 @@ def page_position(filters: Filters, page: int, per_page: int = PER_PAGE) -> str 
 
 
 def public_screening(screening_id: int) -> Screening | None:
-    """A screening the public may see: listed and approved, or cancelled after approval."""
-    screening = db.session.get(Screening, screening_id)
+    """A screening the public may see: listed and approved, or cancelled after approval.
+    Its film comes in the same query: every page and file of a screening shows it."""
+    screening = db.session.get(Screening, screening_id, options=[joinedload(Screening.film)])
     if screening is None or not visibility.is_listed(screening):
         return None
     return public_screening_status(screening)
