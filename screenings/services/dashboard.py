@@ -1,4 +1,4 @@
-"""The producer's dashboard: the upcoming list, the approval queue, one screening, the outbox.
+"""The producer's dashboard: the upcoming list, the approval queue, one screening.
 
 Every listing runs a fixed number of queries whatever the data: one page of rows with
 their film joined, the current licences of that page in one ``selectinload``, one count.
@@ -20,14 +20,12 @@ from ..models import (
     Film,
     Licence,
     OutboxMessage,
-    OutboxStatus,
     Screening,
     ScreeningFormat,
     ScreeningStatus,
     utcnow,
 )
-from ..outbox import retry_message
-from . import DomainError, NotAllowed, distribution, escape_like, feeds, reports, rsvps
+from . import DomainError, distribution, escape_like, feeds, reports, rsvps
 from . import bookings as booking_service
 
 DEFAULT_DAYS = 90
@@ -377,56 +375,6 @@ def screening_detail(screening_id: int) -> dict | None:
 def _attendees(screening: Screening) -> list:
     """Attendees: every reply still open (confirmed, unconfirmed, requested, waiting)."""
     return rsvps.attendees(screening, statuses=rsvps.OPEN_STATUSES)
-
-
-# ---------------------------------------------------------------- outbox
-OUTBOX_VIEWS = ("problems", "pending", "failed", "dead", "bounced", "sent")
-
-
-_PROBLEMS = (OutboxStatus.FAILED, OutboxStatus.DEAD, OutboxStatus.BOUNCED, OutboxStatus.SUPPRESSED)
-
-
-def outbox_page(view: str = "problems", page: int = 1, per_page: int = 100) -> Page:
-    """Messages by state; "problems" shows failed, dead, bounced and suppressed ones, the
-    last error included."""
-    statuses = {
-        "problems": _PROBLEMS,
-        "pending": (OutboxStatus.PENDING, OutboxStatus.SENDING),
-        "failed": (OutboxStatus.FAILED,),
-        "dead": (OutboxStatus.DEAD,),
-        "bounced": (OutboxStatus.BOUNCED, OutboxStatus.SUPPRESSED),
-        "sent": (OutboxStatus.SENT,),
-    }.get(view, _PROBLEMS)
-    condition = OutboxMessage.status.in_(statuses)
-    total = db.session.scalar(select(func.count(OutboxMessage.id)).where(condition)) or 0
-    pages = max((total + per_page - 1) // per_page, 1)
-    page = max(1, min(page, pages))
-    rows = db.session.scalars(
-        select(OutboxMessage)
-        .where(condition)
-        .order_by(OutboxMessage.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return Page(list(rows), total, page, per_page)
-
-
-def outbox_counts() -> dict[str, int]:
-    rows = db.session.execute(
-        select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
-    ).all()
-    return dict(rows)
-
-
-def retry(message_id: int) -> OutboxMessage:
-    """Put one failed or dead message back in the queue."""
-    row = db.session.get(OutboxMessage, message_id)
-    if row is None:
-        raise NotAllowed(_("No such message."))
-    if row.status not in (OutboxStatus.FAILED, OutboxStatus.DEAD, OutboxStatus.SUPPRESSED):
-        raise NotAllowed(_("Only failed, dead or suppressed messages can be retried."))
-    retry_message(row)
-    return row
 
 
 def pending_count() -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ...services import DomainError, bounces
-from ...services import dashboard as board
+from ...services import DomainError, bounces, outbox_admin
 from .. import bp
 from ..forms import RetryForm
 
@@ -14,15 +13,15 @@ from ..forms import RetryForm
 @bp.route("/outbox")
 def outbox():
     view = request.args.get("view", "problems")
-    if view not in board.OUTBOX_VIEWS:
+    if view not in outbox_admin.OUTBOX_VIEWS:
         view = "problems"
     page_number = request.args.get("page", 1, type=int) or 1
     return render_template(
         "producer/outbox.html",
-        page=board.outbox_page(view, page_number),
-        counts=board.outbox_counts(),
+        page=outbox_admin.outbox_page(view, page_number),
+        counts=outbox_admin.outbox_counts(),
         view=view,
-        views=board.OUTBOX_VIEWS,
+        views=outbox_admin.OUTBOX_VIEWS,
         retry_form=RetryForm(),
         suppressed=bounces.suppressed_addresses(),
     )
@@ -47,7 +46,7 @@ def lift_suppression(suppression_id: int):
 def outbox_retry(message_id: int):
     if RetryForm().validate_on_submit():
         try:
-            board.retry(message_id)
+            outbox_admin.retry(message_id)
         except DomainError as error:
             flash(error.message, "error")
         else:
