@@ -68,6 +68,17 @@ class Row:
         return self.page.rps / self.bare.rps if self.bare.rps else 0.0
 
 
+@dataclass
+class Measure:
+    """A row that is no wrk run (a delay, a count): its value in words, and whether it met
+    its target."""
+
+    name: str
+    value: str
+    target: str
+    met: bool
+
+
 # -- processes --------------------------------------------------------------------------------
 
 
@@ -99,11 +110,16 @@ def flask(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+def plain_env() -> dict[str, str]:
+    """The environment of the bare app: this one's."""
+    return dict(os.environ)
+
+
+def gunicorn(target: str, port: int, env: dict[str, str], workers: int = 2) -> subprocess.Popen:
     command = [
         str(BIN / "gunicorn"),
         "-w",
-        "2",
+        str(workers),
         "-b",
         f"127.0.0.1:{port}",
         "--log-level",
@@ -193,8 +209,8 @@ def wrk(
 # -- the app's side ---------------------------------------------------------------------------
 
 
-def build_database(database: Path, screenings: int, rsvps: int, env: dict[str, str]) -> float:
-    """Schema from the models, demo data through the CLI; returns demo-data's seconds."""
+def create_schema(env: dict[str, str]) -> None:
+    """The schema from the models, in the database env's app uses."""
     subprocess.run(
         [
             sys.executable,
@@ -206,6 +222,11 @@ def build_database(database: Path, screenings: int, rsvps: int, env: dict[str, s
         env=env,
         check=True,
     )
+
+
+def build_database(database: Path, screenings: int, rsvps: int, env: dict[str, str]) -> float:
+    """Schema from the models, demo data through the CLI; returns demo-data's seconds."""
+    create_schema(env)
     started = time.monotonic()
     flask(env, "demo-data", "--screenings", str(screenings), "--rsvps", str(rsvps))
     seconds = time.monotonic() - started
@@ -373,8 +394,8 @@ def run(args: argparse.Namespace) -> str:
     info = sample(database)
 
     app = gunicorn("wsgi:app", app_port, env)
-    bare = gunicorn("bench.bare_app:app", bare_port, dict(os.environ))
-    rows: list[Row] = []
+    bare = gunicorn("bench.bare_app:app", bare_port, plain_env())
+    rows: list[Row | Measure] = []
     try:
         app_base, bare_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}/"
         wait_until_up(f"{app_base}/healthz")
@@ -410,6 +431,13 @@ def run(args: argparse.Namespace) -> str:
     finally:
         stop(app)
         stop(bare)
+    if args.postgres:
+        from .cluster import cluster_section
+
+        load = {"threads": args.threads, "connections": args.connections}
+        cluster_rows, cluster_notes = cluster_section(args, sys.modules[__name__], database, load)
+        rows += cluster_rows
+        notes += cluster_notes
     outbox_rate, sent, received = time_outbox(database, args.outbox) if args.outbox else (0.0, 0, 0)
 
     say(f"Screenings benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -427,6 +455,10 @@ def run(args: argparse.Namespace) -> str:
     say("| page | req/s | p50 ms | p99 ms | bare req/s | ratio | target | met |")
     say("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for row in rows:
+        if isinstance(row, Measure):
+            met = "yes" if row.met else "NO"
+            say(f"| {row.name} | {row.value} | | | | | {row.target} | {met} |")
+            continue
         if row.target.startswith("p99"):
             met = row.page.p99_ms < 250
         elif row.target == "(none)":
@@ -604,7 +636,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-cold", dest="cold", action="store_false", help="skip the page-cache-off runs"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URI",
+        help="also run the app on PostgreSQL with Redis, -w --workers: a database of its own "
+        "is made on this URI's server (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres) "
+        "and dropped after",
+    )
+    parser.add_argument(
+        "--redis", metavar="URL", help="the Redis of the --postgres run (redis://127.0.0.1:6379/0)"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of that run")
+    parser.add_argument(
+        "--visibility-rsvps",
+        type=int,
+        default=30,
+        help="RSVPs timed until every worker of that run serves their seat count",
+    )
     args = parser.parse_args(argv)
+    if bool(args.postgres) != bool(args.redis):
+        parser.error("--postgres and --redis go together")
     started = time.monotonic()
     table = run(args)
     footer = f"{machine()}\nTotal time: {time.monotonic() - started:.0f} s"

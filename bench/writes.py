@@ -145,3 +145,53 @@ def visibility(base: str, screening_id: int, rounds: int = 20, reads: int = 8) -
             total += 1
             stale += seats_left(base, screening_id) != before - 1
     return stale, total
+
+
+def _seats_and_worker(base: str, screening_id: int) -> tuple[int | None, str]:
+    """The seats left on the screening's page and the worker that answered (X-Worker)."""
+    request = urllib.request.Request(
+        f"{base}/screenings/{screening_id}", headers={"User-Agent": USER_AGENT}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        found = SEATS.search(response.read().decode())
+        worker = response.headers.get("X-Worker", "")
+    return (int(found.group(1)) if found else None), worker
+
+
+def seen_by_every_worker(
+    base: str, screening_id: int, workers: int, *, readers: int = 8, timeout: float = 10.0
+) -> tuple[float, int, int] | None:
+    """Post an RSVP, then read its page from `readers` threads at once until each of the
+    `workers` has answered with the new seat count. Returns (seconds from the POST's answer
+    (the commit is before it) to the last worker's first new answer, stale answers, answers),
+    or None if the RSVP was not taken. Every read starts after the POST's answer, so an old
+    count is a stale answer; a worker not seen by `timeout` makes the seconds infinite."""
+    before, _worker = _seats_and_worker(base, screening_id)
+    if not before:
+        return None
+    if not post_rsvp(base, screening_id, f"bench-workers-{time.time_ns()}@example.org"):
+        return None
+    committed = time.monotonic()
+    first_new: dict[str, float] = {}
+    counts = {"stale": 0, "reads": 0}
+    lock, done = threading.Lock(), threading.Event()
+
+    def read() -> None:
+        while not done.is_set() and time.monotonic() - committed < timeout:
+            seats, worker = _seats_and_worker(base, screening_id)
+            with lock:
+                counts["reads"] += 1
+                if seats != before - 1:
+                    counts["stale"] += 1
+                    continue
+                first_new.setdefault(worker, time.monotonic() - committed)
+                if len(first_new) >= workers:
+                    done.set()
+
+    threads = [threading.Thread(target=read, daemon=True) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout + 30)
+    seconds = max(first_new.values()) if len(first_new) >= workers else float("inf")
+    return seconds, counts["stale"], counts["reads"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,18 +12,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+NEEDS_WRK = pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk not installed (apt-get install wrk)"
+)
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (apt-get install wrk)")
-def test_benchmark_prints_the_table(tmp_path):
+def run_bench(tmp_path, *options: str) -> str:
+    """`python -m bench.run` on 150 screenings with one-second runs; the table it wrote."""
     output = tmp_path / "benchmark.md"
     done = subprocess.run(
         [
             sys.executable,
             "-m",
             "bench.run",
-            *("--screenings", "150", "--rsvps", "600", "--outbox", "100"),
-            *("--duration", "1", "--warmup", "0", "--connections", "4"),
+            *("--screenings", "150", "--rsvps", "600", "--duration", "1", "--connections", "4"),
+            *options,
             *("--output", str(output)),
         ],
         cwd=ROOT,
@@ -32,7 +36,12 @@ def test_benchmark_prints_the_table(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    table = output.read_text()
+    return output.read_text()
+
+
+@NEEDS_WRK
+def test_benchmark_prints_the_table(tmp_path):
+    table = run_bench(tmp_path, "--outbox", "100", "--warmup", "0")
     for row in (
         "| screening .ics |",
         "| upcoming, first page |",
@@ -54,4 +63,53 @@ def test_benchmark_prints_the_table(tmp_path):
     hit_rates = r"Page cache hit rates .*screening page, RSVPs at 10/s \d+\.\d %"
     assert re.search(hit_rates, table), table
     assert "Machine:" in table
+    assert "errors)" not in table, table
+
+
+def _redis_url() -> str | None:
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return None
+    return url
+
+
+@NEEDS_WRK
+def test_benchmark_on_postgresql_with_redis_prints_its_numbers(tmp_path):
+    """Sections (c) and (e): gunicorn -w 4 on a PostgreSQL database of its own, one Redis;
+    the SQLite pages skipped (--only nothing), the tiny database copied over."""
+    server = os.environ.get("TEST_POSTGRES_URI", "")
+    if not server:
+        pytest.skip("no PostgreSQL configured: set TEST_POSTGRES_URI (the CI run does)")
+    redis_url = _redis_url()
+    if redis_url is None:
+        pytest.skip("no Redis on 127.0.0.1:6379 (or TEST_REDIS_URL)")
+    table = run_bench(
+        tmp_path,
+        *("--outbox", "0", "--warmup", "1", "--only", "nothing", "--rsvp-rate", "0", "--no-cold"),
+        *("--postgres", server, "--redis", redis_url, "--visibility-rsvps", "5"),
+    )
+    label = re.escape("PostgreSQL + Redis, -w 4")
+    for page in ("screening page", "upcoming, first page"):
+        row = re.search(
+            rf"\| {label}: {page}, RSVPs at 10/s \| ([\d,]+) \| [\d.]+ \| [\d.]+ \| ([\d,]+) \| "
+            r"(\d+\.\d\d) \|",
+            table,
+        )
+        assert row, table
+        assert int(row[1].replace(",", "")) > 0, table  # the page's req/s
+        assert int(row[2].replace(",", "")) > 0, table  # the bare route's, -w 4 too
+    assert re.search(r"hit rates: screening page, RSVPs at 10/s \d+\.\d %", table), table
+    seen = re.search(
+        rf"\| {label}: RSVP commit → new seat count on all 4 workers \((\d+) RSVPs, "
+        r"(\d+) stale of (\d+) reads\) \| p50 (\d+) ms, p99 (\d+) ms \|",
+        table,
+    )
+    assert seen, table
+    assert int(seen[1]) >= 3, table  # most of the RSVPs taken and timed
+    assert int(seen[3]) >= 4 * int(seen[1]), table  # each worker answered each time
+    assert seen[2] == "0", table  # exact invalidation: no stale answer on any worker
     assert "errors)" not in table, table
