@@ -1,7 +1,7 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 from flask import Flask, current_app, session
@@ -10,8 +10,8 @@ from flask_login import LoginManager
 from flask_mail import Mail
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Delete, MetaData, Update, event
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from .security import client_address
@@ -122,6 +122,14 @@ class UserSessionLoginManager(LoginManager):
 login_manager = UserSessionLoginManager()
 # Limits count per client address (behind a proxy, only with PROXY_FIX set: see config.py).
 limiter = Limiter(key_func=client_address, default_limits=[])
+
+
+def rows_changed(statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE in the session and say how many rows it matched: the check of
+    every conditional UPDATE (``… WHERE seats_taken + n <= capacity``). SQLAlchemy types
+    Session.execute() as a Result, which has no rowcount, though for DML without RETURNING it
+    is a CursorResult (sqlalchemy/sqlalchemy#9185)."""
+    return cast(CursorResult[Any], db.session.execute(statement)).rowcount
 
 
 @event.listens_for(Engine, "connect")

@@ -13,10 +13,10 @@ from collections import Counter
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from .. import emails
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import (
     ChangeRequest,
     OutboxMessage,
@@ -74,7 +74,7 @@ def _listeners() -> list[Producer]:
     )
 
 
-def _alert(kind: str, screening: Screening | None, **details) -> None:
+def _alert(kind: str, screening: Screening | None, **details: object) -> None:
     """E-mail each producer who hears at once; keep it for those who read a digest."""
     for producer in _listeners():
         if producer.alert_mode == "digest":
@@ -131,13 +131,13 @@ def send_digests() -> int:
     producers = list(db.session.scalars(select(Producer).order_by(Producer.id)))
     for producer in producers:
         now = utcnow()
-        claimed = db.session.execute(
+        claimed = rows_changed(
             update(ProducerAlert)
             .where(ProducerAlert.producer_id == producer.id, ProducerAlert.digested_at.is_(None))
             .values(digested_at=now)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount and producer.alert_mode == "digest":
+        if claimed and producer.alert_mode == "digest":
             alerts = list(
                 db.session.scalars(
                     select(ProducerAlert)
@@ -148,7 +148,7 @@ def send_digests() -> int:
                     .order_by(ProducerAlert.id)
                 )
             )
-            screenings = {
+            screenings: dict[int | None, Screening] = {  # an alert may name no screening
                 s.id: s
                 for s in db.session.scalars(
                     select(Screening).where(
@@ -167,7 +167,7 @@ def send_digests() -> int:
 def cancellation_causes() -> list[tuple[str, int]]:
     """Organizers' cancellations by cause, most frequent first (the dashboard's counts)."""
     rows = db.session.execute(
-        select(Screening.cancel_cause, db.func.count())
+        select(Screening.cancel_cause, func.count())
         .where(Screening.status == ScreeningStatus.CANCELLED, Screening.cancel_cause != "")
         .group_by(Screening.cancel_cause)
     ).all()

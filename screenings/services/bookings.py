@@ -13,8 +13,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import emails
-from ..extensions import db
-from ..models import ChangeRequest, ChangeRequestStatus, Film, Screening, ScreeningStatus, utcnow
+from ..extensions import db, rows_changed
+from ..models import (
+    ChangeRequest,
+    ChangeRequestStatus,
+    Film,
+    LicenceTerms,
+    Screening,
+    ScreeningStatus,
+    utcnow,
+)
 from ..places import NonexistentLocalTime, venue_time_to_utc
 from ..security import derived_token, hash_token, link_token, tokens_match
 from . import (
@@ -293,13 +301,13 @@ def _find_by_submission(submission_key: str) -> Screening | None:
 
 def _transition(screening: Screening, allowed: tuple[str, ...], new_status: str) -> None:
     """Change status only from an allowed one, atomically, so two clicks act once."""
-    result = db.session.execute(
+    changed = rows_changed(
         update(Screening)
         .where(Screening.id == screening.id, Screening.status.in_(allowed))
         .values(status=new_status, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed != 1:
         db.session.rollback()
         raise NotAllowed(
             _(
@@ -425,7 +433,7 @@ def revoke_licence(screening: Screening, *, reason: str, actor: str) -> None:
     db.session.commit()
 
 
-def terms_to_accept(screening: Screening):
+def terms_to_accept(screening: Screening) -> LicenceTerms | None:
     """The film's newer terms when they changed since the organizer accepted theirs."""
     current = screening.film.current_terms
     accepted = screening.accepted_terms
@@ -449,7 +457,9 @@ def _material(screening: Screening, changes: dict, moved: timedelta) -> dict:
     return held
 
 
-def _hold_for_review(screening: Screening, details: BookingDetails, held: dict, actor: str):
+def _hold_for_review(
+    screening: Screening, details: BookingDetails, held: dict, actor: str
+) -> ChangeRequest:
     """Undo the held changes on the screening and keep them as a ChangeRequest."""
     for name, (old, _new) in held.items():
         if name == "visibility":
@@ -630,7 +640,7 @@ def _apply_changes(
 
 
 def _claim_change(change: ChangeRequest, new_status: str, actor: str, reason: str) -> None:
-    result = db.session.execute(
+    changed = rows_changed(
         update(ChangeRequest)
         .where(ChangeRequest.id == change.id, ChangeRequest.status == ChangeRequestStatus.PENDING)
         .values(
@@ -638,7 +648,7 @@ def _claim_change(change: ChangeRequest, new_status: str, actor: str, reason: st
         )
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed != 1:
         db.session.rollback()
         raise NotAllowed(_("This change has already been decided."))
     db.session.refresh(change)

@@ -8,6 +8,7 @@ booking service calls it inside its own transaction whenever a licence is (re)is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 from flask import current_app
@@ -50,7 +51,7 @@ def _setting(name: str) -> int:
 
 
 # ---------------------------------------------------------------- formats and materials
-def formats_for(films) -> list[ScreeningFormat]:
+def formats_for(films: Iterable[Film]) -> list[ScreeningFormat]:
     """The active formats organizers may choose for these films."""
     ids = [film.id for film in films]
     if not ids:
@@ -247,8 +248,9 @@ def open_download(token: str) -> str | None:
     )
     if link is None or not tokens_match(token, link.token_hash):
         return None
-    screening = db.session.get(Screening, link.screening_id)
-    fmt = db.session.get(ScreeningFormat, link.format_id)
+    # Both foreign keys are NOT NULL: the rows are there.
+    screening = db.session.get_one(Screening, link.screening_id)
+    fmt = db.session.get_one(ScreeningFormat, link.format_id)
     if (
         link.is_expired
         or screening.status != ScreeningStatus.APPROVED

@@ -15,13 +15,14 @@ import base64
 import io
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import segno
 from flask_babel import format_datetime
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import DoorHelper, Rsvp, RsvpStatus, Screening, utcnow
 from ..security import candidate_tokens, hash_token, link_token, new_token, tokens_match
 from . import DomainError, NotAllowed, escape_like
@@ -160,7 +161,7 @@ def helpers_of(screening: Screening) -> list[DoorHelper]:
 # -- tickets at the door ------------------------------------------------------------------------
 
 
-def _when(moment) -> str:
+def _when(moment: datetime | None) -> str:
     return format_datetime(moment, "HH:mm") if moment else ""
 
 
@@ -214,7 +215,7 @@ def check_in(door: DoorSession, rsvp: Rsvp, *, members: int = 1) -> Rsvp:
         raise DoorError(reason)
     members = max(1, min(int(members), rsvp.party_size - rsvp.checked_in_count))
     now = utcnow()
-    result = db.session.execute(
+    changed = rows_changed(
         update(Rsvp)
         .where(
             Rsvp.id == rsvp.id,
@@ -231,20 +232,20 @@ def check_in(door: DoorSession, rsvp: Rsvp, *, members: int = 1) -> Rsvp:
     )
     db.session.commit()
     db.session.refresh(rsvp)
-    if result.rowcount != 1:
+    if changed != 1:
         raise DoorError(_refusal(rsvp) or _("This ticket has just changed; try again."))
     return rsvp
 
 
 def undo_check_in(door: DoorSession, rsvp: Rsvp) -> Rsvp:
     """Take back the last check-in of one party member (a wrong tap)."""
-    result = db.session.execute(
+    changed = rows_changed(
         update(Rsvp)
         .where(Rsvp.id == rsvp.id, Rsvp.checked_in_count > 0)
         .values(checked_in_count=Rsvp.checked_in_count - 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:
+    if changed == 1:
         # Nobody of the party is in any more: the first check-in did not happen.
         db.session.execute(
             update(Rsvp)
@@ -277,7 +278,7 @@ def search(door: DoorSession, query: str, *, limit: int = 20) -> list[Rsvp]:
     )
 
 
-def counted_at_door():
+def counted_at_door() -> ColumnElement[bool]:
     """The replies whose check-ins count as attendance: confirmed ones (the only ones the door
     lets in). One home for the door page, the report and the producer's reach page."""
     return Rsvp.status == RsvpStatus.CONFIRMED

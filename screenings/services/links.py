@@ -59,12 +59,15 @@ def links_for(address: str) -> tuple[list[Screening], list[Rsvp]]:
 def sent_today(email: str, kind: str = KIND) -> int:
     """How many e-mails of a kind went to an address in the last day (a daily allowance)."""
     since = utcnow() - timedelta(days=1)
-    return db.session.scalar(
-        select(func.count(OutboxMessage.id)).where(
-            OutboxMessage.kind == kind,
-            func.lower(OutboxMessage.recipient) == email,
-            OutboxMessage.created_at >= since,
+    return (
+        db.session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.kind == kind,
+                func.lower(OutboxMessage.recipient) == email,
+                OutboxMessage.created_at >= since,
+            )
         )
+        or 0
     )
 
 

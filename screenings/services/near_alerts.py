@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import Select, select, update
 
 from ..emails import send_nearby_alert, send_nearby_confirmation
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import Licence, NearbySubscription, Screening, normalize_email, utcnow
 from ..places import City, city_by_id, distance_km
 from ..security import derived_token, hash_token, link_token, new_token, tokens_match
@@ -137,9 +137,11 @@ def offered_town(city_id: int, km: int) -> City | None:
     return city_by_id(city_id)
 
 
-def _approved_since(since: datetime, until: datetime) -> list[tuple[Screening, datetime]]:
+def _approved_since(
+    since: datetime, until: datetime
+) -> list[tuple[Screening, datetime, tuple[float, float]]]:
     """Listed upcoming screenings first approved (licence revision 1) in (since, until], with
-    when, and with a public point to measure from."""
+    when, and the public point (latitude, longitude) to measure from."""
     query = (
         listed_upcoming()
         .join(Licence, (Licence.screening_id == Screening.id) & (Licence.revision == 1))
@@ -152,7 +154,12 @@ def _approved_since(since: datetime, until: datetime) -> list[tuple[Screening, d
         .add_columns(Licence.issued_at)
         .order_by(Screening.starts_at, Screening.id)
     )
-    return [(screening, issued_at) for screening, issued_at in db.session.execute(query)]
+    return [
+        (screening, issued_at, (latitude, longitude))
+        for screening, issued_at in db.session.execute(query)
+        if (latitude := screening.public_latitude) is not None
+        and (longitude := screening.public_longitude) is not None
+    ]
 
 
 def send_alerts(now: datetime | None = None) -> int:
@@ -173,28 +180,26 @@ def send_alerts(now: datetime | None = None) -> int:
         )
         .order_by(NearbySubscription.id)
     ).all()
-    if not due:
+    watermarks = [since for s in due if (since := s.considered_until) is not None]
+    if not watermarks:
         return 0
-    earliest = min(s.considered_until for s in due)
-    approved = _approved_since(earliest, now)
+    approved = _approved_since(min(watermarks), now)
     sent = 0
     for subscription in due:
+        # Read after the previous subscription's commit, as the claim below compares it.
         since = subscription.considered_until
+        if since is None:  # the query asked for a watermark; nothing sets it back to none
+            continue
         city = city_by_id(subscription.city_id)
         found = []
         if city is not None:
-            for screening, issued_at in approved:
+            for screening, issued_at, (latitude, longitude) in approved:
                 if issued_at <= since:
                     continue
-                distance = distance_km(
-                    city.latitude,
-                    city.longitude,
-                    screening.public_latitude,
-                    screening.public_longitude,
-                )
+                distance = distance_km(city.latitude, city.longitude, latitude, longitude)
                 if distance <= subscription.radius_km:
                     found.append((screening, distance))
-        claimed = db.session.execute(
+        claimed = rows_changed(
             update(NearbySubscription)
             .where(
                 NearbySubscription.id == subscription.id,
@@ -206,7 +211,7 @@ def send_alerts(now: datetime | None = None) -> int:
             )
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if claimed != 1:
             db.session.rollback()
             continue
         if found:

@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import String, Text, delete, func, or_, select, update
 
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import (
     NearbySubscription,
     OutboxMessage,
@@ -67,8 +67,8 @@ def message_text(raw: bytes) -> str:
     pieces = [f"{name}: {value}" for name, value in message.items()]
     for part in message.walk():
         pieces += [f"{name}: {value}" for name, value in part.items()]
-        payload = part.get_payload(decode=True)
-        if payload:
+        payload = part.get_payload(decode=True)  # bytes, or None for a multipart
+        if isinstance(payload, bytes) and payload:
             pieces.append(payload.decode("utf-8", "replace"))
     return "\n".join(pieces)
 
@@ -370,7 +370,7 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
         rsvp.email_normalized = f"purged-{rsvp.id}"
         rsvp.cancel_key = secrets.token_urlsafe(32)
         rsvp.cancel_token_hash = hash_token(secrets.token_urlsafe(32))
-    messages = db.session.execute(
+    messages_deleted = rows_changed(
         delete(OutboxMessage).where(
             OutboxMessage.created_at < cutoff,
             OutboxMessage.status.in_(
@@ -407,7 +407,7 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
 
     forget_addresses(gone - still_used)  # bounce records of addresses no longer held
     db.session.commit()
-    return {"rsvps": len(rsvps), "emails": messages.rowcount}
+    return {"rsvps": len(rsvps), "emails": messages_deleted}
 
 
 # -- near-me alert subscribers (services/near_alerts.py) ----------------------------------------
@@ -477,10 +477,10 @@ def erase_subscriber_data(address: str) -> int:
 def purge_unconfirmed_subscriptions(*, older_than_days: int) -> int:
     """Forget near-me subscriptions nobody confirmed within that many days."""
     cutoff = utcnow() - timedelta(days=older_than_days)
-    result = db.session.execute(
+    forgotten = rows_changed(
         delete(NearbySubscription).where(
             NearbySubscription.confirmed_at.is_(None), NearbySubscription.created_at < cutoff
         )
     )
     db.session.commit()
-    return result.rowcount
+    return forgotten

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select, update
 
 from .. import emails
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import (
     AccountAction,
     AccountEvent,
@@ -253,7 +253,7 @@ def _new_recovery_codes(producer: Producer) -> list[str]:
 
 
 def _use_recovery_code(producer: Producer, code: str) -> bool:
-    used = db.session.execute(
+    used = rows_changed(
         update(RecoveryCode)
         .where(
             RecoveryCode.producer_id == producer.id,
@@ -262,7 +262,7 @@ def _use_recovery_code(producer: Producer, code: str) -> bool:
         )
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return bool(used)
 
 
@@ -353,7 +353,7 @@ def _count_failure(producer: Producer, address: str | None, detail: str = "") ->
         .execution_options(synchronize_session=False)
     )
     config = current_app.config
-    locked = db.session.execute(
+    locked = rows_changed(
         update(Producer)
         .where(
             Producer.id == producer.id,
@@ -364,7 +364,7 @@ def _count_failure(producer: Producer, address: str | None, detail: str = "") ->
             locked_until=utcnow() + timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"]),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.refresh(producer)
     if locked:  # only the worker whose UPDATE locked it sends the e-mail
         _record(AccountAction.LOCKED, producer, address=address)
@@ -417,12 +417,12 @@ def _use_link(token: str, purpose: LinkPurpose) -> AccountLink:
     link = find_link(token, purpose)
     if link is None:
         raise _link_refused()
-    used = db.session.execute(
+    used = rows_changed(
         update(AccountLink)
         .where(AccountLink.id == link.id, AccountLink.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not used:
         raise _link_refused()
     return link
@@ -574,9 +574,9 @@ def _end_sessions(producer: Producer, *, keep: str | None = None) -> int:
     )
     if keep:
         query = query.where(ProducerSession.token_hash != hash_token(keep))
-    return db.session.execute(
+    return rows_changed(
         query.values(revoked_at=utcnow()).execution_options(synchronize_session=False)
-    ).rowcount
+    )
 
 
 def log_out(producer: Producer, *, address: str | None) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from .. import emails
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import RsvpStatus, Screening, ScreeningStatus, utcnow
 from .rsvps import attendees, counts
 
@@ -38,16 +38,16 @@ def send_reminders(*, lead: timedelta, now: datetime | None = None) -> dict[str,
     now = now or utcnow()
     outcome = {"screenings": 0, "emails": 0}
     for screening_id in due_screenings(now, lead):
-        claimed = db.session.execute(
+        claimed = rows_changed(
             update(Screening)
             .where(Screening.id == screening_id, Screening.reminder_sent_at.is_(None))
             .values(reminder_sent_at=now, updated_at=Screening.updated_at)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if claimed != 1:
             db.session.rollback()
             continue
-        screening = db.session.get(Screening, screening_id)
+        screening = db.session.get_one(Screening, screening_id)  # just claimed: it is there
         db.session.refresh(screening)
         tally = counts(screening)
         emails.send_organizer_reminder(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import SupportsInt
 
 from flask_babel import gettext as _
-from sqlalchemy import extract, func, select, update
+from sqlalchemy import Select, extract, func, select, update
 from sqlalchemy.orm import contains_eager, selectinload
 
 from .. import emails
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import Rsvp, Screening, ScreeningReport, ScreeningStatus, utcnow
 from . import DomainError, NotAllowed
 from .door import counted_at_door
@@ -49,13 +50,13 @@ def request_reports(*, since_days: int = 30, limit: int | None = None) -> int:
     for screening in candidates:
         if not screening.is_past:  # started but not yet over
             continue
-        claimed = db.session.execute(
+        claimed = rows_changed(
             update(Screening)
             .where(Screening.id == screening.id, Screening.report_requested_at.is_(None))
             .values(report_requested_at=now, updated_at=Screening.updated_at)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if claimed != 1:
             db.session.rollback()
             continue
         emails.send_report_request(screening)
@@ -102,7 +103,7 @@ class Reach:
     totals: dict[str, int]
 
 
-def _month_key(year, month) -> str:
+def _month_key(year: SupportsInt, month: SupportsInt) -> str:
     return f"{int(year):04d}-{int(month):02d}"
 
 
@@ -236,7 +237,7 @@ def reach(months_back: int = 11, months_ahead: int = 3) -> Reach:
     )
 
 
-def reports_query():
+def reports_query() -> Select[ScreeningReport]:
     """Every report with its screening, film and licences, newest screening first."""
     return (
         select(ScreeningReport)

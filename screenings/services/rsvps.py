@@ -18,7 +18,7 @@ even if the job has not run.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,7 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import emails
-from ..extensions import db
+from ..extensions import db, rows_changed
 from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, normalize_email, utcnow
 from ..security import (
     derived_token,
@@ -151,7 +151,7 @@ def _active_rsvp(screening_id: int, email_normalized: str) -> Rsvp | None:
 
 def _hold_seats(screening_id: int, seats: int) -> bool:
     """Take seats if they are free, atomically; True when taken."""
-    result = db.session.execute(
+    taken = rows_changed(
         update(Screening)
         .where(
             Screening.id == screening_id,
@@ -164,7 +164,7 @@ def _hold_seats(screening_id: int, seats: int) -> bool:
     )
     if after_capacity_check is not None:
         after_capacity_check()
-    return result.rowcount == 1
+    return taken == 1
 
 
 def _still_approved(screening_id: int) -> bool:
@@ -332,7 +332,7 @@ def _cancel(rsvp: Rsvp) -> bool:
     previous = rsvp.status
     if previous == RsvpStatus.CANCELLED:
         return False
-    result = db.session.execute(
+    changed = rows_changed(
         update(Rsvp)
         .where(Rsvp.id == rsvp.id, Rsvp.status == previous)
         .values(
@@ -344,7 +344,7 @@ def _cancel(rsvp: Rsvp) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed != 1:
         db.session.rollback()
         raise NotAllowed(_("This reply has just changed; reload the page."))
     if previous in HOLDS_SEATS:
@@ -401,7 +401,7 @@ def change_party_size(rsvp: Rsvp, party_size: int) -> None:
             else _("No more seats are left."),
             field="party_size",
         )
-    changed = db.session.execute(
+    changed = rows_changed(
         update(Rsvp)
         .where(Rsvp.id == rsvp.id, Rsvp.status == rsvp.status, Rsvp.party_size == rsvp.party_size)
         .values(
@@ -412,7 +412,7 @@ def change_party_size(rsvp: Rsvp, party_size: int) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-    if changed.rowcount != 1:
+    if changed != 1:
         db.session.rollback()
         raise NotAllowed(_("This reply has just changed; reload the page."))
     db.session.refresh(rsvp)
@@ -462,13 +462,13 @@ def promote_waitlist(screening: Screening) -> list[Rsvp]:
         values = {"status": RsvpStatus.CONFIRMED, "confirmed_at": utcnow()}
         if confirms:
             values = {"status": RsvpStatus.UNCONFIRMED, **_address_hold(candidate)}
-        moved = db.session.execute(
+        moved = rows_changed(
             update(Rsvp)
             .where(Rsvp.id == candidate.id, Rsvp.status == RsvpStatus.WAITLISTED)
             .values(updated_at=utcnow(), **values)
             .execution_options(synchronize_session=False)
         )
-        if moved.rowcount != 1:
+        if moved != 1:
             _release_seats(screening.id, candidate.party_size)
             continue
         db.session.refresh(candidate)
@@ -530,7 +530,7 @@ class Decision:
     full: list[Rsvp] = field(default_factory=list)
 
 
-def _requests(screening: Screening, rsvp_ids) -> list[Rsvp]:
+def _requests(screening: Screening, rsvp_ids: Iterable[int]) -> list[Rsvp]:
     """The screening's requested replies among rsvp_ids, in reply order."""
     return list(
         db.session.scalars(
@@ -545,18 +545,18 @@ def _requests(screening: Screening, rsvp_ids) -> list[Rsvp]:
     )
 
 
-def _decide(row: Rsvp, new_status: str, **values) -> bool:
+def _decide(row: Rsvp, new_status: str, **values: datetime) -> bool:
     """Move a requested reply to new_status unless someone decided it first."""
-    moved = db.session.execute(
+    moved = rows_changed(
         update(Rsvp)
         .where(Rsvp.id == row.id, Rsvp.status == RsvpStatus.REQUESTED)
         .values(status=new_status, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    return moved.rowcount == 1
+    return moved == 1
 
 
-def approve_requests(screening: Screening, rsvp_ids) -> Decision:
+def approve_requests(screening: Screening, rsvp_ids: Iterable[int]) -> Decision:
     """The host approves requests: each takes its seats with the same conditional UPDATE as
     an RSVP, then gets its confirmation and invite; one that finds no seat stays requested
     (``full``). One transaction per request, its seat UPDATE first."""
@@ -583,7 +583,7 @@ def approve_requests(screening: Screening, rsvp_ids) -> Decision:
     return decision
 
 
-def decline_requests(screening: Screening, rsvp_ids) -> Decision:
+def decline_requests(screening: Screening, rsvp_ids: Iterable[int]) -> Decision:
     """The host declines requests: each gets a polite e-mail; no seat was ever held."""
     decision = Decision()
     for row in _requests(screening, rsvp_ids):
@@ -595,7 +595,7 @@ def decline_requests(screening: Screening, rsvp_ids) -> Decision:
     return decision
 
 
-def waitlist_requests(screening: Screening, rsvp_ids) -> Decision:
+def waitlist_requests(screening: Screening, rsvp_ids: Iterable[int]) -> Decision:
     """The host lets requests in as seats free up: they join the waiting list (in their
     reply order) and are promoted as any waiting reply is, at once if seats are free."""
     decision = Decision()
@@ -622,7 +622,7 @@ def confirm_address(rsvp: Rsvp) -> str:
         return "already"
     now = clock()
     approved = select(Screening.id).where(Screening.status == ScreeningStatus.APPROVED)
-    moved = db.session.execute(
+    moved = rows_changed(
         update(Rsvp)
         .where(
             Rsvp.id == rsvp.id,
@@ -633,7 +633,7 @@ def confirm_address(rsvp: Rsvp) -> str:
         .values(status=RsvpStatus.CONFIRMED, confirmed_at=now, hold_expires_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if moved != 1:
         db.session.rollback()
         release_expired_holds(rsvp.screening_id)
         db.session.commit()

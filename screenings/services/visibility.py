@@ -15,9 +15,11 @@ a CHECK holds it equal to ``visibility != 'private'`` and only ``apply`` writes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, event, select
+from sqlalchemy import ColumnElement, Connection, event, select
+from sqlalchemy.orm import Mapper
 
 from ..extensions import db
 from ..models import OrganizationType, Rsvp, RsvpStatus, Screening
@@ -70,7 +72,7 @@ def apply(screening: Screening, visibility: str) -> None:
     screening.is_public = visibility != PRIVATE
 
 
-def is_listed(screening) -> bool:
+def is_listed(screening: Screening) -> bool:
     """On the public list, feeds, API and embed, and reachable at its public URL."""
     return screening.visibility != PRIVATE
 
@@ -80,7 +82,13 @@ def listed_clause() -> ColumnElement[bool]:
     return Screening.is_public.is_(True)
 
 
-def shows_street_publicly(screening):
+@overload
+def shows_street_publicly(screening: Screening) -> bool: ...
+@overload
+def shows_street_publicly(screening: type[Screening]) -> ColumnElement[bool]: ...
+
+
+def shows_street_publicly(screening: Screening | type[Screening]) -> bool | ColumnElement[bool]:
     """Whether anyone may learn the street; given the ``Screening`` class, the same rule as
     a SQL condition (the map averages only such screenings' coordinates)."""
     return screening.visibility == PUBLIC
@@ -105,7 +113,7 @@ class Place:
         return bool(self.street_address)
 
 
-def guest_place(screening) -> Place:
+def guest_place(screening: Screening) -> Place:
     """The full address: for the organizer, the producer and confirmed guests."""
     return Place(
         venue_name=screening.venue_name,
@@ -119,14 +127,14 @@ def guest_place(screening) -> Place:
     )
 
 
-def public_place(screening) -> Place:
+def public_place(screening: Screening) -> Place:
     """What anyone may learn: the full address of a public screening, else venue and city."""
     if shows_street_publicly(screening):
         return guest_place(screening)
     return _venue_and_city(screening)
 
 
-def _venue_and_city(screening) -> Place:
+def _venue_and_city(screening: Screening) -> Place:
     return Place(
         venue_name=screening.venue_name,
         street_address="",
@@ -139,7 +147,7 @@ def _venue_and_city(screening) -> Place:
     )
 
 
-def public_point(screening) -> tuple[float, float] | None:
+def public_point(screening: Screening) -> tuple[float, float] | None:
     """Where anyone may place a screening (distances on the lists, near-me alerts): its own
     coordinates when its street is public, else its city's in the gazetteer, so a distance
     tells no more than the town the list shows; None when neither is known."""
@@ -154,7 +162,9 @@ def public_point(screening) -> tuple[float, float] | None:
 
 @event.listens_for(Screening, "before_insert")
 @event.listens_for(Screening, "before_update")
-def _keep_public_point(_mapper, _connection, screening: Screening) -> None:
+def _keep_public_point(
+    _mapper: Mapper[Screening], _connection: Connection, screening: Screening
+) -> None:
     """Every ORM write of a screening stores its public point with it (core INSERTs, like
     the demo's, set the columns from public_point themselves)."""
     screening.public_latitude, screening.public_longitude = public_point(screening) or (
@@ -168,7 +178,7 @@ def rsvp_place(rsvp: Rsvp) -> Place:
     return place_for_guest(rsvp.screening, confirmed=rsvp.status == RsvpStatus.CONFIRMED)
 
 
-def place_for_guest(screening, *, confirmed: bool, setting: str | None = None) -> Place:
+def place_for_guest(screening: Screening, *, confirmed: bool, setting: str | None = None) -> Place:
     """What a guest may learn of a screening: the full address once their seat is confirmed,
     else what the public may. ``setting`` decides instead of the screening's own visibility
     (an address it had before a change, read under today's setting)."""
@@ -177,7 +187,7 @@ def place_for_guest(screening, *, confirmed: bool, setting: str | None = None) -
     return _venue_and_city(screening)
 
 
-def label(screening) -> str:
+def label(screening: Screening) -> str:
     return str(LABELS[screening.visibility])
 
 
@@ -197,9 +207,9 @@ def share_token(screening: Screening) -> str | None:
 
 
 def _new_share_key(screening: Screening) -> None:
-    screening.share_key = new_token()
-    screening.share_token_hash = None  # the old link's digest: a new key, a new link
-    screening.share_token_hash = hash_token(share_token(screening))
+    key = screening.share_key = new_token()
+    # A new key, a new link: the old link's digest goes (link_token derives afresh without it).
+    screening.share_token_hash = hash_token(link_token("share", key, None))
 
 
 def ensure_share_link(screening: Screening) -> None:
