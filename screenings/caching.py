@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -50,8 +51,10 @@ import cachetools
 from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Update, bindparam, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from werkzeug.http import HTTP_STATUS_CODES
 
 from .extensions import db
 from .models import ChangeCounter, Film, Licence, NearbySubscription, Rsvp, Screening, utcnow
@@ -444,26 +447,36 @@ def _statement(name: str):
     return found
 
 
+def _read_numbers(statement, parameters: dict):
+    """The row of one version read. Inside a transaction of the session already begun (a
+    feed build, a page of a logged-in producer), on its connection; otherwise on a
+    connection of its own, returned at once: what every cached hit pays, and half the cost
+    of setting up the ORM session and tearing it down again for one query. Either way the
+    numbers are committed ones read before the page's data, so a key never outlives the data."""
+    sessions = db.session.registry
+    if sessions.has() and sessions().in_transaction():
+        return sessions().connection().execute(statement, parameters).first()
+    with db.engine.connect() as connection:
+        return connection.execute(statement, parameters).first()
+
+
 def counter_version(name: str) -> tuple:
-    """(the named change counter, the next start still to come): in one query, through the
-    session's connection (the same transaction, without the ORM's overhead)."""
+    """(the named change counter, the next start still to come), in one query."""
     return counter_versions(name)[0]
 
 
 def counter_versions(*names: str) -> list[tuple]:
     """counter_version of each name, all read in one query (one snapshot of them all)."""
     parameters = {f"name{index}": name for index, name in enumerate(names)}
-    *values, next_start = (
-        db.session.connection()
-        .execute(_statement(f"counters:{len(names)}"), {**parameters, "now": utcnow()})
-        .one()
+    *values, next_start = _read_numbers(
+        _statement(f"counters:{len(names)}"), {**parameters, "now": utcnow()}
     )
     return [(name, value or 0, next_start) for name, value in zip(names, values, strict=True)]
 
 
 def screening_version(screening_id: int) -> tuple | None:
     """The numbers a screening's page and .ics are cached under, or None if there is none."""
-    row = db.session.connection().execute(_statement("screening"), {"id": screening_id}).first()
+    row = _read_numbers(_statement("screening"), {"id": screening_id})
     if row is None:
         return None
     version, created_at, starts_at, minutes, film_version = row
@@ -506,8 +519,7 @@ def cached_page(version: Callable[..., tuple | None], *, per_user: bool = False)
             numbers = version(**kwargs)
             if numbers is None:
                 return view(*args, **kwargs)
-            key = cache_key(
-                "page",
+            key = page_key(
                 session.get("_user_id") if per_user else None,
                 request.full_path,
                 str(get_locale()),
@@ -518,34 +530,52 @@ def cached_page(version: Callable[..., tuple | None], *, per_user: bool = False)
                 response = current_app.make_response(view(*args, **kwargs))
                 if response.status_code != 200 or response.is_streamed:
                     return response
-                page = _remember(key, response)
+                meta, body = _remember(key, response)
             else:
-                page = json.loads(raw)
-            body = page["body"]
-            if page["csrf"]:
-                body = body.replace(CSRF_PLACEHOLDER, generate_csrf())
-            response = current_app.response_class(body, page["status"], page["headers"])
+                meta, body = _stored_page(raw)
+            if meta["csrf"]:
+                body = body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode())
+            response = current_app.response_class(body, meta["status"], meta["headers"])
             response.vary.add("Accept-Language")
             # Whether the page came from the cache: the benchmark counts these (hit rates).
             response.headers["X-Cache"] = "miss" if raw is None else "hit"
             return response
 
+        if not per_user:  # CachedPagesFront answers its hits for visitors without a cookie
+            wrapper.public_page_version = version  # type: ignore[attr-defined]
         return wrapper
 
     return decorator
 
 
-def _remember(key: str, response) -> dict:
-    body = response.get_data(as_text=True)
+def page_key(user_id: str | None, full_path: str, language: str, numbers: tuple) -> str:
+    """The store's key of a rendered page: whose it is (None: anyone's), the path with its
+    query, the language and the numbers of its version."""
+    return cache_key("page", user_id, full_path, language, numbers)
+
+
+_CSRF_PLACEHOLDER_BYTES = CSRF_PLACEHOLDER.encode()
+
+
+def _remember(key: str, response) -> tuple[dict, bytes]:
+    """Store a rendered page as its status and headers (a line of JSON) and then its body's
+    bytes as sent: a hit reads a short line and hands the bytes on, decoding nothing."""
+    body = response.get_data()
     # Set on g by generate_csrf() if the page rendered a form.
     token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
-    has_token = bool(token) and token in body
+    has_token = bool(token) and token.encode() in body
     if has_token:
-        body = body.replace(token, CSRF_PLACEHOLDER)
+        body = body.replace(token.encode(), _CSRF_PLACEHOLDER_BYTES)
     headers = [[k, v] for k, v in response.headers.items() if k.lower() in _REPLAYED]
-    page = {"body": body, "status": response.status_code, "headers": headers, "csrf": has_token}
-    store().set(key, json.dumps(page).encode(), current_app.config["CACHE_PAGE_SECONDS"])
-    return page
+    meta = {"status": response.status_code, "headers": headers, "csrf": has_token}
+    line = json.dumps(meta).encode()
+    store().set(key, line + b"\n" + body, current_app.config["CACHE_PAGE_SECONDS"])
+    return meta, body
+
+
+def _stored_page(raw: bytes) -> tuple[dict, bytes]:
+    line, _, body = raw.partition(b"\n")
+    return json.loads(line), body
 
 
 # -- built artefacts: the last one built, rebuilt off the request path ----------------------------
@@ -683,3 +713,103 @@ def wait_for_builds(timeout: float = 30) -> None:
     for thread in list(_builds.values()):
         thread.join(timeout)
     _builds.clear()
+
+
+# -- hits answered before Flask's request machinery ----------------------------------------------
+
+
+class CachedPagesFront:
+    """WSGI: a public page's cache hit for a visitor who sends no cookie at all, answered
+    before Flask opens a session, loads a user, runs its hooks or picks a language.
+
+    Without a cookie there is no session: no login, no remember cookie, no language chosen
+    with the switcher, no flashed message. Such a visitor is anonymous and their language is
+    their browser's, so the page is exactly the one `cached_page` would serve, under the same
+    key (page_key). Anything else (another method, any Cookie header, a page not cached yet, a
+    page not marked by `cached_page`, the cache off) goes on to Flask unchanged. A page with a
+    form gets a new session cookie with its own CSRF token (_with_new_form_token).
+
+    Placed inside SecurityHeaders, so a hit carries the same security headers as every
+    answer. It skips the rate limiter: a cached page is never limited on GET.
+    """
+
+    def __init__(self, app: Flask, wsgi_app) -> None:
+        self.app, self.wsgi_app = app, wsgi_app
+        self._versions: dict[str, Callable[..., tuple | None]] | None = None
+
+    def __call__(self, environ, start_response):
+        if (
+            environ.get("REQUEST_METHOD") != "GET"
+            or "HTTP_COOKIE" in environ
+            or not self.app.config["PAGE_CACHE_ENABLED"]
+        ):
+            return self.wsgi_app(environ, start_response)
+        answer = self._hit(environ)
+        if answer is None:
+            return self.wsgi_app(environ, start_response)
+        status, headers, body = answer
+        start_response(status, headers)
+        return [body]
+
+    def versions(self) -> dict[str, Callable[..., tuple | None]]:
+        """Each endpoint `cached_page` caches for anyone, with its version function."""
+        if self._versions is None:
+            self._versions = {
+                endpoint: view.public_page_version
+                for endpoint, view in self.app.view_functions.items()
+                if getattr(view, "public_page_version", None) is not None
+            }
+        return self._versions
+
+    def _hit(self, environ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        app = self.app
+        request = app.request_class(environ)
+        try:
+            endpoint, view_args = app.create_url_adapter(request).match()  # type: ignore[union-attr]
+        except Exception:  # a redirect, a 404, an untrusted host: Flask answers it
+            return None
+        version = self.versions().get(endpoint)
+        if version is None:
+            return None
+        from . import browser_language  # noqa: PLC0415 (the package imports this module)
+
+        # A fresh application context, as under a server: a test's outlives its requests.
+        with app.app_context():
+            numbers = version(**view_args)
+            if numbers is None:
+                return None
+            language = browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+            raw = store().get(page_key(None, request.full_path, language, numbers))
+            if raw is None:
+                return None
+            meta, body = _stored_page(raw)
+            headers = [(name, value) for name, value in meta["headers"]]
+            if meta["csrf"]:
+                body, cookies = _with_new_form_token(app, body)
+                headers.extend(("Set-Cookie", cookie) for cookie in cookies)
+        headers += [
+            ("Content-Length", str(len(body))),
+            ("Vary", "Accept-Language, Cookie"),  # what the slow path says: it reads the session
+            ("X-Cache", "hit"),
+        ]
+        code = meta["status"]
+        return f"{code} {HTTP_STATUS_CODES[code].upper()}", headers, body
+
+
+def _with_new_form_token(app: Flask, body: bytes) -> tuple[bytes, list[str]]:
+    """The page with a new visitor's CSRF token, and the Set-Cookie of their new session
+    holding it. The token is made as Flask-WTF's generate_csrf makes it for a session without
+    one (a random value kept in the session, sent signed), without the request context
+    generate_csrf needs; the cookie by Flask's own session interface. A form posted with them
+    is accepted (tests/test_page_cache.py)."""
+    config = app.config
+    field = config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
+    secret = config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    interface = app.session_interface
+    new_session = interface.session_class()  # type: ignore[attr-defined]
+    new_session[field] = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324 (Flask-WTF's)
+    token = URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(new_session[field])
+    holder = app.response_class()
+    interface.save_session(app, new_session, holder)
+    cookies = holder.headers.getlist("Set-Cookie")
+    return body.replace(_CSRF_PLACEHOLDER_BYTES, token.encode()), cookies

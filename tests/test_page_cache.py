@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from screenings import caching
+from screenings.services import visibility
 
 from .conftest import hidden_fields
 from .factories import make_screening
@@ -136,3 +139,106 @@ def test_a_page_says_whether_it_came_from_the_cache(client, db):
     db.session.commit()
     assert client.get(url).headers["X-Cache"] == "miss"
     assert client.get(url).headers["X-Cache"] == "hit"
+
+
+# -- the front: hits for visitors without a cookie, answered before Flask -----------------------
+
+
+@pytest.fixture
+def front_answers(monkeypatch):
+    """What CachedPagesFront answered itself, request by request (None: it passed it on)."""
+    answers = []
+    original = caching.CachedPagesFront._hit
+
+    def recorded(front, environ):
+        answer = original(front, environ)
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(caching.CachedPagesFront, "_hit", recorded)
+    return answers
+
+
+def _without_token(response) -> tuple:
+    """Status, body and headers, the visitor's own CSRF token and session cookie value aside."""
+    body = re.sub(r'value="[^"]{40,}"', 'value=""', response.get_data(as_text=True))
+    headers = sorted(
+        (name, re.sub(r"^session=[^;]*", "session=", value))
+        for name, value in response.headers.items()
+    )
+    return response.status_code, body, headers
+
+
+def test_the_front_serves_exactly_what_flask_serves_a_visitor_without_a_cookie(
+    app, db, front_answers, monkeypatch
+):
+    screening = make_screening(capacity=40)
+    urls = ("/", "/screenings", "/screenings?country=CA", f"/screenings/{screening.id}", "/embed")
+    visitor = app.test_client(use_cookies=False)
+    for url in urls:
+        assert visitor.get(url).headers["X-Cache"] == "miss"  # rendered (and stored) by Flask
+    front_answers.clear()
+    fronted = [visitor.get(url) for url in urls]
+    assert all(front_answers), "the front answered every hit itself"
+    monkeypatch.setattr(caching.CachedPagesFront, "_hit", lambda front, environ: None)
+    through_flask = [visitor.get(url) for url in urls]
+    for url, ours, flasks in zip(urls, fronted, through_flask, strict=True):
+        assert ours.headers["X-Cache"] == flasks.headers["X-Cache"] == "hit", url
+        assert _without_token(ours) == _without_token(flasks), url
+        assert "Content-Security-Policy" in ours.headers
+
+
+def test_a_form_token_from_the_front_is_accepted_with_its_session(app, db, front_answers):
+    screening = make_screening(capacity=40)
+    url = f"/screenings/{screening.id}"
+    app.test_client().get(url)  # cached
+    visitor = app.test_client()
+    page = visitor.get(url)
+    assert front_answers[-1] is not None
+    assert page.headers["X-Cache"] == "hit"
+    token = hidden_fields(page.get_data(as_text=True))["csrf_token"]
+    assert caching.CSRF_PLACEHOLDER not in page.get_data(as_text=True)
+    data = {"name": "Ann", "email": "ann@example.org", "party_size": "1", "consent": "y"}
+    response = visitor.post(url, data={**data, "csrf_token": token})
+    assert response.status_code == 302
+    assert seats_left(app.test_client(), screening) == 39
+
+
+def test_the_front_never_answers_a_request_with_a_cookie(app, client, producer, front_answers):  # noqa: F811
+    app.test_client().get("/screenings")  # the anonymous page, cached
+    front_answers.clear()
+    # The logged-in producer (session cookie) gets their own header, through Flask.
+    assert 'href="/producer/"' in client.get("/screenings").get_data(as_text=True)
+    # A language chosen with the switcher lives in the session cookie.
+    chooser = app.test_client()
+    chooser.get("/language?language=fr")
+    assert '<html lang="fr"' in chooser.get("/screenings").get_data(as_text=True)
+    # A remember cookie alone (no session) is a login too: Flask decides.
+    remembered = app.test_client()
+    remembered.set_cookie("remember_token", "1|x")
+    remembered.get("/screenings")
+    assert not any(front_answers)  # Flask answered each (the front passed them on)
+
+
+def test_the_front_answers_in_the_browsers_language(app, db, front_answers):
+    english, french = app.test_client(), app.test_client()
+    french.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fr-CA,fr;q=0.9"
+    english.get("/screenings")
+    french.get("/screenings")  # both cached
+    front_answers.clear()
+    assert '<html lang="fr"' in french.get("/screenings").get_data(as_text=True)
+    assert '<html lang="en"' in english.get("/screenings").get_data(as_text=True)
+    assert len(front_answers) == 2
+    assert all(front_answers)
+
+
+def test_a_screening_made_private_is_never_served_by_the_front(app, db, front_answers):
+    screening = make_screening(capacity=40)
+    url = f"/screenings/{screening.id}"
+    visitor = app.test_client(use_cookies=False)
+    visitor.get(url)
+    assert visitor.get(url).headers["X-Cache"] == "hit"
+    visibility.apply(screening, "private")
+    db.session.commit()
+    assert visitor.get(url).status_code == 404
+    assert front_answers[-1] is None
