@@ -54,6 +54,7 @@ from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Update, bindparam, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .extensions import db
@@ -775,7 +776,10 @@ class CachedPagesFront:
 
         # A fresh application context, as under a server: a test's outlives its requests.
         with app.app_context():
-            numbers = version(**view_args)
+            try:
+                numbers = version(**view_args)
+            except SQLAlchemyError:  # the database is down: Flask answers its 503 page
+                return None
             if numbers is None:
                 return None
             language = browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
