@@ -85,8 +85,9 @@ imap:
 	      || echo "dovecot could not be installed: the mail poll tests will be skipped"; \
 	  else echo "dovecot-imapd not installed and not root: the mail poll tests will be skipped"; fi; }
 
+# On every core (pytest-xdist): each worker has its own database, SMTP server and browser.
 test: $(VENV)/.installed-dev browser judges imap
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

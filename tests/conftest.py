@@ -21,7 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from aiosmtpd.controller import Controller
 from flask import g
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, event, text
+from sqlalchemy.engine import Engine
 
 from screenings import create_app, outbox
 from screenings.extensions import db as _db
@@ -58,6 +59,41 @@ def postgres_uri():
     if not configured:
         pytest.skip("no PostgreSQL configured: set TEST_POSTGRES_URI (the CI run does)")
     yield from _postgres_database(configured)
+
+
+# ---------------------------------------------------------------- slow tests
+# Tests of several seconds each: `make test` runs them, `pytest -m "not slow"` leaves them out
+# (README.md, "Tests"). Every browser test (the `browser` marker), and these modules and tests.
+SLOW_MODULES = {
+    "test_bench_smoke",  # the benchmark harness end to end: gunicorn, wrk, a demo database
+    "test_calendar_judges",  # libical built with gcc, a Radicale server, khal
+    "test_laptop",  # `flask laptop`'s five processes
+    "test_mail_poll",  # a Dovecot server
+    "test_static_analysis",  # bandit over the package
+}
+SLOW_TESTS = {
+    # races: threads or processes against one database
+    "test_guest_approval.py::test_a_hundred_requests_hold_no_seat_and_a_hundred_approvals_fill_it_exactly",
+    "test_guest_approval.py::test_the_approval_race_catches_a_naive_check_then_approve",
+    "test_rsvp.py::test_parallel_rsvps_never_exceed_capacity",
+    "test_rsvp.py::test_the_race_test_catches_a_naive_check_then_insert",
+    "test_rsvp.py::test_two_hundred_simultaneous_rsvps_for_fifty_seats",
+    "test_outbox.py::test_concurrent_workers_send_each_message_exactly_once",
+    "test_producer_cancel.py::test_a_seat_taken_while_the_cancellation_waits_hears_of_it",
+    # volume: hundreds of bookings or e-mails with their PDFs
+    "test_approvals_at_volume.py::test_two_hundred_approvals_in_one_request_and_each_mail_carries_its_pdf",
+}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        name = f"{item.path.name}::{item.originalname}"
+        if (
+            item.get_closest_marker("browser")
+            or item.path.stem in SLOW_MODULES
+            or name in SLOW_TESTS
+        ):
+            item.add_marker(pytest.mark.slow)
 
 
 # ---------------------------------------------------------------- smtp
@@ -148,24 +184,110 @@ def _schema(database_uri, smtp_server):
         _db.engine.dispose()
 
 
-def _empty_tables() -> None:
-    """Every test starts from empty tables, with ids from 1 again."""
-    tables = _db.metadata.sorted_tables
-    with _db.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            names = ", ".join(f'"{table.name}"' for table in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(tables):
+# ---------------------------------------------------------------- a fresh database per test
+# Every test starts from the seeded catalogue and otherwise empty tables, ids from 1 again.
+# Truncating every table and seeding again before each test cost most of a PostgreSQL run
+# (TRUNCATE of 26 tables: about 0.8 s a test, server-side). Instead the catalogue is seeded
+# once, and before each test only the tables something wrote to are emptied: the ones whose
+# INSERT, UPDATE or DELETE any engine of this process sent (the app's, a second app's, the
+# outbox thread's), and, as a net for writers outside it (a subprocess), any other table
+# that holds rows or whose row count differs from the seeded one. A write to a catalogue
+# table empties everything and seeds again. The services' own commits are kept as they are:
+# an outer transaction per test (Warehouse's way) cannot hold them, since the outbox thread
+# and second app instances read what a test committed over connections of their own.
+WRITE = re.compile(
+    r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)",
+    re.IGNORECASE,
+)
+
+
+class TableReset:
+    """Which tables were written since the last reset, and how to empty just those."""
+
+    def __init__(self) -> None:
+        self.written: set[str] = set()
+        self.seeded_counts: dict[str, int] | None = None
+        self.sequences: dict[str, str] | None = None
+        event.listen(Engine, "before_cursor_execute", self._note_write)
+
+    def _note_write(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.written.update(WRITE.findall(statement))
+
+    def close(self) -> None:
+        event.remove(Engine, "before_cursor_execute", self._note_write)
+
+    def _row_counts(self, connection, tables) -> dict[str, int]:
+        counts = ", ".join(f'(SELECT count(*) FROM "{table.name}")' for table in tables)
+        return dict(
+            zip(
+                [t.name for t in tables],
+                connection.execute(text(f"SELECT {counts}")).one(),
+                strict=True,
+            )
+        )
+
+    def reset(self) -> None:
+        tables = _db.metadata.sorted_tables
+        with _db.engine.begin() as connection:
+            counts = self._row_counts(connection, tables)
+        seeded = self.seeded_counts or {}
+        dirty = {name for name, count in counts.items() if count != seeded.get(name, 0)}
+        dirty |= self.written & counts.keys()
+        if self.seeded_counts is None or dirty & {n for n, c in seeded.items() if c}:
+            dirty = {name for name, count in counts.items() if count}
+            self._empty(dirty)
+            seed_catalogue()
+            _db.session.remove()
+            with _db.engine.begin() as connection:
+                self.seeded_counts = self._row_counts(connection, tables)
+        elif dirty:
+            self._empty(dirty)
+        self.written.clear()
+
+    def _empty(self, names: set[str]) -> None:
+        tables = [table for table in reversed(_db.metadata.sorted_tables) if table.name in names]
+        if not tables:
+            return
+        with _db.engine.begin() as connection:
+            for table in tables:
                 connection.execute(table.delete())
-            if connection.execute(
+            if connection.dialect.name == "postgresql":
+                for table in tables:
+                    if sequence := self._sequences(connection).get(table.name):
+                        connection.execute(text("SELECT setval(:s, 1, false)"), {"s": sequence})
+            elif connection.execute(
                 text("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'")
             ).first():
-                connection.execute(text("DELETE FROM sqlite_sequence"))
+                connection.execute(
+                    text("DELETE FROM sqlite_sequence WHERE name IN :names").bindparams(
+                        bindparam("names", expanding=True)
+                    ),
+                    {"names": [table.name for table in tables]},
+                )
+
+    def _sequences(self, connection) -> dict[str, str]:
+        """PostgreSQL: each table's id sequence (serial or identity), looked up once."""
+        if self.sequences is None:
+            rows = connection.execute(
+                text(
+                    "SELECT table_name, pg_get_serial_sequence(quote_ident(table_name), "
+                    "column_name) FROM information_schema.columns WHERE table_schema = "
+                    "current_schema() AND (column_default LIKE 'nextval%' OR is_identity = 'YES')"
+                )
+            )
+            self.sequences = dict(rows.all())
+        return self.sequences
+
+
+@pytest.fixture(scope="session")
+def table_reset(_schema):
+    reset = TableReset()
+    yield reset
+    reset.close()
 
 
 @pytest.fixture
-def app(database_uri, smtp_server, _schema, request, tmp_path):
+def app(database_uri, smtp_server, table_reset, request, tmp_path):
     overrides = {"JOBS_STATE_FILE": str(tmp_path / "jobs-state.json")}
     overrides.update(getattr(request, "param", None) or {})
     marker = request.node.get_closest_marker("config")
@@ -183,8 +305,7 @@ def app(database_uri, smtp_server, _schema, request, tmp_path):
         g.pop("_login_user", None)
 
     with app.app_context():
-        _empty_tables()
-        seed_catalogue()
+        table_reset.reset()
         yield app
         outbox.wait_idle(15)  # nothing of this test's still being sent during the next
         _db.session.remove()

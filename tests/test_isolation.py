@@ -1,0 +1,37 @@
+"""The per-test reset of tests/conftest.py: what a test wrote is gone before the next one."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+
+from screenings.models import Film, Screening
+from screenings.services.films import CATALOGUE
+
+from .factories import make_screening
+
+
+def test_what_a_test_wrote_is_emptied_and_a_changed_catalogue_seeded_again(db, table_reset):
+    first = make_screening()
+    assert first.id == 1
+    film = db.session.get(Film, 1)
+    film.title = "Changed by a test"
+    db.session.commit()
+    db.session.remove()
+
+    table_reset.reset()
+
+    assert db.session.scalar(select(func.count()).select_from(Screening)) == 0
+    assert db.session.get(Film, 1).title == CATALOGUE[0]["title"]
+    assert make_screening().id == 1  # ids from 1 again
+
+
+def test_rows_written_past_the_noted_engines_are_emptied_too(db, table_reset):
+    """A writer the statement listener can't see (a subprocess): the row counts catch it."""
+    make_screening()
+    db.session.remove()
+    table_reset.written.clear()  # as if another process had written the rows
+
+    table_reset.reset()
+
+    assert db.session.scalar(select(func.count()).select_from(Screening)) == 0
+    assert db.session.execute(text("SELECT count(*) FROM films")).scalar() == len(CATALOGUE)
