@@ -242,3 +242,15 @@ def test_a_screening_made_private_is_never_served_by_the_front(app, db, front_an
     db.session.commit()
     assert visitor.get(url).status_code == 404
     assert front_answers[-1] is None
+
+
+def test_a_cached_dashboard_costs_the_login_and_the_numbers_two_queries(db, client, producer):  # noqa: F811
+    """Flask-Login loads the producer with their session row in one query (every producer
+    page starts there), then the page's version: nothing else on a hit."""
+    client.get("/producer/")  # shows the login's welcome (never cached)
+    client.get("/producer/")  # cached
+    db.session.remove()  # each request of a server starts with a new session (no loaded rows)
+    with count_queries() as statements:
+        again = client.get("/producer/")
+    assert again.headers["X-Cache"] == "hit"
+    assert len(statements) == 2, statements

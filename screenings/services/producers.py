@@ -17,6 +17,7 @@ import pyotp
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import joinedload
 
 from .. import emails
 from ..extensions import db, rows_changed
@@ -529,8 +530,12 @@ def _start_session(producer: Producer, *, address: str | None, user_agent: str) 
 
 def load_session(token: str) -> Producer | None:
     """The producer whose live session has this id (Flask-Login's user loader)."""
+    # The producer comes in the same query: every page of a logged-in producer, a cached
+    # dashboard's hit included, starts here.
     row = db.session.scalar(
-        select(ProducerSession).where(
+        select(ProducerSession)
+        .options(joinedload(ProducerSession.producer))
+        .where(
             ProducerSession.token_hash == hash_token(token), ProducerSession.revoked_at.is_(None)
         )
     )
