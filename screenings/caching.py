@@ -26,7 +26,9 @@ worker and every host, whatever their clocks say. No wall-clock maximum, no life
 **One store.** With ``CACHE_REDIS_URL`` set, every worker on every host reads and writes one
 Redis (keys under ``CACHE_KEY_PREFIX``, each with a lifetime, values above
 ``CACHE_MAX_VALUE_BYTES`` not stored); otherwise each process keeps an LRU of
-``CACHE_MEMORY_BYTES`` (cachetools). A Redis that fails is a miss, never an error.
+``CACHE_MEMORY_BYTES`` (cachetools). A Redis that fails is a miss, never an error. Built
+artefacts (the feeds, megabytes each) go to Redis too, or without it to files that every
+worker on the host serves (`BuiltFiles`), never into each worker's LRU.
 
 Rendered pages are cached for anonymous visitors only (public pages), or per logged-in user
 (the producer's dashboard); never while a flashed message waits. A page's CSRF token belongs
@@ -35,17 +37,20 @@ to its visitor's session, so the cached copy holds a placeholder.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from pathlib import Path
+from typing import BinaryIO
 
 import cachetools
 from flask import Flask, current_app, g, request, session
@@ -201,6 +206,11 @@ def init_cache(app: Flask) -> None:
         events = MemoryStore(int(app.config["FEED_EVENTS_BYTES"]), limit)
     app.extensions["screenings_cache"] = store
     app.extensions["screenings_event_cache"] = events
+    app.extensions["screenings_builds"] = (
+        StoredBuilds(store)
+        if url
+        else BuiltFiles(Path(app.config["FEED_FILES_DIR"] or Path(app.instance_path) / "feeds"))
+    )
     app.config["CACHE_RELEASE"] = app.config.get("CACHE_RELEASE") or code_release(
         Path(app.root_path).parent
     )
@@ -239,10 +249,16 @@ def event_store() -> MemoryStore | RedisStore:
     return current_app.extensions["screenings_event_cache"]
 
 
+def builds() -> StoredBuilds | BuiltFiles:
+    """Where built artefacts (feeds) are kept: Redis, or files on this host."""
+    return current_app.extensions["screenings_builds"]
+
+
 def clear() -> None:
     """Empty the current app's cache (tests measuring a cold render)."""
     store().clear()
     event_store().clear()
+    builds().clear()
 
 
 def cache_key(kind: str, *parts) -> str:
@@ -588,14 +604,170 @@ class NotBuiltYet(Exception):
 
 class Built:
     """A built artefact (a gzipped feed) with its ETag, the version it was built at, and
-    when the data it shows last changed."""
+    when the data it shows last changed. Its bytes are in ``body`` (just built, or from
+    Redis) or in ``file`` (an open file of the build on this host's disk), or neither (the
+    client already has it: 304)."""
 
-    __slots__ = ("body", "etag", "last_modified", "version")
+    __slots__ = ("body", "etag", "file", "last_modified", "version")
 
     def __init__(
-        self, body: bytes | None, etag: str, version: str, last_modified: datetime | None
+        self,
+        body: bytes | None,
+        etag: str,
+        version: str,
+        last_modified: datetime | None,
+        file: BinaryIO | None = None,
     ) -> None:
         self.body, self.etag, self.version, self.last_modified = body, etag, version, last_modified
+        self.file = file
+
+    @property
+    def has_body(self) -> bool:
+        return self.body is not None or self.file is not None
+
+    def read(self) -> bytes:
+        """The bytes, whole (tests, and callers that need them in memory; a file is read
+        and closed)."""
+        if self.body is None:
+            if self.file is None:
+                raise ValueError("no body: the client has this build")
+            with self.file:
+                self.body, self.file = self.file.read(), None
+        return self.body
+
+    def meta(self) -> dict:
+        modified = self.last_modified.astimezone(UTC).isoformat() if self.last_modified else None
+        return {"etag": self.etag, "version": self.version, "last_modified": modified}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> Built:
+        modified = meta["last_modified"]
+        return cls(
+            None,
+            meta["etag"],
+            meta["version"],
+            datetime.fromisoformat(modified) if modified else None,
+        )
+
+
+class StoredBuilds:
+    """Builds in the cache's Redis (one for every worker and host): the note (ETag,
+    version) under the artefact's name, the body under its ETag; the lock a key set if
+    absent."""
+
+    def __init__(self, cache_store: MemoryStore | RedisStore) -> None:
+        self.store = cache_store
+
+    def meta(self, name: str) -> dict | None:
+        raw = self.store.get(cache_key("built", name))
+        return None if raw is None else json.loads(raw)
+
+    def with_body(self, name: str, meta: Built) -> Built | None:
+        body = self.store.get(cache_key("built-body", name, meta.etag))
+        if body is None:
+            return None
+        return Built(body, meta.etag, meta.version, meta.last_modified)
+
+    def keep(self, name: str, built: Built) -> None:
+        """Store a build: its body first, then the note that points readers at it."""
+        ttl = current_app.config["FEED_KEEP_SECONDS"]
+        self.store.set(cache_key("built-body", name, built.etag), built.read(), ttl)
+        self.store.set(cache_key("built", name), json.dumps(built.meta()).encode(), ttl)
+
+    def lock(self, name: str) -> str | None:
+        key = cache_key("lock", name)
+        if self.store.add(key, b"1", current_app.config["FEED_BUILD_LOCK_SECONDS"]):
+            return key
+        return None
+
+    def unlock(self, held: str) -> None:
+        self.store.delete(held)
+
+    def clear(self) -> None:
+        """Nothing of its own: the builds are in the store, which clear() empties."""
+
+
+class BuiltFiles:
+    """Without Redis: each build as files in one folder (FEED_FILES_DIR, else
+    instance/feeds) that every worker on the host reads, so a feed's megabytes live on disk
+    and in the page cache, not once in each worker's heap, and one build serves every
+    worker. Files are named by a digest of the artefact's name: ``<name>.json`` (ETag,
+    version, Last-Modified) points at ``<name>.<etag>.gz`` (the ETag is made of the feed's
+    version); both are written to a temporary file and renamed over the old one, so a
+    reader sees a whole build or the previous one. A worker opens the body before it
+    answers, so a newer build that removes it never cuts a response short. Files are
+    created readable by this user only; no route serves the folder.
+
+    The lock is ``flock`` on ``<name>.lock``: one build of an artefact at a time on the
+    host, released by the kernel if its builder dies. Each build removes its artefact's
+    older bodies, and any file not written for FEED_KEEP_SECONDS (the names change when a
+    screening is hidden), so the folder holds about one build per feed."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _stem(self, name: str) -> str:
+        return cache_key("built", name).rsplit(":", 1)[1]
+
+    def meta(self, name: str) -> dict | None:
+        try:
+            return json.loads((self.folder / f"{self._stem(name)}.json").read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def with_body(self, name: str, meta: Built) -> Built | None:
+        try:
+            file = (self.folder / f"{self._stem(name)}.{meta.etag}.gz").open("rb")
+        except FileNotFoundError:  # replaced by a newer build since the note was read
+            return None
+        return Built(None, meta.etag, meta.version, meta.last_modified, file=file)
+
+    def keep(self, name: str, built: Built) -> None:
+        stem = self._stem(name)
+        body = f"{stem}.{built.etag}.gz"
+        self._write(body, built.read())
+        self._write(f"{stem}.json", json.dumps(built.meta()).encode())
+        self._sweep(stem, body)
+
+    def _write(self, file_name: str, data: bytes) -> None:
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, self.folder / file_name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _sweep(self, stem: str, current: str) -> None:
+        """Remove the artefact's other bodies and every file unused for FEED_KEEP_SECONDS."""
+        oldest = time.time() - current_app.config["FEED_KEEP_SECONDS"]
+        for path in self.folder.iterdir():
+            try:
+                old_body = path.name.startswith(f"{stem}.") and path.suffix == ".gz"
+                if (old_body and path.name != current) or path.stat().st_mtime < oldest:
+                    path.unlink(missing_ok=True)
+            except FileNotFoundError:
+                continue
+
+    def lock(self, name: str) -> int | None:
+        handle = os.open(self.folder / f"{self._stem(name)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            return None
+        os.utime(handle)  # in use: not swept
+        return handle
+
+    def unlock(self, held: int) -> None:
+        os.close(held)  # closing releases the flock
+
+    def clear(self) -> None:
+        for path in self.folder.iterdir():
+            if path.suffix != ".lock":
+                path.unlink(missing_ok=True)
 
 
 # Background builds of this process, by artefact name (tests wait for them).
@@ -615,27 +787,27 @@ def latest_built(
     one request builds it and the others wait (NotBuiltYet after FEED_WAIT_SECONDS).
 
     If `etag_known(etag)` says the client has the build's ETag, its body is not fetched
-    (``body`` is None): the caller answers 304."""
+    (``has_body`` is False): the caller answers 304."""
     found = built_meta(name)
     if found is not None:
         if found.version != repr(version):
             _rebuild_in_background(name, build)
         if etag_known is not None and etag_known(found.etag):
             return found
-        found = _with_body(name, found)
+        found = builds().with_body(name, found)
         if found is not None:
             return found
-    lock = cache_key("lock", name)
-    if store().add(lock, b"1", current_app.config["FEED_BUILD_LOCK_SECONDS"]):
+    held = builds().lock(name)
+    if held is not None:
         try:
             return _build_and_keep(name, build)
         finally:
-            store().delete(lock)
+            builds().unlock(held)
     deadline = time.monotonic() + current_app.config["FEED_WAIT_SECONDS"]
     while time.monotonic() < deadline:
         time.sleep(0.05)
         found = built_meta(name)
-        found = found and _with_body(name, found)
+        found = found and builds().with_body(name, found)
         if found is not None:
             return found
     raise NotBuiltYet(name)
@@ -644,42 +816,25 @@ def latest_built(
 def build_unless_busy(name: str, build: Callable[[], Built]) -> bool:
     """Build and store now unless another worker holds the artefact's lock (the
     `feeds build` command); True if this call built it."""
-    lock = cache_key("lock", name)
-    if not store().add(lock, b"1", current_app.config["FEED_BUILD_LOCK_SECONDS"]):
+    held = builds().lock(name)
+    if held is None:
         return False
     try:
         _build_and_keep(name, build)
     finally:
-        store().delete(lock)
+        builds().unlock(held)
     return True
 
 
 def built_meta(name: str) -> Built | None:
     """The stored build's ETag, version and Last-Modified, without its body."""
-    raw = store().get(cache_key("built", name))
-    if raw is None:
-        return None
-    meta = json.loads(raw)
-    modified = meta["last_modified"]
-    return Built(
-        None, meta["etag"], meta["version"], datetime.fromisoformat(modified) if modified else None
-    )
-
-
-def _with_body(name: str, meta: Built) -> Built | None:
-    body = store().get(cache_key("built-body", name, meta.etag))
-    if body is None:
-        return None
-    return Built(body, meta.etag, meta.version, meta.last_modified)
+    meta = builds().meta(name)
+    return None if meta is None else Built.from_meta(meta)
 
 
 def keep_built(name: str, built: Built) -> None:
-    """Store a build: its body first, then the note that points readers at it."""
-    ttl = current_app.config["FEED_KEEP_SECONDS"]
-    store().set(cache_key("built-body", name, built.etag), built.body, ttl)
-    modified = built.last_modified.astimezone(UTC).isoformat() if built.last_modified else None
-    meta = {"etag": built.etag, "version": built.version, "last_modified": modified}
-    store().set(cache_key("built", name), json.dumps(meta).encode(), ttl)
+    """Store a build where every worker finds it (Redis, or this host's files)."""
+    builds().keep(name, built)
 
 
 def _build_and_keep(name: str, build: Callable[[], Built]) -> Built:
@@ -689,8 +844,8 @@ def _build_and_keep(name: str, build: Callable[[], Built]) -> Built:
 
 
 def _rebuild_in_background(name: str, build: Callable[[], Built]) -> None:
-    lock = cache_key("lock", name)
-    if not store().add(lock, b"1", current_app.config["FEED_BUILD_LOCK_SECONDS"]):
+    held = builds().lock(name)
+    if held is None:
         return  # someone, somewhere, is building it
     app = current_app._get_current_object()
 
@@ -702,7 +857,7 @@ def _rebuild_in_background(name: str, build: Callable[[], Built]) -> None:
             log.exception("building %s failed", name)
         finally:
             with app.app_context():
-                store().delete(lock)
+                builds().unlock(held)
 
     thread = threading.Thread(target=run, name=f"build {name}", daemon=True)
     _builds[name] = thread

@@ -116,6 +116,9 @@ DEFAULTS: dict[str, Any] = {
     "FEED_BUILD_LOCK_SECONDS": 120,
     "FEED_WAIT_SECONDS": 25,
     "FEED_KEEP_SECONDS": 7 * 24 * 3600,
+    # Without Redis: the folder each built feed is written to, read by every worker on the
+    # host (empty: instance/feeds).
+    "FEED_FILES_DIR": "",
     # Without Redis: the bytes of each VEVENT the feeds built, kept per process (LRU).
     "FEED_EVENTS_BYTES": 160 << 20,
     # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.

@@ -12,6 +12,7 @@ import re
 import secrets
 import socket
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -156,6 +157,11 @@ def smtp(smtp_server):
 
 
 # ---------------------------------------------------------------- app
+# Built feeds without Redis are files on the host (caching.BuiltFiles): apps made here share
+# one folder of this run's, as workers on one host do; the `app` fixture's has its own.
+_FEED_FILES = tempfile.TemporaryDirectory(prefix="screenings-feeds-")
+
+
 def app_config(database_uri: str, smtp_port: int, **overrides) -> dict:
     return {
         "TESTING": True,
@@ -169,6 +175,7 @@ def app_config(database_uri: str, smtp_port: int, **overrides) -> dict:
         "MAIL_SUPPRESS_SEND": False,
         "PUBLIC_BASE_URL": "http://screenings.test",
         "RATELIMIT_ENABLED": False,
+        "FEED_FILES_DIR": _FEED_FILES.name,
         **overrides,
     }
 
@@ -288,7 +295,10 @@ def table_reset(_schema):
 
 @pytest.fixture
 def app(database_uri, smtp_server, table_reset, request, tmp_path):
-    overrides = {"JOBS_STATE_FILE": str(tmp_path / "jobs-state.json")}
+    overrides = {
+        "JOBS_STATE_FILE": str(tmp_path / "jobs-state.json"),
+        "FEED_FILES_DIR": str(tmp_path / "feeds"),
+    }
     overrides.update(getattr(request, "param", None) or {})
     marker = request.node.get_closest_marker("config")
     if marker:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from screenings import caching, calendar
+from screenings import caching, calendar, create_app
+from screenings.extensions import db as other_db
 from screenings.services import feeds as feed_service
 
 from .factories import make_screening
@@ -139,17 +140,19 @@ def _without_dtstamp(feed: bytes) -> bytes:
     return re.sub(rb"DTSTAMP:[0-9TZ]+\r\n", b"", feed)
 
 
-def _together(app, url: str, count: int = 20) -> list[int]:
-    """`count` requests for `url` released at the same instant, from as many threads."""
+def _together(app, url: str, count: int = 20, *, apps=()) -> list[int]:
+    """`count` requests for `url` released at the same instant, from as many threads (taking
+    turns between `app` and `apps`, as between workers)."""
     barrier = threading.Barrier(count)
     statuses: list[int] = []
+    workers = iter([app, *apps] * count)
 
-    def one():
-        client = app.test_client()
+    def one(worker=None):
+        client = (worker or app).test_client()
         barrier.wait()
         statuses.append(client.get(url).status_code)
 
-    threads = [threading.Thread(target=one) for _ in range(count)]
+    threads = [threading.Thread(target=one, args=(next(workers),)) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -162,6 +165,28 @@ def test_twenty_requests_for_a_feed_never_built_build_it_once(app, db, monkeypat
     builds = _count_builds(monkeypatch, delay=0.3)
     statuses = _together(app, "/calendar.ics")
     assert statuses == [200] * 20
+    assert builds == ["screenings-en"]
+
+
+def test_twenty_requests_on_two_workers_build_a_feed_once(app, db, monkeypatch, tmp_path):
+    """Without Redis the build is a file every worker on the host reads, under a lock every
+    worker on the host sees (flock): one build for both, and the other serves its file."""
+    from .conftest import app_config
+
+    make_screening(venue_name="Old Hall")
+    other = create_app(
+        app_config(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            25,
+            FEED_FILES_DIR=str(app.config["FEED_FILES_DIR"]),
+        )
+    )
+    builds = _count_builds(monkeypatch, delay=0.3)
+    assert _together(app, "/calendar.ics", apps=[other]) == [200] * 20
+    assert builds == ["screenings-en"]
+    with other.app_context():
+        assert b"Old Hall" in other.test_client().get("/calendar.ics").get_data()
+        other_db.engine.dispose()
     assert builds == ["screenings-en"]
 
 
@@ -287,6 +312,76 @@ def test_a_screening_made_private_leaves_the_feeds_at_once(client, db):
     after = client.get("/calendar.ics", headers={"If-None-Match": etag})
     assert after.status_code == 200  # never a 304 for the build that showed it
     assert b"Main Sanctuary Hall" not in after.get_data()
+
+
+# -- where a built feed lives: files on the host without Redis ---------------------------------
+
+
+def _feed_files(app) -> list:
+    from pathlib import Path
+
+    return sorted(Path(app.config["FEED_FILES_DIR"]).iterdir())
+
+
+def test_a_served_feed_stays_out_of_the_workers_memory(app, client, db):
+    """Without Redis a built feed is a file: serving it (twice, gzipped or not) streams the
+    file and leaves neither its gzip nor its text in the process's store (issue 15: each
+    worker held a 50,000-event feed)."""
+    make_screening(venue_name="Old Hall")
+    first = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip"})
+    second = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip"})
+    assert second.is_streamed or second.direct_passthrough  # the file, not bytes in a list
+    gzipped = second.get_data()
+    assert gzipped == first.get_data()
+    plain = client.get("/calendar.ics").get_data()
+    assert plain == zlib.decompress(gzipped, wbits=31)
+    assert b"Old Hall" in plain
+    bodies = [path for path in _feed_files(app) if path.suffix == ".gz"]
+    assert [path.read_bytes() for path in bodies] == [gzipped]
+    kept = list(caching.store().items.values())
+    assert not [value for value in kept if gzipped in value or plain in value]
+    again = {"Accept-Encoding": "gzip", "If-None-Match": second.headers["ETag"]}
+    assert client.get("/calendar.ics", headers=again).status_code == 304
+
+
+def test_a_feed_file_is_replaced_whole_and_old_ones_are_removed(app, client, db, monkeypatch):
+    """One body per feed on disk however often it changes; a file unused for
+    FEED_KEEP_SECONDS (a feed no longer asked for, a name a withdrawal retired) goes."""
+    import os
+
+    screening = make_screening()
+    client.get("/calendar.ics")
+    for n in range(4):
+        screening.venue_name = f"Hall {n}"
+        db.session.commit()
+        client.get("/calendar.ics")
+        caching.wait_for_builds()
+        assert f"Hall {n}".encode() in client.get("/calendar.ics").get_data()
+    names = [path.name for path in _feed_files(app) if not path.name.endswith(".lock")]
+    assert len([name for name in names if name.endswith(".gz")]) == 1, names
+    assert len([name for name in names if name.endswith(".json")]) == 1, names
+    assert not [name for name in names if name.endswith(".tmp")], names
+    retired = _feed_files(app)
+    for path in retired:
+        os.utime(path, (0, 0))
+    client.get("/countries/ca/calendar.ics")  # another feed's build sweeps the folder
+    assert not set(retired) & set(_feed_files(app))
+
+
+@pytest.mark.config(PRODUCER_FEED_TOKEN=TOKEN)
+def test_the_producer_feed_file_is_readable_by_nobody_else(app, client, db):
+    """The private feed's file: named by a digest (not its token or key), readable by the
+    app's user only, and in a folder no route serves."""
+    make_screening(is_public=False, street_address="12 Secret Lane")
+    assert b"12 Secret Lane" in client.get(f"/feeds/producer/{TOKEN}.ics").get_data()
+    files = _feed_files(app)
+    assert files
+    for path in files:
+        assert path.stat().st_mode & 0o077 == 0, path
+        assert TOKEN not in path.name
+        assert "producer" not in path.name
+        for url in (f"/{path.name}", f"/static/{path.name}", f"/feeds/{path.name}"):
+            assert client.get(url).status_code == 404
 
 
 # -- kept events: a rebuild makes only what changed ----------------------------------------------
@@ -489,12 +584,12 @@ def _built_alone_equal_the_full_build() -> None:
                 stored = feed_service.latest_feed(name, title, filters, include_private=private)
                 listed = filters.apply(feed_service._feed_rows(include_private=private))
                 ids = db.session.scalars(listed.with_only_columns(Screening.id)).all()
-                assert uids(zlib.decompress(stored.body, wbits=31)) == {
+                assert uids(zlib.decompress(stored.read(), wbits=31)) == {
                     f"screening-{i}@screenings.test" for i in ids
                 }, name
                 caching.event_store().clear()
                 alone = feed_service.build_feed(name, title, filters, include_private=private)
-                assert _without_dtstamp(zlib.decompress(stored.body, wbits=31)) == (
+                assert _without_dtstamp(zlib.decompress(stored.read(), wbits=31)) == (
                     _without_dtstamp(zlib.decompress(alone.body, wbits=31))
                 ), name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.wsgi import wrap_file
 
 from .. import LANGUAGES, caching, calendar, places, worldmap
 from ..caching import cached_page, screening_version
@@ -677,23 +679,40 @@ def _feed_response(
     except caching.NotBuiltYet:
         return Response(status=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
     etag = feed.etag + suffix
-    if feed.body is None:
+    if not feed.has_body:
         # The busiest answer a feed gives (every subscribed calendar, every few minutes).
         response = Response(status=304)
     elif gzipped:
-        response = Response(feed.body, mimetype="text/calendar")
-        response.content_encoding = "gzip"
+        response = _gzipped_feed(feed)
     else:
-        response = Response(feed_service.feed_chunks(feed.body), mimetype="text/calendar")
+        response = Response(feed_service.feed_chunks(feed), mimetype="text/calendar")
     response.vary.update(("Accept-Encoding", "Accept-Language"))  # the title is translated
     response.set_etag(etag)
     if feed.last_modified is not None:
         response.last_modified = feed.last_modified
     response.headers["Cache-Control"] = cache_control
-    if feed.body is None:
+    if not feed.has_body:
         return response
     response.headers["Content-Disposition"] = f'inline; filename="{key}.ics"'
     return response.make_conditional(request)
+
+
+def _gzipped_feed(feed: caching.Built) -> Response:
+    """The build's gzipped bytes as they are kept: from memory, or streamed from its file
+    (by the server's file wrapper, sendfile under gunicorn; else a piece at a time, the file
+    closed at its end): the bytes never enter this worker's heap whole."""
+    if feed.file is None:
+        response = Response(feed.body, mimetype="text/calendar")
+    else:
+        size = os.fstat(feed.file.fileno()).st_size
+        if "wsgi.file_wrapper" in request.environ:
+            body = wrap_file(request.environ, feed.file)
+        else:
+            body = feed_service.file_chunks(feed.file)
+        response = Response(body, mimetype="text/calendar", direct_passthrough=True)
+        response.content_length = size
+    response.content_encoding = "gzip"
+    return response
 
 
 @bp.route("/calendar.ics")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import BinaryIO
 
 from flask import current_app
 from flask_babel import force_locale, get_locale
@@ -383,14 +384,27 @@ def feed_etag(key: str, version: tuple) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def feed_chunks(gzipped: bytes, size: int = 1 << 16) -> Iterator[bytes]:
-    """The plain body of a gzipped feed, piece by piece, for a client that refuses gzip."""
+def feed_chunks(feed: caching.Built, size: int = 1 << 16) -> Iterator[bytes]:
+    """The plain body of a gzipped feed, piece by piece, for a client that refuses gzip
+    (read from its file a piece at a time, when it is kept in one)."""
     decompressor = zlib.decompressobj(wbits=31)
-    for start in range(0, len(gzipped), size):
-        piece = decompressor.decompress(gzipped[start : start + size])
-        if piece:
-            yield piece
+    if feed.file is not None:
+        pieces = file_chunks(feed.file, size)
+    else:
+        gzipped = feed.body or b""
+        pieces = (gzipped[start : start + size] for start in range(0, len(gzipped), size))
+    for piece in pieces:
+        if plain := decompressor.decompress(piece):
+            yield plain
     yield decompressor.flush()
+
+
+def file_chunks(file: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
+    """A kept build's file, piece by piece, closed at its end (or when the server closes
+    the response)."""
+    with file:
+        while piece := file.read(size):
+            yield piece
 
 
 @dataclass(frozen=True)
