@@ -50,7 +50,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import cachetools
 from flask import Flask, current_app, g, request, session
@@ -489,6 +489,27 @@ def counter_versions(*names: str) -> list[tuple]:
         _statement(f"counters:{len(names)}"), {**parameters, "now": utcnow()}
     )
     return [(name, value or 0, next_start) for name, value in zip(names, values, strict=True)]
+
+
+_T = TypeVar("_T")
+_kept: dict[tuple, tuple[int, object]] = {}
+
+
+def kept_until_change(counter: str, build: Callable[[], _T]) -> _T:
+    """`build()`'s answer, built once in this process per value of the named change counter
+    (one query over a primary key): an option list the data decides (the films, the
+    countries that have a screening) read afresh only after a change commits, not on every
+    request. Only the latest value's answer is held, per database and builder."""
+    value = counter_version(counter)[1]
+    if not value:  # no counter row yet: nothing would say when the data changes
+        return build()
+    key = (str(db.engine.url), counter, build.__module__, build.__qualname__)
+    held = _kept.get(key)
+    if held is not None and held[0] == value:
+        return held[1]  # type: ignore[return-value]
+    answer = build()
+    _kept[key] = (value, answer)
+    return answer
 
 
 def screening_version(screening_id: int) -> tuple | None:

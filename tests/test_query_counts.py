@@ -10,7 +10,10 @@ from screenings.demo import generate
 from screenings.models import Screening, ScreeningStatus, utcnow
 from screenings.services.feeds import encode_cursor
 
-from .producer_helpers import count_queries
+from . import producer_helpers
+from .producer_helpers import bulk_screenings, count_queries
+
+producer = producer_helpers.producer  # the fixture, logged in on `client`
 
 
 def _listed(db) -> Screening:
@@ -105,3 +108,76 @@ def test_cached_screening_ics_follows_every_change(client, db):
     screening.visibility, screening.is_public = "private", False
     db.session.commit()
     assert client.get(url).status_code == 404
+
+
+# -- cold pages (the page cache off): how many statements each runs, exactly -------------------
+
+COLD_PAGES = [
+    ("/screenings/{id}", 1),  # the screening with its film
+    ("/screenings/{id}.ics", 2),  # its version (the ETag), then the screening with its film
+    ("/screenings", 3),  # the active films (filter), a page of screenings, their films
+]
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+@pytest.mark.parametrize(("url", "expected"), COLD_PAGES)
+def test_cold_public_page_runs_its_pinned_statements(client, db, url, expected):
+    """An N+1 (a film or licence loaded row by row) or a new query shows up here."""
+    generate(300, 1000, seed=3)
+    url = url.format(id=_listed(db).id)
+    client.get(url)  # the first request of a process loads some lookups
+    db.session.expunge_all()  # nothing the test loaded is at hand for the page
+    with count_queries() as statements:
+        assert client.get(url).status_code == 200
+    assert len(statements) == expected, statements
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_cold_dashboard_runs_its_pinned_statements(client, db, producer):
+    """The producer's session and account, the "feeds" counter (the filter's films and
+    countries are read only after it moves), the count, a page of 50 with their films, their
+    licences, and one aggregate for the pending and cancelled counts."""
+    bulk_screenings(120)
+    client.get("/producer/")  # shows the login's message; reads the filter's options
+    db.session.expunge_all()
+    with count_queries() as statements:
+        response = client.get("/producer/")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).count("<tr>") == 51  # the header and 50 rows
+    assert len(statements) == 7, statements
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_dashboard_filter_follows_a_renamed_film_and_a_new_country(client, db, producer):
+    """The filter's options are kept between requests, and read again after any change."""
+    screening = _first_screening(db)
+    assert "Renamed For The Filter" not in client.get("/producer/").get_data(as_text=True)
+    screening.film.title = "Renamed For The Filter"
+    db.session.commit()
+    assert "Renamed For The Filter" in _filter_form(client)
+    assert 'value="NZ"' not in _filter_form(client)
+    screening.country = "NZ"
+    db.session.commit()
+    assert 'value="NZ"' in _filter_form(client)
+
+
+def _first_screening(db) -> Screening:
+    bulk_screenings(3)
+    return db.session.scalar(select(Screening).order_by(Screening.id).limit(1))
+
+
+def _filter_form(client) -> str:
+    page = client.get("/producer/").get_data(as_text=True)
+    return page.split('class="filters"', 1)[1].split("</form>", 1)[0]
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_public_film_filter_follows_a_renamed_film(client, db):
+    """The list's film options are kept between requests, and read again after a change."""
+    generate(20, 20, seed=3)
+    film = _listed(db).film
+    assert "Renamed For The List" not in client.get("/screenings").get_data(as_text=True)
+    film.title = "Renamed For The List"
+    db.session.commit()
+    page = client.get("/screenings").get_data(as_text=True)
+    assert f'<option value="{film.slug}">Renamed For The List</option>' in page

@@ -37,7 +37,7 @@ from ..services import DomainError, guests, maps, near_alerts, nearby, visibilit
 from ..services import feeds as feed_service
 from ..services import links as link_service
 from ..services import rsvps as rsvp_service
-from ..services.films import active_films
+from ..services.films import active_films, film_options
 from ..services.licences import find_licence, shows_place_publicly
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
@@ -152,7 +152,7 @@ def _locale() -> str:
 def _search_form() -> tuple[SearchForm, feed_service.Filters]:
     form = SearchForm(
         request.args,
-        films=active_films(),
+        films=film_options(),
         countries=countries(_locale()),
         radii=nearby.KM_CHOICES,
         default_km=nearby.DEFAULT_KM,
@@ -377,7 +377,7 @@ def subscribe_feeds(
     feeds = []
     if near is not None and near.city is not None:
         feeds.extend(near_feeds(near.city, near.km))
-    film = filters.film and next((f for f in active_films() if f.slug == filters.film), None)
+    film = filters.film and next((f for f in film_options() if f.slug == filters.film), None)
     if film:
         feeds.append(
             {

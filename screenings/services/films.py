@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..caching import kept_until_change
 from ..extensions import db
 from ..models import Film, LicenceTerms, ScreeningFormat
 from . import DomainError, rules
@@ -217,6 +219,25 @@ def films_without_format(films) -> list[Film]:
 
 def active_films() -> list[Film]:
     return list(db.session.scalars(select(Film).where(Film.is_active).order_by(Film.title)))
+
+
+class FilmOption(NamedTuple):
+    slug: str
+    title: str
+
+
+def film_options() -> tuple[FilmOption, ...]:
+    """The active films' slugs and titles, by title (the public lists' film filter and feed
+    names): read again only after a change to a film (caching.kept_until_change), not with
+    every whole row on every request."""
+    return kept_until_change("feeds", _read_film_options)
+
+
+def _read_film_options() -> tuple[FilmOption, ...]:
+    rows = db.session.execute(
+        select(Film.slug, Film.title).where(Film.is_active).order_by(Film.title)
+    )
+    return tuple(FilmOption(slug, title) for slug, title in rows)
 
 
 # -- the producer's catalogue editing -----------------------------------------------------------

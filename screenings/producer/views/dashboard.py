@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ...caching import cached_page
 from ...places import country_name
-from ...services import DomainError, alerts, exports
+from ...services import DomainError, exports
 from ...services import dashboard as board
 from .. import bp
 from ..forms import ScreeningFilterForm
@@ -54,7 +54,7 @@ def dashboard():
         form=form,
         page=page,
         filters=filters,
-        cancel_causes=alerts.cancellation_causes(),
+        counts=board.board_counts(),
     )
 
 
