@@ -87,6 +87,7 @@ class ScreeningChanger(threading.Thread):
         super().__init__(daemon=True)
         self.uri, self.screening_id, self.interval = database_uri, screening_id, interval
         self.stopped = threading.Event()
+        self.ready = threading.Event()  # its app is made: the changes start
         self.changes: list[float] = []  # monotonic time of each commit
         self.failures = 0
 
@@ -98,6 +99,7 @@ class ScreeningChanger(threading.Thread):
         from screenings.models import Screening
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": self.uri, "OUTBOX_DELIVER_ON_COMMIT": False})
+        self.ready.set()
         n = 0
         while not self.stopped.wait(self.interval):
             n += 1
