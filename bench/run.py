@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -300,12 +301,22 @@ def etag_of(url: str, headers: list[str]) -> str:
 
 
 def warm_feed(url: str, headers: list[str]) -> None:
-    """Build the feed in every worker before measuring: concurrent requests, all awaited."""
+    """Have the feed built before measuring: concurrent requests, all awaited. A request
+    that waited FEED_WAIT_SECONDS for another worker's first build (503, Retry-After) asks
+    again: without Redis one worker builds for the host."""
     from concurrent.futures import ThreadPoolExecutor
 
     def fetch(_n: int) -> None:
-        with get(url, [h for h in headers if not h.startswith("If-None-Match")]) as response:
-            response.read()
+        for _attempt in range(20):
+            try:
+                with get(url, [h for h in headers if not h.startswith("If-None-Match")]) as r:
+                    r.read()
+                    return
+            except urllib.error.HTTPError as error:
+                if error.code != 503:
+                    raise
+                time.sleep(1)
+        raise SystemExit(f"{url} was not built in time")
 
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(fetch, range(6)))
