@@ -903,7 +903,8 @@ class CachedPagesFront:
     with the switcher, no flashed message. Such a visitor is anonymous and their language is
     their browser's, so the page is exactly the one `cached_page` would serve, under the same
     key (page_key). Anything else (another method, any Cookie header, a page not cached yet, a
-    page not marked by `cached_page`, the cache off) goes on to Flask unchanged. A page with a
+    page not marked by `cached_page`, the cache off) goes on to Flask unchanged. A view whose
+    answer is not a page (a screening's .ics) gives its own as `view.cached_answer`. A page with a
     form gets a new session cookie with its own CSRF token (_with_new_form_token).
 
     Placed inside SecurityHeaders, so a hit carries the same security headers as every
@@ -945,6 +946,10 @@ class CachedPagesFront:
             endpoint, view_args = app.create_url_adapter(request).match()  # type: ignore[union-attr]
         except Exception:  # a redirect, a 404, an untrusted host: Flask answers it
             return None
+        view = app.view_functions.get(endpoint)
+        answer_of = getattr(view, "cached_answer", None)
+        if answer_of is not None:
+            return self._answer(environ, answer_of, view_args)
         version = self.versions().get(endpoint)
         if version is None:
             return None
@@ -973,6 +978,29 @@ class CachedPagesFront:
             ("X-Cache", "hit"),
         ]
         code = meta["status"]
+        return f"{code} {HTTP_STATUS_CODES[code].upper()}", headers, body
+
+    def _answer(self, environ, answer_of, view_args):
+        """A view's own cached answer (`view.cached_answer(view_args, language, if_none_match)`
+        gives (status, headers, body) or None), for a view whose answer is not a page."""
+        from . import browser_language  # noqa: PLC0415 (the package imports this module)
+
+        request = self.app.request_class(environ)
+        language = browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+        with self.app.app_context():
+            try:
+                found = answer_of(view_args, language, request.if_none_match)
+            except SQLAlchemyError:
+                return None
+        if found is None:
+            return None
+        code, headers, body = found
+        headers = [
+            (name, "Accept-Language, Cookie" if name == "Vary" else value)  # as Flask says
+            for name, value in headers
+        ]
+        if code != 304:
+            headers.append(("Content-Length", str(len(body))))
         return f"{code} {HTTP_STATUS_CODES[code].upper()}", headers, body
 
 

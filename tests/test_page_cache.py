@@ -254,3 +254,27 @@ def test_a_cached_dashboard_costs_the_login_and_the_numbers_two_queries(db, clie
         again = client.get("/producer/")
     assert again.headers["X-Cache"] == "hit"
     assert len(statements) == 2, statements
+
+
+def test_the_front_serves_a_screenings_ics_and_its_304_as_flask_does(
+    app, db, front_answers, monkeypatch
+):
+    screening = make_screening(capacity=40)
+    url = f"/screenings/{screening.id}.ics"
+    visitor = app.test_client(use_cookies=False)
+    etag = visitor.get(url).headers["ETag"]  # built (and stored) by Flask
+    requests = ({}, {"If-None-Match": etag}, {"Accept-Language": "fr"})
+    visitor.get(url, headers=requests[2])
+    front_answers.clear()
+    fronted = [visitor.get(url, headers=headers) for headers in requests]
+    assert all(front_answers), "the front answered each itself"
+    monkeypatch.setattr(caching.CachedPagesFront, "_hit", lambda front, environ: None)
+    through_flask = [visitor.get(url, headers=headers) for headers in requests]
+    assert [r.status_code for r in fronted] == [200, 304, 200]
+    for ours, flasks in zip(fronted, through_flask, strict=True):
+        assert _without_token(ours) == _without_token(flasks)
+    assert fronted[2].headers["ETag"] != etag  # another language, another file
+    screening.venue_name = "Another Hall"
+    db.session.commit()
+    monkeypatch.undo()
+    assert visitor.get(url, headers={"If-None-Match": etag}).status_code == 200

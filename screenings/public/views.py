@@ -624,31 +624,68 @@ def screening_ics(screening_id: int):
     if version is None:
         abort(404)
     locale = str(get_locale() or "en")
-    etag = feed_service.feed_etag(f"screening-{screening_id}-{locale}", version)
-    if request.if_none_match.contains(etag):
-        response = Response(status=304)
-    else:
-        key = caching.cache_key("ics", locale, version)
-        enabled = current_app.config["PAGE_CACHE_ENABLED"]
-        body = caching.store().get(key) if enabled else None
-        if body is None:
-            screening = _screening_or_404(screening_id)
-            body = calendar.download(
-                screening,
-                url=external_url("public.screening", screening_id=screening.id),
-                domain=public_domain(),
-                place_of=visibility.public_place,
-            )
-            if enabled:
-                caching.store().set(key, body, current_app.config["CACHE_PAGE_SECONDS"])
-        response = Response(body, mimetype="text/calendar")
-        response.headers["Content-Disposition"] = (
-            f'attachment; filename="screening-{screening_id}.ics"'
+    answer = _cached_ics(screening_id, locale, version, request.if_none_match)
+    if answer is None:
+        screening = _screening_or_404(screening_id)
+        body = calendar.download(
+            screening,
+            url=external_url("public.screening", screening_id=screening.id),
+            domain=public_domain(),
+            place_of=visibility.public_place,
         )
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = FEED_CACHE_CONTROL
-    response.vary.add("Accept-Language")
-    return response
+        if current_app.config["PAGE_CACHE_ENABLED"]:
+            caching.store().set(
+                caching.cache_key("ics", locale, version),
+                body,
+                current_app.config["CACHE_PAGE_SECONDS"],
+            )
+        answer = _ics_answer(screening_id, locale, version, body)
+    status, headers, body = answer
+    return Response(body, status, headers)
+
+
+def _cached_ics(screening_id: int, locale: str, version: tuple, if_none_match):
+    """A screening's .ics as the cache can answer it: 304 if the client has this version,
+    else the stored file; None if it must be built. Also what caching.CachedPagesFront
+    answers a visitor without a cookie with (cached_ics below)."""
+    etag = _ics_etag(screening_id, locale, version)
+    if if_none_match.contains(etag):
+        return 304, [("ETag", f'"{etag}"'), *_ICS_HEADERS], b""
+    if not current_app.config["PAGE_CACHE_ENABLED"]:
+        return None
+    body = caching.store().get(caching.cache_key("ics", locale, version))
+    return None if body is None else _ics_answer(screening_id, locale, version, body)
+
+
+def _ics_etag(screening_id: int, locale: str, version: tuple) -> str:
+    return feed_service.feed_etag(f"screening-{screening_id}-{locale}", version)
+
+
+_ICS_HEADERS = (("Cache-Control", FEED_CACHE_CONTROL), ("Vary", "Accept-Language"))
+
+
+def _ics_answer(screening_id: int, locale: str, version: tuple, body: bytes):
+    return (
+        200,
+        [
+            ("Content-Type", "text/calendar; charset=utf-8"),
+            ("Content-Disposition", f'attachment; filename="screening-{screening_id}.ics"'),
+            ("ETag", f'"{_ics_etag(screening_id, locale, version)}"'),
+            *_ICS_HEADERS,
+        ],
+        body,
+    )
+
+
+def cached_ics(view_args: dict, locale: str, if_none_match):
+    """caching.CachedPagesFront's answer for a screening's .ics (see _cached_ics)."""
+    version = screening_version(view_args["screening_id"])
+    if version is None:
+        return None
+    return _cached_ics(view_args["screening_id"], locale, version, if_none_match)
+
+
+screening_ics.cached_answer = cached_ics  # type: ignore[attr-defined]
 
 
 # -- feeds --------------------------------------------------------------------------------------
