@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import segno
@@ -41,9 +41,10 @@ FAMILY = "DejaVu"
 REPLACEMENT = "\ufffd"
 EMOJI_JOINERS = frozenset("\u200d\ufe0e\ufe0f")  # zero-width joiner, text and emoji selectors
 
-INK = (26, 26, 26)
-MUTED = (95, 99, 104)
-ACCENT = (31, 58, 95)
+Colour = tuple[int, int, int]  # red, green, blue
+INK: Colour = (26, 26, 26)
+MUTED: Colour = (95, 99, 104)
+ACCENT: Colour = (31, 58, 95)
 RULE = (200, 204, 209)
 BAND = (236, 242, 248)
 
@@ -58,7 +59,9 @@ RIGHT_TO_LEFT = frozenset({"he"})
 
 
 class _Terms(Protocol):
-    version: int
+    # Read-only members (properties), so a model's typed columns satisfy them.
+    @property
+    def version(self) -> int: ...
 
     def text_in(self, language: str) -> str: ...
 
@@ -66,20 +69,29 @@ class _Terms(Protocol):
 class _Producer(Protocol):
     """Who runs the site (identity.Identity): named with their contact on every licence."""
 
-    name: str
-    contact_email: str
-    address: str
-    imprint: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def contact_email(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def imprint(self) -> str: ...
 
 
 class LicenceLike(Protocol):
     """What the renderer reads from a licence: the model, or any stand-in with these fields."""
 
-    number: str
-    revision: int
-    issued_at: datetime
-    terms: _Terms
-    terms_language: str
+    @property
+    def number(self) -> str: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def issued_at(self) -> datetime: ...
+    @property
+    def terms(self) -> _Terms: ...
+    @property
+    def terms_language(self) -> str: ...
 
     @property
     def particulars(self) -> Mapping[str, Any]: ...
@@ -205,7 +217,7 @@ def _header(
     qr_x = pdf.l_margin if pdf.rtl else pdf.w - pdf.r_margin - QR_SIZE
     text_x = pdf.w - pdf.r_margin - text_w if pdf.rtl else pdf.l_margin
 
-    def at_start(h: float, text: str, size: float, style: str = "", color=INK) -> None:
+    def at_start(h: float, text: str, size: float, style: str = "", color: Colour = INK) -> None:
         pdf.set_x(text_x)
         pdf.set_font(FAMILY, style, size)
         pdf.set_text_color(*color)
@@ -358,8 +370,13 @@ def _terms_height(pdf: _LicencePDF, paragraphs: list[str], size: float) -> float
     height = 0.0
     for paragraph in paragraphs:
         pdf.shape_for(paragraph)
-        height += pdf.multi_cell(
-            0, size * LEADING, paragraph, dry_run=True, output=MethodReturnValue.HEIGHT
+        # Asked for the HEIGHT only, multi_cell returns a number; fpdf2 types the return as
+        # the union of every output combination.
+        height += cast(
+            float,
+            pdf.multi_cell(
+                0, size * LEADING, paragraph, dry_run=True, output=MethodReturnValue.HEIGHT
+            ),
         )
         height += size * GAP
     return height

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
@@ -503,7 +503,11 @@ class Producer(UserMixin, Model):
     )
 
     # The raw id of the session this object was loaded for (set by services/producers.py).
-    session_token = None  # str | None
+    # Not a column: declared to the type checker only, as an annotation without Mapped[]
+    # in the class body would be refused by the declarative mapping.
+    if TYPE_CHECKING:
+        session_token: str | None
+    session_token = None
 
     def get_id(self) -> str | None:
         return self.session_token

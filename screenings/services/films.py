@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -81,28 +83,43 @@ THE_KILLING_ROADS_TERMS_HE = """\
 8. ביטול. רישיון זה פוקע אם ההקרנה מבוטלת, וניתן לשלול אותו אם תנאים אלה מופרים.
 """
 
+
+@dataclass(frozen=True)
+class CatalogueFilm:
+    """A film the site ships with: its Film columns, its terms (English, then translated),
+    its texts in other languages, and how it reaches a host unless the producer adds others."""
+
+    columns: dict[str, Any]
+    terms: str
+    terms_translations: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)
+    default_format: dict[str, str] | None = None
+
+
 CATALOGUE = [
-    {
-        "code": "TKR",
-        "slug": "the-killing-roads",
-        "title": "The Killing Roads",
-        "year": 2024,
-        "genre": "documentary",
-        "director": "Igal Hecht",
-        "production_company": "Chutzpa Productions",
-        "synopsis": (
-            "A documentary about the massacres on Routes 232 and 34 in southern Israel on "
-            "7 October 2023, told through survivors, first responders and the footage of "
-            "that day. Free for public screenings; organizers must register."
-        ),
-        "runtime_minutes": 115,
-        "content_advisory": (
-            "Contains graphic footage of the 7 October 2023 attacks on Routes 232 and 34, "
-            "including violence and its aftermath. Viewer discretion is strongly advised; "
-            "not suitable for children."
-        ),
-        "requires_approval": False,
-        "texts": {
+    CatalogueFilm(
+        columns={
+            "code": "TKR",
+            "slug": "the-killing-roads",
+            "title": "The Killing Roads",
+            "year": 2024,
+            "genre": "documentary",
+            "director": "Igal Hecht",
+            "production_company": "Chutzpa Productions",
+            "synopsis": (
+                "A documentary about the massacres on Routes 232 and 34 in southern Israel on "
+                "7 October 2023, told through survivors, first responders and the footage of "
+                "that day. Free for public screenings; organizers must register."
+            ),
+            "runtime_minutes": 115,
+            "content_advisory": (
+                "Contains graphic footage of the 7 October 2023 attacks on Routes 232 and 34, "
+                "including violence and its aftermath. Viewer discretion is strongly advised; "
+                "not suitable for children."
+            ),
+            "requires_approval": False,
+        },
+        texts={
             "fr": {
                 "synopsis": (
                     "Un documentaire sur les massacres des routes 232 et 34, dans le sud "
@@ -128,12 +145,12 @@ CATALOGUE = [
                 ),
             },
         },
-        "terms": THE_KILLING_ROADS_TERMS,
-        "terms_translations": {"fr": THE_KILLING_ROADS_TERMS_FR, "he": THE_KILLING_ROADS_TERMS_HE},
+        terms=THE_KILLING_ROADS_TERMS,
+        terms_translations={"fr": THE_KILLING_ROADS_TERMS_FR, "he": THE_KILLING_ROADS_TERMS_HE},
         # How the film reaches a host unless the producer adds others (a download needs the
         # file's address, which only the producer has): a disc shipped to the venue.
-        "default_format": {"name": "Blu-ray disc", "kind": "physical"},
-    }
+        default_format={"name": "Blu-ray disc", "kind": "physical"},
+    )
 ]
 
 
@@ -175,25 +192,21 @@ def seed_catalogue() -> list[Film]:
     """Create the catalogue's films if missing (idempotent: safe on every start)."""
     films = []
     for entry in CATALOGUE:
-        entry = dict(entry)
-        terms = entry.pop("terms")
-        translations = entry.pop("terms_translations", {})
-        texts = entry.pop("texts", {})
-        default_format = entry.pop("default_format", None)
-        film = db.session.scalar(select(Film).where(Film.code == entry["code"]))
+        terms, translations = entry.terms, entry.terms_translations
+        film = db.session.scalar(select(Film).where(Film.code == entry.columns["code"]))
         if film is None:
-            film = Film(**entry)
-            set_film_texts(film, texts)
+            film = Film(**entry.columns)
+            set_film_texts(film, entry.texts)
             db.session.add(film)
             set_terms(film, terms, translations)
         elif film.current_terms is not None and film.current_terms.texts == {"en": terms}:
             # Seeded before the terms were translated, and untouched since: add the translations.
             set_terms(film, terms, translations)
-        if film.translations_json in (None, "{}") and film.synopsis == entry["synopsis"]:
+        if film.translations_json in (None, "{}") and film.synopsis == entry.columns["synopsis"]:
             # Seeded before its texts were translated, and untouched since: translate them.
-            set_film_texts(film, texts)
-        if default_format and not _has_any_format(film):
-            db.session.add(ScreeningFormat(film=film, **default_format))
+            set_film_texts(film, entry.texts)
+        if entry.default_format and not _has_any_format(film):
+            db.session.add(ScreeningFormat(film=film, **entry.default_format))
         films.append(film)
     db.session.commit()
     return films
@@ -211,7 +224,7 @@ def _has_any_format(film: Film) -> bool:
     )
 
 
-def films_without_format(films) -> list[Film]:
+def films_without_format(films: Sequence[Film]) -> list[Film]:
     """The films organizers could book but not receive: no active screening format."""
     served = {fmt.film_id for fmt in formats_for(films)}
     return [film for film in films if film.is_active and film.id not in served]
@@ -259,10 +272,10 @@ FILM_FIELDS = (
 
 
 def _check_unique(film: Film | None, code: str, slug: str) -> None:
-    for column, value, field in ((Film.code, code, "code"), (Film.slug, slug, "slug")):
+    for column, value, name in ((Film.code, code, "code"), (Film.slug, slug, "slug")):
         other = db.session.scalar(select(Film).where(column == value))
         if other is not None and other is not film:
-            raise DomainError(_("Another film uses this already."), field=field)
+            raise DomainError(_("Another film uses this already."), field=name)
 
 
 def create_film(values: dict, terms: str, translations: dict[str, str] | None = None) -> Film:

@@ -22,10 +22,11 @@ from datetime import timedelta
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import getaddresses
+from email.utils import collapse_rfc2231_value, getaddresses
+from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import Flask, current_app
 from icalendar import Calendar
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -49,6 +50,12 @@ from ..security import hash_token, tokens_match
 from ..urls import public_domain
 from . import DomainError, bounces
 from .rsvps import cancel_rsvp, record_calendar_reply, reply_token
+
+if TYPE_CHECKING:  # libraries loaded on demand, named here for their types only
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.lmtp import LMTP
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+    from imap_tools import BaseMailBox
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +148,8 @@ def _remember(message: Message, raw: bytes) -> InboundMessage | None:
 def _act(message: EmailMessage, recipients: tuple[str, ...]) -> Outcome:
     if (
         message.get_content_type() == "multipart/report"
-        and (message.get_param("report-type", "") or "").lower() == "delivery-status"
+        and collapse_rfc2231_value(message.get_param("report-type", "")).lower()
+        == "delivery-status"
     ):
         tokens = _address_tokens(message, recipients, bounce_base_address())
         return _verp_bounce(message, tokens) if tokens else _bounce(message)
@@ -169,8 +177,8 @@ def _calendar_reply(message: EmailMessage) -> _Reply | None:
     for part in message.walk():
         if part.get_content_type() not in ("text/calendar", "application/ics"):
             continue
-        payload = part.get_payload(decode=True)
-        if not payload or len(payload) > MAX_MESSAGE_BYTES:
+        payload = part.get_payload(decode=True)  # bytes, or None for a multipart
+        if not isinstance(payload, bytes) or not payload or len(payload) > MAX_MESSAGE_BYTES:
             continue
         try:
             calendar = Calendar.from_ical(payload)
@@ -275,6 +283,8 @@ def _failures(message: EmailMessage) -> list[_Failure]:
             continue
         blocks = part.get_payload()
         for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, Message):  # each block is a parsed header section
+                continue
             action = str(block.get("Action", "")).strip().lower()
             recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
             if action not in ("failed", "delayed") or ";" not in recipient:
@@ -382,8 +392,11 @@ class Forwarded:
 
 def _sender(message: EmailMessage) -> tuple[str, str] | None:
     """The one address in From, checked as the booking form checks one; else None."""
+    sender = message["From"]
+    if sender is None:
+        return None
     try:
-        addresses = message["From"].addresses if message["From"] is not None else ()
+        addresses = sender.addresses
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
     if len(addresses) != 1:
@@ -465,29 +478,33 @@ def _forward(message: EmailMessage, tokens: list[str]) -> Outcome:
 class _Handler:
     """aiosmtpd handler: each message goes to receive_message in an app context."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: Flask) -> None:
         self.app = app
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd names the hook
-        raw = envelope.original_content or envelope.content or b""
+    async def handle_DATA(  # aiosmtpd names the hook
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        # The bytes as received (content is the same, decoded when decode_data is set).
+        raw = envelope.original_content or b""
+        answers = max(len(envelope.rcpt_tos), 1)
         with self.app.app_context():
             try:
                 receive_message(raw, tuple(envelope.rcpt_tos))
             except OperationalError:
-                return "\r\n".join("451 4.3.0 Try again later" for _ in envelope.rcpt_tos or [None])
+                return "\r\n".join(["451 4.3.0 Try again later"] * answers)
         # LMTP answers once per recipient; every message is accepted (an unreadable one is
         # logged and dropped here rather than bounced back to a possibly forged sender).
-        return "\r\n".join("250 2.0.0 OK" for _ in envelope.rcpt_tos or [None])
+        return "\r\n".join(["250 2.0.0 OK"] * answers)
 
 
-def lmtp_server(app, host: str, port: int):
+def lmtp_server(app: Flask, host: str, port: int) -> Controller:
     """An LMTP server (RFC 2033) the MTA delivers the reply address's mail to, not started:
     call ``start()`` and ``stop()`` (what ``flask inbound serve`` does)."""
     from aiosmtpd.controller import Controller  # noqa: PLC0415 only the LMTP server needs it
     from aiosmtpd.lmtp import LMTP  # noqa: PLC0415 only the LMTP server needs it
 
     class _LMTPController(Controller):
-        def factory(self):
+        def factory(self) -> LMTP:
             return LMTP(self.handler, data_size_limit=MAX_MESSAGE_BYTES)
 
     return _LMTPController(_Handler(app), hostname=host, port=port)
@@ -501,13 +518,14 @@ def imap_configured() -> bool:
     return bool(current_app.config.get("INBOUND_IMAP_HOST"))
 
 
-def _open_mailbox():
+def _open_mailbox() -> BaseMailBox:
     """An imap-tools mailbox, logged in, on the configured folder."""
     from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted  # noqa: PLC0415 only the IMAP poll needs it
 
     config = current_app.config
     host, port = config["INBOUND_IMAP_HOST"], config["INBOUND_IMAP_PORT"]
     timeout = config["MAIL_TIMEOUT"]
+    box: BaseMailBox
     if config["INBOUND_IMAP_SSL"]:
         box = MailBox(host, port, timeout=timeout)
     elif host in ("127.0.0.1", "::1", "localhost"):
@@ -525,7 +543,7 @@ def _open_mailbox():
         raise
 
 
-def _raw_message(mailbox, uid: str) -> bytes | None:
+def _raw_message(mailbox: BaseMailBox, uid: str) -> bytes | None:
     """A message's bytes without marking it seen (BODY.PEEK), cut one byte past the cap so
     receive_message can tell a message too large to be ours."""
     status, data = mailbox.client.uid("FETCH", uid, f"(BODY.PEEK[]<0.{MAX_MESSAGE_BYTES + 1}>)")

@@ -53,11 +53,12 @@ def may(producer: Producer, permission: str) -> bool:
 
 
 def role_label(role: str) -> str:
-    return {
+    labels: dict[str, str] = {
         ProducerRole.OWNER: _("Owner"),
         ProducerRole.REVIEWER: _("Reviewer"),
         ProducerRole.VIEWER: _("Viewer"),
-    }.get(role, role)
+    }
+    return labels.get(role, role)
 
 
 # Lifetimes of the e-mailed links.
@@ -185,7 +186,9 @@ def log_in(
     return producer
 
 
-def _refuse_if_locked(producer: Producer, address: str | None, unlocked_ids) -> None:
+def _refuse_if_locked(
+    producer: Producer, address: str | None, unlocked_ids: frozenset[int]
+) -> None:
     if _is_locked(producer) and producer.id not in unlocked_ids:
         _record(AccountAction.LOGIN_REFUSED_LOCKED, producer, address=address)
         db.session.commit()

@@ -10,8 +10,10 @@ domain when the producer chose it) are kept here too.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, Generic, TypeVar
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -34,24 +36,27 @@ VENUE_KINDS = [
 ]
 
 
-def _organization_types() -> dict:
+def _organization_types() -> dict[str, Any]:
     return dict(ORGANIZATION_TYPES)
 
 
-def _names(values, labels: dict) -> str:
+def _names(values: Iterable[str], labels: Mapping[str, object]) -> str:
     return ", ".join(str(labels.get(value, value)) for value in values)
 
 
-def _countries(codes) -> str:
+def _countries(codes: Iterable[str]) -> str:
     return ", ".join(country_name(code) or code for code in codes)
 
 
+Setting = TypeVar("Setting")
+
+
 @dataclass
-class Rule:
-    """One rule with the film's setting for it."""
+class Rule(Generic[Setting]):
+    """One rule with the film's setting for it (as films.rules_json stores it)."""
 
     key = ""
-    setting: object
+    setting: Setting
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -60,13 +65,13 @@ class Rule:
         raise NotImplementedError
 
 
-class MaxAudience(Rule):
+class MaxAudience(Rule[int]):
     key = "max_audience"
 
     def describe(self) -> str:
         return _("The expected audience is at most %(n)s people.", n=self.setting)
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         if screening.expected_audience > self.setting:
             return [
                 _(
@@ -78,13 +83,13 @@ class MaxAudience(Rule):
         return []
 
 
-class CountriesAllowed(Rule):
+class CountriesAllowed(Rule[list[str]]):
     key = "countries_allowed"
 
     def describe(self) -> str:
         return _("Screenings only in: %(countries)s.", countries=_countries(self.setting))
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         if screening.country not in self.setting:
             return [
                 _(
@@ -95,13 +100,13 @@ class CountriesAllowed(Rule):
         return []
 
 
-class CountriesExcluded(Rule):
+class CountriesExcluded(Rule[list[str]]):
     key = "countries_excluded"
 
     def describe(self) -> str:
         return _("No screenings in: %(countries)s.", countries=_countries(self.setting))
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         if screening.country in self.setting:
             return [
                 _(
@@ -112,13 +117,13 @@ class CountriesExcluded(Rule):
         return []
 
 
-class OrganizationTypes(Rule):
+class OrganizationTypes(Rule[list[str]]):
     key = "organization_types"
 
     def describe(self) -> str:
         return _("Hosted by: %(types)s.", types=_names(self.setting, _organization_types()))
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         if screening.organization_type not in self.setting:
             return [
                 _(
@@ -131,13 +136,13 @@ class OrganizationTypes(Rule):
         return []
 
 
-class VenueKinds(Rule):
+class VenueKinds(Rule[list[str]]):
     key = "venue_kinds"
 
     def describe(self) -> str:
         return _("Venues: %(kinds)s.", kinds=_names(self.setting, dict(VENUE_KINDS)))
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         if screening.venue_kind not in self.setting:
             return [
                 _(
@@ -148,7 +153,7 @@ class VenueKinds(Rule):
         return []
 
 
-class MinimumNotice(Rule):
+class MinimumNotice(Rule[int]):
     key = "min_notice_days"
 
     def describe(self) -> str:
@@ -158,7 +163,7 @@ class MinimumNotice(Rule):
             self.setting,
         )
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         notice = (screening.local_start.date() - utcnow().date()).days
         if notice < self.setting:
             return [
@@ -172,14 +177,14 @@ class MinimumNotice(Rule):
         return []
 
 
-class BlackoutDates(Rule):
+class BlackoutDates(Rule[list[str]]):
     key = "blackout_dates"
 
     def describe(self) -> str:
         days = (localized_date(date.fromisoformat(day), "long") for day in self.setting)
         return _("No screenings on: %(dates)s.", dates=", ".join(days))
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         day = screening.local_start.date().isoformat()
         if day in self.setting:
             return [
@@ -191,7 +196,7 @@ class BlackoutDates(Rule):
         return []
 
 
-class PerOrganizationPerMonth(Rule):
+class PerOrganizationPerMonth(Rule[int]):
     key = "per_org_month"
 
     def describe(self) -> str:
@@ -201,7 +206,7 @@ class PerOrganizationPerMonth(Rule):
             self.setting,
         )
 
-    def evaluate(self, screening):
+    def evaluate(self, screening: Screening) -> list[str]:
         count = 1 + len(_same_organization_in_month(screening))
         if count > self.setting:
             return [
@@ -217,7 +222,7 @@ class PerOrganizationPerMonth(Rule):
         return []
 
 
-RULES: tuple[type[Rule], ...] = (
+RULES: tuple[type[Rule[Any]], ...] = (
     MaxAudience,
     CountriesAllowed,
     CountriesExcluded,
@@ -253,7 +258,7 @@ def _same_organization_in_month(screening: Screening) -> list[Screening]:
     ]
 
 
-def settings(film: Film) -> dict:
+def settings(film: Film) -> dict[str, Any]:
     """The film's stored rule settings (unknown keys and empty values dropped)."""
     try:
         raw = json.loads(film.rules_json or "{}")
@@ -263,7 +268,7 @@ def settings(film: Film) -> dict:
     return {key: value for key, value in raw.items() if key in known and value}
 
 
-def rules_for(film: Film) -> list[Rule]:
+def rules_for(film: Film) -> list[Rule[Any]]:
     """The rules that apply to the film, in a fixed order."""
     stored = settings(film)
     return [rule(stored[rule.key]) for rule in RULES if rule.key in stored]
@@ -282,7 +287,7 @@ def evaluate(screening: Screening) -> list[str]:
     return broken
 
 
-def save_settings(film: Film, values: dict) -> None:
+def save_settings(film: Film, values: Mapping[str, Any]) -> None:
     """Store the rule settings from the film form (the caller commits)."""
     clean = {}
     for key, value in values.items():
