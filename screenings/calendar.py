@@ -198,7 +198,9 @@ def published_event(
     return _published_event(screening, url, domain, place, localized=False)
 
 
-def _published_event(screening: Any, url: str, domain: str, place: Any, *, localized: bool):
+def _published_event(
+    screening: Any, url: str, domain: str, place: Any, *, localized: bool
+) -> bytes:
     facts = _facts(
         screening,
         url=url,
@@ -222,8 +224,7 @@ def publish_events(
     with a VTIMEZONE for each of ``timezones`` (read first), each event with its DTSTAMP
     (the only per-build property), then the end."""
     dtstamp = b"DTSTAMP:" + vDDDTypes(_utc(stamp or datetime.now(UTC))).to_ical() + b"\r\n"
-    tzids = {_zone_tzid(timezone) for timezone in timezones}
-    tzids.discard(None)
+    tzids = {tzid for timezone in timezones if (tzid := _zone_tzid(timezone)) is not None}
     yield _publish_head(name, tuple(sorted(tzids)), _zone_window())
     prefix = _BEGIN_VEVENT + dtstamp
     skip = len(_BEGIN_VEVENT)

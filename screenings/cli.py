@@ -6,6 +6,8 @@ import imaplib
 import os
 import secrets
 import time
+from collections.abc import Callable
+from typing import BinaryIO
 
 import click
 from flask import Flask, current_app
@@ -14,7 +16,7 @@ from imap_tools.errors import ImapToolsError
 from sqlalchemy.exc import OperationalError
 
 from . import jobs
-from .extensions import db
+from .extensions import app_object, db
 from .jobs import send_near_me_alerts, send_producer_digests
 from .outbox import deliver_pending
 from .services import DomainError
@@ -288,7 +290,7 @@ inbound_cli = AppGroup("inbound", help="Old name of `flask mail`.", hidden=True)
 def mail_serve(host: str | None, port: int | None) -> None:
     """Serve LMTP for the MTA to deliver the reply and bounce addresses' mail to (runs until
     stopped)."""
-    app = current_app._get_current_object()
+    app = app_object()
     host = host or app.config["INBOUND_LMTP_HOST"]
     port = port or app.config["INBOUND_LMTP_PORT"]
     server = lmtp_server(app, host, port)
@@ -300,7 +302,7 @@ def mail_serve(host: str | None, port: int | None) -> None:
 @click.command("receive")
 @click.argument("message", type=click.File("rb"), default="-")
 @click.option("--recipient", multiple=True, help="Envelope recipient (Postfix: ${recipient}).")
-def mail_receive(message, recipient: tuple[str, ...]) -> None:
+def mail_receive(message: BinaryIO, recipient: tuple[str, ...]) -> None:
     """Read one message (stdin: an MTA's pipe) and act on it; exits 0 unless the database
     fails, so the MTA never bounces a reply back to a possibly forged sender."""
     try:
@@ -354,7 +356,7 @@ for _command in (mail_serve, mail_receive):
     inbound_cli.add_command(_command)
 
 
-def _wait_for_ctrl_c(stop) -> None:
+def _wait_for_ctrl_c(stop: Callable[[], object]) -> None:
     """Keep a server started in threads running until Ctrl-C, then stop it."""
     try:
         while True:

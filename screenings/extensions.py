@@ -13,6 +13,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import Delete, MetaData, Update, event
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase
+from werkzeug.local import LocalProxy
 
 from .security import client_address
 
@@ -122,6 +123,12 @@ class UserSessionLoginManager(LoginManager):
 login_manager = UserSessionLoginManager()
 # Limits count per client address (behind a proxy, only with PROXY_FIX set: see config.py).
 limiter = Limiter(key_func=client_address, default_limits=[])
+
+
+def app_object() -> Flask:
+    """The application behind current_app, for what outlives the context (a thread, a
+    server). Flask types current_app as a Flask though it is a werkzeug LocalProxy."""
+    return cast("LocalProxy[Flask]", current_app)._get_current_object()
 
 
 def rows_changed(statement: Update | Delete) -> int:

