@@ -99,6 +99,8 @@ def app_env(database: Path, port: int, smtp_port: int = 25) -> dict[str, str]:
         FLASK_MAIL_SERVER="127.0.0.1",
         FLASK_MAIL_PORT=str(smtp_port),
         FLASK_MAIL_DEFAULT_SENDER="Screenings <screenings@example.org>",
+        # Built feeds (without Redis) beside the database, removed with it, never in instance/.
+        FLASK_FEED_FILES_DIR=str(database.parent / "feeds"),
     )
     return env
 
