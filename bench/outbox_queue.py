@@ -10,6 +10,7 @@ from screenings import create_app
 from screenings.emails import send_rsvp_confirmed
 from screenings.extensions import db
 from screenings.models import OutboxMessage, Rsvp, RsvpStatus, utcnow
+from screenings.services import door
 
 
 def queue(count: int) -> None:
@@ -17,7 +18,9 @@ def queue(count: int) -> None:
     app = create_app()
     with app.test_request_context():
         rsvp = db.session.scalar(select(Rsvp).where(Rsvp.status == RsvpStatus.CONFIRMED).limit(1))
-        send_rsvp_confirmed(rsvp)
+        send_rsvp_confirmed(
+            rsvp, ticket_code=door.ensure_ticket(rsvp), ticket_qr_png=door.ticket_qr_png(rsvp)
+        )
         template = db.session.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc()))
         kind, recipient, subject, raw = (
             template.kind,

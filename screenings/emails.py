@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from email.headerregistry import Address
+from email.message import EmailMessage
 from email.utils import make_msgid
 
 from flask import current_app
 from flask_babel import force_locale, get_locale, gettext
 
 from . import calendar
-from .extensions import db
+from .capabilities import manage_token, manage_url, reply_address, rsvp_url
 from .formatting import localized_start_display
 from .models import Licence, RsvpStatus, Screening
 from .outbox import (
@@ -21,8 +22,7 @@ from .outbox import (
     enqueue_later,
     sender_address,
 )
-from .services import clashes, door, observances, visibility
-from .services.distribution import licence_email_context
+from .services import visibility
 from .urls import external_url, public_domain
 
 
@@ -54,8 +54,6 @@ def _organizer_message(
     **context,
 ):
     """An organizer e-mail (always with the manage link), composed."""
-    from .services.bookings import manage_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
     return compose(
         template=kind,
         recipient_name=screening.contact_name,
@@ -65,7 +63,7 @@ def _organizer_message(
             "screening": screening,
             "film": screening.film,
             "place": visibility.guest_place(screening),
-            "manage_url": external_url("organizer.manage", token=manage_token(screening)),
+            "manage_url": manage_url(screening),
             **context,
         },
         calendar=calendar_part,
@@ -106,13 +104,17 @@ def send_booking_received(screening: Screening, broken_rules=(), notes=()) -> No
     _to_organizer(screening, "booking_received", broken_rules=list(broken_rules), notes=list(notes))
 
 
+# The reference a licence e-mail is queued by; services/licences.py composes it at delivery.
+LICENCE_REFERENCE = "licence-issued"
+
+
 def send_licence_issued(screening: Screening, licence: Licence) -> None:
     """Send the licence (PDF attached) and the organizer's calendar invite.
 
     Only a reference is queued: the outbox composes the mail and renders the PDF when it
     delivers it, so an approval, or two hundred of them, never waits for either."""
     enqueue_later(
-        f"licence-issued:{licence.id}",
+        f"{LICENCE_REFERENCE}:{licence.id}",
         kind=_licence_kind(licence),
         recipient=screening.contact_email,
         screening_id=screening.id,
@@ -123,19 +125,17 @@ def _licence_kind(licence: Licence) -> str:
     return "licence_issued" if licence.revision == 1 else "licence_revised"
 
 
-def compose_licence_issued(licence_id: str, *, message_id: str):
-    """The licence e-mail of a licence revision, composed at delivery (send_licence_issued).
-
-    The licence row is frozen at issue, so its number, particulars and terms are the ones
-    approved; the PDF itself is a part the outbox renders just before sending."""
-    licence = db.session.get(Licence, int(licence_id))
-    if licence is None:
-        raise LookupError(f"licence {licence_id} does not exist")
+def licence_message(
+    licence: Licence, *, notes: list[str], delivery: dict, message_id: str
+) -> EmailMessage:
+    """The licence e-mail of a licence revision (the PDF a part the outbox renders just
+    before sending), with the first licence's notes and the download or shipment and
+    materials (``delivery``) that services/licences.py gathers when it composes it."""
     screening = licence.screening
     return _organizer_message(
         screening,
         _licence_kind(licence),
-        notes=_licence_notes(screening, licence),
+        notes=notes,
         calendar_part=organizer_invite(screening),
         attachments=(
             Attachment(
@@ -149,26 +149,8 @@ def compose_licence_issued(licence_id: str, *, message_id: str):
         message_id=message_id,
         licence=licence,
         verify_url=external_url("public.licence", number=licence.number),
-        **_delivery_context(screening),
+        **delivery,
     )
-
-
-def _licence_notes(screening: Screening, licence: Licence) -> list[str]:
-    """A first licence's notes, as the result page shows them: the organizer-safe clash notes
-    and the holiday and Shabbat warnings, in the organizer's language, as they stand now."""
-    if licence.revision != 1:
-        return []
-    with force_locale(screening.language):
-        return clashes.organizer_notes(screening) + observances.warnings(screening)
-
-
-# What the outbox composes at delivery, by the kind of its reference (outbox.enqueue_later).
-COMPOSERS = {"licence-issued": compose_licence_issued}
-
-
-def _delivery_context(screening: Screening) -> dict:
-    """Download link or shipment, and the film's screening materials (licence e-mails)."""
-    return licence_email_context(screening)
 
 
 def send_booking_rejected(screening: Screening) -> None:
@@ -196,18 +178,14 @@ def screening_page_url(screening: Screening) -> str:
 def attendee_page_url(rsvp) -> str:
     """Where an attendee's e-mails and invite link to: the public page of a listed screening,
     their own RSVP page for a private one (which has no public page)."""
-    from .services.rsvps import rsvp_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
     if visibility.is_listed(rsvp.screening):
         return screening_page_url(rsvp.screening)
-    return external_url("attendee.rsvp", token=rsvp_token(rsvp))
+    return rsvp_url(rsvp)
 
 
 def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
     """An attendee's iMIP part: the app's address organizes it in the organization's name.
     LOCATION has the street once their seat is confirmed (services/visibility.py)."""
-    from .services.inbound import reply_address  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
     screening = rsvp.screening
     with force_locale(rsvp.language):  # its description is in the attendee's language
         ics = calendar.invite(
@@ -234,17 +212,16 @@ def _to_attendee(
     kind: str,
     *,
     calendar_part: CalendarPart | None = None,
-    with_ticket: bool = False,
+    ticket: tuple[str, bytes] | None = None,
     reply_to: tuple[str, str] | None = None,
     **context,
 ) -> None:
     """Compose an attendee e-mail (with their private RSVP link) and queue it; a confirmed
-    guest's carries their ticket: the QR as an inline image beside the code in text."""
-    from .services.rsvps import rsvp_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
+    guest's carries their ticket (code, QR PNG): the QR as an inline image beside the code in
+    text."""
     screening = rsvp.screening
-    if with_ticket:
-        context["ticket_code"] = door.ensure_ticket(rsvp)
+    if ticket is not None:
+        context["ticket_code"] = ticket[0]
         context["ticket_cid"] = make_msgid(domain=public_domain() or "localhost")
     message = compose(
         template=kind,
@@ -257,16 +234,16 @@ def _to_attendee(
             "film": screening.film,
             "place": visibility.rsvp_place(rsvp),
             "screening_url": attendee_page_url(rsvp),
-            "rsvp_url": external_url("attendee.rsvp", token=rsvp_token(rsvp)),
+            "rsvp_url": rsvp_url(rsvp),
             **context,
         },
         calendar=calendar_part,
         reply_to=reply_to,
     )
-    if with_ticket:
+    if ticket is not None:
         # The HTML part becomes multipart/related with the QR beside it (cid: reference).
         message.get_body(("html",)).add_related(
-            door.ticket_qr_png(rsvp),
+            ticket[1],
             maintype="image",
             subtype="png",
             cid=context["ticket_cid"],
@@ -276,14 +253,16 @@ def _to_attendee(
     enqueue(message, kind=kind, screening_id=screening.id)
 
 
-def send_rsvp_confirmed(rsvp, *, promoted: bool = False) -> None:
-    """A confirmed seat: the invite (REQUEST), the ticket (QR inline, and its code as text)
-    and the private link to cancel."""
+def send_rsvp_confirmed(
+    rsvp, *, ticket_code: str, ticket_qr_png: bytes, promoted: bool = False
+) -> None:
+    """A confirmed seat: the invite (REQUEST), the ticket (QR inline, and its code as text;
+    services/door.py issues it) and the private link to cancel."""
     _to_attendee(
         rsvp,
         "rsvp_promoted" if promoted else "rsvp_confirmed",
         calendar_part=attendee_invite(rsvp),
-        with_ticket=True,
+        ticket=(ticket_code, ticket_qr_png),
     )
 
 
@@ -401,8 +380,6 @@ def send_organizer_reminder(screening: Screening, *, seats: int, attendees: int)
 
 def send_report_request(screening: Screening) -> None:
     """After the screening: ask the organizer for a short report (attendance, feedback)."""
-    from .services.bookings import manage_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
     _to_organizer(
         screening,
         "report_request",
@@ -412,14 +389,8 @@ def send_report_request(screening: Screening) -> None:
 
 def send_my_links(email: str, *, screenings, rsvps, language: str) -> None:
     """Every private link an address holds, asked for on the "e-mail me my links" page."""
-    from .services.bookings import manage_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-    from .services.rsvps import rsvp_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
-    bookings = [
-        (screening, external_url("organizer.manage", token=manage_token(screening)))
-        for screening in screenings
-    ]
-    replies = [(rsvp, external_url("attendee.rsvp", token=rsvp_token(rsvp))) for rsvp in rsvps]
+    bookings = [(screening, manage_url(screening)) for screening in screenings]
+    replies = [(rsvp, rsvp_url(rsvp)) for rsvp in rsvps]
     message = compose(
         template="my_links",
         recipient_name="",
@@ -454,6 +425,11 @@ def send_manage_link(screening: Screening) -> None:
 # -- near-me alerts (services/near_alerts.py) ---------------------------------------------------
 
 
+# Their outbox kinds: near_alerts counts the confirmations an address was sent today by it.
+NEARBY_CONFIRMATION_KIND = "nearby_confirm"
+NEARBY_ALERT_KIND = "nearby_alert"
+
+
 def _to_subscriber(subscription, city, kind: str, **context):
     """Compose an e-mail to a near-me subscriber, about their town and radius."""
     return compose(
@@ -469,24 +445,16 @@ def _to_subscriber(subscription, city, kind: str, **context):
     )
 
 
-def send_nearby_confirmation(subscription, city) -> None:
+def send_nearby_confirmation(subscription, city, *, confirm_url: str) -> None:
     """Double opt-in: the link that confirms a near-me subscription (nothing else is sent
     to the address until it is followed)."""
-    from .services.near_alerts import CONFIRMATION_KIND, confirm_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
-    url = external_url("public.near_me_confirm", token=confirm_token(subscription))
-    message = _to_subscriber(subscription, city, "nearby_confirm", confirm_url=url)
-    enqueue(message, kind=CONFIRMATION_KIND)
+    message = _to_subscriber(subscription, city, NEARBY_CONFIRMATION_KIND, confirm_url=confirm_url)
+    enqueue(message, kind=NEARBY_CONFIRMATION_KIND)
 
 
-def send_nearby_alert(subscription, city, found: list) -> None:
+def send_nearby_alert(subscription, city, found: list, *, unsubscribe_url: str) -> None:
     """New screenings near the subscriber's town: [(Screening, km), …], nearest first. Carries
     RFC 8058 one-click unsubscribe headers (and the same link in the body)."""
-    from .services.near_alerts import ALERT_KIND, unsubscribe_token  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
-    unsubscribe_url = external_url(
-        "public.near_me_unsubscribe", token=unsubscribe_token(subscription)
-    )
     entries = [
         {
             "screening": screening,
@@ -502,14 +470,14 @@ def send_nearby_alert(subscription, city, found: list) -> None:
     message = _to_subscriber(
         subscription,
         city,
-        "nearby_alert",
+        NEARBY_ALERT_KIND,
         entries=entries,
         unsubscribe_url=unsubscribe_url,
         near_list_url=near_list_url,
     )
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    enqueue(message, kind=ALERT_KIND)
+    enqueue(message, kind=NEARBY_ALERT_KIND)
 
 
 # -- producer accounts and alerts (services/alerts.py) -------------------------------------------
@@ -566,38 +534,38 @@ def _producer_screening_url(screening: Screening | None) -> str:
     return external_url("producer.screening", screening_id=screening.id)
 
 
-def send_producer_alert(producer, kind: str, screening: Screening | None, details: dict) -> None:
-    """One event, at once: a booking or a change to review, a cancellation, dead mail."""
-    from .services.alerts import KINDS, cause_label  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
+def send_producer_alert(
+    producer, kind: str, screening: Screening | None, details: dict, *, kind_label: str, cause: str
+) -> None:
+    """One event, at once: a booking or a change to review, a cancellation, dead mail (its
+    kind and the organizer's cause in words, from services/alerts.py)."""
     _to_producer(
         producer,
         "producer_alert",
         screening_id=screening.id if screening else None,
         alert_kind=kind,
-        kind_label=str(KINDS[kind]),
+        kind_label=kind_label,
         screening=screening,
         details=details,
-        cause=cause_label(details.get("cause", "")),
+        cause=cause,
         url=_producer_screening_url(screening),
         approvals_url=external_url("producer.approvals"),
     )
 
 
 def send_producer_digest(producer, items: list) -> None:
-    """The day's alerts in one e-mail: [(ProducerAlert, Screening or None), …]."""
-    from .services.alerts import KINDS, cause_label  # noqa: PLC0415 cycle: services import emails (issue 17 cuts it)
-
+    """The day's alerts in one e-mail: [(ProducerAlert, Screening or None, kind label,
+    cause), …], the words from services/alerts.py."""
     entries = [
         {
-            "kind_label": str(KINDS.get(alert.kind, alert.kind)),
+            "kind_label": kind_label,
             "screening": screening,
             "details": alert.details,
-            "cause": cause_label(alert.details.get("cause", "")),
+            "cause": cause,
             "url": _producer_screening_url(screening),
             "at": alert.created_at,
         }
-        for alert, screening in items
+        for alert, screening, kind_label, cause in items
     ]
     _to_producer(producer, "producer_digest", entries=entries)
 

@@ -20,7 +20,7 @@ Message-ID; messages it had claimed but not sent are simply retried.
 Slow work is done at delivery, not in the request that queued the mail. A message can be
 queued as a reference (``enqueue_later("licence-issued:42", …)``): the row, its Message-ID
 and recipient are written in the caller's transaction, and the worker composes it the first
-time it delivers it (``COMPOSERS`` in emails.py), storing the bytes so a retry sends the
+time it delivers it (``COMPOSERS`` in services/licences.py), storing the bytes so a retry sends the
 same message. An ``Attachment`` with a ``render`` reference (``"licence-pdf:42"``) is stored
 as a one-line placeholder part, and the worker swaps in the rendered bytes just before
 sending (``resolve_deferred``), so the stored copy never holds the PDF. A composition or
@@ -349,7 +349,7 @@ def enqueue_later(
 def _compose_now(row: OutboxMessage, reference: str) -> None:
     """Compose a message queued by reference (its compose_ref) and keep its bytes, so
     retries send the same."""
-    from .emails import COMPOSERS  # noqa: PLC0415 emails import the outbox: import on use
+    from .services.licences import COMPOSERS  # noqa: PLC0415 services import the outbox: import on use
 
     kind, _, ref = reference.partition(":")
     message = COMPOSERS[kind](ref, message_id=row.message_id)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from screenings.capabilities import manage_token, rsvp_token
 from screenings.models import Film, OutboxMessage, Rsvp, ScreeningMaterial, Shipment
-from screenings.services.bookings import manage_token
 from screenings.services.distribution import add_format, add_material
-from screenings.services.rsvps import rsvp, rsvp_token
+from screenings.services.rsvps import rsvp
 
 from .conftest import hidden_fields
 from .factories import make_screening

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from icalendar import Calendar
 
+from screenings.capabilities import rsvp_token
 from screenings.extensions import db as _db
 from screenings.outbox import deliver_pending
 from screenings.services import rsvps as rsvp_service
-from screenings.services.rsvps import RsvpError, rsvp_token
+from screenings.services.rsvps import RsvpError
 from screenings.services.visibility import share_token
 
 from .conftest import submit

@@ -11,9 +11,10 @@ import pytest
 from babel.dates import format_date
 from sqlalchemy import select
 
+from screenings.capabilities import manage_token
 from screenings.models import ChangeRequest, Film
 from screenings.outbox import deliver_pending
-from screenings.services.bookings import approve_booking, manage_token, update_booking
+from screenings.services.bookings import approve_booking, update_booking
 
 from . import producer_helpers
 from .conftest import booking_data, future_date, submit

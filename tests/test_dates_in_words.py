@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from sqlalchemy import select
 
+from screenings.capabilities import manage_token
 from screenings.models import Rsvp
-from screenings.services.bookings import manage_token
 
 from .factories import make_screening
 from .rsvp_helpers import post_rsvp, rsvp_link

@@ -7,10 +7,11 @@ from datetime import UTC
 
 from sqlalchemy import func, select, text
 
+from screenings.capabilities import manage_token, rsvp_token
 from screenings.models import Licence, Rsvp, Screening, ScreeningReport, utcnow
-from screenings.services.bookings import find_by_manage_token, manage_token
+from screenings.services.bookings import find_by_manage_token
 from screenings.services.licences import particulars_of
-from screenings.services.rsvps import find_by_token, rsvp_token
+from screenings.services.rsvps import find_by_token
 
 LICENCE_NUMBER = re.compile(r"^[A-Z0-9]{1,8}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 

@@ -10,10 +10,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from screenings.capabilities import manage_token
 from screenings.models import Rsvp
 from screenings.services import door
 from screenings.services import rsvps as rsvp_service
-from screenings.services.bookings import manage_token
 
 from . import producer_helpers
 from .conftest import hidden_fields, submit

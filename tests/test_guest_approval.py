@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import func, select
 
 from screenings import create_app, outbox
+from screenings.capabilities import manage_token
 from screenings.extensions import db as _db
 from screenings.models import Rsvp, Screening
 from screenings.outbox import deliver_pending
 from screenings.services import rsvps as rsvp_service
-from screenings.services.bookings import manage_token
 
 from .conftest import app_config, booking_data, hidden_fields, submit
 from .factories import make_screening

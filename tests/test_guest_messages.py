@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from screenings import outbox
+from screenings.capabilities import manage_token, rsvp_token
 from screenings.models import Screening, ScreeningChange
 from screenings.outbox import deliver_pending
 from screenings.services import bookings, guest_messages
 from screenings.services import rsvps as rsvp_service
-from screenings.services.bookings import manage_token
-from screenings.services.rsvps import rsvp_token
 
 from .conftest import booking_data, submit
 from .factories import booking_details, make_screening

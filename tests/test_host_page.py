@@ -12,7 +12,7 @@ from babel import dates as babel_dates
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
-from screenings.services.bookings import manage_token
+from screenings.capabilities import manage_token
 
 from . import producer_helpers
 from .conftest import booking_data, submit

@@ -112,7 +112,7 @@ def test_hostile_input_is_ignored_not_raised(db, raw):
 
 
 def test_the_organizer_sees_a_tentative_answer_and_a_bouncing_address(db, smtp, client):
-    from screenings.services.bookings import manage_token
+    from screenings.capabilities import manage_token
 
     screening = make_screening()
     ann = reply(screening, "ann@example.org")

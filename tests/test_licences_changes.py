@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from screenings.capabilities import manage_token
 from screenings.models import ChangeRequest, Film, Screening
-from screenings.services.bookings import approve_booking, manage_token
+from screenings.services.bookings import approve_booking
 from screenings.services.films import set_terms
 
 from . import producer_helpers

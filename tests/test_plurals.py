@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from screenings.capabilities import manage_token
 from screenings.outbox import deliver_pending
 from screenings.services import reminders
-from screenings.services.bookings import manage_token
 
 from .factories import make_screening
 from .rsvp_helpers import post_rsvp, reply, rsvp_link

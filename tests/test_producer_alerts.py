@@ -6,10 +6,11 @@ import re
 
 from sqlalchemy import func, select, update
 
+from screenings.capabilities import manage_token
 from screenings.models import Film, OutboxMessage, Producer, ProducerAlert
 from screenings.outbox import deliver_pending
 from screenings.services import alerts
-from screenings.services.bookings import approve_booking, manage_token
+from screenings.services.bookings import approve_booking
 from screenings.services.producers import create_producer
 
 from . import producer_helpers

@@ -77,7 +77,7 @@ def test_organizer_reports_through_the_link(client, runner, db, smtp):
 
 
 def test_report_form_waits_for_the_screening(client, db):
-    from screenings.services.bookings import manage_token
+    from screenings.capabilities import manage_token
 
     screening = make_screening()
     response = client.get(f"/manage/{manage_token(screening)}/report")

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
+from screenings import capabilities
 from screenings.extensions import db as _db
 from screenings.models import Rsvp, Screening
 from screenings.services import rsvps as rsvp_service
@@ -107,7 +108,7 @@ def test_full_screening_waitlists_then_promotes_the_first_who_fits(client, db, s
     smtp.clear()
 
     # The first party cancels through its private link: 4 seats free; "big" is first in line.
-    token = rsvp_service.rsvp_token(first)
+    token = capabilities.rsvp_token(first)
     cancel_page = client.get(f"/rsvp/{token}")
     response = client.post(
         f"/rsvp/{token}/cancel", data=hidden_fields(cancel_page.get_data(as_text=True))
@@ -157,7 +158,7 @@ def test_raising_capacity_promotes_the_waiting_list(db):
 def test_erase_deletes_the_reply_and_frees_the_seats(client, db, smtp):
     screening = make_screening(capacity=5)
     rsvp = reply(screening, "gone@example.org", 2)
-    token = rsvp_service.rsvp_token(rsvp)
+    token = capabilities.rsvp_token(rsvp)
     page = client.get(f"/rsvp/{token}")
     response = client.post(f"/rsvp/{token}/erase", data=hidden_fields(page.get_data(as_text=True)))
     assert response.status_code == 302
@@ -168,7 +169,7 @@ def test_erase_deletes_the_reply_and_frees_the_seats(client, db, smtp):
 
 def test_unknown_and_forged_rsvp_links_are_404(client, db):
     screening = make_screening()
-    token = rsvp_service.rsvp_token(reply(screening))
+    token = capabilities.rsvp_token(reply(screening))
     assert client.get("/rsvp/" + "A" * 43).status_code == 404
     form = hidden_fields(client.get(f"/rsvp/{token}").get_data(as_text=True))
     assert client.post("/rsvp/" + "A" * 43 + "/cancel", data=form).status_code == 404
@@ -176,7 +177,7 @@ def test_unknown_and_forged_rsvp_links_are_404(client, db):
 
 
 def test_organizer_sees_attendees_and_downloads_csv(client, db):
-    from screenings.services.bookings import manage_token
+    from screenings.capabilities import manage_token
 
     screening = make_screening(capacity=2)
     reply(screening, "a@example.org", 2, name='=HYPERLINK("http://evil")')

@@ -17,10 +17,9 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from screenings import create_app
+from screenings import capabilities, create_app
 from screenings.extensions import db
 from screenings.models import OutboxMessage, Rsvp, Screening
-from screenings.services import bookings as booking_service
 
 from .conftest import app_config, booking_data, submit
 from .factories import make_screening
@@ -153,7 +152,7 @@ def test_rate_limits_are_shared_between_processes_through_redis(database_uri, sm
 
 def test_reissued_manage_link_revokes_the_old_one(client, db, smtp, producer):  # noqa: F811
     screening = make_screening()
-    old = booking_service.manage_token(screening)
+    old = capabilities.manage_token(screening)
     assert client.get(f"/manage/{old}").status_code == 200
     submit(
         client,
@@ -172,7 +171,7 @@ def test_producer_exports_and_erases_an_organizers_data(client, db, smtp, produc
     screening = make_screening(
         contact_email="Dana@Example.org", notes="Call after 6pm", description="Doors at 7"
     )
-    token = booking_service.manage_token(screening)
+    token = capabilities.manage_token(screening)
     smtp.wait_for(1)
 
     export = submit(client, "/producer/privacy", {"export-email": "dana@example.org"})
@@ -267,7 +266,7 @@ def _links(messages) -> set[str]:
 
 def _manage_token_in(app, screening_id: int) -> str:
     with app.app_context():
-        return booking_service.manage_token(db.session.get(Screening, screening_id))
+        return capabilities.manage_token(db.session.get(Screening, screening_id))
 
 
 @pytest.mark.parametrize("eras", ERAS.values(), ids=ERAS.keys())
@@ -570,7 +569,8 @@ def test_on_a_full_screening_nobody_learns_who_holds_a_seat(client, db, smtp):
 @pytest.mark.parametrize("eras", ERAS.values(), ids=ERAS.keys())
 def test_every_stored_capability_survives_a_key_rotation(db, smtp, database_uri, smtp_server, eras):
     """Share links and calendar reply addresses, re-derived after a rotation, are the same."""
-    from screenings.services import rsvps, visibility
+    from screenings.capabilities import reply_token
+    from screenings.services import visibility
 
     apps = [
         create_app(
@@ -588,7 +588,7 @@ def test_every_stored_capability_survives_a_key_rotation(db, smtp, database_uri,
         with app.app_context():
             screening = db.session.get(Screening, screening_id)
             rsvp = db.session.get(Rsvp, rsvp_id)
-            return visibility.share_token(screening), rsvps.reply_token(rsvp)
+            return visibility.share_token(screening), reply_token(rsvp)
 
     with apps[0].app_context():
         screening = make_screening(visibility="private", is_public=False)

@@ -103,3 +103,108 @@ def test_services_and_emails_never_import_the_web_layer():
     """Words for people live in screenings/formatting.py; services, e-mails and the other
     non-web modules import them from there, not from a module that registers pages."""
     assert _web_layer_imports() == []
+
+
+def _import_graph(*, deferred: bool) -> dict[str, set[str]]:
+    """Which screenings modules each screenings module imports: at the top level only (what
+    runs on import), or with the imports inside functions too. A package importing its own
+    submodules (to register routes) is left out: importing a submodule runs its package
+    first anyway, so that is the registration, not a cycle."""
+    import ast
+
+    def name_of(path: Path) -> str:
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name_of(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(), str(path))
+        nodes = ast.walk(tree) if deferred else iter(tree.body)
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([node.module] if node.module else [])])
+                # `from . import x` names a submodule x, or a name defined in the package.
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                    for alias in node.names
+                ]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not target.startswith(f"{name}."):
+                    graph[name].add(target)
+    return graph
+
+
+def _reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        here = todo.pop()
+        if here == goal:
+            return True
+        if here not in seen:
+            seen.add(here)
+            todo.extend(graph[here])
+    return False
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[str]:
+    """Each import that closes a cycle, as 'a -> b' (b leads back to a)."""
+    return sorted(f"{a} -> {b}" for a in graph for b in graph[a] if _reaches(graph, b, a))
+
+
+# Imports inside functions that still close a cycle, each to be cut, not added to. Run at call
+# time they import nothing half-made, but each is a dependency running both ways.
+DEFERRED_CYCLES = {
+    # The outbox composes licence mail and renders its PDF at delivery, and alerts producers
+    # of dead mail: delivery calls back into the services that queue mail.
+    "screenings.outbox -> screenings.services.licences",
+    "screenings.outbox -> screenings.services.alerts",
+    # Erasure reaches into bounces and RSVPs, which import the outbox, which redacts through
+    # privacy.
+    "screenings.services.privacy -> screenings.services.bounces",
+    "screenings.services.privacy -> screenings.services.rsvps",
+    # A trusted host's booking is approved by the booking service, which checks the rules.
+    "screenings.services.rules -> screenings.services.bookings",
+    # nearby and near_alerts build on the feeds' filters and lists.
+    "screenings.services.feeds -> screenings.services.nearby",
+    "screenings.services.feeds -> screenings.services.near_alerts",
+}
+
+
+def test_no_module_imports_itself_back_at_import_time():
+    assert _cycles(_import_graph(deferred=False)) == []
+
+
+def test_the_only_import_cycles_are_the_listed_deferred_ones():
+    """Every cycle, imports inside functions included, goes through one of DEFERRED_CYCLES,
+    and each of those still closes one (cut it, and it leaves the list)."""
+    graph = _import_graph(deferred=True)
+    still = {edge for edge in DEFERRED_CYCLES if edge in _cycles(graph)}
+    assert still == DEFERRED_CYCLES
+    for edge in DEFERRED_CYCLES:
+        a, b = edge.split(" -> ")
+        graph[a].discard(b)
+    assert _cycles(graph) == []
+
+
+def test_emails_import_no_service_but_the_rule_of_who_learns_what():
+    """Services send e-mail, so e-mails do not call services: the services pass what an
+    e-mail needs (ticket, words, notes, links to act on), capability tokens come from
+    screenings/capabilities.py, and the one service read is visibility (which place each
+    reader may see; it imports no e-mail), imports inside functions included."""
+    imported = _import_graph(deferred=True)["screenings.emails"]
+    services = {name for name in imported if name.startswith("screenings.services")}
+    assert services <= {"screenings.services", "screenings.services.visibility"}
+    assert not _reaches(
+        _import_graph(deferred=True), "screenings.services.visibility", "screenings.emails"
+    )

@@ -6,6 +6,7 @@ from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from .. import calendar, emails
+from ..capabilities import rsvp_token
 from ..forms import ConfirmForm
 from ..models import RsvpStatus, ScreeningStatus
 from ..services import DomainError, door, privacy, visibility
@@ -158,7 +159,7 @@ def confirm_address(token: str):
             ),
             "warning",
         )
-    return redirect(url_for(".rsvp", token=rsvp_service.rsvp_token(row)))
+    return redirect(url_for(".rsvp", token=rsvp_token(row)))
 
 
 @bp.route("/rsvp/<token>/cancel", methods=["POST"])

@@ -54,6 +54,11 @@ def cause_label(cause: str) -> str:
     return str(dict(CANCEL_CAUSES).get(cause, _l("Not given")))
 
 
+def _words(kind: str, details: dict) -> tuple[str, str]:
+    """What an alert's e-mail says it is, and the organizer's cause, in the current language."""
+    return str(KINDS.get(kind, kind)), cause_label(details.get("cause", ""))
+
+
 def set_alert_mode(producer: Producer, mode: str) -> None:
     """The producer's choice of how they hear of events."""
     if mode not in dict(ALERT_MODES):
@@ -85,7 +90,10 @@ def _alert(kind: str, screening: Screening | None, **details: object) -> None:
                 )
             )
         else:
-            emails.send_producer_alert(producer, kind, screening, details)
+            kind_label, cause = _words(kind, details)
+            emails.send_producer_alert(
+                producer, kind, screening, details, kind_label=kind_label, cause=cause
+            )
 
 
 def booking_awaiting_approval(screening: Screening) -> None:
@@ -155,7 +163,11 @@ def send_digests() -> int:
                 )
             }
             emails.send_producer_digest(
-                producer, [(alert, screenings.get(alert.screening_id)) for alert in alerts]
+                producer,
+                [
+                    (alert, screenings.get(alert.screening_id), *_words(alert.kind, alert.details))
+                    for alert in alerts
+                ],
             )
             sent += 1
         db.session.commit()

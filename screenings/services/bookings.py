@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import emails
+from ..capabilities import manage_key, manage_token
 from ..extensions import db, rows_changed
 from ..models import (
     ChangeRequest,
@@ -24,7 +25,7 @@ from ..models import (
     utcnow,
 )
 from ..places import NonexistentLocalTime, venue_time_to_utc
-from ..security import derived_token, hash_token, link_token, tokens_match
+from ..security import derived_token, hash_token, tokens_match
 from . import (
     BookingError,
     NotAllowed,
@@ -158,15 +159,6 @@ class BookingResult:
     broken_rules: tuple[str, ...] = ()
     # Gentle, never blocking: clashes with other screenings (services/clashes.py).
     notes: tuple[str, ...] = ()
-
-
-def _manage_key(screening: Screening) -> str:
-    return f"{screening.submission_key}:{screening.manage_token_version}"
-
-
-def manage_token(screening: Screening) -> str:
-    """The organizer's private manage-link token (derived, so it can be re-sent)."""
-    return link_token("manage", _manage_key(screening), screening.manage_token_hash)
 
 
 def find_by_manage_token(token: str) -> Screening | None:
@@ -703,7 +695,7 @@ def default_duration(film: Film) -> int:
 def reissue_manage_link(screening: Screening, *, actor: str) -> None:
     """Revoke every manage link sent so far and e-mail the organizer a new one."""
     screening.manage_token_version += 1
-    screening.manage_token_hash = hash_token(derived_token("manage", _manage_key(screening)))
+    screening.manage_token_hash = hash_token(derived_token("manage", manage_key(screening)))
     record_change(screening, actor, "manage link reissued")
     emails.send_manage_link(screening)
     db.session.commit()

@@ -49,7 +49,7 @@ from ..safetext import UNSAFE, header_text
 from ..security import hash_token, tokens_match
 from ..urls import public_domain
 from . import DomainError, bounces
-from .rsvps import cancel_rsvp, record_calendar_reply, reply_token
+from .rsvps import cancel_rsvp, record_calendar_reply
 
 if TYPE_CHECKING:  # libraries loaded on demand, named here for their types only
     from aiosmtpd.controller import Controller
@@ -75,16 +75,6 @@ class Outcome:
 
     kind: str
     detail: str = ""
-
-
-def reply_address(rsvp: Rsvp) -> str | None:
-    """The address an attendee's calendar replies to, or None when none is configured (or
-    the RSVP predates reply tokens)."""
-    configured = current_app.config.get("CALENDAR_REPLY_ADDRESS")
-    if not configured or rsvp.reply_token_hash is None:
-        return None
-    local, _, domain = configured.rpartition("@")
-    return f"{local}+{reply_token(rsvp)}@{domain}"
 
 
 def receive_message(raw: bytes, recipients: tuple[str, ...] = ()) -> Outcome:

@@ -15,16 +15,19 @@ import json
 import re
 import secrets
 from collections.abc import Callable
+from email.message import EmailMessage
 
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from .. import emails
 from ..extensions import db
 from ..identity import producer_identity
 from ..labels import ORGANIZATION_TYPES
 from ..models import Licence, OrganizationType, Screening, utcnow
 from ..places import country_name, start_words
 from ..urls import external_url
+from . import clashes, distribution, observances
 from .visibility import is_listed, licence_listing
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -186,3 +189,32 @@ def shows_place_publicly(screening: Screening) -> bool:
     the PDF. The one rule every public rendering of a licence uses.
     """
     return is_listed(screening)
+
+
+def compose_licence_mail(licence_id: str, *, message_id: str) -> EmailMessage:
+    """The licence e-mail of a licence revision, composed at delivery (emails.send_licence_issued
+    queued its reference). The licence row is frozen at issue, so its number, particulars and
+    terms are the ones approved; the notes and the delivery are as they stand now."""
+    licence = db.session.get(Licence, int(licence_id))
+    if licence is None:
+        raise LookupError(f"licence {licence_id} does not exist")
+    screening = licence.screening
+    return emails.licence_message(
+        licence,
+        notes=_licence_notes(screening, licence),
+        delivery=distribution.licence_email_context(screening),
+        message_id=message_id,
+    )
+
+
+def _licence_notes(screening: Screening, licence: Licence) -> list[str]:
+    """A first licence's notes, as the result page shows them: the organizer-safe clash notes
+    and the holiday and Shabbat warnings, in the organizer's language, as they stand now."""
+    if licence.revision != 1:
+        return []
+    with force_locale(screening.language):
+        return clashes.organizer_notes(screening) + observances.warnings(screening)
+
+
+# What the outbox composes at delivery, by the kind of its reference (outbox.enqueue_later).
+COMPOSERS = {emails.LICENCE_REFERENCE: compose_licence_mail}

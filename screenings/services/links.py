@@ -2,7 +2,7 @@
 
 The page answers the same whether or not the address holds anything, and an unknown
 address gets no e-mail, so the form tells nobody who booked or replied. The links are the
-capability links already issued (bookings.manage_token, rsvps.rsvp_token): they keep
+capability links already issued (screenings/capabilities.py): they keep
 working, and are re-sent unchanged, after a secret rotation.
 """
 

@@ -17,18 +17,17 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import Select, select, update
 
-from ..emails import send_nearby_alert, send_nearby_confirmation
+from ..emails import NEARBY_CONFIRMATION_KIND, send_nearby_alert, send_nearby_confirmation
 from ..extensions import db, rows_changed
 from ..models import Licence, NearbySubscription, Screening, normalize_email, utcnow
 from ..places import City, city_by_id, distance_km
 from ..security import derived_token, hash_token, link_token, new_token, tokens_match
+from ..urls import external_url
 from .feeds import listed_upcoming
 from .links import sent_today
 
 CONFIRM = "nearby-confirm"
 UNSUBSCRIBE = "nearby-unsubscribe"
-CONFIRMATION_KIND = "nearby_confirm"
-ALERT_KIND = "nearby_alert"
 ALERT_INTERVAL = timedelta(days=1)  # one alert a day at most, per subscription
 
 
@@ -46,7 +45,7 @@ def subscribe(address: str, city: City, radius_km: int, *, language: str) -> boo
     so the form tells nobody whether an address is subscribed)."""
     email = normalize_email(address)
     allowance = current_app.config["NEARBY_CONFIRMATIONS_PER_ADDRESS_PER_DAY"]
-    if sent_today(email, CONFIRMATION_KIND) >= allowance:
+    if sent_today(email, NEARBY_CONFIRMATION_KIND) >= allowance:
         current_app.logger.info("near-me confirmation not sent: the daily allowance is spent")
         return False
     key = new_token()
@@ -61,7 +60,8 @@ def subscribe(address: str, city: City, radius_km: int, *, language: str) -> boo
     )
     db.session.add(subscription)
     db.session.flush()
-    send_nearby_confirmation(subscription, city)
+    confirm_url = external_url("public.near_me_confirm", token=confirm_token(subscription))
+    send_nearby_confirmation(subscription, city, confirm_url=confirm_url)
     db.session.commit()
     return True
 
@@ -216,7 +216,10 @@ def send_alerts(now: datetime | None = None) -> int:
             continue
         if found:
             found.sort(key=lambda pair: (pair[1], pair[0].starts_at))
-            send_nearby_alert(subscription, city, found)
+            unsubscribe_url = external_url(
+                "public.near_me_unsubscribe", token=unsubscribe_token(subscription)
+            )
+            send_nearby_alert(subscription, city, found, unsubscribe_url=unsubscribe_url)
             sent += 1
         db.session.commit()
     return sent

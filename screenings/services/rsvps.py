@@ -29,13 +29,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import emails
+from ..capabilities import reply_token
 from ..extensions import db, rows_changed
 from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus, normalize_email, utcnow
 from ..security import (
     derived_token,
     hash_token,
     link_token,
-    mailbox_safe,
     new_token,
     tokens_match,
 )
@@ -73,16 +73,14 @@ class RsvpResult:
     is_new: bool
 
 
-def rsvp_token(rsvp: Rsvp) -> str:
-    """The attendee's private link token, derived from the RSVP's random key."""
-    return link_token("rsvp", rsvp.cancel_key, rsvp.cancel_token_hash)
-
-
-def reply_token(rsvp: Rsvp) -> str:
-    """The token in the attendee's reply address (replies+<token>@…): 160 bits derived from
-    the RSVP's random key, in lower-case base32 because mail systems may fold the case of an
-    address's local part."""
-    return link_token("reply", rsvp.cancel_key, rsvp.reply_token_hash, shape=mailbox_safe)
+def _send_confirmed(rsvp: Rsvp, *, promoted: bool = False) -> None:
+    """E-mail a confirmed guest their invite and ticket (its digest saved with this change)."""
+    emails.send_rsvp_confirmed(
+        rsvp,
+        ticket_code=door.ensure_ticket(rsvp),
+        ticket_qr_png=door.ticket_qr_png(rsvp),
+        promoted=promoted,
+    )
 
 
 def confirm_token(rsvp: Rsvp) -> str:
@@ -305,7 +303,7 @@ def _send_status(row: Rsvp) -> None:
     """The e-mail that says where a reply stands: the invitation, the waiting list, the
     host's decision to come, the link that confirms the address, or the host's refusal."""
     if row.status == RsvpStatus.CONFIRMED:
-        emails.send_rsvp_confirmed(row)
+        _send_confirmed(row)
     elif row.status == RsvpStatus.REQUESTED:
         emails.send_rsvp_requested(row)
     elif row.status == RsvpStatus.UNCONFIRMED:
@@ -420,7 +418,7 @@ def change_party_size(rsvp: Rsvp, party_size: int) -> None:
         if more < 0:
             _release_seats(screening.id, -more)
             promote_waitlist(screening)
-        emails.send_rsvp_confirmed(rsvp)
+        _send_confirmed(rsvp)
     db.session.commit()
     db.session.refresh(screening)
 
@@ -475,7 +473,7 @@ def promote_waitlist(screening: Screening) -> list[Rsvp]:
         if confirms:
             emails.send_rsvp_confirm_address(candidate, confirm_url=_confirm_url(candidate))
         else:
-            emails.send_rsvp_confirmed(candidate, promoted=True)
+            _send_confirmed(candidate, promoted=True)
         promoted.append(candidate)
     db.session.refresh(screening)
     return promoted
@@ -576,7 +574,7 @@ def approve_requests(screening: Screening, rsvp_ids: Iterable[int]) -> Decision:
             db.session.rollback()  # decided meanwhile (another tab, a second click)
             continue
         db.session.refresh(row)
-        emails.send_rsvp_confirmed(row)
+        _send_confirmed(row)
         db.session.commit()
         decision.done.append(row)
     db.session.refresh(screening)
@@ -642,7 +640,7 @@ def confirm_address(rsvp: Rsvp) -> str:
             return "already"
         return "expired" if rsvp.screening.status == ScreeningStatus.APPROVED else "closed"
     db.session.refresh(rsvp)
-    emails.send_rsvp_confirmed(rsvp)
+    _send_confirmed(rsvp)
     db.session.commit()
     return "confirmed"
 

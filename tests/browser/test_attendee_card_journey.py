@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from screenings.capabilities import rsvp_token
 from screenings.extensions import db
-from screenings.services.rsvps import rsvp_token
 
 from ..factories import make_screening
 from ..rsvp_helpers import reply

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from screenings.capabilities import manage_token
 from screenings.extensions import db
 from screenings.models import Rsvp
 from screenings.services import door
-from screenings.services.bookings import manage_token
 
 from ..factories import make_screening
 from ..rsvp_helpers import reply
