@@ -72,15 +72,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .caching import CachedPagesFront
     from .views import SecurityHeaders
 
+    # Middleware wraps app.wsgi_app, as Flask documents it; mypy sees the assignment to a
+    # method (python/mypy#2427), hence the targeted ignores.
     app.wsgi_app = CachedPagesFront(app, app.wsgi_app)  # type: ignore[method-assign]
-    app.wsgi_app = SecurityHeaders(app.wsgi_app, https=bool(app.config["SESSION_COOKIE_SECURE"]))
+    app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
+        app.wsgi_app, https=bool(app.config["SESSION_COOKIE_SECURE"])
+    )
     if app.config["PROXY_FIX"]:
         # Outermost: everything inside sees the client's address and scheme. The host is
         # never taken from a header (links are built from PUBLIC_BASE_URL).
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = app.config["PROXY_FIX"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0
+        )
     return app
 
 

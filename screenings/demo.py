@@ -205,12 +205,13 @@ def generate(
     films = _films()
     # Licence numbers are random: the seeded draws skip those already held (an earlier run).
     numbers = set(db.session.scalars(select(Licence.number)))
-    terms = {
-        film.id: db.session.scalar(
+    terms = {  # the newest terms of each film (every catalogue film is seeded with some)
+        film.id: db.session.execute(
             select(LicenceTerms.id)
             .where(LicenceTerms.film_id == film.id)
             .order_by(LicenceTerms.version.desc())
-        )
+            .limit(1)
+        ).scalar_one()
         for film in films
     }
     places = _places(rng)
@@ -340,7 +341,9 @@ def generate(
     # -- RSVPs: first come, first seated; a party that does not fit waits ------------------
     seats = _rsvps(rng, open_for_rsvps, rsvps, first_rsvp=first_rsvp, step=step)
     # seats_taken from the seats handed out, by one UPDATE per batch of screenings.
-    table = Screening.__table__
+    table = Screening.metadata.tables[
+        Screening.__tablename__
+    ]  # the Table (__table__: a FromClause)
     update = (
         table.update()
         .where(table.c.id == db.bindparam("sid"))

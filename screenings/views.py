@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from .calendar import subscribe_links, webcal_url
-from .extensions import db
+from .extensions import db, login_manager
 from .formatting import (
     bdi,
     format_date,
@@ -129,7 +129,7 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.warning("database unavailable: %s", error)
         # The page must not need the database: the header would look the producer up (or
         # reload the one the rollback just expired), so it is drawn for nobody logged in.
-        g._login_user = current_app.login_manager.anonymous_user()
+        g._login_user = login_manager.anonymous_user()
         response = current_app.make_response(
             (render_template("error.html", error=None, unavailable=True), 503)
         )

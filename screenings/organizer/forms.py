@@ -95,7 +95,7 @@ def _format_choices(films) -> list:
     films = list(films)
     several = len(films) > 1
     titles = {film.id: film.title for film in films}
-    options = [("", _l("Not decided yet"))]
+    options: list[tuple[int | str, object]] = [("", _l("Not decided yet"))]
     for fmt in formats_for(films):
         kind = _l("download") if fmt.is_download else _l("shipped")
         label = f"{fmt.name} ({kind})"

@@ -134,12 +134,12 @@ def _flash_booking_result(result: booking_service.BookingResult) -> None:
     screening = result.screening
     if not result.is_new:
         flash(_("This booking was already received; here it is."), "info")
-    elif screening.status == "approved":
+    elif screening.status == "approved" and (licence := screening.current_licence) is not None:
         flash(
             _(
                 "Your screening is booked and licence %(number)s is issued. "
                 "We've e-mailed it to %(email)s.",
-                number=screening.current_licence.number,
+                number=licence.number,
                 email=screening.contact_email,
             ),
             "success",

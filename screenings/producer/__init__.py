@@ -41,7 +41,7 @@ def require_login():
     if must_enrol(current_user):
         flash(_("Owners must turn on two-factor log-in before using the producer pages."), "info")
         return redirect(url_for("account.two_factor"))
-    view = current_app.view_functions.get(request.endpoint)
+    view = current_app.view_functions.get(request.endpoint or "")  # None: nothing matched
     if view is not None and not may(current_user, required_permission(view, request.method)):
         abort(403)
     return None

@@ -79,7 +79,7 @@ def _failed(response) -> bool:
 def _unlocked_here() -> bool:
     """This browser opened the unlock link of the account it logs in to: the address limit
     does not apply (behind a proxy, an attacker may share the producer's address)."""
-    unlocked = session.get(UNLOCKED)
+    unlocked = session.get(UNLOCKED) or []
     return bool(unlocked) and producers.account_id(request.form.get("email", "")) in unlocked
 
 

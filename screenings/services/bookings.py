@@ -19,6 +19,7 @@ from ..models import (
     ChangeRequest,
     ChangeRequestStatus,
     Film,
+    Licence,
     LicenceTerms,
     Screening,
     ScreeningStatus,
@@ -310,7 +311,7 @@ def _transition(screening: Screening, allowed: tuple[str, ...], new_status: str)
     screening.status = new_status
 
 
-def _approve(screening: Screening, actor: str) -> None:
+def _approve(screening: Screening, actor: str) -> Licence:
     if screening.has_started:
         raise NotAllowed(
             _(
@@ -323,12 +324,14 @@ def _approve(screening: Screening, actor: str) -> None:
     record_change(screening, actor, "approved", licence=licence.number)
     distribution.prepare_delivery(screening)
     emails.send_licence_issued(screening, licence)
+    return licence
 
 
-def approve_booking(screening: Screening, *, actor: str) -> None:
-    """Approve a pending booking: issue its licence and send it."""
-    _approve(screening, actor)
+def approve_booking(screening: Screening, *, actor: str) -> Licence:
+    """Approve a pending booking: issue its licence and send it; the licence issued."""
+    licence = _approve(screening, actor)
     db.session.commit()
+    return licence
 
 
 def reject_booking(screening: Screening, *, reason: str, actor: str) -> None:

@@ -138,7 +138,9 @@ def trust_revoke(host_id: int):
 def _back(default: str = ".approvals"):
     target = request.form.get("back", "")
     if target == "screening":
-        return redirect(url_for(".screening", screening_id=request.view_args["screening_id"]))
+        return redirect(
+            url_for(".screening", screening_id=(request.view_args or {})["screening_id"])
+        )
     return redirect(url_for(default))
 
 
@@ -186,7 +188,7 @@ def approve(screening_id: int):
     screening = screening_or_404(screening_id)
     if ApproveForm().validate_on_submit():
         try:
-            booking_service.approve_booking(screening, actor=actor())
+            licence = booking_service.approve_booking(screening, actor=actor())
         except DomainError as error:
             if request.form.get("back") != "screening":  # the queue, the reason beside it
                 return _approvals_page(
@@ -199,7 +201,7 @@ def approve(screening_id: int):
             flash(
                 _(
                     "Approved. Licence %(number)s is sent to the organizer.",
-                    number=screening.current_licence.number,
+                    number=licence.number,
                 ),
                 "success",
             )

@@ -4,6 +4,7 @@ a screening by its id, and CSV downloads."""
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, abort, request, stream_with_context, url_for
@@ -34,7 +35,8 @@ def producer_helpers():
         args.update({k: v for k, v in changes.items() if v is not None})
         for key in [k for k, v in changes.items() if v is None]:
             args.pop(key, None)
-        return url_for(request.endpoint, **(request.view_args or {}), **args)
+        values: dict[str, Any] = {**(request.view_args or {}), **args}
+        return url_for(request.endpoint or "", **values)
 
     return {
         "producer_time": producer_time,
