@@ -240,9 +240,10 @@ def _to_attendee(
         calendar=calendar_part,
         reply_to=reply_to,
     )
-    if ticket is not None:
+    html = message.get_body(("html",))  # every message is composed with its HTML body
+    if ticket is not None and html is not None:
         # The HTML part becomes multipart/related with the QR beside it (cid: reference).
-        message.get_body(("html",)).add_related(
+        html.add_related(
             ticket[1],
             maintype="image",
             subtype="png",
