@@ -340,6 +340,13 @@ def test_a_served_feed_stays_out_of_the_workers_memory(app, client, db):
     assert [path.read_bytes() for path in bodies] == [gzipped]
     kept = list(caching.store().items.values())
     assert not [value for value in kept if gzipped in value or plain in value]
+    for encoding in ("gzip", "identity"):  # neither gathered whole to count its length
+        with app.test_request_context("/calendar.ics", headers={"Accept-Encoding": encoding}):
+            from screenings.public.views import feed_all
+
+            response = feed_all()
+            assert not response.is_sequence, encoding
+            response.close()
     again = {"Accept-Encoding": "gzip", "If-None-Match": second.headers["ETag"]}
     assert client.get("/calendar.ics", headers=again).status_code == 304
 

@@ -722,7 +722,13 @@ def _feed_response(
     elif gzipped:
         response = _gzipped_feed(feed)
     else:
-        response = Response(feed_service.feed_chunks(feed), mimetype="text/calendar")
+        # Passed through as it streams: make_conditional would otherwise gather the whole
+        # text (35 MB for 51,000 events) to count its length.
+        response = Response(
+            feed_service.feed_chunks(feed), mimetype="text/calendar", direct_passthrough=True
+        )
+    if feed.file is not None:
+        response.call_on_close(feed.file.close)  # even if the body is never read
     response.vary.update(("Accept-Encoding", "Accept-Language"))  # the title is translated
     response.set_etag(etag)
     if feed.last_modified is not None:
@@ -731,7 +737,10 @@ def _feed_response(
     if not feed.has_body:
         return response
     response.headers["Content-Disposition"] = f'inline; filename="{key}.ics"'
-    return response.make_conditional(request)
+    response = response.make_conditional(request)
+    if response.status_code == 304 and feed.file is not None:
+        feed.file.close()  # If-Modified-Since: the body is dropped unread
+    return response
 
 
 def _gzipped_feed(feed: caching.Built) -> Response:
