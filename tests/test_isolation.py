@@ -21,7 +21,7 @@ def test_what_a_test_wrote_is_emptied_and_a_changed_catalogue_seeded_again(db, t
     table_reset.reset()
 
     assert db.session.scalar(select(func.count()).select_from(Screening)) == 0
-    assert db.session.get(Film, 1).title == CATALOGUE[0]["title"]
+    assert db.session.get(Film, 1).title == CATALOGUE[0].columns["title"]
     assert make_screening().id == 1  # ids from 1 again
 
 
