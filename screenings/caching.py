@@ -46,6 +46,7 @@ import secrets
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
@@ -473,8 +474,25 @@ def _read_numbers(statement, parameters: dict):
     sessions = db.session.registry
     if sessions.has() and sessions().in_transaction():
         return sessions().connection().execute(statement, parameters).first()
-    with db.engine.connect() as connection:
+    with _autocommit(db.engine).connect() as connection:
         return connection.execute(statement, parameters).first()
+
+
+_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _autocommit(engine):
+    """The engine reading without a transaction: one statement is one snapshot on its own, so
+    a version read needs no BEGIN before it and no ROLLBACK after it (on PostgreSQL, two of
+    the four round trips a cached hit made). It shares the engine's pool. SQLite has no
+    round trips to save, and switching pysqlite's mode at each checkout costs more (a version
+    read 64 -> 106 us of CPU), so it reads as before."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    found = _autocommit_engines.get(engine)
+    if found is None:
+        found = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
 
 
 def counter_version(name: str) -> tuple:

@@ -279,3 +279,27 @@ def test_the_front_serves_a_screenings_ics_and_its_304_as_flask_does(
     db.session.commit()
     monkeypatch.undo()
     assert visitor.get(url, headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_a_version_read_on_postgresql_opens_no_transaction(app, db):
+    """A cached hit's one read runs in autocommit on PostgreSQL: no BEGIN before it and no
+    ROLLBACK after it, two of the four round trips it made (caching._autocommit)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's transaction status only (the CI run's second pass)")
+    from psycopg.pq import TransactionStatus
+    from sqlalchemy import event
+
+    screening_id = make_screening().id
+    db.session.remove()
+    statuses = []
+
+    def note(connection, cursor, statement, parameters, context, executemany):
+        statuses.append(cursor.connection.info.transaction_status)
+
+    event.listen(db.engine, "after_cursor_execute", note)
+    try:
+        assert caching.screening_version(screening_id) is not None
+        caching.counter_versions("feeds")
+    finally:
+        event.remove(db.engine, "after_cursor_execute", note)
+    assert statuses == [TransactionStatus.IDLE, TransactionStatus.IDLE]
