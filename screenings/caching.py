@@ -207,6 +207,7 @@ def init_cache(app: Flask) -> None:
         events = MemoryStore(int(app.config["FEED_EVENTS_BYTES"]), limit)
     app.extensions["screenings_cache"] = store
     app.extensions["screenings_event_cache"] = events
+    app.extensions["screenings_kept"] = {}  # kept_until_change's answers
     app.extensions["screenings_builds"] = (
         StoredBuilds(store)
         if url
@@ -510,23 +511,25 @@ def counter_versions(*names: str) -> list[tuple]:
 
 
 _T = TypeVar("_T")
-_kept: dict[tuple, tuple[int, object]] = {}
 
 
 def kept_until_change(counter: str, build: Callable[[], _T]) -> _T:
-    """`build()`'s answer, built once in this process per value of the named change counter
+    """`build()`'s answer, built once by this app per value of the named change counter
     (one query over a primary key): an option list the data decides (the films, the
     countries that have a screening) read afresh only after a change commits, not on every
-    request. Only the latest value's answer is held, per database and builder."""
+    request. Only the latest value's answer is held, per builder, with the app (as its
+    store is): an app made later over the same database, emptied and filled again with its
+    counters back at the same values (each test's), never takes this one's answers."""
     value = counter_version(counter)[1]
     if not value:  # no counter row yet: nothing would say when the data changes
         return build()
-    key = (str(db.engine.url), counter, build.__module__, build.__qualname__)
-    held = _kept.get(key)
+    kept: dict[tuple, tuple[int, object]] = current_app.extensions["screenings_kept"]
+    key = (counter, build.__module__, build.__qualname__)
+    held = kept.get(key)
     if held is not None and held[0] == value:
         return held[1]  # type: ignore[return-value]
     answer = build()
-    _kept[key] = (value, answer)
+    kept[key] = (value, answer)
     return answer
 
 
@@ -966,22 +969,22 @@ class CachedPagesFront:
             return None
         view = app.view_functions.get(endpoint)
         answer_of = getattr(view, "cached_answer", None)
-        if answer_of is not None:
-            return self._answer(environ, answer_of, view_args)
         version = self.versions().get(endpoint)
-        if version is None:
+        if answer_of is None and version is None:
             return None
         from . import browser_language  # noqa: PLC0415 (the package imports this module)
 
+        language = browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+        if answer_of is not None:
+            return self._answer(request, answer_of, view_args, language)
         # A fresh application context, as under a server: a test's outlives its requests.
         with app.app_context():
             try:
-                numbers = version(**view_args)
+                numbers = version(**view_args)  # type: ignore[misc]
             except SQLAlchemyError:  # the database is down: Flask answers its 503 page
                 return None
             if numbers is None:
                 return None
-            language = browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
             raw = store().get(page_key(None, request.full_path, language, numbers))
             if raw is None:
                 return None
@@ -995,16 +998,11 @@ class CachedPagesFront:
             ("Vary", "Accept-Language, Cookie"),  # what the slow path says: it reads the session
             ("X-Cache", "hit"),
         ]
-        code = meta["status"]
-        return f"{code} {HTTP_STATUS_CODES[code].upper()}", headers, body
+        return _status_line(meta["status"]), headers, body
 
-    def _answer(self, environ, answer_of, view_args):
+    def _answer(self, request, answer_of, view_args, language: str):
         """A view's own cached answer (`view.cached_answer(view_args, language, if_none_match)`
         gives (status, headers, body) or None), for a view whose answer is not a page."""
-        from . import browser_language  # noqa: PLC0415 (the package imports this module)
-
-        request = self.app.request_class(environ)
-        language = browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
         with self.app.app_context():
             try:
                 found = answer_of(view_args, language, request.if_none_match)
@@ -1019,7 +1017,12 @@ class CachedPagesFront:
         ]
         if code != 304:
             headers.append(("Content-Length", str(len(body))))
-        return f"{code} {HTTP_STATUS_CODES[code].upper()}", headers, body
+        return _status_line(code), headers, body
+
+
+def _status_line(code: int) -> str:
+    """WSGI's status line, as Werkzeug writes it ("304 NOT MODIFIED")."""
+    return f"{code} {HTTP_STATUS_CODES[code].upper()}"
 
 
 def _with_new_form_token(app: Flask, body: bytes) -> tuple[bytes, list[str]]:

@@ -21,6 +21,7 @@ from .labels import ORGANIZATION_TYPES, field_label
 from .models import Film, Screening, ScreeningFormat, zone_named
 from .places import (
     babel_locale,
+    clock_words,
     country_name,
     date_words,
     localized_date,
@@ -116,7 +117,8 @@ def format_datetime(value: datetime | None, format: str = "medium", zone: str | 
         return ""
     value = _in_zone(value, zone)
     locale = _locale()
-    return _date_time_glue(format, locale).format(_clock(value), date_words(value, format, locale))
+    day = date_words(value, format, locale)
+    return _date_time_glue(format, locale).format(clock_words(value), day)
 
 
 @lru_cache(maxsize=64)
@@ -125,18 +127,13 @@ def _date_time_glue(format: str, locale: str) -> str:
     return str(babel_locale(locale).datetime_formats.get(format, "{1} {0}")).replace("'", "")
 
 
-def _clock(value: datetime) -> str:
-    """Babel's "HH:mm" in every locale (CLDR digits are ASCII here), without its lookups."""
-    return f"{value:%H:%M}"
-
-
 def format_time(value: datetime | None, zone: str | None = None, with_zone: bool = False) -> str:
     """A 24-hour time in the locale; naive values are UTC, shown in `zone`, followed by its
     offset from UTC at that moment when asked ("01:30 (UTC−04:00)", as starts are shown)."""
     if value is None:
         return ""
     value = _in_zone(value, zone)
-    time = _clock(value)
+    time = clock_words(value)
     return f"{time} ({utc_offset_label(value)})" if with_zone else time
 
 

@@ -226,8 +226,13 @@ def start_words(local: datetime, zone: str, locale: str = "en") -> str:
     """When a screening starts at its venue, through Babel: "Thursday 10 December 2026, 19:00
     (America/Toronto, UTC−05:00)". The one home of a start shown to people."""
     day = date_words(local, "full", locale)
-    clock = f"{local:%H:%M}"  # Babel's "HH:mm" in every locale: CLDR digits are ASCII here
-    return f"{day}, {clock} ({zone}, {utc_offset_label(local)})"
+    return f"{day}, {clock_words(local)} ({zone}, {utc_offset_label(local)})"
+
+
+def clock_words(value: datetime) -> str:
+    """A time of day as Babel's "HH:mm" writes it in every locale (CLDR digits are ASCII
+    here), without its lookups. The one home of a clock shown to people."""
+    return f"{value:%H:%M}"
 
 
 # -- the gazetteer: city → coordinates ----------------------------------------------------------

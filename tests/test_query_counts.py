@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from screenings import caching
+from screenings import caching, create_app
 from screenings.demo import generate
 from screenings.models import Screening, ScreeningStatus, utcnow
 from screenings.services.feeds import encode_cursor
+from screenings.services.films import film_options
 
 from . import producer_helpers
+from .conftest import app_config
 from .producer_helpers import bulk_screenings, count_queries
 
 producer = producer_helpers.producer  # the fixture, logged in on `client`
@@ -181,3 +183,16 @@ def test_public_film_filter_follows_a_renamed_film(client, db):
     db.session.commit()
     page = client.get("/screenings").get_data(as_text=True)
     assert f'<option value="{film.slug}">Renamed For The List</option>' in page
+
+
+def test_an_app_made_later_never_takes_another_apps_kept_answers(app, db, database_uri):
+    """Kept option lists live with their app, as its store does: a later app over the same
+    database, whose data changed while its counters stand at the same values (a database
+    emptied and filled again, as before each test), reads the data afresh."""
+    assert [option.title for option in film_options()] == ["The Killing Roads"]
+    with db.engine.begin() as connection:  # behind the counters' back, as a refill is
+        connection.execute(text("UPDATE films SET title = 'Filled Again'"))
+    later = create_app(app_config(database_uri, 0, FEED_FILES_DIR=app.config["FEED_FILES_DIR"]))
+    with later.app_context():
+        assert [option.title for option in film_options()] == ["Filled Again"]
+        db.engine.dispose()

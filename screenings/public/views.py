@@ -635,9 +635,7 @@ def screening_ics(screening_id: int):
         )
         if current_app.config["PAGE_CACHE_ENABLED"]:
             caching.store().set(
-                caching.cache_key("ics", locale, version),
-                body,
-                current_app.config["CACHE_PAGE_SECONDS"],
+                _ics_key(locale, version), body, current_app.config["CACHE_PAGE_SECONDS"]
             )
         answer = _ics_answer(screening_id, locale, version, body)
     status, headers, body = answer
@@ -653,8 +651,13 @@ def _cached_ics(screening_id: int, locale: str, version: tuple, if_none_match):
         return 304, [("ETag", f'"{etag}"'), *_ICS_HEADERS], b""
     if not current_app.config["PAGE_CACHE_ENABLED"]:
         return None
-    body = caching.store().get(caching.cache_key("ics", locale, version))
+    body = caching.store().get(_ics_key(locale, version))
     return None if body is None else _ics_answer(screening_id, locale, version, body)
+
+
+def _ics_key(locale: str, version: tuple) -> str:
+    """The store's key of a screening's .ics in a language, at a version of the screening."""
+    return caching.cache_key("ics", locale, version)
 
 
 def _ics_etag(screening_id: int, locale: str, version: tuple) -> str:
