@@ -248,13 +248,14 @@ def test_two_workers_share_the_feeds_kept_events(
     """A feed rebuilt on another worker or host makes only the changed event (Redis)."""
     from screenings import calendar
     from screenings.services import feeds
+    from screenings.services.listings import Filters
 
     shared = {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": redis_prefix}
     one, two = (create_app(app_config(database_uri, smtp_server.port, **shared)) for _ in range(2))
     with one.app_context():
         changed_id = make_screening(venue_name="Old Hall").id
         make_screening()
-        feeds.build_feed("screenings-en", "Screenings", feeds.Filters())
+        feeds.build_feed("screenings-en", "Screenings", Filters())
         screening = _db.session.get(Screening, changed_id)
         screening.venue_name = "New Hall"
         _db.session.commit()
@@ -264,7 +265,7 @@ def test_two_workers_share_the_feeds_kept_events(
         calendar, "published_event", lambda s, **kw: made.append(s.id) or real(s, **kw)
     )
     with two.app_context():
-        built = feeds.build_feed("screenings-en", "Screenings", feeds.Filters())
+        built = feeds.build_feed("screenings-en", "Screenings", Filters())
     assert made == [changed_id]
     assert b"New Hall" in zlib.decompress(built.body, wbits=31)
 

@@ -14,6 +14,7 @@ import pytest
 from screenings import caching, calendar, create_app
 from screenings.extensions import db as other_db
 from screenings.services import feeds as feed_service
+from screenings.services.listings import Filters
 
 from .factories import make_screening
 from .rsvp_helpers import parse_all
@@ -401,7 +402,7 @@ def _build(*, include_private: bool = False) -> bytes:
     built = feed_service.build_feed(
         "screenings-en",
         "Screenings",
-        feed_service.Filters(),
+        Filters(),
         include_private=include_private,
         stamp=STAMP,
     )

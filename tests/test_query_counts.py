@@ -8,8 +8,8 @@ from sqlalchemy import select, text
 from screenings import caching, create_app
 from screenings.demo import generate
 from screenings.models import Screening, ScreeningStatus, utcnow
-from screenings.services.feeds import encode_cursor
 from screenings.services.films import film_options
+from screenings.services.listings import encode_cursor
 
 from . import producer_helpers
 from .conftest import app_config

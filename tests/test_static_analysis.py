@@ -175,9 +175,9 @@ DEFERRED_CYCLES = {
     "screenings.services.privacy -> screenings.services.rsvps",
     # A trusted host's booking is approved by the booking service, which checks the rules.
     "screenings.services.rules -> screenings.services.bookings",
-    # nearby and near_alerts build on the feeds' filters and lists.
-    "screenings.services.feeds -> screenings.services.nearby",
-    "screenings.services.feeds -> screenings.services.near_alerts",
+    # The lists' near-me filter asks nearby for the screenings near a town, and nearby pages
+    # the lists with their filters.
+    "screenings.services.listings -> screenings.services.nearby",
 }
 
 

@@ -33,7 +33,7 @@ from ..extensions import csrf, limiter
 from ..forms import ConfirmForm
 from ..places import countries
 from ..producer.auth import is_safe_next
-from ..services import DomainError, guests, maps, near_alerts, nearby, visibility
+from ..services import DomainError, api, guests, listings, maps, near_alerts, nearby, visibility
 from ..services import feeds as feed_service
 from ..services import links as link_service
 from ..services import rsvps as rsvp_service
@@ -57,7 +57,7 @@ FEED_CACHE_CONTROL = "public, max-age=300"
 
 
 @bp.route("/")
-@cached_page(feed_service.listing_version)
+@cached_page(listings.listing_version)
 def home():
     return render_template("public/home.html", films=active_films())
 
@@ -149,7 +149,7 @@ def _locale() -> str:
     return str(get_locale() or "en")
 
 
-def _search_form() -> tuple[SearchForm, feed_service.Filters]:
+def _search_form() -> tuple[SearchForm, listings.Filters]:
     form = SearchForm(
         request.args,
         films=film_options(),
@@ -159,7 +159,7 @@ def _search_form() -> tuple[SearchForm, feed_service.Filters]:
     )
     form.validate()
     country = form.country.data or ""
-    filters = feed_service.Filters(
+    filters = listings.Filters(
         city=(form.city.data or "")[:120] if not form.city.errors else "",
         country=country.upper() if COUNTRY_CODE.match(country) else "",
         film=form.film.data or "",
@@ -229,7 +229,7 @@ def _near(form: SearchForm, endpoint: str) -> Near:
     return Near(city=city, candidates=candidates, km=km)
 
 
-def _list_args(filters: feed_service.Filters, near: Near) -> dict[str, str]:
+def _list_args(filters: listings.Filters, near: Near) -> dict[str, str]:
     """The query string that keeps a list's filters from page to page."""
     args = {
         k: v
@@ -241,7 +241,7 @@ def _list_args(filters: feed_service.Filters, near: Near) -> dict[str, str]:
     return args
 
 
-def _list_page(filters: feed_service.Filters, near: Near, *, per_page: int, paged: bool = True):
+def _list_page(filters: listings.Filters, near: Near, *, per_page: int, paged: bool = True):
     """The page a list's link asks for (the first unless `paged`): by number near a town
     (sorted by distance, in Python), else from the cursor of ``?after=`` or ``?before=``
     (400 for one no link wrote)."""
@@ -249,25 +249,25 @@ def _list_page(filters: feed_service.Filters, near: Near, *, per_page: int, page
         number = _page_number() if paged else 1
         return nearby.upcoming_near(filters, near.city, km=near.km, page=number, per_page=per_page)
     if not paged:
-        return feed_service.upcoming(filters, per_page=per_page)
+        return listings.upcoming(filters, per_page=per_page)
     try:
-        return feed_service.upcoming(
+        return listings.upcoming(
             filters,
             after=request.args.get("after"),
             before=request.args.get("before"),
             per_page=per_page,
         )
-    except feed_service.BadCursor:
+    except listings.BadCursor:
         abort(400)
 
 
-def _old_page_link(filters: feed_service.Filters, near: Near, endpoint: str, per_page: int):
+def _old_page_link(filters: listings.Filters, near: Near, endpoint: str, per_page: int):
     """A ``?page=N`` link of a list not near a town (from before cursors): redirected to
     the cursor that page starts after now; None for any other link."""
     if near.city is not None or "page" not in request.args:
         return None
     args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before")}
-    cursor = feed_service.page_position(filters, _page_number(), per_page)
+    cursor = listings.page_position(filters, _page_number(), per_page)
     if cursor is not None:
         args["after"] = cursor
     return redirect(url_for(endpoint, **args), code=303)
@@ -308,7 +308,7 @@ def place_suggestions():
 
 
 @bp.route("/screenings")
-@cached_page(feed_service.listing_version)
+@cached_page(listings.listing_version)
 def upcoming():
     """Approved public screenings still to come, soonest first (or nearest a chosen town),
     filtered and paginated."""
@@ -316,10 +316,10 @@ def upcoming():
     near = _near(form, ".upcoming")
     if near.redirect is not None:
         return near.redirect
-    moved = _old_page_link(filters, near, ".upcoming", feed_service.PER_PAGE)
+    moved = _old_page_link(filters, near, ".upcoming", listings.PER_PAGE)
     if moved is not None:
         return moved
-    page = _list_page(filters, near, per_page=feed_service.PER_PAGE)
+    page = _list_page(filters, near, per_page=listings.PER_PAGE)
     status = 422 if form.near.errors or form.km.errors else 200
     args = _list_args(filters, near)
     return render_template(
@@ -335,16 +335,16 @@ def upcoming():
 
 
 @bp.route("/films/<slug>")
-@cached_page(feed_service.listing_version)
+@cached_page(listings.listing_version)
 def film(slug: str):
     """A film's page: what it is, its next screenings, and its feed to subscribe to."""
     film = _active_film(slug)
-    page = feed_service.upcoming(feed_service.Filters(film=film.slug))
+    page = listings.upcoming(listings.Filters(film=film.slug))
     return render_template(
         "public/film.html",
         film=film,
         page=page,
-        feeds=subscribe_feeds(feed_service.Filters(film=film.slug)),
+        feeds=subscribe_feeds(listings.Filters(film=film.slug)),
     )
 
 
@@ -367,9 +367,7 @@ def _country_feed_name(country: str):
     return _l("Screenings in %(country)s", country=country)
 
 
-def subscribe_feeds(
-    filters: feed_service.Filters, near: Near | None = None
-) -> list[dict[str, str]]:
+def subscribe_feeds(filters: listings.Filters, near: Near | None = None) -> list[dict[str, str]]:
     """The feeds a list so filtered offers to subscribe to, each as the absolute ``address``
     (from PUBLIC_BASE_URL) and calendar ``name`` macros/subscribe.html takes: the chosen
     town's near-me feed (if served, near_alerts.offered_feeds), the chosen film's, the
@@ -508,7 +506,7 @@ def _map_url(place) -> str | None:
 
 
 def _screening_or_404(screening_id: int):
-    screening = feed_service.public_screening(screening_id)
+    screening = listings.public_screening(screening_id)
     if screening is None:
         abort(404)
     return screening
@@ -531,7 +529,7 @@ def screening(screening_id: int):
 def shared(token: str):
     """A private screening's page, behind the share link its organizer hands out."""
     screening = visibility.find_by_share_token(token)
-    if screening is None or feed_service.public_screening_status(screening) is None:
+    if screening is None or listings.public_screening_status(screening) is None:
         abort(404)
     return _screening_page(screening, url_for(".shared", token=token), shared=True)
 
@@ -697,7 +695,7 @@ screening_ics.cached_answer = cached_ics  # type: ignore[attr-defined]
 def _feed_response(
     key: str,
     name: str,
-    filters: feed_service.Filters,
+    filters: listings.Filters,
     *,
     include_private: bool = False,
 ):
@@ -767,7 +765,7 @@ def _gzipped_feed(feed: caching.Built) -> Response:
 @bp.route("/calendar.ics")
 def feed_all():
     """Every upcoming public screening, to subscribe to (webcal://…/calendar.ics)."""
-    return _feed_response("screenings", ALL_FEED_NAME, feed_service.Filters())
+    return _feed_response("screenings", ALL_FEED_NAME, listings.Filters())
 
 
 @bp.route("/films/<slug>/calendar.ics")
@@ -776,7 +774,7 @@ def feed_film(slug: str):
     return _feed_response(
         f"film-{film.slug}",
         _film_feed_name(film),
-        feed_service.Filters(film=film.slug),
+        listings.Filters(film=film.slug),
     )
 
 
@@ -789,7 +787,7 @@ def feed_country(code: str):
     return _feed_response(
         f"country-{code.lower()}",
         _country_feed_name(names[code]),
-        feed_service.Filters(country=code),
+        listings.Filters(country=code),
     )
 
 
@@ -815,7 +813,7 @@ def feed_near(city_id: int, km: int):
     return _feed_response(
         feed_service.near_feed_key(city_id, km),
         feed_service.near_feed_title(city, km),
-        feed_service.Filters(near_city=city_id, near_km=km),
+        listings.Filters(near_city=city_id, near_km=km),
     )
 
 
@@ -826,7 +824,7 @@ def feed_producer(token: str):
     if len(secret) < 16 or not hmac.compare_digest(token.encode(), secret.encode()):
         abort(404)
     response = _feed_response(
-        "producer", _l("All screenings (producer)"), feed_service.Filters(), include_private=True
+        "producer", _l("All screenings (producer)"), listings.Filters(), include_private=True
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -855,7 +853,7 @@ def api_screenings():
         response.status_code = 422
         response.headers["Access-Control-Allow-Origin"] = "*"
         return response
-    per_page = request.args.get("per_page", feed_service.PER_PAGE, type=int) or 1
+    per_page = request.args.get("per_page", listings.PER_PAGE, type=int) or 1
     moved = _old_page_link(filters, near, ".api_screenings", per_page)
     if moved is not None:
         return moved
@@ -868,7 +866,7 @@ def api_screenings():
     distances = getattr(page, "distances", {})
 
     def item(screening) -> dict:
-        found = feed_service.as_json(screening)
+        found = api.as_json(screening)
         if screening.id in distances:
             found["distance_km"] = round(distances[screening.id])
         return found
@@ -891,7 +889,7 @@ EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-anc
 
 
 @bp.route("/embed")
-@cached_page(feed_service.listing_version)
+@cached_page(listings.listing_version)
 def embed():
     """A compact 'screenings near you' list meant for an <iframe> on another site; a partner
     shows its own region with ``?near=<town>``."""

@@ -26,7 +26,7 @@ from ..models import (
     ScreeningStatus,
     utcnow,
 )
-from . import DomainError, alerts, distribution, escape_like, feeds, reports, rsvps
+from . import DomainError, alerts, distribution, escape_like, listings, reports, rsvps
 from . import bookings as booking_service
 
 DEFAULT_DAYS = 90
@@ -164,10 +164,10 @@ def _conditions(filters: ScreeningFilter) -> tuple[list, bool]:
 
 
 def _order(filters: ScreeningFilter) -> tuple:
-    order = SORTS.get(filters.sort, SORTS["starts_at"])
+    columns = SORTS.get(filters.sort, SORTS["starts_at"])
     if filters.descending:
-        order = tuple(column.desc() for column in order)
-    return (*order, Screening.id)
+        return (*(column.desc() for column in columns), Screening.id)
+    return (*columns, Screening.id)
 
 
 # Loader options built once: building one costs more than the query it shapes (~50 µs).
@@ -424,4 +424,4 @@ def version() -> tuple:
     """The dashboard's cache key: the "listing" change counter (raised by any change to a
     screening, RSVP, film or licence, private and pending screenings included) and the date,
     which sets its default window."""
-    return (*feeds.listing_version(), utcnow().date())
+    return (*listings.listing_version(), utcnow().date())

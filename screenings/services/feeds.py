@@ -1,4 +1,5 @@
-"""Finding public screenings: the upcoming list, the JSON API and the calendar feeds.
+"""The calendar feeds: every upcoming screening, each film's, each country's, each near-me
+town's and the producer's, cut from the public list's rules (services/listings.py).
 
 A feed is built gzipped under the "feeds" change counter (caching.py), and stored with its
 ETag in the cache: by `flask feeds build` (a worker or a timer), or by a background thread that
@@ -10,84 +11,37 @@ that changed, and joins and gzips the rest.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from typing import BinaryIO
+from functools import cached_property, partial
+from typing import Any, BinaryIO
 
 from flask import current_app
-from flask_babel import force_locale, get_locale
+from flask_babel import LazyString, force_locale, get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, exists, false, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Row, Select, exists, or_, select
 
 from .. import LANGUAGES, caching, calendar
-from ..caching import counter_version, counter_versions
+from ..caching import counter_versions
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
 from ..places import City, city_by_id, country_name
 from ..urls import external_url, public_domain
-from . import escape_like, visibility
+from . import visibility
 from .films import active_films
+from .listings import Filters
+from .near_alerts import offered_feeds
+from .nearby import distance_within
 
-PER_PAGE = 20
-MAX_PER_PAGE = 100
 # zlib's level 4 (lazy matching's cheapest): 12 % more bytes than level 6 and half its CPU,
 # which is most of a feed's rebuild once its events are kept (tests/test_feeds.py).
 FEED_GZIP_LEVEL = 4
 
 
-@dataclass(frozen=True)
-class Filters:
-    """What a visitor can narrow the list by: the city (prefix), the country and the film;
-    a near-me feed by the distance from a gazetteer town (its id, and the radius)."""
-
-    city: str = ""
-    country: str = ""
-    film: str = ""  # the film's slug
-    near_city: int = 0
-    near_km: int = 0
-
-    def apply(self, query: Select) -> Select:
-        if self.near_city:
-            query = _within(query, self.near_city, self.near_km)
-        if self.city:
-            # SQLite's lower() folds ASCII letters only: "Örebro" stays "Örebro", so the city
-            # as stored (the map's links) is matched as typed too.
-            query = query.where(
-                or_(
-                    func.lower(Screening.city).like(
-                        escape_like(self.city.lower()) + "%", escape="\\"
-                    ),
-                    Screening.city.like(escape_like(self.city) + "%", escape="\\"),
-                )
-            )
-        if self.country:
-            query = query.where(Screening.country == self.country.upper())
-        if self.film:
-            query = query.where(
-                Screening.film_id == select(Film.id).where(Film.slug == self.film).scalar_subquery()
-            )
-        return query
-
-
-def _within(query: Select, city_id: int, km: int) -> Select:
-    """The query narrowed to the screenings within `km` of the town (by public point)."""
-    from .nearby import nearest  # noqa: PLC0415 nearby builds on this module's Filters and lists
-
-    city = city_by_id(city_id)
-    if city is None:
-        return query.where(false())
-    ids = [screening_id for _distance, _start, screening_id in nearest(query, city, km)]
-    return query.where(Screening.id.in_(ids))
-
-
-def near_feed_title(city: City, km: int):
+def near_feed_title(city: City, km: int) -> LazyString:
     """The near-me feed's title (what subscribed calendars are named), in the current
     language."""
     return _l(
@@ -95,206 +49,6 @@ def near_feed_title(city: City, km: int):
         km=km,
         town=city.label(str(get_locale() or "en")),
     )
-
-
-def listed_upcoming(since: datetime | None = None) -> Select:
-    """Approved listed screenings that have not started yet (and start at `since` or later:
-    one lower bound, so SQLite's index range starts there rather than at now)."""
-    now = utcnow()
-    return select(Screening).where(
-        Screening.status == ScreeningStatus.APPROVED,
-        visibility.listed_clause(),
-        Screening.starts_at >= (max(since, now) if since is not None else now),
-    )
-
-
-@dataclass
-class Page:
-    """A page of a list by number (the list near a town, sorted in Python by distance)."""
-
-    items: list[Screening]
-    page: int
-    per_page: int
-    has_next: bool
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    def next_args(self) -> dict[str, object]:
-        """The query arguments of the next page's link (beside the filters)."""
-        return {"page": self.page + 1}
-
-    def prev_args(self) -> dict[str, object]:
-        return {"page": self.page - 1}
-
-
-@dataclass
-class ListPage:
-    """A page of the upcoming list read from a position in it (keyset paging on start and
-    id: a deep page reads its rows from the index, no OFFSET skipping those before it)."""
-
-    items: list[Screening]
-    per_page: int
-    next_cursor: str | None  # the last item's position, if any come after it
-    prev_cursor: str | None  # the first item's, if any come before it
-
-    @property
-    def has_next(self) -> bool:
-        return self.next_cursor is not None
-
-    @property
-    def has_prev(self) -> bool:
-        return self.prev_cursor is not None
-
-    def next_args(self) -> dict[str, object]:
-        return {"after": self.next_cursor}
-
-    def prev_args(self) -> dict[str, object]:
-        return {"before": self.prev_cursor}
-
-
-class BadCursor(ValueError):
-    """A cursor that no page link wrote (the view answers 400)."""
-
-
-_CURSOR = re.compile(r"([0-9]{20})\.([0-9]{1,10})")
-_MAX_ID = 2**31 - 1  # the id column's range: a larger number is no position
-
-
-def encode_cursor(screening: Screening) -> str:
-    """A screening's position in the list, as an opaque string for a link."""
-    raw = f"{screening.starts_at:%Y%m%d%H%M%S%f}.{screening.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[datetime, int]:
-    """(start, id) of a cursor encode_cursor wrote; BadCursor for anything else."""
-    if not 0 < len(text) <= 48:
-        raise BadCursor(text)
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
-        found = _CURSOR.fullmatch(raw)
-        if found is None or int(found[2]) > _MAX_ID:
-            raise BadCursor(text)
-        start = datetime.strptime(found[1], "%Y%m%d%H%M%S%f")  # noqa: DTZ007 naive UTC, as starts_at
-        return start, int(found[2])
-    except (ValueError, UnicodeDecodeError) as error:  # binascii.Error is a ValueError
-        raise BadCursor(text) from error
-
-
-# Loader options built once: building one costs more than the query it shapes (~50 µs).
-_FILM_IN_ONE_MORE_QUERY = selectinload(Screening.film)
-_FILM_JOINED = joinedload(Screening.film)
-
-
-def upcoming(
-    filters: Filters,
-    *,
-    after: str | None = None,
-    before: str | None = None,
-    per_page: int = PER_PAGE,
-) -> ListPage:
-    """A page of listed screenings, soonest first: the first, the one after the screening
-    at cursor `after`, or the one before `before` (keyset paging on the index the list is
-    sorted by: start, then id, so screenings at the same minute keep one order)."""
-    per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    position = decode_cursor(after) if after and not before else None
-    query = filters.apply(listed_upcoming(since=position and position[0]))
-    query = query.options(_FILM_IN_ONE_MORE_QUERY)
-    forward = (Screening.starts_at, Screening.id)
-    if before:
-        starts_at, screening_id = decode_cursor(before)
-        query = query.where(
-            Screening.starts_at <= starts_at,
-            or_(Screening.starts_at < starts_at, Screening.id < screening_id),
-        ).order_by(*(column.desc() for column in forward))
-        rows = list(db.session.scalars(query.limit(per_page + 1)))
-        if len(rows) <= per_page:  # back at the start: the first page, whole
-            return upcoming(filters, per_page=per_page)
-        items = rows[per_page - 1 :: -1]
-        return ListPage(items, per_page, encode_cursor(items[-1]), encode_cursor(items[0]))
-    if position is not None:
-        starts_at, screening_id = position
-        query = query.where(or_(Screening.starts_at > starts_at, Screening.id > screening_id))
-    rows = list(db.session.scalars(query.order_by(*forward).limit(per_page + 1)))
-    items = rows[:per_page]
-    return ListPage(
-        items,
-        per_page,
-        encode_cursor(items[-1]) if len(rows) > per_page else None,
-        encode_cursor(items[0]) if after and items else None,
-    )
-
-
-def page_position(filters: Filters, page: int, per_page: int = PER_PAGE) -> str | None:
-    """The cursor that page number `page` of the list now starts after (an old ``?page=``
-    link is redirected to it), or None for the first page or one past the end."""
-    per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    if page <= 1:
-        return None
-    query = (
-        filters.apply(listed_upcoming())
-        .order_by(Screening.starts_at, Screening.id)
-        .offset((page - 1) * per_page - 1)
-        .limit(1)
-    )
-    found = db.session.scalar(query)
-    return encode_cursor(found) if found is not None else None
-
-
-def public_screening(screening_id: int) -> Screening | None:
-    """A screening the public may see: listed and approved, or cancelled after approval.
-    Its film comes in the same query: every page and file of a screening shows it."""
-    screening = db.session.get(Screening, screening_id, options=[_FILM_JOINED])
-    if screening is None or not visibility.is_listed(screening):
-        return None
-    return public_screening_status(screening)
-
-
-def public_screening_status(screening: Screening) -> Screening | None:
-    """The screening if its status may be shown: approved, or cancelled after approval."""
-    if screening.status == ScreeningStatus.APPROVED:
-        return screening
-    if screening.status == ScreeningStatus.CANCELLED and screening.licences:
-        return screening
-    return None
-
-
-def screening_url(screening: Screening) -> str:
-    return external_url("public.screening", screening_id=screening.id)
-
-
-def as_json(screening: Screening) -> dict:
-    """What the API says about a screening: public particulars only, never contact data,
-    and the street only where its organizer made the address public."""
-    local = screening.local_start_aware
-    place = visibility.public_place(screening)
-    return {
-        "id": screening.id,
-        "url": screening_url(screening),
-        "ics_url": external_url("public.screening_ics", screening_id=screening.id),
-        "film": {"slug": screening.film.slug, "title": screening.film.title},
-        "organization": screening.organization_name,
-        "venue": {
-            "name": place.venue_name,
-            "street_address": place.street_address,
-            "city": place.city,
-            "region": place.region,
-            "postal_code": place.postal_code,
-            "country": place.country,
-        },
-        "address_for_guests_only": not visibility.shows_street_publicly(screening),
-        "timezone": screening.timezone,
-        "starts_at": screening.starts_at_utc.isoformat().replace("+00:00", "Z"),
-        "local_start": local.isoformat(),
-        "duration_minutes": screening.duration_minutes,
-        "seats_left": screening.seats_left,
-        "rsvps_open": bool(screening.rsvps_enabled),
-    }
-
-
-# -- calendar feeds -------------------------------------------------------------------------------
 
 
 class _Film:
@@ -330,11 +84,31 @@ _FEED_COLUMNS = (
 
 
 class _FeedItem:
-    """What calendar.publish reads of a screening, from one plain row (no ORM object)."""
+    """What calendar.publish and the place rules (visibility.Addressed) read of a screening,
+    from one plain row (no ORM object): _FEED_COLUMNS' values, in that order."""
 
     __slots__ = (*(column.key for column in _FEED_COLUMNS), "film")
+    id: int
+    film_id: int
+    status: str
+    calendar_sequence: int
+    timezone: str
+    starts_at: datetime
+    duration_minutes: int
+    organization_name: str
+    venue_name: str
+    street_address: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    latitude: float | None
+    longitude: float | None
+    visibility: str
+    created_at: datetime
+    updated_at: datetime
 
-    def __init__(self, row, film: _Film) -> None:
+    def __init__(self, row: Sequence[object], film: _Film) -> None:
         for column, value in zip(_FEED_COLUMNS, row, strict=True):
             setattr(self, column.key, value)
         self.film = film
@@ -376,12 +150,6 @@ def feed_state(key: str) -> tuple[str, tuple]:
 def stored_name(key: str) -> str:
     """The name a feed's build is stored under now (see feed_state)."""
     return feed_state(key)[0]
-
-
-def listing_version(**_view_args) -> tuple:
-    """The number the public lists are cached under: the "listing" counter (feeds' changes
-    and every RSVP's: lists show seats) and the next start to come."""
-    return counter_version("listing")
 
 
 def feed_etag(key: str, version: tuple) -> str:
@@ -496,7 +264,7 @@ class FeedRows:
     withdrawals: int
     films: dict[int, tuple[int, _Film]]
     film_ids: dict[str, int]  # by slug
-    rows: list
+    rows: Sequence[Row[*tuple[Any, ...]]]
 
     @classmethod
     def read(cls) -> FeedRows:
@@ -527,14 +295,12 @@ class FeedRows:
         """The countries of the listed screenings, sorted: each has a feed."""
         return sorted({row.country for row in self.rows if row.is_public})
 
-    def select(self, filters: Filters, *, include_private: bool) -> list:
+    def select(self, filters: Filters, *, include_private: bool) -> Sequence[Row[*tuple[Any, ...]]]:
         """The rows of one feed: what `filters.apply` on the feed's query selects, in order."""
         if filters.city:
             raise ValueError("feeds are not narrowed by city")
         rows = self.rows if include_private else [row for row in self.rows if row.is_public]
         if filters.near_city:
-            from .nearby import distance_within  # noqa: PLC0415 nearby builds on this module's lists
-
             city = city_by_id(filters.near_city)
             measure = distance_within(city, filters.near_km) if city else None
             rows = [
@@ -661,7 +427,12 @@ def _last_modified(name_stored: str, etag: str) -> datetime:
 
 
 def latest_feed(
-    key: str, name: str, filters: Filters, *, include_private: bool = False, etag_known=None
+    key: str,
+    name: str,
+    filters: Filters,
+    *,
+    include_private: bool = False,
+    etag_known: Callable[[str], bool] | None = None,
 ) -> caching.Built:
     """The feed as last built (see caching.latest_built): never built on a visitor's
     request unless no build exists at all."""
@@ -678,8 +449,6 @@ def every_feed(feed_rows: FeedRows) -> Iterator[tuple[str, object, Filters, bool
     """(key, title, filters, include_private) of each feed the site serves, in one language:
     all screenings, each active film's, each listed country's (in `feed_rows`), each near-me
     feed someone subscribed to (near_alerts.offered_feeds) and the producer's."""
-    from .near_alerts import offered_feeds  # noqa: PLC0415 near_alerts builds on this module's lists
-
     yield "screenings", _l("Screenings"), Filters(), False
     for film in active_films():
         yield (
@@ -726,13 +495,14 @@ def build_stale_feeds() -> int:
                 meta = caching.built_meta(name_stored)
                 if meta is not None and meta.version == repr(feed_rows.version):
                     continue
-                if caching.build_unless_busy(
-                    name_stored,
-                    lambda name=name, title=str(title), filters=filters, private=include_private: (
-                        build_feed(
-                            name, title, filters, include_private=private, feed_rows=feed_rows
-                        )
-                    ),
-                ):
+                build = partial(
+                    build_feed,
+                    name,
+                    str(title),
+                    filters,
+                    include_private=include_private,
+                    feed_rows=feed_rows,
+                )
+                if caching.build_unless_busy(name_stored, build):
                     built += 1
     return built

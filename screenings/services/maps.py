@@ -6,7 +6,7 @@ gazetteer does not know the city, on the average of its *public* screenings' own
 (addresses anyone may read already), else on its time zone's reference point. A guests-only
 or private screening's coordinates are never read here.
 
-The public map counts what the upcoming list lists (services/feeds.py: approved, listed by
+The public map counts what the upcoming list lists (services/listings.py: approved, listed by
 services/visibility.py, still to come), so a private screening is not on it at all; the
 producer's reach map counts every past licensed screening, private ones included.
 """
@@ -22,7 +22,7 @@ from ..extensions import db
 from ..models import Screening, ScreeningReport, ScreeningStatus, utcnow
 from ..places import city_point
 from . import visibility
-from .feeds import listed_upcoming
+from .listings import listed_upcoming
 from .observances import zone_point
 
 

@@ -23,8 +23,8 @@ from ..models import Licence, NearbySubscription, Screening, normalize_email, ut
 from ..places import City, city_by_id, distance_km
 from ..security import derived_token, hash_token, link_token, new_token, tokens_match
 from ..urls import external_url
-from .feeds import listed_upcoming
 from .links import sent_today
+from .listings import listed_upcoming
 
 CONFIRM = "nearby-confirm"
 UNSUBSCRIBE = "nearby-unsubscribe"

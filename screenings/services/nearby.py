@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import Screening
 from ..places import City, bounding_box, distance_km, in_box
-from .feeds import MAX_PER_PAGE, PER_PAGE, Filters, Page, listed_upcoming
+from .listings import MAX_PER_PAGE, PER_PAGE, Filters, Page, listed_upcoming
 
 RADII = (50, 100, 250)  # "how many within …": the counts the list shows
 KM_CHOICES = (25, 50, 100, 250, 500)

@@ -15,7 +15,7 @@ a CHECK holds it equal to ``visibility != 'private'`` and only ``apply`` writes 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import overload
+from typing import Protocol, overload
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Connection, event, select
@@ -82,13 +82,37 @@ def listed_clause() -> ColumnElement[bool]:
     return Screening.is_public.is_(True)
 
 
+class Addressed(Protocol):
+    """What the place rules read of a screening: a Screening, or a feed's plain row of it
+    (services/feeds.py)."""
+
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def venue_name(self) -> str: ...
+    @property
+    def street_address(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def postal_code(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def latitude(self) -> float | None: ...
+    @property
+    def longitude(self) -> float | None: ...
+
+
 @overload
-def shows_street_publicly(screening: Screening) -> bool: ...
+def shows_street_publicly(screening: Addressed) -> bool: ...
 @overload
 def shows_street_publicly(screening: type[Screening]) -> ColumnElement[bool]: ...
 
 
-def shows_street_publicly(screening: Screening | type[Screening]) -> bool | ColumnElement[bool]:
+def shows_street_publicly(screening: Addressed | type[Screening]) -> bool | ColumnElement[bool]:
     """Whether anyone may learn the street; given the ``Screening`` class, the same rule as
     a SQL condition (the map averages only such screenings' coordinates)."""
     return screening.visibility == PUBLIC
@@ -113,7 +137,7 @@ class Place:
         return bool(self.street_address)
 
 
-def guest_place(screening: Screening) -> Place:
+def guest_place(screening: Addressed) -> Place:
     """The full address: for the organizer, the producer and confirmed guests."""
     return Place(
         venue_name=screening.venue_name,
@@ -127,14 +151,14 @@ def guest_place(screening: Screening) -> Place:
     )
 
 
-def public_place(screening: Screening) -> Place:
+def public_place(screening: Addressed) -> Place:
     """What anyone may learn: the full address of a public screening, else venue and city."""
     if shows_street_publicly(screening):
         return guest_place(screening)
     return _venue_and_city(screening)
 
 
-def _venue_and_city(screening: Screening) -> Place:
+def _venue_and_city(screening: Addressed) -> Place:
     return Place(
         venue_name=screening.venue_name,
         street_address="",

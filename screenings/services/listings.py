@@ -1,0 +1,237 @@
+"""The public upcoming list: what a visitor can narrow it by, its pages (keyset paging), the
+screenings the public may see, and the version the lists are cached under. The near-me list,
+the map, the JSON API and the calendar feeds build on it."""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from ..caching import counter_version
+from ..extensions import db
+from ..models import Film, Screening, ScreeningStatus, utcnow
+from ..places import city_by_id
+from . import escape_like, visibility
+
+PER_PAGE = 20
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a visitor can narrow the list by: the city (prefix), the country and the film;
+    a near-me feed by the distance from a gazetteer town (its id, and the radius)."""
+
+    city: str = ""
+    country: str = ""
+    film: str = ""  # the film's slug
+    near_city: int = 0
+    near_km: int = 0
+
+    def apply(self, query: Select) -> Select:
+        if self.near_city:
+            query = _within(query, self.near_city, self.near_km)
+        if self.city:
+            # SQLite's lower() folds ASCII letters only: "Örebro" stays "Örebro", so the city
+            # as stored (the map's links) is matched as typed too.
+            query = query.where(
+                or_(
+                    func.lower(Screening.city).like(
+                        escape_like(self.city.lower()) + "%", escape="\\"
+                    ),
+                    Screening.city.like(escape_like(self.city) + "%", escape="\\"),
+                )
+            )
+        if self.country:
+            query = query.where(Screening.country == self.country.upper())
+        if self.film:
+            query = query.where(
+                Screening.film_id == select(Film.id).where(Film.slug == self.film).scalar_subquery()
+            )
+        return query
+
+
+def _within(query: Select, city_id: int, km: int) -> Select:
+    """The query narrowed to the screenings within `km` of the town (by public point)."""
+    from .nearby import nearest  # noqa: PLC0415 nearby builds on this module's Filters and lists
+
+    city = city_by_id(city_id)
+    if city is None:
+        return query.where(false())
+    ids = [screening_id for _distance, _start, screening_id in nearest(query, city, km)]
+    return query.where(Screening.id.in_(ids))
+
+
+def listed_upcoming(since: datetime | None = None) -> Select:
+    """Approved listed screenings that have not started yet (and start at `since` or later:
+    one lower bound, so SQLite's index range starts there rather than at now)."""
+    now = utcnow()
+    return select(Screening).where(
+        Screening.status == ScreeningStatus.APPROVED,
+        visibility.listed_clause(),
+        Screening.starts_at >= (max(since, now) if since is not None else now),
+    )
+
+
+@dataclass
+class Page:
+    """A page of a list by number (the list near a town, sorted in Python by distance)."""
+
+    items: list[Screening]
+    page: int
+    per_page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    def next_args(self) -> dict[str, object]:
+        """The query arguments of the next page's link (beside the filters)."""
+        return {"page": self.page + 1}
+
+    def prev_args(self) -> dict[str, object]:
+        return {"page": self.page - 1}
+
+
+@dataclass
+class ListPage:
+    """A page of the upcoming list read from a position in it (keyset paging on start and
+    id: a deep page reads its rows from the index, no OFFSET skipping those before it)."""
+
+    items: list[Screening]
+    per_page: int
+    next_cursor: str | None  # the last item's position, if any come after it
+    prev_cursor: str | None  # the first item's, if any come before it
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+    @property
+    def has_prev(self) -> bool:
+        return self.prev_cursor is not None
+
+    def next_args(self) -> dict[str, object]:
+        return {"after": self.next_cursor}
+
+    def prev_args(self) -> dict[str, object]:
+        return {"before": self.prev_cursor}
+
+
+class BadCursor(ValueError):
+    """A cursor that no page link wrote (the view answers 400)."""
+
+
+_CURSOR = re.compile(r"([0-9]{20})\.([0-9]{1,10})")
+_MAX_ID = 2**31 - 1  # the id column's range: a larger number is no position
+
+
+def encode_cursor(screening: Screening) -> str:
+    """A screening's position in the list, as an opaque string for a link."""
+    raw = f"{screening.starts_at:%Y%m%d%H%M%S%f}.{screening.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[datetime, int]:
+    """(start, id) of a cursor encode_cursor wrote; BadCursor for anything else."""
+    if not 0 < len(text) <= 48:
+        raise BadCursor(text)
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        found = _CURSOR.fullmatch(raw)
+        if found is None or int(found[2]) > _MAX_ID:
+            raise BadCursor(text)
+        start = datetime.strptime(found[1], "%Y%m%d%H%M%S%f")  # noqa: DTZ007 naive UTC, as starts_at
+        return start, int(found[2])
+    except (ValueError, UnicodeDecodeError) as error:  # binascii.Error is a ValueError
+        raise BadCursor(text) from error
+
+
+# Loader options built once: building one costs more than the query it shapes (~50 µs).
+_FILM_IN_ONE_MORE_QUERY = selectinload(Screening.film)
+_FILM_JOINED = joinedload(Screening.film)
+
+
+def upcoming(
+    filters: Filters,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    per_page: int = PER_PAGE,
+) -> ListPage:
+    """A page of listed screenings, soonest first: the first, the one after the screening
+    at cursor `after`, or the one before `before` (keyset paging on the index the list is
+    sorted by: start, then id, so screenings at the same minute keep one order)."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    position = decode_cursor(after) if after and not before else None
+    query = filters.apply(listed_upcoming(since=position and position[0]))
+    query = query.options(_FILM_IN_ONE_MORE_QUERY)
+    forward = (Screening.starts_at, Screening.id)
+    if before:
+        starts_at, screening_id = decode_cursor(before)
+        query = query.where(
+            Screening.starts_at <= starts_at,
+            or_(Screening.starts_at < starts_at, Screening.id < screening_id),
+        ).order_by(*(column.desc() for column in forward))
+        rows = list(db.session.scalars(query.limit(per_page + 1)))
+        if len(rows) <= per_page:  # back at the start: the first page, whole
+            return upcoming(filters, per_page=per_page)
+        items = rows[per_page - 1 :: -1]
+        return ListPage(items, per_page, encode_cursor(items[-1]), encode_cursor(items[0]))
+    if position is not None:
+        starts_at, screening_id = position
+        query = query.where(or_(Screening.starts_at > starts_at, Screening.id > screening_id))
+    rows = list(db.session.scalars(query.order_by(*forward).limit(per_page + 1)))
+    items = rows[:per_page]
+    return ListPage(
+        items,
+        per_page,
+        encode_cursor(items[-1]) if len(rows) > per_page else None,
+        encode_cursor(items[0]) if after and items else None,
+    )
+
+
+def page_position(filters: Filters, page: int, per_page: int = PER_PAGE) -> str | None:
+    """The cursor that page number `page` of the list now starts after (an old ``?page=``
+    link is redirected to it), or None for the first page or one past the end."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    if page <= 1:
+        return None
+    query = (
+        filters.apply(listed_upcoming())
+        .order_by(Screening.starts_at, Screening.id)
+        .offset((page - 1) * per_page - 1)
+        .limit(1)
+    )
+    found = db.session.scalar(query)
+    return encode_cursor(found) if found is not None else None
+
+
+def public_screening(screening_id: int) -> Screening | None:
+    """A screening the public may see: listed and approved, or cancelled after approval.
+    Its film comes in the same query: every page and file of a screening shows it."""
+    screening = db.session.get(Screening, screening_id, options=[_FILM_JOINED])
+    if screening is None or not visibility.is_listed(screening):
+        return None
+    return public_screening_status(screening)
+
+
+def public_screening_status(screening: Screening) -> Screening | None:
+    """The screening if its status may be shown: approved, or cancelled after approval."""
+    if screening.status == ScreeningStatus.APPROVED:
+        return screening
+    if screening.status == ScreeningStatus.CANCELLED and screening.licences:
+        return screening
+    return None
+
+
+def listing_version(**_view_args: object) -> tuple:
+    """The number the public lists are cached under: the "listing" counter (feeds' changes
+    and every RSVP's: lists show seats) and the next start to come."""
+    return counter_version("listing")
