@@ -828,11 +828,14 @@ def latest_built(
     build of an artefact at a time on all workers sharing the store). With no build at all,
     one request builds it and the others wait (NotBuiltYet after FEED_WAIT_SECONDS).
 
+    With FEED_BUILDER_RUNS the stale build is served and no rebuild started: the builder
+    process (`flask feeds build --watch`) stores the next.
+
     If `etag_known(etag)` says the client has the build's ETag, its body is not fetched
     (``has_body`` is False): the caller answers 304."""
     found = built_meta(name)
     if found is not None:
-        if found.version != repr(version):
+        if found.version != repr(version) and not current_app.config["FEED_BUILDER_RUNS"]:
             _rebuild_in_background(name, build)
         if etag_known is not None and etag_known(found.etag):
             return found

@@ -116,6 +116,11 @@ DEFAULTS: dict[str, Any] = {
     "FEED_BUILD_LOCK_SECONDS": 120,
     "FEED_WAIT_SECONDS": 25,
     "FEED_KEEP_SECONDS": 7 * 24 * 3600,
+    # A `flask feeds build --watch` process runs beside the web workers (the Procfile's feeds,
+    # `flask laptop`): a web worker then serves a stale feed's last build until that process
+    # stores the next, never rebuilding it itself (a build's events and peak stay out of the
+    # web workers). Only a feed with no build at all is still built on a request.
+    "FEED_BUILDER_RUNS": False,
     # Without Redis: the folder each built feed is written to, read by every worker on the
     # host (empty: instance/feeds).
     "FEED_FILES_DIR": "",

@@ -49,6 +49,8 @@ def environment(port: int, mail_port: int, mail_dir: str, base: Mapping[str, str
             "FLASK_MAIL_USE_SSL": "false",
             "FLASK_DEV_MAIL_DIR": mail_dir,
             "FLASK_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            # The "feeds" process builds stale feeds; the web server only serves them.
+            "FLASK_FEED_BUILDER_RUNS": "true",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -648,3 +648,23 @@ def test_a_feed_head_is_what_icalendar_writes_for_its_zones():
         calendar._add_timezones(whole, zones)
         expected = whole.to_ical(sorted=False).removesuffix(calendar._END_VCALENDAR)
         assert calendar._publish_head(name, zones, window) == expected
+
+
+def test_with_a_builder_process_a_request_serves_the_last_build_and_builds_nothing(
+    app, client, db, runner, monkeypatch
+):
+    """FEED_BUILDER_RUNS (the Procfile's and `flask laptop`'s web): a stale feed's last build
+    is served and no web worker rebuilds it; `feeds build` stores the next."""
+    screening = make_screening(venue_name="Old Hall")
+    assert b"Old Hall" in client.get("/calendar.ics").get_data()
+    monkeypatch.setitem(app.config, "FEED_BUILDER_RUNS", True)
+    builds = _count_builds(monkeypatch)
+    screening.venue_name = "New Hall"
+    db.session.commit()
+    assert _together(app, "/calendar.ics") == [200] * 20
+    caching.wait_for_builds()
+    assert builds == []
+    assert b"Old Hall" in client.get("/calendar.ics").get_data()
+    assert runner.invoke(args=["feeds", "build"]).exit_code == 0
+    assert "screenings-en" in builds
+    assert b"New Hall" in client.get("/calendar.ics").get_data()
