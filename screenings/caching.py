@@ -928,8 +928,9 @@ class CachedPagesFront:
     their browser's, so the page is exactly the one `cached_page` would serve, under the same
     key (page_key). Anything else (another method, any Cookie header, a page not cached yet, a
     page not marked by `cached_page`, the cache off) goes on to Flask unchanged. A view whose
-    answer is not a page (a screening's .ics) gives its own as `view.cached_answer`. A page with a
-    form gets a new session cookie with its own CSRF token (_with_new_form_token).
+    answer is not a page (a screening's .ics, a public feed's 304) gives its own as
+    `view.cached_answer`. A page with a form gets a new session cookie with its own CSRF
+    token (_with_new_form_token).
 
     Placed inside SecurityHeaders, so a hit carries the same security headers as every
     answer. It skips the rate limiter: a cached page is never limited on GET.
@@ -1004,18 +1005,20 @@ class CachedPagesFront:
         return _status_line(meta["status"]), headers, body
 
     def _answer(self, request, answer_of, view_args, language: str):
-        """A view's own cached answer (`view.cached_answer(view_args, language, if_none_match)`
-        gives (status, headers, body) or None), for a view whose answer is not a page."""
+        """A view's own cached answer (`view.cached_answer(request, view_args, language)`
+        gives (status, headers, body) or None), for a view whose answer is not a page (a
+        screening's .ics, a feed's 304)."""
         with self.app.app_context():
             try:
-                found = answer_of(view_args, language, request.if_none_match)
+                found = answer_of(request, view_args, language)
             except SQLAlchemyError:
                 return None
         if found is None:
             return None
         code, headers, body = found
         headers = [
-            (name, "Accept-Language, Cookie" if name == "Vary" else value)  # as Flask says
+            # As Flask says: its answer read the session (the language), so it varies by Cookie.
+            (name, f"{value}, Cookie" if name == "Vary" else value)
             for name, value in headers
         ]
         if code != 304:

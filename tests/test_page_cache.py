@@ -303,3 +303,69 @@ def test_a_version_read_on_postgresql_opens_no_transaction(app, db):
     finally:
         event.remove(db.engine, "after_cursor_execute", note)
     assert statuses == [TransactionStatus.IDLE, TransactionStatus.IDLE]
+
+
+def test_the_front_serves_a_feeds_304_as_flask_does(app, db, front_answers, monkeypatch):
+    """A subscribed calendar's conditional GET (the busiest answer a feed gives) is answered
+    before Flask, with Flask's very status and headers, in each language and for each kind of
+    public feed; after a change the front leaves it to Flask (the old build, a rebuild)."""
+    screening = make_screening(capacity=40)
+    visitor = app.test_client(use_cookies=False)
+    requests = []
+    for url in (
+        "/calendar.ics",
+        "/films/the-killing-roads/calendar.ics",
+        "/countries/ca/calendar.ics",
+    ):
+        for language in ("en", "fr", "he"):
+            for encoding in ("gzip", ""):
+                headers = {"Accept-Language": language, "Accept-Encoding": encoding}
+                etag = visitor.get(url, headers=headers).headers["ETag"]  # built by Flask
+                requests.append((url, {**headers, "If-None-Match": etag}))
+    assert len({headers["If-None-Match"] for _url, headers in requests}) == len(requests)
+    front_answers.clear()
+    fronted = [visitor.get(url, headers=headers) for url, headers in requests]
+    assert all(front_answers), "the front answered each itself"
+    recording = caching.CachedPagesFront._hit
+    monkeypatch.setattr(caching.CachedPagesFront, "_hit", lambda front, environ: None)
+    through_flask = [visitor.get(url, headers=headers) for url, headers in requests]
+    for (url, headers), ours, flasks in zip(requests, fronted, through_flask, strict=True):
+        assert ours.status_code == flasks.status_code == 304, (url, headers)
+        assert list(ours.headers.items()) == list(flasks.headers.items()), (url, headers)
+    monkeypatch.setattr(caching.CachedPagesFront, "_hit", recording)
+    url, headers = requests[0]
+    screening.venue_name = "Another Hall"
+    db.session.commit()
+    front_answers.clear()
+    assert visitor.get(url, headers=headers).status_code == 304  # Flask: the last build
+    caching.wait_for_builds()
+    assert visitor.get(url, headers=headers).status_code == 200  # the new build
+    assert front_answers == [None, None]
+
+
+def test_the_front_never_answers_for_a_film_withdrawn_from_the_catalogue(app, db, front_answers):
+    """Even with a build at the feeds' version now (a rebuild that began before the film was
+    withdrawn, and ended after), the front leaves a withdrawn film's feed to Flask: 404."""
+    from screenings.models import Film
+    from screenings.services import feeds as feed_service
+
+    screening = make_screening(capacity=40)
+    url = "/films/the-killing-roads/calendar.ics"
+    visitor = app.test_client(use_cookies=False)
+    etag = visitor.get(url).headers["ETag"].strip('"')
+    film = db.session.get(Film, screening.film_id)
+    film.is_active = False
+    db.session.commit()
+    key = "film-the-killing-roads-en"
+    name_stored = feed_service.stored_name(key)
+    with app.test_request_context():
+        caching.keep_built(
+            name_stored,
+            feed_service.build_feed(key, "x", feed_service.Filters(film="the-killing-roads")),
+        )
+    built = caching.built_meta(name_stored)
+    assert built.version == repr(feed_service.feed_state(key)[1])
+    front_answers.clear()
+    assert visitor.get(url, headers={"If-None-Match": f'"{built.etag}"'}).status_code == 404
+    assert visitor.get(url, headers={"If-None-Match": f'"{etag}"'}).status_code == 404
+    assert front_answers == [None, None]

@@ -678,12 +678,12 @@ def _ics_answer(screening_id: int, locale: str, version: tuple, body: bytes):
     )
 
 
-def cached_ics(view_args: dict, locale: str, if_none_match):
+def cached_ics(front_request, view_args: dict, locale: str):
     """caching.CachedPagesFront's answer for a screening's .ics (see _cached_ics)."""
     version = screening_version(view_args["screening_id"])
     if version is None:
         return None
-    return _cached_ics(view_args["screening_id"], locale, version, if_none_match)
+    return _cached_ics(view_args["screening_id"], locale, version, front_request.if_none_match)
 
 
 screening_ics.cached_answer = cached_ics  # type: ignore[attr-defined]
@@ -762,10 +762,50 @@ def _gzipped_feed(feed: caching.Built) -> Response:
     return response
 
 
+def _cached_feed_304(key: str, front_request, locale: str):
+    """A public feed's 304 as _feed_response gives it, for caching.CachedPagesFront: only
+    when the client has the build made at the feeds' version now (a stale build, one not
+    built yet, anything else: None, and Flask answers, rebuilding as it does)."""
+    if not front_request.if_none_match:
+        return None
+    suffix = "-gz" if "gzip" in front_request.accept_encodings else ""
+    name_stored, version = feed_service.feed_state(f"{key}-{locale}")
+    found = caching.built_meta(name_stored)
+    if (
+        found is None
+        or found.version != repr(version)
+        or not front_request.if_none_match.contains(found.etag + suffix)
+    ):
+        return None
+    headers = [("ETag", f'"{found.etag}{suffix}"'), ("Cache-Control", FEED_CACHE_CONTROL)]
+    return 304, [("Vary", "Accept-Encoding, Accept-Language"), *headers], b""
+
+
 @bp.route("/calendar.ics")
 def feed_all():
     """Every upcoming public screening, to subscribe to (webcal://…/calendar.ics)."""
     return _feed_response("screenings", ALL_FEED_NAME, listings.Filters())
+
+
+feed_all.cached_answer = (  # type: ignore[attr-defined]
+    lambda front_request, _view_args, locale: _cached_feed_304("screenings", front_request, locale)
+)
+
+
+def _cached_film_feed_304(front_request, view_args: dict, locale: str):
+    """The film feed's 304 from the front, for an active film only (as _active_film)."""
+    slug = view_args["slug"]
+    if not any(option.slug == slug for option in film_options()):
+        return None
+    return _cached_feed_304(f"film-{slug}", front_request, locale)
+
+
+def _cached_country_feed_304(front_request, view_args: dict, locale: str):
+    """The country feed's 304 from the front, for a country feed_country serves."""
+    code = view_args["code"].upper()
+    if code not in dict(countries(locale)):
+        return None
+    return _cached_feed_304(f"country-{code.lower()}", front_request, locale)
 
 
 @bp.route("/films/<slug>/calendar.ics")
@@ -789,6 +829,10 @@ def feed_country(code: str):
         _country_feed_name(names[code]),
         listings.Filters(country=code),
     )
+
+
+feed_film.cached_answer = _cached_film_feed_304  # type: ignore[attr-defined]
+feed_country.cached_answer = _cached_country_feed_304  # type: ignore[attr-defined]
 
 
 def near_feeds(city: places.City, km: int) -> list[dict[str, str]]:
