@@ -173,8 +173,6 @@ DEFERRED_CYCLES = {
     # privacy.
     "screenings.services.privacy -> screenings.services.bounces",
     "screenings.services.privacy -> screenings.services.rsvps",
-    # A trusted host's booking is approved by the booking service, which checks the rules.
-    "screenings.services.rules -> screenings.services.bookings",
     # The lists' near-me filter asks nearby for the screenings near a town, and nearby pages
     # the lists with their filters.
     "screenings.services.listings -> screenings.services.nearby",

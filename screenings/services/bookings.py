@@ -23,6 +23,7 @@ from ..models import (
     LicenceTerms,
     Screening,
     ScreeningStatus,
+    TrustedHost,
     utcnow,
 )
 from ..places import NonexistentLocalTime, venue_time_to_utc
@@ -332,6 +333,14 @@ def approve_booking(screening: Screening, *, actor: str) -> Licence:
     licence = _approve(screening, actor)
     db.session.commit()
     return licence
+
+
+def approve_and_trust(screening: Screening, *, whole_domain: bool, actor: str) -> TrustedHost:
+    """Approve a pending booking and trust its organizer, in one transaction."""
+    host = rules.trust(screening, whole_domain=whole_domain, actor=actor)
+    record_change(screening, actor, "host trusted", kind=host.kind, value=host.value)
+    approve_booking(screening, actor=actor)
+    return host
 
 
 def reject_booking(screening: Screening, *, reason: str, actor: str) -> None:

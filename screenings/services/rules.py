@@ -24,7 +24,6 @@ from ..extensions import db
 from ..labels import ORGANIZATION_TYPES
 from ..models import Film, Screening, ScreeningStatus, TrustedHost, utcnow
 from ..places import country_name, localized_date
-from .history import record_change
 
 VENUE_KINDS = [
     ("indoor_hall", _l("Indoor hall")),
@@ -368,13 +367,3 @@ def decide(screening: Screening) -> tuple[list[str], str | None]:
     if is_trusted(screening):
         return broken, "system:trusted-host"
     return broken, None
-
-
-def approve_and_trust(screening: Screening, *, whole_domain: bool, actor: str) -> TrustedHost:
-    """Approve a pending booking and trust its organizer, in one transaction."""
-    from .bookings import approve_booking  # noqa: PLC0415 cycle: bookings imports rules
-
-    host = trust(screening, whole_domain=whole_domain, actor=actor)
-    record_change(screening, actor, "host trusted", kind=host.kind, value=host.value)
-    approve_booking(screening, actor=actor)
-    return host

@@ -109,7 +109,7 @@ def approve_and_trust(screening_id: int):
     form = TrustForm()
     if form.validate_on_submit():
         try:
-            host = rules.approve_and_trust(
+            host = booking_service.approve_and_trust(
                 screening, whole_domain=bool(form.whole_domain.data), actor=actor()
             )
         except DomainError as error:
