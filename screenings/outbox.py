@@ -57,7 +57,7 @@ from .extensions import app_object, db
 from .models import OutboxMessage, OutboxStatus, SuppressedAddress, normalize_email, utcnow
 from .safetext import UNSAFE, header_text
 from .security import hash_token, link_token, mailbox_safe
-from .services.privacy import redact_sent_message
+from .services.redaction import redact_sent_message
 
 _NEW_IDS = "outbox_new_ids"
 _COMMITTED_IDS = "outbox_committed_ids"

@@ -15,7 +15,7 @@ from screenings import outbox
 from screenings.extensions import db
 from screenings.models import OutboxMessage, Rsvp, Screening, ScreeningChange
 from screenings.outbox import deliver_pending
-from screenings.services import bookings, privacy
+from screenings.services import bookings, privacy, redaction
 
 from .conftest import booking_data, hidden_fields, submit
 from .factories import booking_details
@@ -37,7 +37,9 @@ def _decoded_variants(blob: bytes) -> str:
             variants.append(base64.b64decode(re.sub(rb"\s", b"", block)).decode("utf-8", "replace"))
         except ValueError:
             continue
-    variants.append(privacy.message_text(blob) if blob.startswith((b"Subject", b"Content")) else "")
+    variants.append(
+        redaction.message_text(blob) if blob.startswith((b"Subject", b"Content")) else ""
+    )
     return "\n".join(variants)
 
 

@@ -169,10 +169,6 @@ DEFERRED_CYCLES = {
     # of dead mail: delivery calls back into the services that queue mail.
     "screenings.outbox -> screenings.services.licences",
     "screenings.outbox -> screenings.services.alerts",
-    # Erasure reaches into bounces and RSVPs, which import the outbox, which redacts through
-    # privacy.
-    "screenings.services.privacy -> screenings.services.bounces",
-    "screenings.services.privacy -> screenings.services.rsvps",
     # The lists' near-me filter asks nearby for the screenings near a town, and nearby pages
     # the lists with their filters.
     "screenings.services.listings -> screenings.services.nearby",

@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..security import hash_token, tokens_match
 from . import NotAllowed, alerts
-from .privacy import ERASED_ADDRESS
+from .redaction import ERASED_ADDRESS
 
 log = logging.getLogger(__name__)
 

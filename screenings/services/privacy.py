@@ -7,14 +7,8 @@ and are what erasure removes.
 
 from __future__ import annotations
 
-import email
-import re
 import secrets
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.policy import default as default_policy
-from email.utils import format_datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import String, Text, delete, func, or_, select, update
@@ -33,10 +27,11 @@ from ..models import (
 from ..places import city_by_id
 from ..security import hash_token
 from . import DomainError, escape_like
+from .bounces import forget_addresses
 from .history import record_change
+from .redaction import ERASED, ERASED_ADDRESS, message_text, redact_message, scrub_text
+from .rsvps import cancel_for_erasure, promote_waitlist
 
-ERASED = "[erased]"
-ERASED_ADDRESS = "erased@invalid"
 # Tables whose text is never a trace of someone else: the scrub leaves them alone (a
 # producer's own address is their login).
 _NOT_SCRUBBED = {"producers", "outbox_messages", "alembic_version"}
@@ -51,48 +46,6 @@ def _needles(*values: str) -> tuple[str, ...]:
     Values under three characters are too short to remove without damaging other text."""
     found = {" ".join(value.split()).lower() for value in values if value}
     return tuple(sorted(needle for needle in found if len(needle) >= 3))
-
-
-def scrub_text(value: str, needles: tuple[str, ...]) -> str:
-    """The text with every needle replaced, whatever its case."""
-    for needle in needles:
-        value = re.sub(re.escape(needle), ERASED, value, flags=re.IGNORECASE)
-    return value
-
-
-def message_text(raw: bytes) -> str:
-    """Everything an e-mail says, decoded: headers and every part's payload (base64 and
-    quoted-printable undone), so a search finds what a mail client would show."""
-    message = email.message_from_bytes(raw, policy=default_policy)
-    pieces = [f"{name}: {value}" for name, value in message.items()]
-    for part in message.walk():
-        pieces += [f"{name}: {value}" for name, value in part.items()]
-        payload = part.get_payload(decode=True)  # bytes, or None for a multipart
-        if isinstance(payload, bytes) and payload:
-            pieces.append(payload.decode("utf-8", "replace"))
-    return "\n".join(pieces)
-
-
-def redact_message(row: OutboxMessage, needles: tuple[str, ...] = ()) -> None:
-    """Replace a stored e-mail by a redacted copy: the fact, its kind and dates stay."""
-    copy = EmailMessage(policy=SMTP)
-    copy["Message-ID"] = row.message_id
-    copy["Date"] = format_datetime(row.created_at, usegmt=False)
-    copy["Subject"] = scrub_text(row.subject, needles)
-    copy["To"] = ERASED_ADDRESS
-    copy["X-Screenings-Erased"] = "personal data erased on request"
-    copy.set_content("The content of this message was erased at its recipient's request.\n")
-    row.raw = copy.as_bytes()
-    row.compose_ref = None  # a message queued by reference is never composed after this
-    row.subject = scrub_text(row.subject, needles)
-    row.last_error = scrub_text(row.last_error or "", needles)
-    row.erase_after_sending = False
-
-
-def redact_sent_message(row: OutboxMessage) -> None:
-    """The outbox has sent (or given up on) an erased person's last message: keep its fact."""
-    redact_message(row)
-    row.recipient = ERASED_ADDRESS
 
 
 def _scrub_outbox(needles: tuple[str, ...], addresses: set[str], screening_ids: list[int]) -> None:
@@ -151,8 +104,6 @@ def _scrub_tables(needles: tuple[str, ...], screening_ids: list[int]) -> None:
 
 def erase_everywhere(*values: str, screening_ids: list[int], addresses: set[str]) -> None:
     """Remove a person (name, e-mail, phone) from the outbox and every table (no commit)."""
-    from .bounces import forget_addresses  # noqa: PLC0415 cycle: bounces imports privacy
-
     needles = _needles(*values)
     if not needles:
         return
@@ -324,15 +275,13 @@ def erase_attendee_everywhere(address: str, *, actor: str) -> int:
 
 def _erase_attendees(rows: list[Rsvp], *, actor: str) -> None:
     """Cancel every reply first (each CANCEL needs the address), then remove every trace."""
-    from . import rsvps  # noqa: PLC0415 cycle: rsvps -> emails -> outbox -> privacy
-
     traces = {value for row in rows for value in (row.name, row.email)}
     addresses = {row.email for row in rows}
     freed, screening_ids = [], []
     for row in rows:
         screening = row.screening
         screening_ids.append(screening.id)
-        if rsvps.cancel_for_erasure(row):
+        if cancel_for_erasure(row):
             freed.append(screening)
         db.session.delete(row)
         record_change(screening, actor, "attendee erased")
@@ -348,7 +297,7 @@ def _erase_attendees(rows: list[Rsvp], *, actor: str) -> None:
     )
     erase_everywhere(*traces, screening_ids=screening_ids, addresses=addresses)
     for screening in freed:
-        rsvps.promote_waitlist(screening)
+        promote_waitlist(screening)
     db.session.commit()
 
 
@@ -403,8 +352,6 @@ def purge_attendee_data(*, older_than_days: int) -> dict:
             )
         )
     )
-    from .bounces import forget_addresses  # noqa: PLC0415 cycle: bounces imports privacy
-
     forget_addresses(gone - still_used)  # bounce records of addresses no longer held
     db.session.commit()
     return {"rsvps": len(rsvps), "emails": messages_deleted}
