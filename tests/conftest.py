@@ -268,15 +268,31 @@ class TableReset:
 
     def __init__(self) -> None:
         self.written: set[str] = set()
+        self.engines: set[Engine] = set()
         self.seeded_counts: dict[str, int] | None = None
         self.sequences: dict[str, str] | None = None
         event.listen(Engine, "before_cursor_execute", self._note_write)
+        event.listen(Engine, "engine_connect", self._note_engine)
 
     def _note_write(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self.written.update(WRITE.findall(statement))
 
+    def _note_engine(self, conn) -> None:
+        self.engines.add(conn.engine)
+
+    def dispose_engines(self) -> None:
+        """Close the pooled connections of every engine used since the last call: the test's
+        app's, and those of the apps a test builds beside it (another worker, a key rotation)
+        and drops without disposing. Left to the garbage collector, such a pool's psycopg
+        connections warned ("deleted while still open") inside whichever test ran next."""
+        engines, self.engines = self.engines, set()
+        for engine in engines:
+            engine.dispose()
+
     def close(self) -> None:
         event.remove(Engine, "before_cursor_execute", self._note_write)
+        event.remove(Engine, "engine_connect", self._note_engine)
+        self.dispose_engines()
 
     def _row_counts(self, connection, tables) -> dict[str, int]:
         counts = ", ".join(f'(SELECT count(*) FROM "{table.name}")' for table in tables)
@@ -374,7 +390,7 @@ def app(database_uri, smtp_server, table_reset, request, tmp_path):
         yield app
         outbox.wait_idle(15)  # nothing of this test's still being sent during the next
         _db.session.remove()
-        _db.engine.dispose()
+        table_reset.dispose_engines()  # this app's engine and any other app's of this test
 
 
 @pytest.fixture
