@@ -37,6 +37,7 @@ to its visitor's session, so the cached copy holds a placeholder.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -58,9 +59,9 @@ from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import Update, bindparam, event, func, inspect, select, update
+from sqlalchemy import Update, bindparam, create_engine, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .extensions import db
@@ -468,31 +469,110 @@ def _statement(name: str):
 
 def _read_numbers(statement, parameters: dict):
     """The row of one version read. Inside a transaction of the session already begun (a
-    feed build, a page of a logged-in producer), on its connection; otherwise on a
-    connection of its own, returned at once: what every cached hit pays, and half the cost
-    of setting up the ORM session and tearing it down again for one query. Either way the
-    numbers are committed ones read before the page's data, so a key never outlives the data."""
+    feed build, a page of a logged-in producer), on its connection; otherwise on the
+    connection this thread keeps for them (_HeldReads): what every cached hit pays. Either
+    way the numbers are committed ones read before the page's data, so a key never outlives
+    the data."""
     sessions = db.session.registry
     if sessions.has() and sessions().in_transaction():
         return sessions().connection().execute(statement, parameters).first()
-    with _autocommit(db.engine).connect() as connection:
-        return connection.execute(statement, parameters).first()
+    return _held_reads(db.engine).read(statement, parameters)
 
 
-_autocommit_engines: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+class _HeldReads:
+    """Version reads outside a transaction, on PostgreSQL on a connection each thread keeps.
+
+    Each read runs in autocommit: one statement is one snapshot on its own, taken when it
+    starts, so it sees every change committed before it (on any worker) with no BEGIN before
+    it and no ROLLBACK after it. Kept between reads, the connection is neither checked out of
+    a pool (with the app pool's pre-ping, a round trip) nor checked in again for each one: in
+    process a screening's version read went 511-575 -> 156-207 us wall. The kept connections
+    come from a pool of their own (the app's settings, unlimited overflow, no pre-ping), so
+    they never take the app's sessions' places; a thread's goes back to it when the thread
+    ends. A read that finds its connection lost (a database restart) tries once more on a new
+    one; if that fails too the error goes up, and the request goes on to Flask and its 503
+    page. A forked child never uses its parent's connections (nor closes them: the parent may
+    still), and the app engine's dispose() closes them all. SQLite has no round trips to save
+    (and switching pysqlite to autocommit at each checkout cost more: 64 -> 106 us of CPU):
+    it reads on a connection of the app's pool checked out for the read."""
+
+    def __init__(self, engine, options: dict) -> None:
+        self.keeps = engine.dialect.name != "sqlite"
+        self.engine = engine
+        if self.keeps:
+            options = {key: value for key, value in options.items() if key != "pool_pre_ping"}
+            options.update(isolation_level="AUTOCOMMIT", max_overflow=-1)
+            self.engine = create_engine(engine.url, **options)
+            event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
+        self.local = threading.local()
+        self.all: weakref.WeakSet[_Kept] = weakref.WeakSet()
+
+    def read(self, statement, parameters: dict):
+        if not self.keeps:
+            with self.engine.connect() as connection:
+                return connection.execute(statement, parameters).first()
+        for attempt in (1, 2):
+            kept = self._kept()
+            try:
+                return kept.connection.execute(statement, parameters).first()
+            except DBAPIError as error:
+                self.local.kept = None
+                kept.close(invalidate=True)
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _kept(self) -> _Kept:
+        kept = getattr(self.local, "kept", None)
+        if kept is not None and kept.pid == os.getpid():
+            return kept
+        if kept is not None:  # forked: the parent's, kept alive and never closed here
+            _forked.append(kept)
+        self.local.kept = kept = _Kept(self.engine.connect())
+        self.all.add(kept)
+        return kept
+
+    def close_all(self) -> None:
+        for kept in list(self.all):
+            kept.close(invalidate=True)
+        self.local = threading.local()
+        self.engine.dispose()
 
 
-def _autocommit(engine):
-    """The engine reading without a transaction: one statement is one snapshot on its own, so
-    a version read needs no BEGIN before it and no ROLLBACK after it (on PostgreSQL, two of
-    the four round trips a cached hit made). It shares the engine's pool. SQLite has no
-    round trips to save, and switching pysqlite's mode at each checkout costs more (a version
-    read 64 -> 106 us of CPU), so it reads as before."""
-    if engine.dialect.name == "sqlite":
-        return engine
-    found = _autocommit_engines.get(engine)
+class _Kept:
+    """One thread's kept connection, given back to its pool when the thread ends."""
+
+    def __init__(self, connection) -> None:
+        self.connection, self.pid = connection, os.getpid()
+
+    def close(self, invalidate: bool = False) -> None:
+        if self.pid != os.getpid() or self.connection is None:
+            return
+        connection, self.connection = self.connection, None
+        with contextlib.suppress(Exception):
+            if invalidate:
+                connection.invalidate()  # closed for good: never back in the pool
+            connection.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+_forked: list[_Kept] = []
+
+
+_held: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_held_lock = threading.Lock()
+
+
+def _held_reads(engine) -> _HeldReads:
+    found = _held.get(engine)
     if found is None:
-        found = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        with _held_lock:
+            found = _held.get(engine)
+            if found is None:
+                options = current_app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+                found = _held[engine] = _HeldReads(engine, options)
     return found
 
 

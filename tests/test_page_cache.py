@@ -283,11 +283,12 @@ def test_the_front_serves_a_screenings_ics_and_its_304_as_flask_does(
 
 def test_a_version_read_on_postgresql_opens_no_transaction(app, db):
     """A cached hit's one read runs in autocommit on PostgreSQL: no BEGIN before it and no
-    ROLLBACK after it, two of the four round trips it made (caching._autocommit)."""
+    ROLLBACK after it, two of the four round trips it made (caching._HeldReads)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's transaction status only (the CI run's second pass)")
     from psycopg.pq import TransactionStatus
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     screening_id = make_screening().id
     db.session.remove()
@@ -296,12 +297,12 @@ def test_a_version_read_on_postgresql_opens_no_transaction(app, db):
     def note(connection, cursor, statement, parameters, context, executemany):
         statuses.append(cursor.connection.info.transaction_status)
 
-    event.listen(db.engine, "after_cursor_execute", note)
+    event.listen(Engine, "after_cursor_execute", note)  # any engine's
     try:
         assert caching.screening_version(screening_id) is not None
         caching.counter_versions("feeds")
     finally:
-        event.remove(db.engine, "after_cursor_execute", note)
+        event.remove(Engine, "after_cursor_execute", note)
     assert statuses == [TransactionStatus.IDLE, TransactionStatus.IDLE]
 
 
@@ -369,3 +370,62 @@ def test_the_front_never_answers_for_a_film_withdrawn_from_the_catalogue(app, db
     assert visitor.get(url, headers={"If-None-Match": f'"{built.etag}"'}).status_code == 404
     assert visitor.get(url, headers={"If-None-Match": f'"{etag}"'}).status_code == 404
     assert front_answers == [None, None]
+
+
+def _postgresql_only(db) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's kept connection only (the CI run's second pass)")
+
+
+def test_version_reads_on_postgresql_keep_their_connection_and_see_each_commit(app, db):
+    """After the first, a version read checks nothing out of the pool (no pre-ping round
+    trip), and still sees a change committed on another connection at once."""
+    _postgresql_only(db)
+    from sqlalchemy import event, update
+    from sqlalchemy.pool import Pool
+
+    from screenings.models import Screening
+
+    screening = make_screening()
+    screening_id = screening.id
+    db.session.remove()
+    first = caching.screening_version(screening_id)  # checks out the connection kept
+    checkouts = []
+
+    def note(*args):
+        checkouts.append(args)
+
+    event.listen(Pool, "checkout", note)  # any pool's
+    try:
+        versions = [caching.screening_version(screening_id) for _ in range(3)]
+        caching.counter_versions("listing")
+        read_checkouts = len(checkouts)  # before the write below checks one out
+        with db.engine.begin() as connection:  # another worker's change, committed
+            connection.execute(
+                update(Screening)
+                .where(Screening.id == screening_id)
+                .values(cache_version=Screening.cache_version + 1)
+            )
+        changed = caching.screening_version(screening_id)
+    finally:
+        event.remove(Pool, "checkout", note)
+    assert read_checkouts == 0
+    assert versions == [first] * 3
+    assert changed[2] == first[2] + 1
+
+
+def test_a_kept_connection_lost_is_replaced_within_the_read(app, db):
+    """A database restart cuts the kept connection: the next read makes a new one and
+    answers, instead of a 503 for the first visitor after it."""
+    _postgresql_only(db)
+    from sqlalchemy import text
+
+    screening_id = make_screening().id
+    db.session.remove()
+    assert caching.screening_version(screening_id) is not None
+    kept = caching._held_reads(db.engine).local.kept.connection
+    backend = kept.execute(text("SELECT pg_backend_pid()")).scalar()
+    with db.engine.begin() as connection:
+        assert connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend}).scalar()
+    assert caching.screening_version(screening_id) is not None
+    assert caching._held_reads(db.engine).local.kept.connection is not kept
