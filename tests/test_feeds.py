@@ -668,3 +668,15 @@ def test_with_a_builder_process_a_request_serves_the_last_build_and_builds_nothi
     assert runner.invoke(args=["feeds", "build"]).exit_code == 0
     assert "screenings-en" in builds
     assert b"New Hall" in client.get("/calendar.ics").get_data()
+
+
+def test_with_a_builder_process_a_request_that_builds_keeps_no_events(app, client, db, monkeypatch):
+    """Without Redis, the one build a web worker still makes (a feed with no build at all)
+    leaves none of its events in the worker's memory when the builder process runs."""
+    make_screening()
+    client.get("/calendar.ics")
+    assert len(caching.event_store().items) == 1  # the count below can fail
+    caching.clear()
+    monkeypatch.setitem(app.config, "FEED_BUILDER_RUNS", True)
+    assert client.get("/calendar.ics").status_code == 200
+    assert len(caching.event_store().items) == 0

@@ -324,6 +324,7 @@ def build_feed(
     include_private: bool = False,
     stamp: datetime | None = None,
     feed_rows: FeedRows | None = None,
+    keep_events: bool = True,
 ) -> caching.Built:
     """Build the feed's calendar now, gzipped (a worker, a background thread or the first
     request of a feed never built calls this; visitors get the stored build).
@@ -331,7 +332,8 @@ def build_feed(
     Each VEVENT is made once per version of its screening and film and kept (EventKeys), so
     after a change only the changed screenings' rows are read whole and their events made;
     the rest is a cut of `feed_rows` (read here if not given), a concatenation and the
-    gzip."""
+    gzip. With `keep_events` False the events made are not kept (a web worker's build when
+    the builder process keeps them: see latest_feed)."""
     feed_rows = feed_rows or FeedRows.read()
     version, films = feed_rows.version, feed_rows.films
     keys = event_keys(include_private=include_private)
@@ -369,7 +371,8 @@ def build_feed(
         )
         # Under the version the row itself carries: it may be newer than the first read.
         slot, tag = event_key(item.id, row[-1], film_version)
-        kept[slot] = tag + body
+        if keep_events:
+            kept[slot] = tag + body
         made[item.id] = body
         if len(kept) >= 1000:
             caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
@@ -437,10 +440,16 @@ def latest_feed(
     """The feed as last built (see caching.latest_built): never built on a visitor's
     request unless no build exists at all."""
     name_stored, version = feed_state(key)
+    # A web worker beside the builder process keeps no events of its own (without Redis
+    # they would stay in its memory): the builder keeps them for every rebuild.
+    config = current_app.config
+    keep_events = not config["FEED_BUILDER_RUNS"] or bool(config.get("CACHE_REDIS_URL"))
     return caching.latest_built(
         name_stored,
         version,
-        lambda: build_feed(key, name, filters, include_private=include_private),
+        lambda: build_feed(
+            key, name, filters, include_private=include_private, keep_events=keep_events
+        ),
         etag_known=etag_known,
     )
 
