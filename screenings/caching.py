@@ -506,6 +506,12 @@ class _HeldReads:
             event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
         self.local = threading.local()
         self.all: weakref.WeakSet[_Kept] = weakref.WeakSet()
+        # Held while a connection goes back to the pool and while close_all closes them: a
+        # thread ending as the engine is disposed (its kept connection given back by __del__)
+        # either finishes first, and dispose() closes it in the pool, or sees the generation
+        # moved on and closes it itself, never leaving it open in a discarded pool.
+        self.lock = threading.RLock()  # a __del__ may run inside close_all, on its thread
+        self.generation = 0
 
     def read(self, statement, parameters: dict):
         if not self.keeps:
@@ -528,31 +534,38 @@ class _HeldReads:
             return kept
         if kept is not None:  # forked: the parent's, kept alive and never closed here
             _forked.append(kept)
-        self.local.kept = kept = _Kept(self.engine.connect())
+        self.local.kept = kept = _Kept(self, self.engine.connect())
         self.all.add(kept)
         return kept
 
     def close_all(self) -> None:
-        for kept in list(self.all):
-            kept.close(invalidate=True)
-        self.local = threading.local()
-        self.engine.dispose()
+        with self.lock:
+            self.generation += 1
+            for kept in list(self.all):
+                kept.close(invalidate=True, locked=True)
+            self.local = threading.local()
+            self.engine.dispose()
 
 
 class _Kept:
     """One thread's kept connection, given back to its pool when the thread ends."""
 
-    def __init__(self, connection) -> None:
+    def __init__(self, owner: _HeldReads, connection) -> None:
+        self.owner, self.generation = owner, owner.generation
         self.connection, self.pid = connection, os.getpid()
 
-    def close(self, invalidate: bool = False) -> None:
+    def close(self, invalidate: bool = False, locked: bool = False) -> None:
         if self.pid != os.getpid() or self.connection is None:
             return
-        connection, self.connection = self.connection, None
-        with contextlib.suppress(Exception):
-            if invalidate:
-                connection.invalidate()  # closed for good: never back in the pool
-            connection.close()
+        with contextlib.nullcontext() if locked else self.owner.lock:
+            connection, self.connection = self.connection, None
+            if connection is None:
+                return
+            invalidate = invalidate or self.generation != self.owner.generation
+            with contextlib.suppress(Exception):
+                if invalidate:
+                    connection.invalidate()  # closed for good: never back in the pool
+                connection.close()
 
     def __del__(self) -> None:
         self.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
@@ -429,3 +430,44 @@ def test_a_kept_connection_lost_is_replaced_within_the_read(app, db):
         assert connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend}).scalar()
     assert caching.screening_version(screening_id) is not None
     assert caching._held_reads(db.engine).local.kept.connection is not kept
+
+
+def test_a_kept_connection_given_back_while_the_engine_is_disposed_is_closed(app, db):
+    """A thread that ends gives its kept connection back to the pool (its __del__); if the
+    app's engine is disposed at that moment (a worker shutting down, a test's teardown), the
+    connection is closed either way, never left open in a pool that is being thrown away
+    (psycopg's 'connection deleted while still open')."""
+    _postgresql_only(db)
+    from sqlalchemy import event
+
+    screening_id = make_screening().id
+    db.session.remove()
+    held = caching._held_reads(db.engine)
+    kept: list = []
+    giving_back, go_on = threading.Event(), threading.Event()
+
+    def read_in_a_thread():
+        with app.app_context():
+            assert caching.screening_version(screening_id) is not None
+            kept.append(held.local.kept)
+
+    thread = threading.Thread(target=read_in_a_thread)
+    thread.start()
+    thread.join()
+    dbapi_connection = kept[0].connection.connection.dbapi_connection
+
+    def slow_checkin(connection, record):
+        giving_back.set()
+        go_on.wait(0.5)
+
+    event.listen(held.engine.pool, "checkin", slow_checkin)
+    ending = threading.Thread(target=kept[0].close)  # what the ending thread's __del__ does
+    ending.start()
+    assert giving_back.wait(5)
+    disposing = threading.Thread(target=db.engine.dispose)
+    disposing.start()
+    disposing.join(0.2)
+    go_on.set()
+    ending.join(5)
+    disposing.join(5)
+    assert dbapi_connection.closed
