@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from flask import Flask, has_request_context, request, session
@@ -17,6 +17,9 @@ from werkzeug.routing import IntegerConverter
 
 from .config import load_config
 from .extensions import csrf, db, init_migrations, limiter, login_manager, mail
+
+if TYPE_CHECKING:
+    from .outbox import DeliveryHooks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("en", "fr", "he")
@@ -132,7 +135,18 @@ def register_extensions(app: Flask) -> None:
     app.before_request(refresh_locale)
     init_cache(app)
     with app.app_context():
-        init_outbox(app)
+        init_outbox(app, delivery_hooks())
+
+
+def delivery_hooks() -> DeliveryHooks:
+    """What the outbox calls back into at delivery, so it imports no service: licence mail
+    composed and its PDF rendered (services/licences.py), dead mail alerted (alerts.py)."""
+    from .outbox import DeliveryHooks
+    from .services import alerts, licences
+
+    return DeliveryHooks(
+        composers=licences.COMPOSERS, renderers=licences.RENDERERS, on_dead=alerts.dead_mail
+    )
 
 
 def register_blueprints(app: Flask) -> None:

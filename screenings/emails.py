@@ -104,8 +104,10 @@ def send_booking_received(screening: Screening, broken_rules=(), notes=()) -> No
     _to_organizer(screening, "booking_received", broken_rules=list(broken_rules), notes=list(notes))
 
 
-# The reference a licence e-mail is queued by; services/licences.py composes it at delivery.
+# The reference a licence e-mail is queued by, and that of its PDF part: services/licences.py
+# composes and renders them at delivery.
 LICENCE_REFERENCE = "licence-issued"
+LICENCE_PDF_REFERENCE = "licence-pdf"
 
 
 def send_licence_issued(screening: Screening, licence: Licence) -> None:
@@ -143,7 +145,7 @@ def licence_message(
                 b"",
                 "application",
                 "pdf",
-                render=f"licence-pdf:{licence.id}",
+                render=f"{LICENCE_PDF_REFERENCE}:{licence.id}",
             ),
         ),
         message_id=message_id,

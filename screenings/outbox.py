@@ -20,12 +20,16 @@ Message-ID; messages it had claimed but not sent are simply retried.
 Slow work is done at delivery, not in the request that queued the mail. A message can be
 queued as a reference (``enqueue_later("licence-issued:42", …)``): the row, its Message-ID
 and recipient are written in the caller's transaction, and the worker composes it the first
-time it delivers it (``COMPOSERS`` in services/licences.py), storing the bytes so a retry sends the
-same message. An ``Attachment`` with a ``render`` reference (``"licence-pdf:42"``) is stored
+time it delivers it (a composer of its ``DeliveryHooks``), storing the bytes so a retry sends
+the same message. An ``Attachment`` with a ``render`` reference (``"licence-pdf:42"``) is stored
 as a one-line placeholder part, and the worker swaps in the rendered bytes just before
 sending (``resolve_deferred``), so the stored copy never holds the PDF. A composition or
 render that fails is a failed attempt like a refused connection: the message stays queued
 and is retried with the same backoff, never dropped.
+
+The outbox imports no service that queues mail: what it calls back into at delivery (the
+composers, the renderers, the alert of a message that gave up) are ``DeliveryHooks`` the
+app factory hands to ``init_outbox``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import re
 import smtplib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -46,6 +50,7 @@ from email.parser import BytesParser
 from email.policy import SMTP
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid, parseaddr
+from typing import Protocol
 
 from flask import Flask, current_app, g, has_request_context, render_template
 from flask_babel import force_locale
@@ -71,8 +76,30 @@ class Attachment:
     maintype: str
     subtype: str
     params: dict[str, str] = field(default_factory=dict)
-    # "<kind>:<ref>": rendered at delivery (see DEFERRED_RENDERERS); content is then unused.
+    # "<kind>:<ref>": rendered at delivery (DeliveryHooks.renderers); content is then unused.
     render: str = ""
+
+
+class Composer(Protocol):
+    """Composes the message of a reference's ref, with the Message-ID fixed when queued."""
+
+    def __call__(self, ref: str, /, *, message_id: str) -> EmailMessage: ...
+
+
+@dataclass(frozen=True)
+class DeliveryHooks:
+    """What delivery calls back into, by the kind of a reference ("<kind>:<ref>"): the
+    message a reference composes, the bytes a deferred part renders to, and what to do when
+    a message gives up. The services provide them; the app factory hands them over."""
+
+    composers: Mapping[str, Composer]
+    renderers: Mapping[str, Callable[[str], bytes]]
+    on_dead: Callable[[OutboxMessage], None]
+
+
+def _hooks() -> DeliveryHooks:
+    hooks: DeliveryHooks = current_app.extensions["outbox"]
+    return hooks
 
 
 @dataclass
@@ -295,13 +322,6 @@ def _placeholder(reference: str) -> bytes:
     return payload
 
 
-def _deferred_renderers() -> dict:
-    """What each kind of reference renders to (imported on use: fpdf is loaded by the worker)."""
-    from .services.licences import licence_pdf_by_id  # noqa: PLC0415 looked up on each call (tests replace it)
-
-    return {"licence-pdf": licence_pdf_by_id}
-
-
 def has_deferred(raw: bytes) -> bool:
     """Whether a stored message still holds a part to render at delivery."""
     return _DEFERRED_LINE.search(raw) is not None
@@ -313,7 +333,7 @@ def resolve_deferred(raw: bytes) -> bytes:
     if not has_deferred(raw):
         return raw
     newline = b"\r\n" if b"\r\n" in raw else b"\n"
-    renderers = _deferred_renderers()
+    renderers = _hooks().renderers
 
     def rendered(match: re.Match) -> bytes:
         reference = base64.b64decode(match.group(0))[len(_DEFERRED_PREFIX) :].decode("ascii")
@@ -328,7 +348,7 @@ def resolve_deferred(raw: bytes) -> bytes:
 def enqueue_later(
     reference: str, *, kind: str, recipient: str, screening_id: int | None = None
 ) -> OutboxMessage:
-    """Queue a message the outbox composes at delivery (``COMPOSERS[<kind of reference>]``),
+    """Queue a message the outbox composes at delivery (``DeliveryHooks.composers``),
     in the caller's transaction like ``enqueue``; its Message-ID is fixed now."""
     if not _REFERENCE.match(reference):
         raise ValueError(f"not a message reference: {reference!r}")
@@ -349,10 +369,8 @@ def enqueue_later(
 def _compose_now(row: OutboxMessage, reference: str) -> None:
     """Compose a message queued by reference (its compose_ref) and keep its bytes, so
     retries send the same."""
-    from .services.licences import COMPOSERS  # noqa: PLC0415 services import the outbox: import on use
-
     kind, _, ref = reference.partition(":")
-    message = COMPOSERS[kind](ref, message_id=row.message_id)
+    message = _hooks().composers[kind](ref, message_id=row.message_id)
     row.raw = checked_bytes(message)
     row.subject = str(message["Subject"])[:300]
     row.recipient = message["To"].addresses[0].addr_spec
@@ -432,10 +450,7 @@ def _record_failure(row: OutboxMessage, error: Exception) -> None:
         row.status = OutboxStatus.DEAD
         if row.erase_after_sending:  # an erased person's last message will not go: redact
             redact_sent_message(row)
-
-        from .services import alerts  # noqa: PLC0415 services import the outbox: import on use
-
-        alerts.dead_mail(row)  # after any redaction: the alert quotes its subject
+        _hooks().on_dead(row)  # after any redaction: the alert quotes its subject
     else:
         row.status = OutboxStatus.FAILED
         row.next_attempt_at = utcnow() + backoff(row.attempts)
@@ -645,11 +660,13 @@ def _after_rollback(session: Session, previous_transaction: SessionTransaction) 
     session.info.pop(_LATER_IDS, None)
 
 
-def init_outbox(app: Flask) -> None:
-    """Listen for commits on the shared session once per process, whatever the number of apps.
+def init_outbox(app: Flask, hooks: DeliveryHooks) -> None:
+    """Keep the app's delivery hooks, and listen for commits on the shared session once per
+    process, whatever the number of apps.
 
     Outside a request (commands, the worker) nothing is handed over: the caller delivers.
     """
+    app.extensions["outbox"] = hooks
     app.teardown_request(_hand_over)
     if not event.contains(db.session, "after_commit", _after_commit):
         event.listen(db.session, "after_commit", _after_commit)

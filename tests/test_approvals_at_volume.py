@@ -108,10 +108,10 @@ def test_a_pdf_that_fails_to_render_is_retried_not_lost(client, producer, db, sm
         client, f"/producer/screenings/{screening.id}/approve", {}, form_url="/producer/approvals"
     )
 
-    def broken(_licence_id):
+    def broken(*_args, **_kwargs):
         raise RuntimeError("fonts missing")
 
-    monkeypatch.setattr(licences, "licence_pdf_by_id", broken)
+    monkeypatch.setattr("screenings.licence_pdf.render_licence_pdf", broken)
     assert deliver_pending() == {"sent": 0, "failed": 1}
     row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "licence_issued"))
     assert row.status == "failed"

@@ -165,10 +165,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[str]:
 # Imports inside functions that still close a cycle, each to be cut, not added to. Run at call
 # time they import nothing half-made, but each is a dependency running both ways.
 DEFERRED_CYCLES = {
-    # The outbox composes licence mail and renders its PDF at delivery, and alerts producers
-    # of dead mail: delivery calls back into the services that queue mail.
-    "screenings.outbox -> screenings.services.licences",
-    "screenings.outbox -> screenings.services.alerts",
     # The lists' near-me filter asks nearby for the screenings near a town, and nearby pages
     # the lists with their filters.
     "screenings.services.listings -> screenings.services.nearby",

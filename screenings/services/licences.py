@@ -216,5 +216,7 @@ def _licence_notes(screening: Screening, licence: Licence) -> list[str]:
         return clashes.organizer_notes(screening) + observances.warnings(screening)
 
 
-# What the outbox composes at delivery, by the kind of its reference (outbox.enqueue_later).
+# What the outbox composes and renders at delivery, by the kind of a reference
+# (outbox.enqueue_later, Attachment.render); the app factory hands them to the outbox.
 COMPOSERS = {emails.LICENCE_REFERENCE: compose_licence_mail}
+RENDERERS = {emails.LICENCE_PDF_REFERENCE: licence_pdf_by_id}
