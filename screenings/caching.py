@@ -48,28 +48,60 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 import cachetools
-from flask import Flask, current_app, g, request, session
+from flask import Flask, Request, Response, current_app, g, request, session
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import Update, bindparam, create_engine, event, func, inspect, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Result,
+    Row,
+    Select,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, ResourceClosedError, SQLAlchemyError
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from werkzeug.http import HTTP_STATUS_CODES
 
-from .extensions import db
+from .extensions import Model, app_object, db
 from .models import ChangeCounter, Film, Licence, NearbySubscription, Rsvp, Screening, utcnow
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
 # -- the store -----------------------------------------------------------------------------------
+
+
+class Store(Protocol):
+    """What both stores answer (MemoryStore, RedisStore): bytes kept under a key for a time."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes, ttl: int) -> None: ...
+    def get_many(self, keys: list[str]) -> list[bytes | None]: ...
+    def set_many(self, values: dict[str, bytes], ttl: int) -> None: ...
+    def add(self, key: str, value: bytes, ttl: int) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def clear(self) -> None: ...
 
 
 class MemoryStore:
@@ -143,7 +175,7 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         try:
-            return self.redis.get(key)
+            return _redis_bytes(self.redis.get(key))
         except self.errors as error:
             log.warning("cache unavailable: %s", error)
             return None
@@ -160,7 +192,7 @@ class RedisStore:
         found: list[bytes | None] = []
         try:
             for start in range(0, len(keys), 1000):
-                found += self.redis.mget(keys[start : start + 1000])
+                found += map(_redis_bytes, self.redis.mget(keys[start : start + 1000]))
         except self.errors as error:
             log.warning("cache unavailable: %s", error)
             return [None] * len(keys)
@@ -195,12 +227,20 @@ class RedisStore:
             self.redis.delete(key)
 
 
+def _redis_bytes(value: bytes | str | None) -> bytes | None:
+    """A Redis answer as the bytes it is: the client is made without decode_responses, so it
+    never decodes, though its type says it may."""
+    return value.encode() if isinstance(value, str) else value
+
+
 def init_cache(app: Flask) -> None:
     """Give the app its store: Redis when CACHE_REDIS_URL is set, else an in-process LRU;
     the feeds' built events in the same Redis, or in an LRU of their own (FEED_EVENTS_BYTES)
     so that they never push pages out."""
     url = app.config.get("CACHE_REDIS_URL") or ""
     limit = int(app.config["CACHE_MAX_VALUE_BYTES"])
+    store: Store
+    events: Store
     if url:
         store = events = RedisStore(url, app.config["CACHE_KEY_PREFIX"], limit)
     else:
@@ -209,11 +249,12 @@ def init_cache(app: Flask) -> None:
     app.extensions["screenings_cache"] = store
     app.extensions["screenings_event_cache"] = events
     app.extensions["screenings_kept"] = {}  # kept_until_change's answers
-    app.extensions["screenings_builds"] = (
+    kept_builds: Builds[Any] = (
         StoredBuilds(store)
         if url
         else BuiltFiles(Path(app.config["FEED_FILES_DIR"] or Path(app.instance_path) / "feeds"))
     )
+    app.extensions["screenings_builds"] = kept_builds
     app.config["CACHE_RELEASE"] = app.config.get("CACHE_RELEASE") or code_release(
         Path(app.root_path).parent
     )
@@ -243,18 +284,22 @@ def code_release(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def store() -> MemoryStore | RedisStore:
-    return current_app.extensions["screenings_cache"]
+def store() -> Store:
+    found: Store = current_app.extensions["screenings_cache"]
+    return found
 
 
-def event_store() -> MemoryStore | RedisStore:
+def event_store() -> Store:
     """Where feeds keep each VEVENT they built (services/feeds.py EventKeys)."""
-    return current_app.extensions["screenings_event_cache"]
+    found: Store = current_app.extensions["screenings_event_cache"]
+    return found
 
 
-def builds() -> StoredBuilds | BuiltFiles:
-    """Where built artefacts (feeds) are kept: Redis, or files on this host."""
-    return current_app.extensions["screenings_builds"]
+def builds() -> Builds[Any]:
+    """Where built artefacts (feeds) are kept: Redis, or files on this host. (Any: the lock
+    handed back is that store's own, a key or a file descriptor, given back to it as is.)"""
+    found: Builds[Any] = current_app.extensions["screenings_builds"]
+    return found
 
 
 def clear() -> None:
@@ -264,7 +309,7 @@ def clear() -> None:
     builds().clear()
 
 
-def cache_key(kind: str, *parts) -> str:
+def cache_key(kind: str, *parts: object) -> str:
     """The store's key for `parts`: under the prefix and kind, for this site's base URL and
     the release of the code that renders it."""
     config = current_app.config
@@ -278,7 +323,7 @@ def cache_key(kind: str, *parts) -> str:
 _PENDING = "screenings.cache_changes"  # session.info: counter names to raise at commit
 
 
-def _tracked() -> dict:
+def _tracked() -> dict[type[Model], tuple[str, ...]]:
     """Which counters each model's changes raise."""
     return {
         Screening: ("listing", "feeds"),
@@ -290,11 +335,11 @@ def _tracked() -> dict:
     }
 
 
-def _versioned() -> tuple:
+def _versioned() -> tuple[type[Screening], type[Film]]:
     return (Screening, Film)
 
 
-def _note(session, names) -> None:
+def _note(session: Session, names: Iterable[str]) -> None:
     session.info.setdefault(_PENDING, set()).update(names)
 
 
@@ -310,7 +355,7 @@ _NOT_IN_FEEDS = frozenset(
 _WITHDRAWING = frozenset({"visibility", "is_public"})
 
 
-def _names_for(model, changed: set[str] | None) -> tuple[str, ...]:
+def _names_for(model: type[Model], changed: set[str] | None) -> tuple[str, ...]:
     """The counters a change to `model` raises (`changed`: the columns, if an update)."""
     names = _tracked()[model]
     if model.__tablename__ == "nearby_subscriptions" and changed:
@@ -325,7 +370,7 @@ def _names_for(model, changed: set[str] | None) -> tuple[str, ...]:
     return names
 
 
-def _before_flush(session, _context, _instances) -> None:
+def _before_flush(session: Session, _context: UOWTransaction, _instances: object) -> None:
     """Note the counters this flush's inserts, updates and deletes raise at commit; a
     screening or film updated gets its cache_version raised in the same UPDATE."""
     tracked, versioned = _tracked(), _versioned()
@@ -349,7 +394,7 @@ def _before_flush(session, _context, _instances) -> None:
         _note(session, ("withdrawals",))
 
 
-def _after_flush(session, _context) -> None:
+def _after_flush(session: Session, _context: UOWTransaction) -> None:
     """A licence issued or removed changes its screening's page (a cancelled screening is
     shown only if it had one): raise the screening's cache_version."""
     screenings = {
@@ -365,7 +410,7 @@ def _after_flush(session, _context) -> None:
         )
 
 
-def _do_orm_execute(state):
+def _do_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     """An ORM-enabled INSERT, UPDATE or DELETE statement (bulk, not through a flush) is
     noted too, and an UPDATE of screenings or films raises the rows' cache_version in the
     same statement."""
@@ -376,18 +421,24 @@ def _do_orm_execute(state):
         if table != model.__tablename__:
             continue
         changed = None
-        if state.is_update and isinstance(state.statement, Update):
-            changed = {getattr(c, "key", str(c)) for c in state.statement._values or ()}
+        statement = state.statement
+        if state.is_update and isinstance(statement, Update):
+            changed = {getattr(c, "key", str(c)) for c in statement._values or ()}
         _note(state.session, _names_for(model, changed if changed else None))
         if state.is_delete and table == "screenings":  # as a flushed delete does
             _note(state.session, ("withdrawals",))
-        if changed and model in _versioned() and not isinstance(state.parameters, list):
-            statement = state.statement.values(cache_version=model.cache_version + 1)
+        if (
+            changed
+            and isinstance(statement, Update)  # as it is when changed is
+            and model in _versioned()
+            and not isinstance(state.parameters, list)
+        ):
+            statement = statement.values(cache_version=model.cache_version + 1)
             return state.invoke_statement(statement=statement)
     return None
 
 
-def _before_commit(session) -> None:
+def _before_commit(session: Session) -> None:
     """Raise the noted counters, last thing before COMMIT (so in the same transaction)."""
     if session.info.get(_PENDING) is None and not (session.new or session.dirty or session.deleted):
         return
@@ -397,7 +448,7 @@ def _before_commit(session) -> None:
         raise_counters(session.connection(), sorted(names))
 
 
-def raise_counters(connection, names) -> None:
+def raise_counters(connection: Connection, names: Iterable[str]) -> None:
     """Add one to each named counter (creating it, from a random start, if it is missing:
     numbers from before a database was emptied are never met again)."""
     table = ChangeCounter.__table__
@@ -429,10 +480,11 @@ def init_caching() -> None:
 # -- reading the numbers a key is made of ---------------------------------------------------------
 
 
-_statements: dict[str, object] = {}  # built once: a busy page's key costs the query alone
+# Built once: a busy page's key costs the query alone.
+_statements: dict[str, Select[*tuple[Any, ...]]] = {}
 
 
-def _statement(name: str):
+def _statement(name: str) -> Select[*tuple[Any, ...]]:
     """The version reads, built on first use with bind parameters (and so compiled once)."""
     found = _statements.get(name)
     if found is not None:
@@ -467,7 +519,9 @@ def _statement(name: str):
     return found
 
 
-def _read_numbers(statement, parameters: dict):
+def _read_numbers(
+    statement: Executable, parameters: dict[str, object]
+) -> Row[*tuple[Any, ...]] | None:
     """The row of one version read. Inside a transaction of the session already begun (a
     feed build, a page of a logged-in producer), on its connection; otherwise on the
     connection this thread keeps for them (_HeldReads): what every cached hit pays. Either
@@ -496,7 +550,7 @@ class _HeldReads:
     (and switching pysqlite to autocommit at each checkout cost more: 64 -> 106 us of CPU):
     it reads on a connection of the app's pool checked out for the read."""
 
-    def __init__(self, engine, options: dict) -> None:
+    def __init__(self, engine: Engine, options: dict[str, Any]) -> None:
         self.keeps = engine.dialect.name != "sqlite"
         self.engine = engine
         if self.keeps:
@@ -513,14 +567,19 @@ class _HeldReads:
         self.lock = threading.RLock()  # a __del__ may run inside close_all, on its thread
         self.generation = 0
 
-    def read(self, statement, parameters: dict):
+    def read(
+        self, statement: Executable, parameters: dict[str, object]
+    ) -> Row[*tuple[Any, ...]] | None:
         if not self.keeps:
             with self.engine.connect() as connection:
                 return connection.execute(statement, parameters).first()
         for attempt in (1, 2):
             kept = self._kept()
+            held = kept.connection
+            if held is None:  # closed by close_all (the engine disposed) since _kept()
+                raise ResourceClosedError("this thread's kept connection was closed")
             try:
-                return kept.connection.execute(statement, parameters).first()
+                return held.execute(statement, parameters).first()
             except DBAPIError as error:
                 self.local.kept = None
                 kept.close(invalidate=True)
@@ -550,9 +609,10 @@ class _HeldReads:
 class _Kept:
     """One thread's kept connection, given back to its pool when the thread ends."""
 
-    def __init__(self, owner: _HeldReads, connection) -> None:
+    def __init__(self, owner: _HeldReads, connection: Connection) -> None:
         self.owner, self.generation = owner, owner.generation
-        self.connection, self.pid = connection, os.getpid()
+        self.connection: Connection | None = connection
+        self.pid = os.getpid()
 
     def close(self, invalidate: bool = False, locked: bool = False) -> None:
         if self.pid != os.getpid() or self.connection is None:
@@ -578,7 +638,7 @@ _held: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _held_lock = threading.Lock()
 
 
-def _held_reads(engine) -> _HeldReads:
+def _held_reads(engine: Engine) -> _HeldReads:
     found = _held.get(engine)
     if found is None:
         with _held_lock:
@@ -597,9 +657,10 @@ def counter_version(name: str) -> tuple:
 def counter_versions(*names: str) -> list[tuple]:
     """counter_version of each name, all read in one query (one snapshot of them all)."""
     parameters = {f"name{index}": name for index, name in enumerate(names)}
-    *values, next_start = _read_numbers(
-        _statement(f"counters:{len(names)}"), {**parameters, "now": utcnow()}
-    )
+    row = _read_numbers(_statement(f"counters:{len(names)}"), {**parameters, "now": utcnow()})
+    if row is None:  # a SELECT of scalar subqueries, without FROM, answers one row
+        raise LookupError("the change counters' read answered no row")
+    *values, next_start = row
     return [(name, value or 0, next_start) for name, value in zip(names, values, strict=True)]
 
 
@@ -652,15 +713,20 @@ def _anonymous() -> bool:
     return "_user_id" not in session and remember_cookie not in request.cookies
 
 
-def cached_page(version: Callable[..., tuple | None], *, per_user: bool = False):
+View = Callable[..., ResponseReturnValue]
+
+
+def cached_page(
+    version: Callable[..., tuple | None], *, per_user: bool = False
+) -> Callable[[View], View]:
     """Serve a GET from the cache under the key `version(**view_args)` returns (None: not
     cached). Public pages (the default) are cached for anonymous visitors only; a page
     `per_user` (the producer's, behind login) for each logged-in user separately. A visitor
     with a flashed message waiting always gets a fresh page."""
 
-    def decorator(view):
+    def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             if (
                 request.method != "GET"
                 or not current_app.config["PAGE_CACHE_ENABLED"]
@@ -694,6 +760,7 @@ def cached_page(version: Callable[..., tuple | None], *, per_user: bool = False)
             return response
 
         if not per_user:  # CachedPagesFront answers its hits for visitors without a cookie
+            # A mark on the function (mypy knows no attributes of a function).
             wrapper.public_page_version = version  # type: ignore[attr-defined]
         return wrapper
 
@@ -709,7 +776,7 @@ def page_key(user_id: str | None, full_path: str, language: str, numbers: tuple)
 _CSRF_PLACEHOLDER_BYTES = CSRF_PLACEHOLDER.encode()
 
 
-def _remember(key: str, response) -> tuple[dict, bytes]:
+def _remember(key: str, response: Response) -> tuple[dict, bytes]:
     """Store a rendered page as its status and headers (a line of JSON) and then its body's
     bytes as sent: a hit reads a short line and hands the bytes on, decoding nothing."""
     body = response.get_data()
@@ -785,12 +852,27 @@ class Built:
         )
 
 
+_Held = TypeVar("_Held")
+
+
+class Builds(Protocol[_Held]):
+    """Where builds are kept (StoredBuilds, BuiltFiles); `_Held` is what its lock hands back
+    for its unlock."""
+
+    def meta(self, name: str) -> dict | None: ...
+    def with_body(self, name: str, meta: Built) -> Built | None: ...
+    def keep(self, name: str, built: Built) -> None: ...
+    def lock(self, name: str) -> _Held | None: ...
+    def unlock(self, held: _Held) -> None: ...
+    def clear(self) -> None: ...
+
+
 class StoredBuilds:
     """Builds in the cache's Redis (one for every worker and host): the note (ETag,
     version) under the artefact's name, the body under its ETag; the lock a key set if
     absent."""
 
-    def __init__(self, cache_store: MemoryStore | RedisStore) -> None:
+    def __init__(self, cache_store: Store) -> None:
         self.store = cache_store
 
     def meta(self, name: str) -> dict | None:
@@ -985,9 +1067,9 @@ def _rebuild_in_background(name: str, build: Callable[[], Built]) -> None:
     held = builds().lock(name)
     if held is None:
         return  # someone, somewhere, is building it
-    app = current_app._get_current_object()
+    app = app_object()
 
-    def run():
+    def run() -> None:
         try:
             with app.app_context():
                 _build_and_keep(name, build)
@@ -1012,6 +1094,12 @@ def wait_for_builds(timeout: float = 30) -> None:
 # -- hits answered before Flask's request machinery ----------------------------------------------
 
 
+# A view's own answer for the front (`view.cached_answer`): (status, headers, body) or None.
+CachedAnswer = Callable[
+    [Request, Mapping[str, Any], str], tuple[int, list[tuple[str, str]], bytes] | None
+]
+
+
 class CachedPagesFront:
     """WSGI: a public page's cache hit for a visitor who sends no cookie at all, answered
     before Flask opens a session, loads a user, runs its hooks or picks a language.
@@ -1029,11 +1117,11 @@ class CachedPagesFront:
     answer. It skips the rate limiter: a cached page is never limited on GET.
     """
 
-    def __init__(self, app: Flask, wsgi_app) -> None:
+    def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self.app, self.wsgi_app = app, wsgi_app
         self._versions: dict[str, Callable[..., tuple | None]] | None = None
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if (
             environ.get("REQUEST_METHOD") != "GET"
             or "HTTP_COOKIE" in environ
@@ -1051,33 +1139,34 @@ class CachedPagesFront:
         """Each endpoint `cached_page` caches for anyone, with its version function."""
         if self._versions is None:
             self._versions = {
-                endpoint: view.public_page_version
+                endpoint: version
                 for endpoint, view in self.app.view_functions.items()
-                if getattr(view, "public_page_version", None) is not None
+                if (version := getattr(view, "public_page_version", None)) is not None
             }
         return self._versions
 
-    def _hit(self, environ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    def _hit(self, environ: WSGIEnvironment) -> tuple[str, list[tuple[str, str]], bytes] | None:
         app = self.app
         request = app.request_class(environ)
+        adapter = app.create_url_adapter(request)
+        if adapter is None:
+            return None
         try:
-            endpoint, view_args = app.create_url_adapter(request).match()  # type: ignore[union-attr]
+            endpoint, view_args = adapter.match()
         except Exception:  # a redirect, a 404, an untrusted host: Flask answers it
             return None
         view = app.view_functions.get(endpoint)
         answer_of = getattr(view, "cached_answer", None)
-        version = self.versions().get(endpoint)
-        if answer_of is None and version is None:
-            return None
-        from . import browser_language  # noqa: PLC0415 (the package imports this module)
-
-        language = browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
         if answer_of is not None:
-            return self._answer(request, answer_of, view_args, language)
+            return self._answer(request, answer_of, view_args, _browser_language(environ))
+        version = self.versions().get(endpoint)
+        if version is None:
+            return None
+        language = _browser_language(environ)
         # A fresh application context, as under a server: a test's outlives its requests.
         with app.app_context():
             try:
-                numbers = version(**view_args)  # type: ignore[misc]
+                numbers = version(**view_args)
             except SQLAlchemyError:  # the database is down: Flask answers its 503 page
                 return None
             if numbers is None:
@@ -1097,7 +1186,13 @@ class CachedPagesFront:
         ]
         return _status_line(meta["status"]), headers, body
 
-    def _answer(self, request, answer_of, view_args, language: str):
+    def _answer(
+        self,
+        request: Request,
+        answer_of: CachedAnswer,
+        view_args: Mapping[str, Any],
+        language: str,
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """A view's own cached answer (`view.cached_answer(request, view_args, language)`
         gives (status, headers, body) or None), for a view whose answer is not a page (a
         screening's .ics, a feed's 304)."""
@@ -1119,6 +1214,13 @@ class CachedPagesFront:
         return _status_line(code), headers, body
 
 
+def _browser_language(environ: WSGIEnvironment) -> str:
+    """The language a visitor without a session reads: their browser's best match."""
+    from . import browser_language  # noqa: PLC0415 (the package imports this module)
+
+    return browser_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+
+
 def _status_line(code: int) -> str:
     """WSGI's status line, as Werkzeug writes it ("304 NOT MODIFIED")."""
     return f"{code} {HTTP_STATUS_CODES[code].upper()}"
@@ -1133,7 +1235,10 @@ def _with_new_form_token(app: Flask, body: bytes) -> tuple[bytes, list[str]]:
     config = app.config
     field = config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
     secret = config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    if secret is None:  # config.py always sets one (and production refuses the default)
+        raise RuntimeError("no SECRET_KEY: a form token cannot be signed")
     interface = app.session_interface
+    # The factory's signed-cookie sessions have a session_class; SessionInterface declares none.
     new_session = interface.session_class()  # type: ignore[attr-defined]
     # 160 random bits as 40 hex digits, the shape of Flask-WTF's sha1(os.urandom(64)) value.
     new_session[field] = secrets.token_hex(20)
