@@ -169,7 +169,10 @@ def cluster_section(args, run_helpers, sqlite_path: Path, bare_load: dict) -> tu
     notes.append(
         f"{label}: the SQLite database copied into PostgreSQL (COPY) in {copy_seconds:.1f} s; "
         f"RSVPs posted through HTTP at {rate:g}/s during its runs: {writer.sent} "
-        f"({writer.failed} failed); page cache hit rates: " + "; ".join(hit_rates)
+        f"({writer.failed} failed); page cache hit rates: "
+        + "; ".join(hit_rates)
+        + "; no feed is served or changed in this section (an RSVP raises no feed's version), "
+        "so it runs no feed builder and its workers run without FLASK_FEED_BUILDER_RUNS"
     )
     if seconds:
         p50, p99 = percentile(seconds, 0.50), percentile(seconds, 0.99)

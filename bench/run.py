@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import platform
 import re
@@ -23,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -77,7 +79,7 @@ class Measure:
     name: str
     value: str
     target: str
-    met: bool
+    met: bool | None  # None: no target, for information
 
 
 # -- processes --------------------------------------------------------------------------------
@@ -111,6 +113,12 @@ def flask(env: dict[str, str], *args: str) -> str:
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def web_env(env: dict[str, str]) -> dict[str, str]:
+    """The app's web workers as the Procfile's `web` (and `flask laptop`) runs them: a
+    `flask feeds build --watch` process builds the feeds beside them."""
+    return {**env, "FLASK_FEED_BUILDER_RUNS": "true"}
 
 
 def plain_env() -> dict[str, str]:
@@ -156,6 +164,77 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# What `flask feeds build --watch` prints after its first pass and each pass that built a feed.
+PASS_LINE = re.compile(r"(\d+) feeds built in ([\d.]+) s\.")
+
+
+@dataclass
+class Pass:
+    ended: float  # time.monotonic() when its line was read
+    built: int
+    seconds: float
+
+    @property
+    def started(self) -> float:
+        return self.ended - self.seconds
+
+
+class FeedBuilder:
+    """The Procfile's ``feeds`` process, ``flask feeds build --watch N``, beside the app's
+    workers (which run with FLASK_FEED_BUILDER_RUNS=true, as the Procfile's ``web``): its
+    passes are read from its output as they end."""
+
+    def __init__(self, env: dict[str, str], watch: float) -> None:
+        self.watch = watch
+        command = [str(BIN / "flask"), "--app", "screenings", "feeds", "build"]
+        self.command = [*command, "--watch", f"{watch:g}"]
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.passes: list[Pass] = []
+        self.output: list[str] = []
+        self._seen = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            ended = time.monotonic()
+            found = PASS_LINE.search(line)
+            with self._seen:
+                self.output.append(line)
+                if found:
+                    self.passes.append(Pass(ended, int(found[1]), float(found[2])))
+                self._seen.notify_all()
+        with self._seen:
+            self._seen.notify_all()
+
+    def wait_for_pass(self, after: float | None = None, timeout: float = 1800) -> Pass:
+        """Its first pass (after=None), or the first that built feeds and started after
+        `after` (a commit's time.monotonic()), once it has ended."""
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while True:
+                for done in self.passes:
+                    if after is None or (done.built and done.started > after):
+                        return done
+                if self.process.poll() is not None:
+                    raise SystemExit(
+                        f"{' '.join(self.command)} stopped (exit status "
+                        f"{self.process.returncode}):\n" + "".join(self.output[-30:])
+                    )
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{' '.join(self.command)}: no pass ended in {timeout:g} s")
+                self._seen.wait(1)
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.process.pid) if self.process.poll() is None else 0.0
 
 
 def worker_pids(master: int) -> list[int]:
@@ -406,7 +485,9 @@ def run(args: argparse.Namespace) -> str:
         demo_seconds = build_database(database, args.screenings, args.rsvps, env)
     info = sample(database)
 
-    app = gunicorn("wsgi:app", app_port, env)
+    # As the Procfile runs it: `feeds` builds every stale feed, `web` only serves them.
+    builder = FeedBuilder(env, args.feed_watch)
+    app = gunicorn("wsgi:app", app_port, web_env(env))
     bare = gunicorn("bench.bare_app:app", bare_port, plain_env())
     rows: list[Row | Measure] = []
     try:
@@ -414,6 +495,9 @@ def run(args: argparse.Namespace) -> str:
         wait_until_up(f"{app_base}/healthz")
         wait_until_up(bare_url)
         cookie = log_in(app_base)
+        # Its first pass builds every feed in every language: measured before any page.
+        print("Waiting for the feed builder's first pass…", flush=True)
+        first_pass = builder.wait_for_pass()
         load = {"threads": args.threads, "connections": args.connections}
         for name, path, target, extra in pages(info):
             if args.only and not any(word in name for word in args.only):
@@ -437,13 +521,18 @@ def run(args: argparse.Namespace) -> str:
             result = wrk(url, duration=args.duration, headers=headers, **load)
             rows.append(Row(name, path, target, base, result))
             print(f"  {name}: {result.rps:.0f} req/s vs bare {base.rps:.0f}", flush=True)
+        notes = under_writes(args, info, app_base, bare_url, f"sqlite:///{database}", rows, builder)
         rss = [peak_rss_mb(pid) for pid in worker_pids(app.pid)]
-        notes = under_writes(args, info, app_base, bare_url, f"sqlite:///{database}", rows)
         if args.cold:
             rows += cold_pages(args, info, database, bare_url)
+        builder_rss = builder.peak_rss_mb()
+        builder_alive = builder.process.poll() is None
     finally:
         stop(app)
         stop(bare)
+        stop(builder.process)
+    if not builder_alive:
+        raise SystemExit("the feed builder stopped during the run:\n" + "".join(builder.output))
     if args.postgres:
         from .cluster import cluster_section
 
@@ -464,12 +553,19 @@ def run(args: argparse.Namespace) -> str:
         f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s per run, "
         "bare route and page alternately; gunicorn -w 2 (sync workers) for both"
     )
+    say(
+        "Served as the Procfile's web and feeds: the app's workers with "
+        f"FLASK_FEED_BUILDER_RUNS=true (they serve a stale feed's last build, never rebuild it) "
+        f"and `flask feeds build --watch {args.feed_watch:g}` beside them, started with them "
+        f"after the data was built; its first pass, waited for before any page: "
+        f"{first_pass.built:,} feeds in {first_pass.seconds:.1f} s"
+    )
     say()
     say("| page | req/s | p50 ms | p99 ms | bare req/s | ratio | target | met |")
     say("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for row in rows:
         if isinstance(row, Measure):
-            met = "yes" if row.met else "NO"
+            met = "—" if row.met is None else "yes" if row.met else "NO"
             say(f"| {row.name} | {row.value} | | | | | {row.target} | {met} |")
             continue
         if row.target.startswith("p99"):
@@ -497,6 +593,10 @@ def run(args: argparse.Namespace) -> str:
         f"| worker peak RSS (VmHWM) | {', '.join(f'{r:.0f}' for r in rss)} MB | | | | | "
         f"< 150 MB | {'yes' if rss and peak < 150 else 'NO'} |"
     )
+    say(
+        f"| feed builder peak RSS (VmHWM), `flask feeds build --watch {args.feed_watch:g}` | "
+        f"{builder_rss:.0f} MB | | | | | (none) | — |"
+    )
     if notes:
         say()
     for note in notes:
@@ -506,9 +606,10 @@ def run(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def under_writes(args, info, app_base, bare_url, database_uri, rows) -> list[str]:
-    """Pages while RSVPs arrive over HTTP; the feed while changes force rebuilds; how soon a
-    committed RSVP shows on every worker. Adds rows; returns notes for under the table."""
+def under_writes(args, info, app_base, bare_url, database_uri, rows, builder) -> list[str]:
+    """Pages while RSVPs arrive over HTTP; the feed while changes force rebuilds (by the
+    feed builder); how soon a change's new feed is served; how soon a committed RSVP shows
+    on every worker. Adds rows; returns notes for under the table."""
     from .writes import RsvpWriter, ScreeningChanger, time_to_new_feed, visibility
 
     rates = [rate for rate in args.rsvp_rate if rate > 0]
@@ -551,25 +652,43 @@ def under_writes(args, info, app_base, bare_url, database_uri, rows) -> list[str
     base = wrk(bare_url, duration=args.duration, **load)
     result = wrk(app_base + "/calendar.ics", duration=args.duration, headers=feed_headers, **load)
     changer.stop()
-    name = f"/calendar.ics while {len(changer.changes)} changes force rebuilds"
+    name = f"/calendar.ics while {len(changer.changes)} changes force rebuilds (in the builder)"
     if changer.failures:
         notes.append(f"screening changes refused during feed rebuilds: {changer.failures}")
     rows.append(Row(name, "/calendar.ics", "p99 < 250 ms", base, result))
     print(f"  {name}: p99 {result.p99_ms:.0f} ms", flush=True)
+    if changer.changes:  # the builder done with them: the next change finds it idle
+        caught_up = builder.wait_for_pass(after=changer.changes[-1], timeout=600)
+        notes.append(
+            f"The feed builder after those {len(changer.changes)} changes: its pass that "
+            f"started after the last one built {caught_up.built:,} feeds in "
+            f"{caught_up.seconds:.1f} s, ending {caught_up.ended - changer.changes[-1]:.1f} s "
+            "after that change"
+        )
     time.sleep(1)
+    pairs = dict(header.split(": ", 1) for header in feed_headers)
+    old_etag = etag_of(app_base + "/calendar.ics", feed_headers)  # before the change
     changer = ScreeningChanger(database_uri, info["roomy"][-1], 0.01)
     changer.start()
     deadline = time.monotonic() + 120
     while not changer.changes and time.monotonic() < deadline:
         time.sleep(0.01)
     changer.stop()
-    pairs = dict(header.split(": ", 1) for header in feed_headers)
-    seconds = time_to_new_feed(app_base, pairs, changer.changes[0]) if changer.changes else -1
-    notes.append(
-        f"/calendar.ics after one screening's change: the new feed is served {seconds:.1f} s "
-        "after the commit (rebuilt in a background thread, only the changed events made anew; "
-        "the last build meanwhile)"
-    )
+    said = "/calendar.ics after one screening's change:"
+    if not changer.changes:
+        notes.append(f"{said} the change was not committed")
+    elif (seconds := time_to_new_feed(app_base, pairs, changer.changes[0], old_etag)) == math.inf:
+        notes.append(f"{said} NO new feed served within 120 s of the commit")
+    else:
+        committed = changer.changes[0]
+        rebuilt = builder.wait_for_pass(after=committed, timeout=600)
+        notes.append(
+            f"{said} the new feed is served {seconds:.1f} s after the commit, built by the feed "
+            f"builder (it looks every {builder.watch:g} s and builds this feed first, only the "
+            "changed events made anew; the workers serve the last build meanwhile); all "
+            f"{rebuilt.built:,} feeds were new {rebuilt.ended - committed:.1f} s after the "
+            f"commit (that pass: {rebuilt.seconds:.1f} s)"
+        )
     stale, total = visibility(app_base, info["roomy"][0])
     notes.append(
         f"RSVP commit → seat count on every worker: {stale} stale answers of {total} reads "
@@ -582,7 +701,7 @@ def cold_pages(args, info, database: Path, bare_url: str) -> list[Row]:
     """The cached pages with the page cache off (FLASK_PAGE_CACHE_ENABLED=false): what the
     first visitor after a change, or a logged-in producer, gets."""
     port = free_port()
-    env = {**app_env(database, port), "FLASK_PAGE_CACHE_ENABLED": "false"}
+    env = {**web_env(app_env(database, port)), "FLASK_PAGE_CACHE_ENABLED": "false"}
     app = gunicorn("wsgi:app", port, env)
     rows = []
     try:
@@ -661,6 +780,13 @@ def main(argv: list[str] | None = None) -> None:
         "--redis", metavar="URL", help="the Redis of the --postgres run (redis://127.0.0.1:6379/0)"
     )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of that run")
+    parser.add_argument(
+        "--feed-watch",
+        type=float,
+        default=5,
+        help="seconds the feed builder (flask feeds build --watch) waits between passes "
+        "(5, as the Procfile's feeds)",
+    )
     parser.add_argument(
         "--visibility-rsvps",
         type=int,

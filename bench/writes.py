@@ -106,7 +106,9 @@ class ScreeningChanger(threading.Thread):
             try:
                 with app.app_context():
                     screening = db.session.get(Screening, self.screening_id)
-                    screening.venue_name = f"Bench Hall {n}"
+                    # A name never used before: each commit is a change (a second changer's
+                    # "Bench Hall 1" after the first's "Bench Hall 1" would be none).
+                    screening.venue_name = f"Bench Hall {n}-{time.time_ns()}"
                     db.session.commit()
             except OperationalError:  # SQLite: "database is locked" by a long read
                 self.failures += 1
@@ -118,16 +120,16 @@ class ScreeningChanger(threading.Thread):
         self.join(30)
 
 
-def time_to_new_feed(base: str, headers: dict, after: float, timeout: float = 120) -> float:
-    """Seconds from `after` (a commit) until /calendar.ics carries a new ETag."""
+def time_to_new_feed(
+    base: str, headers: dict, after: float, old_etag: str, timeout: float = 120
+) -> float:
+    """Seconds from `after` (a commit) until /calendar.ics carries an ETag other than
+    `old_etag` (read before the commit: a build made right after it is not missed)."""
     request = urllib.request.Request(f"{base}/calendar.ics", headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        response.read()
-        first = response.headers["ETag"]
     while time.monotonic() - after < timeout:
         with urllib.request.urlopen(request, timeout=60) as response:
             response.read()
-            if response.headers["ETag"] != first:
+            if response.headers["ETag"] != old_etag:
                 return time.monotonic() - after
         time.sleep(0.05)
     return float("inf")

@@ -33,12 +33,17 @@ feeds_cli = AppGroup("feeds", help="The calendar feeds.")
 @feeds_cli.command("build")
 @click.option("--watch", type=float, default=0, help="Keep going, looking every S seconds.")
 def feeds_build(watch: float) -> None:
-    """Build every feed, in every language, that a change has made stale (or never built)."""
+    """Build every feed, in every language, that a change has made stale (or never built).
+    With --watch, a line after the first pass and after each pass that built a feed."""
+    first = True
     while True:
+        started = time.monotonic()
         built = build_stale_feeds()
+        if first or built or not watch:
+            click.echo(f"{built} feeds built in {time.monotonic() - started:.1f} s.")
         if not watch:
-            click.echo(f"{built} feeds built.")
             return
+        first = False
         db.session.remove()  # the next look sees the latest commits
         time.sleep(watch)
 

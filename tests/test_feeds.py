@@ -226,6 +226,38 @@ def test_a_feed_is_built_by_the_command_before_anyone_asks(app, db, runner, monk
     assert builds == []
 
 
+def test_feeds_build_watch_says_when_it_is_up_and_when_it_built(app, db, runner, monkeypatch):
+    """`feeds build --watch` (the Procfile's feeds process; the bench waits on these lines):
+    a line after its first pass, even with nothing stale, then one after each pass that
+    built a feed, none after an idle pass."""
+    from screenings import cli
+    from screenings.models import Screening
+
+    screening_id = make_screening(venue_name="Old Hall").id
+    assert runner.invoke(args=["feeds", "build"]).exit_code == 0
+    sleeps: list[float] = []
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 1:  # after the first pass: a change, built by the second
+            other_db.session.get(Screening, screening_id).venue_name = "New Hall"
+            other_db.session.commit()
+        elif len(sleeps) == 3:  # the third pass had nothing to build
+            raise Stop
+
+    monkeypatch.setattr(cli.time, "sleep", sleep)
+    result = runner.invoke(args=["feeds", "build", "--watch", "5"])
+    assert isinstance(result.exception, Stop), result.output
+    assert sleeps == [5.0, 5.0, 5.0]
+    lines = result.output.splitlines()
+    assert len(lines) == 2, result.output
+    assert re.fullmatch(r"0 feeds built in \d+\.\d s\.", lines[0]), result.output
+    assert re.fullmatch(r"[1-9]\d* feeds built in \d+\.\d s\.", lines[1]), result.output
+
+
 def test_a_feed_says_it_varies_with_the_language(client, db):
     make_screening()
     assert "Accept-Language" in client.get("/calendar.ics").headers["Vary"]
