@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from screenings import create_app
 from screenings.extensions import db
 from screenings.models import OutboxMessage, Rsvp, Screening
+from screenings.models.counts import TRIGGER_NAMES
 
 from .conftest import _postgres_database, app_config
 from .factories import make_screening
@@ -54,6 +55,7 @@ def test_migrations_match_models_on_sqlite(tmp_path):
     uri = f"sqlite:///{tmp_path / 'migrated.db'}"
     assert _pending_diff(uri) == []
     _assert_partial_index_kept(uri)
+    _assert_count_triggers_kept(uri)
 
 
 def test_migrations_match_models_on_postgresql(postgres_uri):
@@ -61,25 +63,43 @@ def test_migrations_match_models_on_postgresql(postgres_uri):
     for empty in _postgres_database(postgres_uri):
         assert _pending_diff(empty) == []
         _assert_partial_index_kept(empty)
+        _assert_count_triggers_kept(empty)
+
+
+def _catalogue(uri: str, sqlite: str, postgresql: str, **params) -> list:
+    """The rows of a query of the database's own catalogue, in its dialect's words."""
+    engine = create_engine(uri)
+    try:
+        with engine.connect() as connection:
+            query = sqlite if engine.dialect.name == "sqlite" else postgresql
+            return list(connection.execute(text(query), params).scalars())
+    finally:
+        engine.dispose()
+
+
+def _assert_count_triggers_kept(uri: str) -> None:
+    """The triggers that keep screening_counts (models/counts.py), which autogenerate does
+    not see, are there after the last migration: a migration that rebuilds screenings
+    (SQLite batch mode) drops them and must create them again."""
+    names = _catalogue(
+        uri,
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal",
+    )
+    assert set(TRIGGER_NAMES) <= set(names), names
 
 
 def _assert_partial_index_kept(uri: str) -> None:
     """Adding a CHECK rebuilds a SQLite table: its partial unique index (one live reply per
     address) must come back partial, which autogenerate does not compare."""
-    engine = create_engine(uri)
-    try:
-        with engine.connect() as connection:
-            if engine.dialect.name == "sqlite":
-                query = "SELECT sql FROM sqlite_master WHERE name = :name"
-            else:
-                query = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
-            definition = connection.execute(
-                text(query), {"name": "uq_rsvps_screening_id_email_active"}
-            ).scalar_one()
-        assert "WHERE" in definition.upper()
-        assert "cancelled" in definition
-    finally:
-        engine.dispose()
+    (definition,) = _catalogue(
+        uri,
+        "SELECT sql FROM sqlite_master WHERE name = :name",
+        "SELECT indexdef FROM pg_indexes WHERE indexname = :name",
+        name="uq_rsvps_screening_id_email_active",
+    )
+    assert "WHERE" in definition.upper()
+    assert "cancelled" in definition
 
 
 @pytest.mark.parametrize(

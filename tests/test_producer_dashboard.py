@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from screenings import caching
-from screenings.models import Producer, Screening
+from screenings.models import Licence, Producer, Screening
+from screenings.services import alerts, bookings, privacy
 from screenings.services import dashboard as board
 from screenings.services.films import create_film
 
@@ -140,7 +141,7 @@ def test_a_search_for_a_film_title_counts_and_pages_that_film(db):
     page = board.screening_page(filters)
     assert page.total == 40
     assert len(page.items) == 15
-    assert {screening.film.title for screening in page.items} == {"Another Film"}
+    assert {row.film_title for row in page.items} == {"Another Film"}
 
 
 def test_country_choices_are_the_countries_that_have_screenings(db):
@@ -205,3 +206,70 @@ def test_the_dashboard_says_how_many_bookings_wait_and_is_never_stale(client, db
     db.session.commit()  # as another request would (the page is cached per producer)
     page = client.get("/producer/").get_data(as_text=True)
     assert "1 booking waits for your approval." in page
+
+
+def _counted_directly(db, filters: board.ScreeningFilter) -> int:
+    return db.session.scalar(select(func.count()).select_from(board.filtered(filters).subquery()))
+
+
+def _assert_counts_are_direct_counts(db) -> None:
+    """Every total the dashboard can read from the maintained counts, the waiting bookings
+    and the cancellations by cause equal a count of the screenings themselves."""
+    db.session.expire_all()
+    upcoming = board.ScreeningFilter.upcoming()
+    for filters in [
+        upcoming,
+        *(replace(upcoming, status=status) for status in board.STATUS_FILTERS),
+        board.ScreeningFilter(status="all"),
+        board.ScreeningFilter(status="cancelled", date_to=future_date(10)),
+        board.ScreeningFilter(status="active", date_from=future_date(3), date_to=future_date(3)),
+    ]:
+        assert board.matching_count(filters) == _counted_directly(db, filters), filters
+    pending = board.ScreeningFilter(status="pending")
+    cancelled = db.session.execute(
+        select(Screening.cancel_cause, func.count())
+        .where(Screening.status == "cancelled")
+        .group_by(Screening.cancel_cause)
+    ).all()
+    counts = board.board_counts()
+    assert counts.pending == board.pending_count() == _counted_directly(db, pending)
+    shown = dict(counts.cancel_causes)
+    assert shown == dict(
+        alerts.cancellation_causes({cause: n for cause, n in cancelled if cause})
+    ), shown
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_counts_are_direct_counts_after_creates_cancellations_moves_and_erasures(
+    client, db, producer
+):
+    """The counts are kept by triggers on screenings (models/counts.py): core INSERTs, bookings,
+    cancellations with a cause, bulk status UPDATEs, a moved start, an organizer's erasure and
+    a deleted screening all leave them equal to a count of the screenings."""
+    bulk_screenings(30)
+    _assert_counts_are_direct_counts(db)
+    first, second = make_screening(), make_screening(contact_email="erase.me@example.org")
+    _assert_counts_are_direct_counts(db)
+    bookings.cancel_booking(first, actor="organizer", reason="Flooded", cause="venue_withdrew")
+    _assert_counts_are_direct_counts(db)
+    assert dict(board.board_counts().cancel_causes)[alerts.cause_label("venue_withdrew")] == 1
+    some = select(Screening.id).where(Screening.status == "approved").limit(5).scalar_subquery()
+    db.session.execute(update(Screening).where(Screening.id.in_(some)).values(status="pending"))
+    db.session.commit()
+    _assert_counts_are_direct_counts(db)
+    assert board.pending_count() == 5
+    second.starts_at += timedelta(days=200)  # out of the default window
+    db.session.commit()
+    _assert_counts_are_direct_counts(db)
+    privacy.erase_organizer_data("erase.me@example.org", actor="producer:test")
+    _assert_counts_are_direct_counts(db)
+    gone = db.session.scalar(select(Screening.id).where(Screening.status == "pending").limit(1))
+    db.session.execute(delete(Licence).where(Licence.screening_id == gone))
+    db.session.execute(delete(Screening).where(Screening.id == gone))
+    db.session.commit()
+    _assert_counts_are_direct_counts(db)
+    assert board.pending_count() == 4
+    page = client.get("/producer/").get_data(as_text=True)
+    total = _counted_directly(db, board.ScreeningFilter.upcoming())
+    assert f"{total} screenings" in page
+    assert "4 bookings wait for your approval." in page

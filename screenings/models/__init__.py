@@ -4,6 +4,7 @@ from .accounts import *  # noqa: F403
 from .changes import *  # noqa: F403
 from .core import *  # noqa: F403
 from .core import normalize_email, utcnow  # noqa: F401
+from .counts import *  # noqa: F403
 from .distribution import *  # noqa: F403
 from .mail import *  # noqa: F403
 from .nearby import *  # noqa: F403
