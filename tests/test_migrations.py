@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from screenings import create_app
 from screenings.extensions import db
-from screenings.models import OutboxMessage, Rsvp, Screening
+from screenings.models import OutboxMessage, Rsvp, Screening, ScreeningCount
 from screenings.models.counts import TRIGGER_NAMES
+from screenings.services.films import seed_catalogue
 
 from .conftest import _postgres_database, app_config
 from .factories import make_screening
+from .producer_helpers import bulk_screenings
 from .rsvp_helpers import reply
 
 
@@ -130,3 +132,26 @@ def test_the_readiness_check_finds_the_heads_alembic_finds(app):
     directory = app.extensions["migrate"].directory
     config = app.extensions["migrate"].migrate.get_config()
     assert migration_heads(directory) == set(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_the_counts_migration_fills_them_from_the_screenings_there_are(tmp_path):
+    """Migrating a database that already holds screenings counts them: the migration's
+    INSERT … SELECT gives the rows the triggers would have kept."""
+    uri = f"sqlite:///{tmp_path / 'filled.db'}"
+    app = create_app(app_config(uri, 25))
+    with app.app_context():
+        upgrade()
+        seed_catalogue()
+        bulk_screenings(40)
+        db.session.execute(update(Screening).where(Screening.id <= 7).values(status="pending"))
+        db.session.commit()
+        counted = select(ScreeningCount.__table__).where(ScreeningCount.n != 0)
+        kept = sorted(db.session.execute(counted).all())  # a row moved from is left at 0
+        downgrade(revision="-1")  # the counts and their triggers go
+        upgrade()
+        filled = sorted(db.session.execute(counted).all())
+        db.session.remove()
+        db.engine.dispose()
+    assert filled == kept
+    assert sum(row.n for row in filled) == 40
+    assert {row.status for row in filled} == {"approved", "pending"}
