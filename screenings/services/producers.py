@@ -12,11 +12,12 @@ import re
 import secrets
 import time
 from datetime import timedelta
+from functools import cache
 
 import pyotp
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import emails
@@ -531,17 +532,25 @@ def _start_session(producer: Producer, *, address: str | None, user_agent: str) 
         emails.send_new_device_login(producer, device=device, address=address or "")
 
 
+@cache
+def _live_session() -> Select:
+    """The live session of a token's hash with its producer, built once (bound by
+    ``token_hash``): building it with its loader option cost more than running it."""
+    return (
+        select(ProducerSession)
+        .options(joinedload(ProducerSession.producer))
+        .where(
+            ProducerSession.token_hash == bindparam("token_hash"),
+            ProducerSession.revoked_at.is_(None),
+        )
+    )
+
+
 def load_session(token: str) -> Producer | None:
     """The producer whose live session has this id (Flask-Login's user loader)."""
     # The producer comes in the same query: every page of a logged-in producer, a cached
     # dashboard's hit included, starts here.
-    row = db.session.scalar(
-        select(ProducerSession)
-        .options(joinedload(ProducerSession.producer))
-        .where(
-            ProducerSession.token_hash == hash_token(token), ProducerSession.revoked_at.is_(None)
-        )
-    )
+    row = db.session.scalar(_live_session(), {"token_hash": hash_token(token)})
     now = utcnow()
     if row is None or row.last_seen_at < now - SESSION_IDLE or not row.producer.is_active:
         return None
