@@ -241,24 +241,32 @@ def _list_args(filters: listings.Filters, near: Near) -> dict[str, str]:
     return args
 
 
-def _list_page(filters: listings.Filters, near: Near, *, per_page: int, paged: bool = True):
+def _list_page(
+    filters: listings.Filters, near: Near, *, per_page: int, paged: bool = True, shown=False
+):
     """The page a list's link asks for (the first unless `paged`): by number near a town
     (sorted by distance, in Python), else from the cursor of ``?after=`` or ``?before=``
-    (400 for one no link wrote)."""
+    (400 for one no link wrote); `shown`: rows of what a page shows (listings.upcoming)."""
     if near.city is not None:
         number = _page_number() if paged else 1
         return nearby.upcoming_near(filters, near.city, km=near.km, page=number, per_page=per_page)
     if not paged:
-        return listings.upcoming(filters, per_page=per_page)
+        return listings.upcoming(filters, per_page=per_page, shown=shown)
     try:
         return listings.upcoming(
             filters,
             after=request.args.get("after"),
             before=request.args.get("before"),
             per_page=per_page,
+            shown=shown,
         )
     except listings.BadCursor:
         abort(400)
+
+
+def _list_items(page) -> list[listings.ListItem]:
+    """A list page's screenings as the page shows them, in the visitor's language."""
+    return listings.list_items(page.items, _locale(), getattr(page, "distances", None))
 
 
 def _old_page_link(filters: listings.Filters, near: Near, endpoint: str, per_page: int):
@@ -319,13 +327,14 @@ def upcoming():
     moved = _old_page_link(filters, near, ".upcoming", listings.PER_PAGE)
     if moved is not None:
         return moved
-    page = _list_page(filters, near, per_page=listings.PER_PAGE)
+    page = _list_page(filters, near, per_page=listings.PER_PAGE, shown=True)
     status = 422 if form.near.errors or form.km.errors else 200
     args = _list_args(filters, near)
     return render_template(
         "public/upcoming.html",
         form=form,
         page=page,
+        items=_list_items(page),
         pager=_pager(page, partial(url_for, ".upcoming"), args),
         args=args,
         near=near,
@@ -339,11 +348,12 @@ def upcoming():
 def film(slug: str):
     """A film's page: what it is, its next screenings, and its feed to subscribe to."""
     film = _active_film(slug)
-    page = listings.upcoming(listings.Filters(film=film.slug))
+    page = listings.upcoming(listings.Filters(film=film.slug), shown=True)
     return render_template(
         "public/film.html",
         film=film,
         page=page,
+        items=_list_items(page),
         feeds=subscribe_feeds(listings.Filters(film=film.slug)),
     )
 
@@ -941,7 +951,7 @@ def embed():
     near = _near(form, ".embed")
     if near.redirect is not None:
         return near.redirect
-    page = _list_page(filters, near, per_page=10, paged=False)
+    page = _list_page(filters, near, per_page=10, paged=False, shown=True)
     status = 422 if form.near.errors or form.km.errors else 200
     response = current_app.make_response(
         (
@@ -949,6 +959,7 @@ def embed():
                 "public/embed.html",
                 form=form,
                 page=page,
+                items=_list_items(page),
                 filters=filters,
                 near=near,
                 args=_list_args(filters, near),
