@@ -100,9 +100,20 @@ class KeptOptionsSelect(Select):
     """WTForms' select whose options are rendered once per list of choices and kept, the
     chosen one marked in a copy: a list of 250 countries was most of a cold page's render
     (the upcoming list, the dashboard). The same markup as ``Select`` (tests/test_public.py);
-    choices with groups or render_kw are rendered by ``Select`` itself."""
+    choices with groups or render_kw are rendered by ``Select`` itself. Choices that
+    kept_choices built carry their markup: the list is not walked at all then."""
 
     def __call__(self, field, **kwargs):
+        kept = field.choices
+        if isinstance(kept, KeptChoices) and not self.multiple and field.coerce is str:
+            html = kept.markup
+            label = kept.labels.get(field.data) if isinstance(field.data, str) else None
+            if label is not None:  # the one option whose value is the data (SelectField's rule)
+                plain = self.render_option(Choice(field.data, label, False, None))
+                html = html.replace(
+                    plain, self.render_option(Choice(field.data, label, True, None)), 1
+                )
+            return self._around(field, html, kwargs)
         options = list(field.iter_choices())
         if self.multiple or field.has_groups() or any(o.render_kw for o in options):
             return super().__call__(field, **kwargs)
@@ -116,8 +127,12 @@ class KeptOptionsSelect(Select):
             if option.selected:
                 plain = self.render_option(option._replace(selected=False))
                 html = html.replace(plain, self.render_option(option), 1)
+        return self._around(field, html, kwargs)
+
+    def _around(self, field, options: Markup, kwargs) -> Markup:
+        """The options inside the field's own <select …> and </select>."""
         empty = super().__call__(_WithoutOptions(field), **kwargs)  # "<select …></select>"
-        return empty[: -len("</select>")] + html + empty[-len("</select>") :]
+        return empty[: -len("</select>")] + options + empty[-len("</select>") :]
 
 
 class _WithoutOptions:
@@ -140,6 +155,25 @@ class _WithoutOptions:
 def _kept_options(pairs: tuple[tuple[object, str | None], ...]) -> Markup:
     rendered = (Select.render_option(Choice(value, label, False, None)) for value, label in pairs)
     return Markup("").join(rendered)
+
+
+class KeptChoices(tuple):
+    """A select's choices as kept_choices builds them, once per list of (value, label)
+    pairs: KeptOptionsSelect takes their options' markup as kept and marks the chosen one
+    without walking the list (250 countries) on each render."""
+
+    markup: Markup
+    labels: dict[str, str]
+
+
+@lru_cache(maxsize=64)
+def kept_choices(pairs: tuple[tuple[str, str], ...]) -> KeptChoices:
+    """The choices of a select for (value, label) pairs of plain strings (labels already in
+    the page's language), built once and kept."""
+    found = KeptChoices(SelectChoice(value, label) for value, label in pairs)
+    found.markup = _kept_options(pairs)
+    found.labels = dict(pairs)
+    return found
 
 
 class LongSelectField(SelectField):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from screenings.services import nearby
 from screenings.services.bookings import cancel_booking
 
 from .factories import make_screening
@@ -131,7 +132,15 @@ def test_embed_page_may_be_framed_and_other_pages_may_not(client, db):
     assert "frame-ancestors 'none'" in listing.headers["Content-Security-Policy"]
 
 
-@pytest.mark.parametrize("args", [{}, {"country": "FR", "film": "no-such-film"}, {"country": "ZZ"}])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},
+        {"country": "FR", "film": "no-such-film"},
+        {"country": "ZZ", "km": "7"},
+        {"country": "", "film": "", "km": "25"},
+    ],
+)
 def test_kept_option_lists_render_what_wtforms_renders(app, db, args):
     """The country and film lists are rendered once and kept (forms.KeptOptionsSelect):
     the markup, the chosen option included, must be WTForms' own."""
@@ -144,12 +153,40 @@ def test_kept_option_lists_render_what_wtforms_renders(app, db, args):
 
     with app.test_request_context("/screenings"):
         for _ in range(2):  # the second time from the kept copy
-            form = SearchForm(MultiDict(args), films=active_films(), countries=countries("fr"))
-            for field in (form.country, form.film):
+            form = SearchForm(
+                MultiDict(args),
+                films=active_films(),
+                countries=countries("fr"),
+                radii=nearby.KM_CHOICES,
+                default_km=nearby.DEFAULT_KM,
+            )
+            for field in (form.country, form.film, form.km):
                 assert field() == Select()(field)
                 assert field(class_="wide") == Select()(field, class_="wide")
     if args.get("country") == "FR":
         assert '<option selected value="FR">' in str(form.country())
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_list_renders_its_option_lists_without_walking_them(client, db, monkeypatch):
+    """The country, film and radius lists are kept with their markup (forms.kept_choices):
+    a render marks the chosen option in the kept copy rather than going through the 250
+    countries' choices again, on every page of the list. (The radius is walked once, by
+    its validation: 6 choices.)"""
+    from wtforms import SelectField
+
+    make_screening()
+    walked = []
+    walk = SelectField.iter_choices
+
+    def counted(field):
+        walked.append(field.name)
+        return walk(field)
+
+    monkeypatch.setattr(SelectField, "iter_choices", counted)
+    for url in ("/screenings", "/screenings?country=FR&km=25", "/embed"):
+        assert client.get(url).status_code == 200
+    assert walked == ["km", "km", "km"]
 
 
 @pytest.mark.parametrize("cached", [True, False])

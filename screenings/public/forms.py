@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
@@ -19,14 +20,22 @@ from wtforms.validators import (
     Optional,
 )
 
-from ..forms import LongSelectField, PublicForm, SafeForm, checked_email, choices, strip_text
+from ..forms import (
+    LongSelectField,
+    PublicForm,
+    SafeForm,
+    checked_email,
+    choices,
+    kept_choices,
+    strip_text,
+)
 
 REQUIRED = _l("This field is required.")
 
 
 def offer_radii(field: SelectField, radii, default_km: int) -> None:
     """A "within" field's choices ("50 km", …), the default chosen when none was sent."""
-    field.choices = choices((str(km), _l("%(km)s km", km=km)) for km in radii)
+    field.choices = kept_choices(tuple((str(km), _("%(km)s km", km=km)) for km in radii))
     if not field.data:
         field.data = str(default_km)
 
@@ -45,14 +54,15 @@ class SearchForm(SafeForm):
     near = StringField(
         _l("Near (town or city)"), validators=[Optional(), Length(max=200)], filters=[strip_text]
     )
-    km = SelectField(_l("Within"), validators=[Optional()], validate_choice=True)
+    km = LongSelectField(_l("Within"), validators=[Optional()], validate_choice=True)
 
     def __init__(self, *args, films=(), countries=(), radii=(), default_km=0, **kwargs):
         super().__init__(*args, **kwargs)
-        self.film.choices = choices(
-            [("", _l("Any film")), *((film.slug, film.title) for film in films)]
+        # In the page's language, kept per list (forms.kept_choices): built once, not per page.
+        self.film.choices = kept_choices(
+            (("", _("Any film")), *((film.slug, film.title) for film in films))
         )
-        self.country.choices = choices([("", _l("Any country")), *countries])
+        self.country.choices = kept_choices((("", _("Any country")), *countries))
         offer_radii(self.km, radii, default_km)
 
 
