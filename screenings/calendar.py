@@ -284,14 +284,51 @@ def subscribe_links(url: str, *, name: str) -> dict[str, str]:
 
 def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
     """A Google Calendar 'add event' link, for people who won't download an .ics file."""
+    return _google_link(screening, _EventWords.of(screening, url, place))
+
+
+def outlook_calendar_link(
+    screening: Any, *, url: str, place: Any = None, account: str = "live"
+) -> str:
+    """An Outlook 'add event' link, the Outlook counterpart of google_calendar_link:
+    ``account`` "live" for Outlook.com, "office" for work or school accounts."""
+    return _outlook_link(screening, _EventWords.of(screening, url, place), account)
+
+
+def add_event_links(screening: Any, *, url: str, place: Any = None) -> dict[str, str]:
+    """The Google, Outlook.com and Outlook (work or school) 'add event' links of a page, as
+    google_calendar_link and outlook_calendar_link make them, their words made once."""
+    words = _EventWords.of(screening, url, place)
+    return {
+        "google": _google_link(screening, words),
+        "outlook": _outlook_link(screening, words, "live"),
+        "outlook_office": _outlook_link(screening, words, "office"),
+    }
+
+
+class _EventWords(NamedTuple):
+    """What every 'add event' link says of a screening: its title, text and place."""
+
+    summary: str
+    description: str
+    location: str
+
+    @classmethod
+    def of(cls, screening: Any, url: str, place: Any) -> _EventWords:
+        return cls(
+            _summary(screening), _description(screening, url), location_text(place or screening)
+        )
+
+
+def _google_link(screening: Any, words: _EventWords) -> str:
     fmt = "%Y%m%dT%H%M%SZ"
     dates = f"{_utc(screening.starts_at_utc):{fmt}}/{_utc(screening.ends_at_utc):{fmt}}"
     params = {
         "action": "TEMPLATE",
-        "text": _summary(screening),
+        "text": words.summary,
         "dates": dates,
-        "details": _description(screening, url),
-        "location": location_text(place or screening),
+        "details": words.description,
+        "location": words.location,
     }
     return "https://calendar.google.com/calendar/render?" + _query(params)
 
@@ -300,18 +337,14 @@ def google_calendar_link(screening: Any, *, url: str, place: Any = None) -> str:
 _OUTLOOK = {"live": "https://outlook.live.com", "office": "https://outlook.office.com"}
 
 
-def outlook_calendar_link(
-    screening: Any, *, url: str, place: Any = None, account: str = "live"
-) -> str:
-    """An Outlook 'add event' link, the Outlook counterpart of google_calendar_link:
-    ``account`` "live" for Outlook.com, "office" for work or school accounts."""
+def _outlook_link(screening: Any, words: _EventWords, account: str) -> str:
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     params = {
-        "subject": _summary(screening),
+        "subject": words.summary,
         "startdt": f"{_utc(screening.starts_at_utc):{fmt}}",
         "enddt": f"{_utc(screening.ends_at_utc):{fmt}}",
-        "body": _description(screening, url),
-        "location": location_text(place or screening),
+        "body": words.description,
+        "location": words.location,
         "path": "/calendar/action/compose",
         "rru": "addevent",
     }

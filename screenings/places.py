@@ -195,7 +195,13 @@ _ENGLISH_DATES = {
 def date_words(value: date | datetime, length: str = "medium", locale: str = "en") -> str:
     """A calendar date of CLDR length short/medium/long/full in the locale's words; English
     in the house style. The one home of a date shown to people."""
-    day = value.date() if isinstance(value, datetime) else value
+    return _day_words(value.date() if isinstance(value, datetime) else value, length, locale)
+
+
+@lru_cache(maxsize=4096)
+def _day_words(day: date, length: str, locale: str) -> str:
+    """date_words of a day, worded once: a list's screenings share a few days (Babel's
+    pattern took half of a list item's words)."""
     return _date_pattern(length, locale).apply(day, babel_locale(locale))
 
 

@@ -477,6 +477,22 @@ def test_google_link_has_utc_dates_and_encoded_text():
     assert "\n" not in link
 
 
+def test_a_pages_add_event_links_are_the_single_links():
+    """add_event_links makes a page's three links with their words found once: each is the
+    link google_calendar_link or outlook_calendar_link gives alone."""
+    screening = make_screening(organization_name="Books & Films", timezone="Asia/Jerusalem")
+    place = SimpleNamespace(**{**vars(screening), "street_address": ""})  # a guest-only street
+    links = calendar.add_event_links(screening, url=URL, place=place)
+    assert links == {
+        "google": calendar.google_calendar_link(screening, url=URL, place=place),
+        "outlook": calendar.outlook_calendar_link(screening, url=URL, place=place),
+        "outlook_office": calendar.outlook_calendar_link(
+            screening, url=URL, place=place, account="office"
+        ),
+    }
+    assert links["outlook_office"].startswith("https://outlook.office.com/")
+
+
 def test_outlook_link_has_utc_iso_times_and_compose_path():
     screening = make_screening(organization_name="Books & Films\r\nX", timezone="Asia/Jerusalem")
     link = calendar.outlook_calendar_link(screening, url=URL)

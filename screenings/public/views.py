@@ -575,13 +575,8 @@ def _screening_page(screening, here: str, *, shared: bool):
     calendar_links = {}
     if not shared:
         page_url = external_url("public.screening", screening_id=screening.id)
-        calendar_links = {
-            "google_url": calendar.google_calendar_link(screening, url=page_url, place=place),
-            "outlook_url": calendar.outlook_calendar_link(screening, url=page_url, place=place),
-            "outlook_office_url": calendar.outlook_calendar_link(
-                screening, url=page_url, place=place, account="office"
-            ),
-        }
+        links = calendar.add_event_links(screening, url=page_url, place=place)
+        calendar_links = {f"{name}_url": link for name, link in links.items()}
     return render_template(
         "public/screening.html",
         screening=screening,

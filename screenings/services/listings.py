@@ -225,7 +225,7 @@ def upcoming(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListItem:
     """A screening as a public list shows it (templates/public/_screening_item.html), its
     words in the page's language."""
