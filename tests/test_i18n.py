@@ -327,3 +327,40 @@ def test_published_feed_is_one_language_for_every_reader(client, db):
     feed = client.get("/calendar.ics")
     assert feed.status_code == 200
     assert b"Hosted by Beth Tzedec Congregation" in feed.get_data()
+
+
+def test_a_template_message_follows_the_language_it_is_rendered_in(app):
+    """Templates find each language's catalogue once (views.install_template_gettext): an
+    e-mail rendered under force_locale in a French request is in its reader's language, and
+    the request's own messages stay French before and after it."""
+    template = '{{ _("Upcoming screenings") }}|{{ ngettext("%(num)d seat", "%(num)d seats", 2) }}'
+    with app.test_request_context("/", headers={"Accept-Language": "fr"}):
+        app.preprocess_request()
+        french = render_template_string(template)
+        with force_locale("he"):
+            hebrew = render_template_string(template)
+        with force_locale("en"):
+            english = render_template_string(template)
+        assert render_template_string(template) == french
+    assert english == "Upcoming screenings|2 seats"
+    assert french == "Prochaines projections|2 places"
+    assert hebrew == "הקרנות קרובות|2 מקומות"
+
+
+def test_templates_find_a_languages_catalogue_once(app, client, monkeypatch):
+    """Not once per message: Flask-Babel's lookup of the catalogue went through g three
+    times and wrote the locale out, for each of a page's 30 to 50 messages."""
+    from screenings import views
+
+    looked_up = []
+    find = views.get_translations
+
+    def counted():
+        looked_up.append(1)
+        return find()
+
+    monkeypatch.setattr(views, "get_translations", counted)
+    for _ in range(2):
+        for language in ("en", "fr", "he"):
+            assert client.get("/", headers={"Accept-Language": language}).status_code == 200
+    assert len(looked_up) == 3
