@@ -393,6 +393,15 @@ def app(database_uri, smtp_server, table_reset, request, tmp_path):
         table_reset.dispose_engines()  # this app's engine and any other app's of this test
 
 
+def dispose_app_engine() -> None:
+    """Close the pool of the app in context, its session's connection first. Disposed
+    before the session gives its connection back, the pool that connection then goes back
+    to is a discarded one, closed by no one: the garbage collector later finds it open
+    (psycopg's 'deleted while still open', raised in whichever test runs then)."""
+    _db.session.remove()
+    _db.engine.dispose()
+
+
 @pytest.fixture
 def patched_python(monkeypatch):
     """Run as on a Python with the CVE-2024-6923 fix, which production insists on."""

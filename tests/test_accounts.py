@@ -23,7 +23,7 @@ from screenings.models import (
 )
 from screenings.services.producers import create_producer
 
-from .conftest import app_config, hidden_fields
+from .conftest import app_config, dispose_app_engine, hidden_fields
 from .producer_helpers import PRODUCER_EMAIL, PRODUCER_PASSWORD, log_in
 
 ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
@@ -112,7 +112,7 @@ def test_failures_are_counted_in_the_database_for_every_worker(
             try_login(clients[attempt % 2], "guess guess guess")
     assert outbox.wait_idle(15)  # the other app's unlock e-mail is sent before its engine goes
     with other.app_context():
-        _db.engine.dispose()
+        dispose_app_engine()
     db.session.expire_all()
     assert db.session.get(Producer, owner.id).locked_until is not None
     assert len(smtp.wait_for(1)) == 1
@@ -399,7 +399,7 @@ def test_testing_hashes_cheaply_and_production_with_the_real_parameters(
         real = hash_password("a password")
         assert "m=65536,t=3,p=4" in real
         assert password_matches(cheap, "a password")  # old cheap hashes still verify
-        _db.engine.dispose()
+        dispose_app_engine()
     assert password_matches(real, "a password")
 
 

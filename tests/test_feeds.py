@@ -16,6 +16,7 @@ from screenings.extensions import db as other_db
 from screenings.services import feeds as feed_service
 from screenings.services.listings import Filters
 
+from .conftest import dispose_app_engine
 from .factories import make_screening
 from .rsvp_helpers import parse_all
 
@@ -187,7 +188,7 @@ def test_twenty_requests_on_two_workers_build_a_feed_once(app, db, monkeypatch, 
     assert builds == ["screenings-en"]
     with other.app_context():
         assert b"Old Hall" in other.test_client().get("/calendar.ics").get_data()
-        other_db.engine.dispose()
+        dispose_app_engine()
     assert builds == ["screenings-en"]
 
 

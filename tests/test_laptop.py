@@ -20,7 +20,7 @@ from screenings.extensions import db as _db
 from screenings.jobs import Job, Scheduler
 from screenings.services.films import seed_catalogue
 
-from .conftest import app_config, booking_data, free_port, submit
+from .conftest import app_config, booking_data, dispose_app_engine, free_port, submit
 from .factories import make_screening
 from .rsvp_helpers import reply
 
@@ -188,7 +188,7 @@ def test_laptop_delivers_a_queued_message_and_stops_everything_on_ctrl_c(tmp_pat
         seed_catalogue()
         make_screening(start_date=(datetime.now(UTC) + timedelta(hours=30)).date())
         _db.session.remove()
-        _db.engine.dispose()
+        dispose_app_engine()
     web_port, mail_port, mail_dir = free_port(), free_port(), tmp_path / "caught"
     env = {
         **os.environ,
@@ -230,7 +230,7 @@ def test_laptop_delivers_a_queued_message_and_stops_everything_on_ctrl_c(tmp_pat
         with setup.app_context():
             make_screening(venue_name="Second Hall")
             _db.session.remove()
-            _db.engine.dispose()
+            dispose_app_engine()
         assert _wait_for(lambda: len(list(mail_dir.glob("*.eml"))) >= 3 or None, 20)
     finally:
         laptop.send_signal(signal.SIGINT)

@@ -15,7 +15,7 @@ from screenings.models import OutboxMessage, Rsvp, Screening, ScreeningCount
 from screenings.models.counts import TRIGGER_NAMES
 from screenings.services.films import seed_catalogue
 
-from .conftest import _postgres_database, app_config
+from .conftest import _postgres_database, app_config, dispose_app_engine
 from .factories import make_screening
 from .producer_helpers import bulk_screenings
 from .rsvp_helpers import reply
@@ -33,7 +33,7 @@ def _pending_diff(uri: str) -> list:
             diff = compare_metadata(context, db.metadata)
             diff += _check_constraint_diff(connection)
         engine.dispose()
-        db.engine.dispose()
+        dispose_app_engine()
     return diff
 
 
@@ -151,7 +151,7 @@ def test_the_counts_migration_fills_them_from_the_screenings_there_are(tmp_path)
         upgrade()
         filled = sorted(db.session.execute(counted).all())
         db.session.remove()
-        db.engine.dispose()
+        dispose_app_engine()
     assert filled == kept
     assert sum(row.n for row in filled) == 40
     assert {row.status for row in filled} == {"approved", "pending"}

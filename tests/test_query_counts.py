@@ -12,7 +12,7 @@ from screenings.services.films import film_options
 from screenings.services.listings import encode_cursor
 
 from . import producer_helpers
-from .conftest import app_config
+from .conftest import app_config, dispose_app_engine
 from .producer_helpers import bulk_screenings, count_queries
 
 producer = producer_helpers.producer  # the fixture, logged in on `client`
@@ -200,4 +200,4 @@ def test_an_app_made_later_never_takes_another_apps_kept_answers(app, db, databa
     later = create_app(app_config(database_uri, 0, FEED_FILES_DIR=app.config["FEED_FILES_DIR"]))
     with later.app_context():
         assert [option.title for option in film_options()] == ["Filled Again"]
-        db.engine.dispose()
+        dispose_app_engine()

@@ -18,7 +18,7 @@ from screenings.extensions import db as _db
 from screenings.models import Licence, Screening
 from screenings.services.films import seed_catalogue
 
-from .conftest import app_config, booking_data, hidden_fields
+from .conftest import app_config, booking_data, dispose_app_engine, hidden_fields
 
 
 def _post_in_threads(app, payloads: list[dict]) -> list:
@@ -69,7 +69,7 @@ def test_readyz_reports_ready_on_a_migrated_database(tmp_path, smtp_server):
         assert client.get("/readyz").status_code == 503  # nothing migrated yet
         upgrade()
         response = client.get("/readyz")
-        _db.engine.dispose()
+        dispose_app_engine()
     assert response.status_code == 200
     assert response.json["status"] == "ready"
     assert client.get("/healthz").json == {"status": "ok"}
@@ -171,7 +171,7 @@ def test_database_restart_gives_503_then_recovers_without_restart(postgres_uri, 
         assert "The Killing Roads" in client.get("/").get_data(as_text=True)
     finally:
         with app.app_context():
-            _db.engine.dispose()
+            dispose_app_engine()
         proxy.close()
 
 

@@ -21,7 +21,7 @@ from screenings import capabilities, create_app
 from screenings.extensions import db
 from screenings.models import OutboxMessage, Rsvp, Screening
 
-from .conftest import app_config, booking_data, submit
+from .conftest import app_config, booking_data, dispose_app_engine, submit
 from .factories import make_screening
 from .producer_helpers import make_past, producer  # noqa: F401  (fixture)
 from .rsvp_helpers import post_rsvp, reply
@@ -142,7 +142,7 @@ def test_rate_limits_are_shared_between_processes_through_redis(database_uri, sm
     ]
     for app in apps:
         with app.app_context():
-            db.engine.dispose()
+            dispose_app_engine()
     store = redis.Redis(host="127.0.0.1", port=6379)
     ours = list(store.scan_iter(match=f"{prefix}:*"))
     assert ours  # the limit was counted under this run's prefix, and nowhere else
@@ -398,7 +398,7 @@ def _served(database_uri, smtp_server, *, hops: int, proxied: bool, **more):
         server.server_close()
         thread.join()
         with app.app_context():
-            db.engine.dispose()
+            dispose_app_engine()
 
 
 def _rsvp_from(port: int, client_ip: str, forged: str | None = None) -> int:

@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from screenings import create_app
-from screenings.extensions import db as _db
 from screenings.models import AccountAction, AccountEvent, RecoveryCode
 from screenings.services import producers as producer_service
 from screenings.services.producers import create_producer
 
-from .conftest import app_config, hidden_fields
+from .conftest import app_config, dispose_app_engine, hidden_fields
 from .producer_helpers import PRODUCER_EMAIL, PRODUCER_PASSWORD, log_in
 from .test_accounts import post, try_login
 
@@ -181,4 +180,4 @@ def test_production_requires_two_factor_for_owners(database_uri, smtp_server, pa
     assert development.config["TWO_FACTOR_REQUIRED_FOR_OWNERS"] is False
     for app in (production, development):
         with app.app_context():
-            _db.engine.dispose()
+            dispose_app_engine()

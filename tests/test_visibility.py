@@ -20,7 +20,7 @@ from screenings.outbox import deliver_pending
 from screenings.services import bookings, visibility
 from screenings.services import rsvps as rsvp_service
 
-from .conftest import app_config, booking_data, hidden_fields, submit
+from .conftest import app_config, booking_data, dispose_app_engine, hidden_fields, submit
 from .factories import booking_details, make_screening
 from .rsvp_helpers import calendar_bytes, reply, rsvp_data, rsvp_link
 
@@ -290,7 +290,6 @@ def test_the_migration_keeps_public_rows_public_and_private_rows_private(tmp_pat
     from flask_migrate import upgrade
 
     from screenings import create_app
-    from screenings.extensions import db as _db
 
     uri = f"sqlite:///{tmp_path / 'old.db'}"
     app = create_app(app_config(uri, 25))
@@ -323,7 +322,7 @@ def test_the_migration_keeps_public_rows_public_and_private_rows_private(tmp_pat
                 text("SELECT id, visibility, is_public FROM screenings ORDER BY id")
             ).all()
         engine.dispose()
-        _db.engine.dispose()
+        dispose_app_engine()
     assert [tuple(row) for row in rows] == [(1, "public", 1), (2, "private", 0)]
 
 
