@@ -189,7 +189,7 @@ class Screening(Model):
         # The public list in its order (status, is_public fixed; starts_at, id sorted): a deep
         # page's OFFSET skips index entries without reading the rows it skips.
         Index("ix_screenings_listed", "status", "is_public", "starts_at", "id"),
-        # "Near me" (services/nearby.py): the listed screenings in a latitude band around a
+        # "Near me" (services/radius.py): the listed screenings in a latitude band around a
         # town (SQLite picks this over ix_screenings_listed: 1.6 ms, not 650, at 100,000).
         Index(
             "ix_screenings_public_point",

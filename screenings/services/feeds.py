@@ -34,7 +34,7 @@ from . import visibility
 from .films import active_films
 from .listings import Filters
 from .near_alerts import offered_feeds
-from .nearby import distance_within
+from .radius import distance_within
 
 # zlib's level 4 (lazy matching's cheapest): 12 % more bytes than level 6 and half its CPU,
 # which is most of a feed's rebuild once its events are kept (tests/test_feeds.py).

@@ -20,6 +20,7 @@ from ..extensions import db
 from ..models import Film, Screening, ScreeningStatus, utcnow, zone_named
 from ..places import city_by_id, country_name, start_words
 from . import escape_like, visibility
+from .radius import nearest
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -61,8 +62,6 @@ class Filters:
 
 def _within(query: Select, city_id: int, km: int) -> Select:
     """The query narrowed to the screenings within `km` of the town (by public point)."""
-    from .nearby import nearest  # noqa: PLC0415 nearby builds on this module's Filters and lists
-
     city = city_by_id(city_id)
     if city is None:
         return query.where(false())
