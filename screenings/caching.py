@@ -1095,9 +1095,8 @@ def wait_for_builds(timeout: float = 30) -> None:
 
 
 # A view's own answer for the front (`view.cached_answer`): (status, headers, body) or None.
-CachedAnswer = Callable[
-    [Request, Mapping[str, Any], str], tuple[int, list[tuple[str, str]], bytes] | None
-]
+Answer = tuple[int, list[tuple[str, str]], bytes]
+CachedAnswer = Callable[[Request, Mapping[str, Any], str], Answer | None]
 
 
 class CachedPagesFront:

@@ -5,40 +5,48 @@ from __future__ import annotations
 import hmac
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache, partial
+from typing import Any
 from urllib.parse import quote
 
 from flask import (
+    Request,
     Response,
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import LazyString, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import ETags
+from werkzeug.wrappers import Response as BaseResponse
 from werkzeug.wsgi import wrap_file
+from wtforms import Field
 
 from .. import LANGUAGES, caching, calendar, places, worldmap
-from ..caching import cached_page, screening_version
+from ..caching import Answer, cached_page, screening_version
 from ..extensions import csrf, limiter
 from ..forms import ConfirmForm
+from ..models import Film, Screening
 from ..places import countries
 from ..producer.auth import is_safe_next
 from ..services import DomainError, api, guests, listings, maps, near_alerts, nearby, visibility
 from ..services import feeds as feed_service
 from ..services import links as link_service
 from ..services import rsvps as rsvp_service
-from ..services.films import active_films, film_options
+from ..services.films import FilmOption, active_films, film_options
 from ..services.licences import find_licence, shows_place_publicly
+from ..services.visibility import Place
 from ..urls import external_url, public_domain
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
@@ -58,12 +66,12 @@ FEED_CACHE_CONTROL = "public, max-age=300"
 
 @bp.route("/")
 @cached_page(listings.listing_version)
-def home():
+def home() -> str:
     return render_template("public/home.html", films=active_films())
 
 
 @bp.route("/language")
-def language():
+def language() -> BaseResponse:
     """The language switcher: remember the choice for this browser, then go back."""
     form = LanguageForm(request.args, languages=LANGUAGES)
     # A bad return path (a tab in it, say) is dropped below; the language still counts.
@@ -75,7 +83,7 @@ def language():
 
 
 @bp.route("/privacy")
-def privacy():
+def privacy() -> str:
     """What is kept about whom, for how long, and whom to ask."""
     return render_template("public/privacy.html")
 
@@ -86,7 +94,7 @@ def rate_limit_links() -> str:
 
 @bp.route("/links", methods=["GET", "POST"])
 @limiter.limit(rate_limit_links, methods=["POST"])
-def my_links():
+def my_links() -> BaseResponse | tuple[str, int]:
     """ "E-mail me my links": the same answer whether or not the address holds any."""
     form = MyLinksForm()
     if form.validate_on_submit():
@@ -97,7 +105,7 @@ def my_links():
 
 
 @bp.route("/links/sent")
-def my_links_sent():
+def my_links_sent() -> str:
     return render_template("public/my_links_sent.html")
 
 
@@ -106,7 +114,7 @@ def rate_limit_licences() -> str:
 
 
 @bp.route("/licences")
-def licence_lookup():
+def licence_lookup() -> BaseResponse | tuple[str, int]:
     """The verification form: a typed number goes to its page, which reads it as typed."""
     form = LicenceLookupForm(request.args)
     if request.args and form.validate():
@@ -117,7 +125,7 @@ def licence_lookup():
 
 @bp.route("/licences/<number>")
 @limiter.limit(rate_limit_licences)
-def licence(number: str):
+def licence(number: str) -> str:
     """Public verification: is this licence valid? No personal contact data is shown.
 
     A miss (unknown number, wrong check symbol, garbage) is a plain 404 that makes the same
@@ -188,12 +196,12 @@ class Near:
     name), or the places it could be (shown as "did you mean", the field in error)."""
 
     city: places.City | None = None
-    redirect: Response | None = None
+    redirect: BaseResponse | None = None
     candidates: list[places.City] = field(default_factory=list)
     km: int = nearby.DEFAULT_KM
 
 
-def _town(field) -> tuple[places.City | None, list[places.City]]:
+def _town(field: Field) -> tuple[places.City | None, list[places.City]]:
     """The gazetteer city a field names (an id from a link or a typed name), or None with
     an error beside the field and the places it could be ("did you mean")."""
     text = field.data or ""
@@ -223,7 +231,8 @@ def _near(form: SearchForm, endpoint: str) -> Near:
     typed = not form.near.data.isdigit()
     city, candidates = _town(form.near)
     if city is not None and typed:
-        args = {k: v for k, v in request.args.items() if k != "page"}
+        # Any, as url_for's values: a dict of str would be checked against its _external flag.
+        args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
         args["near"] = str(city.id)
         return Near(redirect=redirect(url_for(endpoint, **args), code=303))
     return Near(city=city, candidates=candidates, km=km)
@@ -241,9 +250,13 @@ def _list_args(filters: listings.Filters, near: Near) -> dict[str, str]:
     return args
 
 
+# A page of a list: from a cursor, or by number near a town.
+AnyListPage = listings.ListPage | nearby.NearPage
+
+
 def _list_page(
-    filters: listings.Filters, near: Near, *, per_page: int, paged: bool = True, shown=False
-):
+    filters: listings.Filters, near: Near, *, per_page: int, paged: bool = True, shown: bool = False
+) -> AnyListPage:
     """The page a list's link asks for (the first unless `paged`): by number near a town
     (sorted by distance, in Python), else from the cursor of ``?after=`` or ``?before=``
     (400 for one no link wrote); `shown`: rows of what a page shows (listings.upcoming)."""
@@ -264,24 +277,35 @@ def _list_page(
         abort(400)
 
 
-def _list_items(page) -> list[listings.ListItem]:
+def _list_items(page: AnyListPage) -> list[listings.ListItem]:
     """A list page's screenings as the page shows them, in the visitor's language."""
-    return listings.list_items(page.items, _locale(), getattr(page, "distances", None))
+    return listings.list_items(page.items, _locale(), _distances(page))
 
 
-def _old_page_link(filters: listings.Filters, near: Near, endpoint: str, per_page: int):
+def _distances(page: AnyListPage) -> dict[int, float]:
+    """Each screening's distance in km on a page near a town (none on any other)."""
+    return page.distances if isinstance(page, nearby.NearPage) else {}
+
+
+def _old_page_link(
+    filters: listings.Filters, near: Near, endpoint: str, per_page: int
+) -> BaseResponse | None:
     """A ``?page=N`` link of a list not near a town (from before cursors): redirected to
     the cursor that page starts after now; None for any other link."""
     if near.city is not None or "page" not in request.args:
         return None
-    args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before")}
+    args: dict[str, Any] = {
+        k: v for k, v in request.args.items() if k not in ("page", "after", "before")
+    }
     cursor = listings.page_position(filters, _page_number(), per_page)
     if cursor is not None:
         args["after"] = cursor
     return redirect(url_for(endpoint, **args), code=303)
 
 
-def _pager(page, link: Callable[..., str], args: dict[str, str]) -> dict[str, str | None]:
+def _pager(
+    page: AnyListPage, link: Callable[..., str], args: dict[str, str]
+) -> dict[str, str | None]:
     """The links to the next and previous pages (None where there is none), filters kept."""
     return {
         "next": link(**page.next_args(), **args) if page.has_next else None,
@@ -290,7 +314,7 @@ def _pager(page, link: Callable[..., str], args: dict[str, str]) -> dict[str, st
 
 
 @lru_cache(maxsize=4096)
-def _suggestions(prefix: str, country: str, locale: str) -> tuple[dict, ...]:
+def _suggestions(prefix: str, country: str, locale: str) -> tuple[dict[str, int | str], ...]:
     return tuple(
         {"id": city.id, "label": city.label(locale)}
         for city in places.suggest_cities(prefix, country=country)
@@ -303,13 +327,13 @@ def rate_limit_places() -> str:
 
 @bp.route("/places")
 @limiter.limit(rate_limit_places)
-def place_suggestions():
+def place_suggestions() -> Response:
     """The "near" field's type-ahead: gazetteer towns starting with what was typed (JSON)."""
     form = PlaceQueryForm(request.args)
-    found = ()
+    found: tuple[dict[str, int | str], ...] = ()
     if form.validate():
         found = _suggestions(places.plain_name(form.q.data)[:60], browser_country(), _locale())
-    response = current_app.json.response({"places": list(found)})
+    response = jsonify({"places": list(found)})
     response.headers["Cache-Control"] = "public, max-age=86400"
     response.vary.update(("Accept-Language",))
     return response
@@ -317,7 +341,7 @@ def place_suggestions():
 
 @bp.route("/screenings")
 @cached_page(listings.listing_version)
-def upcoming():
+def upcoming() -> BaseResponse | tuple[str, int]:
     """Approved public screenings still to come, soonest first (or nearest a chosen town),
     filtered and paginated."""
     form, filters = _search_form()
@@ -345,7 +369,7 @@ def upcoming():
 
 @bp.route("/films/<slug>")
 @cached_page(listings.listing_version)
-def film(slug: str):
+def film(slug: str) -> str:
     """A film's page: what it is, its next screenings, and its feed to subscribe to."""
     film = _active_film(slug)
     page = listings.upcoming(listings.Filters(film=film.slug), shown=True)
@@ -358,7 +382,7 @@ def film(slug: str):
     )
 
 
-def _active_film(slug: str):
+def _active_film(slug: str) -> Film:
     film = next((f for f in active_films() if f.slug == slug), None)
     if film is None:
         abort(404)
@@ -369,11 +393,11 @@ def _active_film(slug: str):
 ALL_FEED_NAME = _l("Screenings")
 
 
-def _film_feed_name(film):
+def _film_feed_name(film: Film | FilmOption) -> LazyString:
     return _l("Screenings of %(title)s", title=film.title)
 
 
-def _country_feed_name(country: str):
+def _country_feed_name(country: str) -> LazyString:
     return _l("Screenings in %(country)s", country=country)
 
 
@@ -407,7 +431,7 @@ def subscribe_feeds(filters: listings.Filters, near: Near | None = None) -> list
 
 @bp.route("/map")
 @cached_page(maps.map_version)
-def world_map():
+def world_map() -> str:
     """The upcoming list on a world map: a dot per city, countries shaded, a table beside."""
     cities = maps.upcoming_by_city()
 
@@ -429,7 +453,7 @@ def world_map():
 
 @bp.route("/near-me", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms, methods=["POST"])
-def near_me():
+def near_me() -> BaseResponse | tuple[str, int]:
     """Ask for an e-mail when a screening is announced near a town (double opt-in)."""
     form = NearMeForm(
         request.form if request.method == "POST" else request.args,
@@ -452,14 +476,14 @@ def near_me():
 
 
 @bp.route("/near-me/sent")
-def near_me_sent():
+def near_me_sent() -> str:
     return render_template("public/near_me_sent.html")
 
 
 @bp.route("/near-me/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms)  # a lookup by secret: reading is limited too
 @private_page
-def near_me_confirm(token: str):
+def near_me_confirm(token: str) -> str:
     """The confirmation link: a button, so a mail scanner that opens links confirms nothing."""
     subscription = near_alerts.find_to_confirm(token)
     if subscription is None:
@@ -485,7 +509,7 @@ def near_me_confirm(token: str):
 @csrf.exempt  # RFC 8058: a mail client's one-click POST carries no token and no cookie
 @limiter.limit(rate_limit_forms)
 @private_page
-def near_me_unsubscribe(token: str):
+def near_me_unsubscribe(token: str) -> str:
     """One-click unsubscribe (List-Unsubscribe-Post): a POST ends that one subscription and
     nothing else; a GET shows the button. An unknown link is answered like a known one."""
     if request.method == "POST":
@@ -494,7 +518,7 @@ def near_me_unsubscribe(token: str):
     return render_template("public/near_me_unsubscribe.html", token=token)
 
 
-def _map_url(place) -> str | None:
+def _map_url(place: Place) -> str | None:
     """An OpenStreetMap link to the place; none where the street is for guests only."""
     if not place.is_complete:
         return None
@@ -515,7 +539,7 @@ def _map_url(place) -> str | None:
     return "https://www.openstreetmap.org/search?query=" + quote(address, safe="")
 
 
-def _screening_or_404(screening_id: int):
+def _screening_or_404(screening_id: int) -> Screening:
     screening = listings.public_screening(screening_id)
     if screening is None:
         abort(404)
@@ -525,7 +549,7 @@ def _screening_or_404(screening_id: int):
 @bp.route("/screenings/<int:screening_id>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms, methods=["POST"])
 @cached_page(screening_version)
-def screening(screening_id: int):
+def screening(screening_id: int) -> BaseResponse | tuple[str, int]:
     """A listed screening's public page with its RSVP form."""
     screening = _screening_or_404(screening_id)
     return _screening_page(
@@ -536,7 +560,7 @@ def screening(screening_id: int):
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms)  # a lookup by secret: reading is limited too
 @private_page
-def shared(token: str):
+def shared(token: str) -> BaseResponse | tuple[str, int]:
     """A private screening's page, behind the share link its organizer hands out."""
     screening = visibility.find_by_share_token(token)
     if screening is None or listings.public_screening_status(screening) is None:
@@ -544,7 +568,9 @@ def shared(token: str):
     return _screening_page(screening, url_for(".shared", token=token), shared=True)
 
 
-def _screening_page(screening, here: str, *, shared: bool):
+def _screening_page(
+    screening: Screening, here: str, *, shared: bool
+) -> BaseResponse | tuple[str, int]:
     """The screening page and its RSVP form; the street only where the public may know it."""
     open_for_rsvps = rsvp_service.accepts_rsvps(screening)
     form = RsvpForm(
@@ -616,7 +642,7 @@ def _flash_rsvp(email: str, *, approves: bool) -> None:
 
 
 @bp.route("/screenings/<int:screening_id>.ics")
-def screening_ics(screening_id: int):
+def screening_ics(screening_id: int) -> Response:
     """The screening as a downloadable calendar file (PUBLISH: no attendees, no organizer).
 
     Cached, and its ETag taken, under the screening's own version (caching.py): any change
@@ -645,7 +671,9 @@ def screening_ics(screening_id: int):
     return Response(body, status, headers)
 
 
-def _cached_ics(screening_id: int, locale: str, version: tuple, if_none_match):
+def _cached_ics(
+    screening_id: int, locale: str, version: tuple, if_none_match: ETags
+) -> Answer | None:
     """A screening's .ics as the cache can answer it: 304 if the client has this version,
     else the stored file; None if it must be built. Also what caching.CachedPagesFront
     answers a visitor without a cookie with (cached_ics below)."""
@@ -670,7 +698,7 @@ def _ics_etag(screening_id: int, locale: str, version: tuple) -> str:
 _ICS_HEADERS = (("Cache-Control", FEED_CACHE_CONTROL), ("Vary", "Accept-Language"))
 
 
-def _ics_answer(screening_id: int, locale: str, version: tuple, body: bytes):
+def _ics_answer(screening_id: int, locale: str, version: tuple, body: bytes) -> Answer:
     return (
         200,
         [
@@ -683,7 +711,7 @@ def _ics_answer(screening_id: int, locale: str, version: tuple, body: bytes):
     )
 
 
-def cached_ics(front_request, view_args: dict, locale: str):
+def cached_ics(front_request: Request, view_args: Mapping[str, Any], locale: str) -> Answer | None:
     """caching.CachedPagesFront's answer for a screening's .ics (see _cached_ics)."""
     version = screening_version(view_args["screening_id"])
     if version is None:
@@ -703,12 +731,12 @@ def _feed_response(
     filters: listings.Filters,
     *,
     include_private: bool = False,
-):
+) -> BaseResponse:
     """A calendar feed as last built (services/feeds.py), answering conditional requests
     without fetching its body. `name` is its title, in the visitor's language."""
     localized_key = f"{key}-{get_locale()}"
     # The gzipped body is another representation, so it has its own (strong) ETag.
-    gzipped = "gzip" in request.accept_encodings
+    gzipped = _accepts_gzip(request)
     suffix = "-gz" if gzipped else ""
     cache_control = "private, no-cache" if include_private else FEED_CACHE_CONTROL
     try:
@@ -724,7 +752,7 @@ def _feed_response(
     etag = feed.etag + suffix
     if not feed.has_body:
         # The busiest answer a feed gives (every subscribed calendar, every few minutes).
-        response = Response(status=304)
+        response: BaseResponse = Response(status=304)
     elif gzipped:
         response = _gzipped_feed(feed)
     else:
@@ -749,6 +777,13 @@ def _feed_response(
     return response
 
 
+def _accepts_gzip(client: Request) -> bool:
+    """Whether the client takes the gzipped feed (gzip or * in Accept-Encoding)."""
+    # Werkzeug's Accept is a list of (value, quality) pairs whose `in` takes a value: mypy
+    # compares the value with the pairs and calls it a check that can never be true.
+    return "gzip" in client.accept_encodings  # type: ignore[comparison-overlap]
+
+
 def _gzipped_feed(feed: caching.Built) -> Response:
     """The build's gzipped bytes as they are kept: from memory, or streamed from its file
     (by the server's file wrapper, sendfile under gunicorn; else a piece at a time, the file
@@ -767,13 +802,13 @@ def _gzipped_feed(feed: caching.Built) -> Response:
     return response
 
 
-def _cached_feed_304(key: str, front_request, locale: str):
+def _cached_feed_304(key: str, front_request: Request, locale: str) -> Answer | None:
     """A public feed's 304 as _feed_response gives it, for caching.CachedPagesFront: only
     when the client has the build made at the feeds' version now (a stale build, one not
     built yet, anything else: None, and Flask answers, rebuilding as it does)."""
     if not front_request.if_none_match:
         return None
-    suffix = "-gz" if "gzip" in front_request.accept_encodings else ""
+    suffix = "-gz" if _accepts_gzip(front_request) else ""
     name_stored, version = feed_service.feed_state(f"{key}-{locale}")
     found = caching.built_meta(name_stored)
     if (
@@ -787,7 +822,7 @@ def _cached_feed_304(key: str, front_request, locale: str):
 
 
 @bp.route("/calendar.ics")
-def feed_all():
+def feed_all() -> BaseResponse:
     """Every upcoming public screening, to subscribe to (webcal://…/calendar.ics)."""
     return _feed_response("screenings", ALL_FEED_NAME, listings.Filters())
 
@@ -797,7 +832,9 @@ feed_all.cached_answer = (  # type: ignore[attr-defined]
 )
 
 
-def _cached_film_feed_304(front_request, view_args: dict, locale: str):
+def _cached_film_feed_304(
+    front_request: Request, view_args: Mapping[str, Any], locale: str
+) -> Answer | None:
     """The film feed's 304 from the front, for an active film only (as _active_film)."""
     slug = view_args["slug"]
     if not any(option.slug == slug for option in film_options()):
@@ -805,7 +842,9 @@ def _cached_film_feed_304(front_request, view_args: dict, locale: str):
     return _cached_feed_304(f"film-{slug}", front_request, locale)
 
 
-def _cached_country_feed_304(front_request, view_args: dict, locale: str):
+def _cached_country_feed_304(
+    front_request: Request, view_args: Mapping[str, Any], locale: str
+) -> Answer | None:
     """The country feed's 304 from the front, for a country feed_country serves."""
     code = view_args["code"].upper()
     if code not in dict(countries(locale)):
@@ -814,7 +853,7 @@ def _cached_country_feed_304(front_request, view_args: dict, locale: str):
 
 
 @bp.route("/films/<slug>/calendar.ics")
-def feed_film(slug: str):
+def feed_film(slug: str) -> BaseResponse:
     film = _active_film(slug)
     return _feed_response(
         f"film-{film.slug}",
@@ -824,7 +863,7 @@ def feed_film(slug: str):
 
 
 @bp.route("/countries/<code>/calendar.ics")
-def feed_country(code: str):
+def feed_country(code: str) -> BaseResponse:
     names = dict(countries(str(get_locale() or "en")))
     code = code.upper()
     if code not in names:
@@ -853,7 +892,7 @@ def near_feeds(city: places.City, km: int) -> list[dict[str, str]]:
 
 
 @bp.route("/near/<int:city_id>/<int:km>/calendar.ics")
-def feed_near(city_id: int, km: int):
+def feed_near(city_id: int, km: int) -> BaseResponse:
     """Listed screenings within `km` of a town, to subscribe to: served for each town and
     radius a confirmed near-me subscriber chose (near_alerts.offered_feeds), 404 otherwise."""
     city = near_alerts.offered_town(city_id, km)
@@ -867,7 +906,7 @@ def feed_near(city_id: int, km: int):
 
 
 @bp.route("/feeds/producer/<token>.ics")
-def feed_producer(token: str):
+def feed_producer(token: str) -> BaseResponse:
     """The producer's private feed (secret URL): private screenings included."""
     secret = current_app.config.get("PRODUCER_FEED_TOKEN") or ""
     if len(secret) < 16 or not hmac.compare_digest(token.encode(), secret.encode()):
@@ -883,7 +922,7 @@ def feed_producer(token: str):
 
 
 @bp.route("/api/screenings")
-def api_screenings():
+def api_screenings() -> BaseResponse:
     """Upcoming public screenings as JSON, for the film's website: CORS-readable and cacheable.
     With ``near=<town>`` (and ``km``) nearest first, each with its ``distance_km``."""
     form, filters = _search_form()
@@ -891,7 +930,7 @@ def api_screenings():
     if near.redirect is not None:
         return near.redirect
     if form.near.errors or form.km.errors:
-        response = current_app.json.response(
+        response = jsonify(
             {
                 "errors": {name: list(form[name].errors) for name in ("near", "km")},
                 "did_you_mean": [
@@ -912,15 +951,15 @@ def api_screenings():
         partial(external_url, "public.api_screenings", per_page=page.per_page),
         _list_args(filters, near),
     )
-    distances = getattr(page, "distances", {})
+    distances = _distances(page)
 
-    def item(screening) -> dict:
+    def item(screening: Screening) -> dict[str, object]:
         found = api.as_json(screening)
         if screening.id in distances:
             found["distance_km"] = round(distances[screening.id])
         return found
 
-    response = current_app.json.response(
+    response = jsonify(
         {
             "screenings": [item(s) for s in page.items],
             "per_page": page.per_page,
@@ -939,7 +978,7 @@ EMBED_CSP = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-anc
 
 @bp.route("/embed")
 @cached_page(listings.listing_version)
-def embed():
+def embed() -> BaseResponse:
     """A compact 'screenings near you' list meant for an <iframe> on another site; a partner
     shows its own region with ``?near=<town>``."""
     form, filters = _search_form()
