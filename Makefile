@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app screenings
 
-.PHONY: run test browser judges imap lint lock coverage bench clean translations
+.PHONY: run test browser judges imap wrk lint lock coverage bench clean translations
 
 # Installs take the pinned set in requirements/ (compiled from pyproject.toml's ranges by
 # `make lock`), then the project itself without resolving again; `pip check` fails the install
@@ -85,8 +85,18 @@ imap:
 	      || echo "dovecot could not be installed: the mail poll tests will be skipped"; \
 	  else echo "dovecot-imapd not installed and not root: the mail poll tests will be skipped"; fi; }
 
+# wrk, the HTTP load generator the benchmark drives (tests/test_bench_smoke.py runs it tiny);
+# without it those tests skip and say why.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's wrk for the benchmark smoke tests…"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+	      || echo "wrk could not be installed: the benchmark smoke tests will be skipped"; \
+	  else echo "wrk not installed and not root: the benchmark smoke tests will be skipped"; fi; }
+
 # On every core (pytest-xdist): each worker has its own database, SMTP server and browser.
-test: $(VENV)/.installed-dev browser judges imap
+test: $(VENV)/.installed-dev browser judges imap wrk
 	$(BIN)/pytest -n auto
 
 lint: $(VENV)/.installed-dev
@@ -97,7 +107,7 @@ lint: $(VENV)/.installed-dev
 # The whole suite under coverage.py, branches included; fails under the floor that
 # pyproject.toml's [tool.coverage.report] fail_under sets (README.md, "Gates"). Not part of
 # `make test`: it costs time on every run.
-coverage: $(VENV)/.installed-dev browser judges imap
+coverage: $(VENV)/.installed-dev browser judges imap wrk
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report
