@@ -385,6 +385,32 @@ def test_a_served_feed_stays_out_of_the_workers_memory(app, client, db):
     assert client.get("/calendar.ics", headers=again).status_code == 304
 
 
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip", True),
+        ("*", True),
+        ("br, gzip;q=0.5", True),
+        ("gzip;q=0, identity", False),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("", False),
+    ],
+)
+def test_the_feed_is_gzipped_only_for_a_client_that_takes_gzip(
+    client, db, accept_encoding, gzipped
+):
+    """Accept-Encoding's qualities count: `gzip;q=0` refuses gzip (RFC 9110 12.5.3), so that
+    client gets the plain calendar, as does one that names no encoding."""
+    make_screening(venue_name="Old Hall")
+    response = client.get("/calendar.ics", headers={"Accept-Encoding": accept_encoding})
+    assert response.status_code == 200
+    assert (response.headers.get("Content-Encoding") == "gzip") is gzipped
+    body = response.get_data()
+    assert body.startswith(b"\x1f\x8b") is gzipped
+    assert b"Old Hall" in (zlib.decompress(body, wbits=31) if gzipped else body)
+
+
 def test_a_feed_file_is_replaced_whole_and_old_ones_are_removed(app, client, db, monkeypatch):
     """One body per feed on disk however often it changes; a file unused for
     FEED_KEEP_SECONDS (a feed no longer asked for, a name a withdrawal retired) goes."""

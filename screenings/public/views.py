@@ -778,10 +778,9 @@ def _feed_response(
 
 
 def _accepts_gzip(client: Request) -> bool:
-    """Whether the client takes the gzipped feed (gzip or * in Accept-Encoding)."""
-    # Werkzeug's Accept is a list of (value, quality) pairs whose `in` takes a value: mypy
-    # compares the value with the pairs and calls it a check that can never be true.
-    return "gzip" in client.accept_encodings  # type: ignore[comparison-overlap]
+    """Whether the client takes the gzipped feed: gzip or * in Accept-Encoding with a quality
+    above 0 (`gzip;q=0` refuses it)."""
+    return client.accept_encodings.quality("gzip") > 0
 
 
 def _gzipped_feed(feed: caching.Built) -> Response:
