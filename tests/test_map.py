@@ -8,16 +8,15 @@ import xml.etree.ElementTree as ET
 from html import unescape
 
 import pytest
-from sqlalchemy import update
 
 from screenings import caching, worldmap
 from screenings.demo import generate
 from screenings.models import Screening, ScreeningReport
-from screenings.services import maps, observances, rsvps
+from screenings.services import maps, observances
 
 from . import producer_helpers
-from .factories import make_screening
-from .producer_helpers import count_queries, make_past
+from .factories import RsvpFactory, ScreeningFactory, start_day
+from .producer_helpers import count_queries
 
 producer = producer_helpers.producer  # the fixture, logged in on `client`
 
@@ -33,13 +32,10 @@ STREETS = {
 }
 
 
-def _place(screening: Screening, db) -> None:
-    """Give the screening its street's coordinates (the booking form does not ask for them)."""
-    lat, lon = STREETS[screening.city]
-    db.session.execute(
-        update(Screening).where(Screening.id == screening.id).values(latitude=lat, longitude=lon)
-    )
-    db.session.commit()
+def _placed(**values) -> Screening:
+    """A screening at its street's coordinates (the booking form does not ask for them)."""
+    latitude, longitude = STREETS[values["city"]]
+    return ScreeningFactory(latitude=latitude, longitude=longitude, **values)
 
 
 def _map(html: str) -> ET.Element:
@@ -65,20 +61,13 @@ def _dots(svg: ET.Element) -> dict[str, tuple[float, float, str]]:
 def canada(db):
     """Two public screenings in Toronto, a guests-only one in Montréal and one in a town the
     gazetteer does not know, and a private one in Ottawa: each with its street's coordinates."""
-    screenings = [
-        make_screening(city="Toronto", visibility="public"),
-        make_screening(city="Toronto", visibility="public", venue_name="Second Hall"),
-        make_screening(
-            city="Montréal", region="Québec", timezone="America/Toronto", visibility="guests"
-        ),
-        make_screening(
-            city="Tiny Creek", region="BC", timezone="America/Vancouver", visibility="guests"
-        ),
-        make_screening(city="Ottawa", visibility="private"),
+    return [
+        _placed(city="Toronto", visibility="public"),
+        _placed(city="Toronto", visibility="public", venue_name="Second Hall"),
+        _placed(city="Montréal", region="Québec", timezone="America/Toronto", visibility="guests"),
+        _placed(city="Tiny Creek", region="BC", timezone="America/Vancouver", visibility="guests"),
+        _placed(city="Ottawa", visibility="private"),
     ]
-    for screening in screenings:
-        _place(screening, db)
-    return screenings
 
 
 def test_the_maps_svg_has_a_dot_for_each_city_and_none_at_a_guests_only_or_private_street(
@@ -134,13 +123,11 @@ def _cached(client) -> bool:
     return len(statements) == 1  # the version read alone
 
 
-def test_the_map_is_cached_and_follows_each_change_of_a_listing_but_not_seats(
-    client, db, canada, smtp
-):
+def test_the_map_is_cached_and_follows_each_change_of_a_listing_but_not_seats(client, db, canada):
     caching.clear()
     assert "Ottawa: 1 screening" not in _dots(_map(client.get("/map").get_data(as_text=True)))
     assert _cached(client)
-    rsvps.rsvp(canada[0], name="Ada", email="ada@example.org", party_size=2, consent=True)
+    RsvpFactory(screening=canada[0], party_size=2)
     assert _cached(client), "a seat taken changes nothing the map shows"
     canada[1].city = "Hamilton"
     db.session.commit()
@@ -157,36 +144,40 @@ def test_the_map_is_cached_and_follows_each_change_of_a_listing_but_not_seats(
 
 
 def test_a_public_screening_in_a_town_the_gazetteer_lacks_stands_on_its_public_venues(client, db):
-    public = make_screening(city="Tiny Creek", timezone="America/Vancouver", visibility="public")
-    _place(public, db)
-    guests = make_screening(city="Tiny Creek", timezone="America/Vancouver", visibility="guests")
-    db.session.execute(
-        update(Screening).where(Screening.id == guests.id).values(latitude=10.0, longitude=10.0)
+    _placed(city="Tiny Creek", timezone="America/Vancouver", visibility="public")
+    ScreeningFactory(
+        city="Tiny Creek",
+        timezone="America/Vancouver",
+        visibility="guests",
+        latitude=10.0,
+        longitude=10.0,
     )
-    db.session.commit()
     [city] = maps.upcoming_by_city()
     assert (city.count, city.latitude, city.longitude) == (2, *STREETS["Tiny Creek"])
 
 
 def test_cities_typed_differently_are_one_dot(client, db):
-    make_screening(city="Toronto")
-    make_screening(city="  toronto ")
+    ScreeningFactory(city="Toronto")
+    ScreeningFactory(city="  toronto ")
     [city] = maps.upcoming_by_city()
     assert (city.city, city.count) == ("Toronto", 2)
 
 
 def test_the_producers_reach_map_has_every_past_screening_at_city_level(client, db, producer):
+    two_days_ago = start_day(-2)
     past = [
-        make_screening(city="Toronto", visibility="public"),
-        make_screening(city="Montréal", timezone="America/Toronto", visibility="guests"),
-        make_screening(city="Ottawa", visibility="private"),
+        _placed(city="Toronto", visibility="public", start_date=two_days_ago),
+        _placed(
+            city="Montréal",
+            timezone="America/Toronto",
+            visibility="guests",
+            start_date=two_days_ago,
+        ),
+        _placed(city="Ottawa", visibility="private", start_date=two_days_ago),
     ]
-    for screening in past:
-        _place(screening, db)
-        make_past(screening)
     db.session.add(ScreeningReport(screening_id=past[2].id, actual_attendance=37))
     db.session.commit()
-    make_screening(city="Tiny Creek", timezone="America/Vancouver")  # still to come: not here
+    ScreeningFactory(city="Tiny Creek", timezone="America/Vancouver")  # still to come: not here
 
     html = client.get("/producer/reach").get_data(as_text=True)
     dots = _dots(_map(html))
@@ -205,8 +196,8 @@ def test_the_producers_reach_map_has_every_past_screening_at_city_level(client, 
 
 
 def test_a_dot_links_to_its_citys_list_whatever_letters_its_name_starts_with(client, db):
-    make_screening(city="Örebro", country="SE", region="", timezone="Europe/Stockholm")
-    make_screening(city="Zürich", country="CH", region="", timezone="Europe/Zurich")
+    ScreeningFactory(city="Örebro", country="SE", region="", timezone="Europe/Stockholm")
+    ScreeningFactory(city="Zürich", country="CH", region="", timezone="Europe/Zurich")
     dots = _dots(_map(client.get("/map").get_data(as_text=True)))
     for city in ("Örebro", "Zürich"):
         _x, _y, href = dots[f"{city}: 1 screening"]

@@ -13,7 +13,7 @@ from screenings.models import NearbySubscription, Screening, utcnow
 from screenings.security import hash_token
 
 from .conftest import submit
-from .factories import make_screening
+from .factories import ScreeningFactory
 
 # Gazetteer ids (GeoNames) of the towns the tests use.
 LYON = places.find_cities("Lyon", country="FR")[0]
@@ -31,7 +31,7 @@ def _french(city: str, **overrides) -> Screening:
         "organization_type": "community_group",
     }
     values.update(overrides)
-    return make_screening(**values)
+    return ScreeningFactory(**values)
 
 
 def _titles_in_order(html: str) -> list[str]:
