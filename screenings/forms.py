@@ -8,13 +8,45 @@ from email_validator import EmailNotValidError, validate_email
 from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from markupsafe import Markup
-from wtforms import SelectChoice, SelectField, StringField, TextAreaField
+from markupsafe import Markup, escape
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField, widgets
 from wtforms.fields.choices import Choice
 from wtforms.validators import ValidationError
 from wtforms.widgets import Select
+from wtforms.widgets import core as widgets_core
 
 from .safetext import text_problem
+
+
+def html_params(**kwargs) -> Markup:
+    """WTForms' html_params, the same markup for the same attributes, built as one string.
+
+    WTForms escapes each attribute into a Markup.format of its own (two thirds of an RSVP
+    form's render, half a millisecond a page); this escapes each key and value once, with
+    the same escape, the same sort and the same quoting (a value's '"' as &quot;)."""
+    parts: list[str] = []
+    for key, value in sorted(kwargs.items()):
+        if value is False:
+            continue
+        name = escape(widgets_core.clean_key(key))
+        if value is True:
+            parts.append(name)
+        else:
+            quoted = str(escape(value)).replace('"', "&quot;")
+            parts.append(f'{name}="{quoted}"')
+    return Markup(" ".join(parts))  # noqa: S704 -- each key and value escaped above
+
+
+WTFORMS_HTML_PARAMS = widgets_core.html_params
+
+
+def install_html_params() -> None:
+    """Every widget and label renders its attributes with html_params above: the widgets'
+    own staticmethod, and the module name that Label, Select and TextArea call."""
+    for holder in (widgets_core.Input, widgets_core.Button):
+        holder.html_params = staticmethod(html_params)
+    widgets_core.html_params = html_params
+    widgets.html_params = html_params
 
 
 class SafeForm(FlaskForm):

@@ -27,6 +27,7 @@ from .formatting import (
     plural_samples,
     readable_changes,
 )
+from .forms import install_html_params
 from .identity import producer_identity
 from .places import country_zones, main_zones, zone_aliases
 from .services import DomainError
@@ -200,6 +201,7 @@ def register_template_helpers(app: Flask) -> None:
         film_text=lambda film, name: film.text_in(name, str(get_locale() or "en")),
     )
     install_template_gettext(app)
+    install_html_params()
     app.add_template_filter(plain_delivery_error, "plain_delivery_error")
     app.add_template_filter(format_datetime, "format_datetime")
     app.add_template_filter(format_date, "format_date")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask_babel import lazy_gettext as _lazy
+from markupsafe import Markup
 
 from screenings.services import nearby
 from screenings.services.bookings import cancel_booking
@@ -187,6 +189,44 @@ def test_the_list_renders_its_option_lists_without_walking_them(client, db, monk
     for url in ("/screenings", "/screenings?country=FR&km=25", "/embed"):
         assert client.get(url).status_code == 200
     assert walked == ["km", "km", "km"]
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"id": "name", "name": "name", "type": "text", "value": ""},
+        {"value": "say \"hi\" & <b>bye</b> 'now'", "class_": "a b", "for_": "x"},
+        {"value": Markup('a "quoted" <i>markup</i>'), "title": Markup("&amp;")},
+        {"checked": True, "disabled": False, "required": True, "readonly": None},
+        {"data_x_y": 1, "aria_described_by": "n-hint n-error", "min": 0, "max": 10},
+        {"placeholder": "מרכז «קהילתי»", "maxlength": 200, "dir": "auto", "step": 0.5},
+        {"label": _lazy("Your name"), "value": 3, "z": "", "a": "last first"},
+        {},
+    ],
+)
+def test_html_params_writes_what_wtforms_writes(app, attributes):
+    """forms.html_params (installed for every widget and label) gives WTForms' own markup:
+    the same sort, escape and quoting, a Markup."""
+    from screenings.forms import WTFORMS_HTML_PARAMS, html_params
+
+    with app.test_request_context():
+        ours, theirs = html_params(**attributes), WTFORMS_HTML_PARAMS(**attributes)
+    assert ours == theirs
+    assert isinstance(ours, Markup)
+
+
+def test_every_widget_and_label_renders_its_attributes_with_ours(app):
+    """The app's factory installs forms.html_params where WTForms' widgets, labels and
+    selects look theirs up."""
+    from wtforms import widgets
+    from wtforms.widgets import core
+
+    from screenings.forms import html_params
+
+    assert core.Input.html_params is html_params
+    assert core.Button.html_params is html_params
+    assert core.html_params is html_params
+    assert widgets.html_params is html_params
 
 
 @pytest.mark.parametrize("cached", [True, False])
