@@ -862,6 +862,7 @@ class Builds(Protocol[_Held]):
     def meta(self, name: str) -> dict | None: ...
     def with_body(self, name: str, meta: Built) -> Built | None: ...
     def keep(self, name: str, built: Built) -> None: ...
+    def keep_same(self, name: str, built: Built, source: str) -> bool: ...
     def lock(self, name: str) -> _Held | None: ...
     def unlock(self, held: _Held) -> None: ...
     def clear(self) -> None: ...
@@ -890,6 +891,15 @@ class StoredBuilds:
         ttl = current_app.config["FEED_KEEP_SECONDS"]
         self.store.set(cache_key("built-body", name, built.etag), built.read(), ttl)
         self.store.set(cache_key("built", name), json.dumps(built.meta()).encode(), ttl)
+
+    def keep_same(self, name: str, built: Built, source: str) -> bool:
+        """Store `built`'s note with the body kept under `source` for its ETag (its lifetime
+        renewed); False if that body is gone."""
+        body = self.store.get(cache_key("built-body", source, built.etag))
+        if body is None:
+            return False
+        self.keep(name, Built(body, built.etag, built.version, built.last_modified))
+        return True
 
     def lock(self, name: str) -> str | None:
         key = cache_key("lock", name)
@@ -947,6 +957,25 @@ class BuiltFiles:
         self._write(f"{stem}.json", json.dumps(built.meta()).encode())
         self._sweep(stem, body)
 
+    def keep_same(self, name: str, built: Built, source: str) -> bool:
+        """Write `built`'s note, its body the file kept under `source` for its ETag (linked
+        under `name`'s if that is another, its time renewed so no sweep takes it); False if
+        that file is gone."""
+        body = self.folder / f"{self._stem(name)}.{built.etag}.gz"
+        kept = self.folder / f"{self._stem(source)}.{built.etag}.gz"
+        try:
+            if kept == body:
+                os.utime(kept)
+            else:
+                temporary = self.folder / f".{secrets.token_hex(8)}.tmp"
+                os.link(kept, temporary)
+                os.replace(temporary, body)
+                os.utime(body)
+        except FileNotFoundError:
+            return False
+        self._write(f"{self._stem(name)}.json", json.dumps(built.meta()).encode())
+        return True
+
     def _write(self, file_name: str, data: bytes) -> None:
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
         try:
@@ -958,15 +987,18 @@ class BuiltFiles:
             raise
 
     def _sweep(self, stem: str, current: str) -> None:
-        """Remove the artefact's other bodies and every file unused for FEED_KEEP_SECONDS."""
+        """Remove the artefact's other bodies and every file unused for FEED_KEEP_SECONDS
+        (one scandir: its entries' names need no stat, and a pass keeps a few builds)."""
         oldest = time.time() - current_app.config["FEED_KEEP_SECONDS"]
-        for path in self.folder.iterdir():
-            try:
-                old_body = path.name.startswith(f"{stem}.") and path.suffix == ".gz"
-                if (old_body and path.name != current) or path.stat().st_mtime < oldest:
-                    path.unlink(missing_ok=True)
-            except FileNotFoundError:
-                continue
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    old_body = name.startswith(f"{stem}.") and name.endswith(".gz")
+                    if (old_body and name != current) or entry.stat().st_mtime < oldest:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
 
     def lock(self, name: str) -> int | None:
         handle = os.open(self.folder / f"{self._stem(name)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -1050,6 +1082,20 @@ def built_meta(name: str) -> Built | None:
     """The stored build's ETag, version and Last-Modified, without its body."""
     meta = builds().meta(name)
     return None if meta is None else Built.from_meta(meta)
+
+
+def keep_unchanged(name: str, built: Built, source: str | None = None) -> bool | None:
+    """Store `built`'s note (a newer version, the same ETag) under `name`, its body the one
+    already kept under `source` (`name` by default: the body of a build whose bytes would
+    not change is neither rebuilt nor written again). True if kept; False if that body is
+    gone (build it); None if another worker holds the artefact's lock."""
+    held = builds().lock(name)
+    if held is None:
+        return None
+    try:
+        return builds().keep_same(name, built, source or name)
+    finally:
+        builds().unlock(held)
 
 
 def keep_built(name: str, built: Built) -> None:

@@ -20,7 +20,7 @@ from .extensions import app_object, db
 from .jobs import send_near_me_alerts, send_producer_digests
 from .outbox import deliver_pending
 from .services import DomainError
-from .services.feeds import build_stale_feeds
+from .services.feeds import FeedPasses
 from .services.films import seed_catalogue
 from .services.inbound import imap_configured, lmtp_server, poll_mailbox, receive_message
 from .services.producers import create_producer, producer_count
@@ -36,9 +36,10 @@ def feeds_build(watch: float) -> None:
     """Build every feed, in every language, that a change has made stale (or never built).
     With --watch, a line after the first pass and after each pass that built a feed."""
     first = True
+    passes = FeedPasses()  # one for the run: it remembers what the last pass stored
     while True:
         started = time.monotonic()
-        built = build_stale_feeds()
+        built = passes.run()
         if first or built or not watch:
             click.echo(f"{built} feeds built in {time.monotonic() - started:.1f} s.")
         if not watch:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from screenings import caching, calendar, create_app
+from screenings import LANGUAGES, caching, calendar, create_app
 from screenings.extensions import db as other_db
 from screenings.services import feeds as feed_service
 from screenings.services.listings import Filters
@@ -687,6 +687,109 @@ def test_a_full_build_reads_the_screenings_once_for_every_feed(db):
     many, reads_many = _full_build()
     assert many >= few + 3 * 7  # three countries, two films, two towns' feeds, each language
     assert reads_many == reads  # not one more read per feed
+    _built_alone_equal_the_full_build()
+
+
+def _listings() -> dict[str, set[int]]:
+    """The ids each feed the site serves lists, by its key, as its filters select them in
+    SQL (as the lists do)."""
+    from screenings.extensions import db
+    from screenings.models import Screening
+    from screenings.services.feeds import FeedRows
+
+    listed = {}
+    for key, _title, filters, private in feed_service.every_feed(FeedRows.read()):
+        query = filters.apply(feed_service._feed_rows(include_private=private))
+        listed[key] = set(db.session.scalars(query.with_only_columns(Screening.id)))
+    return listed
+
+
+def _stored_etags() -> dict[str, str]:
+    """The ETag of each feed's build stored now, by its name."""
+    from screenings.services.feeds import FeedRows
+
+    feed_rows, etags = FeedRows.read(), {}
+    for language in LANGUAGES:
+        for key, *_ in feed_service.every_feed(feed_rows):
+            meta = caching.built_meta(feed_rows.stored_name(f"{key}-{language}"))
+            etags[f"{key}-{language}"] = meta.etag if meta else ""
+    return etags
+
+
+def _move(screening, db) -> None:
+    screening.country, screening.city, screening.timezone = "FR", "Lyon", "Europe/Paris"
+    screening.film_id = _another_film(db, "second-film")
+
+
+def _delete(screening, db) -> None:
+    """The screening and every row that points at it, gone."""
+    from sqlalchemy import delete
+
+    from screenings.models import Screening
+
+    for table in reversed(db.metadata.sorted_tables):
+        for key in table.foreign_keys:
+            if key.column.table.name == "screenings" and table.name != "screenings":
+                db.session.execute(table.delete().where(key.parent == screening.id))
+    db.session.execute(delete(Screening).where(Screening.id == screening.id))
+
+
+def _make_private(screening, _db) -> None:
+    screening.visibility, screening.is_public = "private", False
+
+
+CHANGES = {
+    "a venue renamed": lambda screening, _db: setattr(screening, "venue_name", "Changed Hall"),
+    "moved to another country and film": _move,
+    "made private": _make_private,
+    "deleted": _delete,
+}
+
+
+@pytest.mark.config(PRODUCER_FEED_TOKEN=TOKEN)
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_pass_after_a_change_builds_the_feeds_that_list_it_and_no_other(db, monkeypatch, change):
+    """One screening's change: the next pass builds, in every language, exactly the feeds
+    that list it before or after the change (by SQL); each stored feed equals its build
+    from scratch; every other keeps its build and ETag, also after a withdrawal (made
+    private, deleted: the names builds are stored under change)."""
+    from screenings import places
+
+    toronto = places.find_cities("Toronto", country="CA")[0]
+    berlin = places.find_cities("Berlin", country="DE")[0]
+    changed = make_screening(venue_name="Old Hall")
+    make_screening()  # Toronto too: its country's, film's and near-me feeds stay
+    make_screening(country="FR", city="Paris", timezone="Europe/Paris")
+    make_screening(country="DE", city="Berlin", timezone="Europe/Berlin")
+    make_screening(country="JP", city="Osaka", timezone="Asia/Tokyo")
+    make_screening(is_public=False, country="FR", city="Villeurbanne", timezone="Europe/Paris")
+    _subscribe_near(db, toronto, 50)
+    _subscribe_near(db, berlin, 50)
+    passes = feed_service.FeedPasses()
+    passes.run()
+    before, etags = _listings(), _stored_etags()
+
+    changed_id = changed.id
+    CHANGES[change](changed, db)
+    db.session.commit()
+    after = _listings()
+    touched = {
+        key
+        for key in before.keys() | after.keys()
+        if changed_id in before.get(key, set()) | after.get(key, set())
+    }
+    assert {"screenings", "producer", "country-ca", f"near-{toronto.id}-50"} <= touched
+    assert not touched & {"country-de", "country-jp", f"near-{berlin.id}-50"}, touched
+    if change.startswith("moved"):
+        assert {"country-fr", "film-the-killing-roads", "film-second-film"} <= touched
+    builds = _count_builds(monkeypatch)
+    assert passes.run() == len(builds)
+    assert sorted(builds) == sorted(f"{key}-{lang}" for key in touched for lang in LANGUAGES)
+    now = _stored_etags()
+    for name, etag in now.items():
+        if name.rsplit("-", 1)[0] not in touched:
+            assert etag == etags[name], name
+    assert passes.unchanged == len([name for name in now if name not in builds])
     _built_alone_equal_the_full_build()
 
 

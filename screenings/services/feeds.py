@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
 from typing import Any, BinaryIO
@@ -250,6 +250,12 @@ _FEED_KEY_COLUMNS = (
     Screening.public_longitude,
 )
 _MISSES_PER_QUERY = 500
+# A feed's rows, and the same by country and by film (FeedRows._grouped).
+_Groups = tuple[
+    Sequence[Row[*tuple[Any, ...]]],
+    dict[str, list[Row[*tuple[Any, ...]]]],
+    dict[int, list[Row[*tuple[Any, ...]]]],
+]
 
 
 @dataclass
@@ -265,6 +271,11 @@ class FeedRows:
     films: dict[int, tuple[int, _Film]]
     film_ids: dict[str, int]  # by slug
     rows: Sequence[Row[*tuple[Any, ...]]]
+    _cuts: dict[tuple, Sequence[Row[*tuple[Any, ...]]]] = field(default_factory=dict)
+    _groups: dict[bool, _Groups] = field(default_factory=dict)
+    _contents: dict[int, tuple[Sequence[Row[*tuple[Any, ...]]], bytes]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def read(cls) -> FeedRows:
@@ -296,10 +307,26 @@ class FeedRows:
         return sorted({row.country for row in self.rows if row.is_public})
 
     def select(self, filters: Filters, *, include_private: bool) -> Sequence[Row[*tuple[Any, ...]]]:
-        """The rows of one feed: what `filters.apply` on the feed's query selects, in order."""
+        """The rows of one feed: what `filters.apply` on the feed's query selects, in order
+        (cut once per run and filters: a feed's languages share it)."""
         if filters.city:
             raise ValueError("feeds are not narrowed by city")
-        rows = self.rows if include_private else [row for row in self.rows if row.is_public]
+        cut = (filters.country.upper(), filters.film, filters.near_city, filters.near_km)
+        found = self._cuts.get((*cut, include_private))
+        if found is None:
+            found = self._cuts[(*cut, include_private)] = self._cut(filters, include_private)
+        return found
+
+    def _cut(self, filters: Filters, include_private: bool) -> Sequence[Row[*tuple[Any, ...]]]:
+        rows, by_country, by_film = self._grouped(include_private)
+        if filters.country:
+            rows = by_country.get(filters.country.upper(), [])
+        if filters.film:
+            film_id = self.film_ids.get(filters.film)
+            if filters.country:
+                rows = [row for row in rows if row.film_id == film_id]
+            else:
+                rows = by_film.get(film_id, []) if film_id is not None else []
         if filters.near_city:
             city = city_by_id(filters.near_city)
             measure = distance_within(city, filters.near_km) if city else None
@@ -308,12 +335,40 @@ class FeedRows:
                 for row in rows
                 if measure and measure(row.public_latitude, row.public_longitude) is not None
             ]
-        if filters.country:
-            rows = [row for row in rows if row.country == filters.country.upper()]
-        if filters.film:
-            film_id = self.film_ids.get(filters.film)
-            rows = [row for row in rows if row.film_id == film_id]
         return rows
+
+    def _grouped(self, include_private: bool) -> _Groups:
+        """The rows (public ones only unless `include_private`), and the same by country and
+        by film, in order: one walk over the rows for every country's and film's feed."""
+        found = self._groups.get(include_private)
+        if found is None:
+            rows = self.rows if include_private else [row for row in self.rows if row.is_public]
+            by_country: dict[str, list[Row[*tuple[Any, ...]]]] = {}
+            by_film: dict[int, list[Row[*tuple[Any, ...]]]] = {}
+            for row in rows:
+                by_country.setdefault(row.country, []).append(row)
+                by_film.setdefault(row.film_id, []).append(row)
+            found = self._groups[include_private] = (rows, by_country, by_film)
+        return found
+
+    def contents(self, rows: Sequence[Row[*tuple[Any, ...]]]) -> bytes:
+        """What a feed's events are made of, as a digest: each listed screening's id and its
+        row's and film's versions, in order (an event's bytes change only with these, and
+        EventKeys' shared parts). Computed once per cut (a feed's languages share it)."""
+        key = id(rows)
+        found = self._contents.get(key)
+        if found is None or found[0] is not rows:
+            films = self.films
+            digest = hashlib.sha256()
+            for start in range(0, len(rows), 4096):
+                digest.update(
+                    b"".join(
+                        b"%d:%d:%d\n" % (row.id, row.cache_version, films[row.film_id][0])
+                        for row in rows[start : start + 4096]
+                    )
+                )
+            found = self._contents[key] = (rows, digest.digest())
+        return found[1]
 
 
 def build_feed(
@@ -386,10 +441,18 @@ def build_feed(
         timezones=(row.timezone for row in rows),
         stamp=stamp,
     )
-    etag = feed_etag(key, version)
+    etag = content_etag(key, name, keys, feed_rows.contents(rows))
     return caching.Built(
         _gzip(chunks), etag, repr(version), _last_modified(feed_rows.stored_name(key), etag)
     )
+
+
+def content_etag(key: str, name: str, keys: EventKeys, contents: bytes) -> str:
+    """A feed build's ETag: made of all its bytes are made of but their DTSTAMP (its key,
+    its title, what its events share and the screenings' ids and versions, FeedRows.contents),
+    so it changes exactly when they do, and a pass finds a feed it need not build again
+    (FeedPasses) before building it."""
+    return feed_etag(key, (str(name), repr(keys), contents.hex()))
 
 
 def _kept_event(value: bytes | None, tag: bytes) -> bytes | None:
@@ -489,29 +552,77 @@ def near_feed_key(city_id: int, km: int) -> str:
 
 
 def build_stale_feeds() -> int:
-    """Build, in every language, each feed whose stored build is older than the feeds'
-    version or missing (skipping one another worker is building); how many were built.
+    """One pass of FeedPasses (`flask feeds build` without --watch); how many were built."""
+    return FeedPasses().run()
 
-    The screenings' ids and versions are read once for the whole run (FeedRows): every feed
-    in every language is cut from them."""
-    feed_rows = FeedRows.read()
-    built = 0
-    for language in LANGUAGES:
-        with force_locale(language):
-            for key, title, filters, include_private in list(every_feed(feed_rows)):
-                name = f"{key}-{language}"
-                name_stored = feed_rows.stored_name(name)
-                meta = caching.built_meta(name_stored)
-                if meta is not None and meta.version == repr(feed_rows.version):
-                    continue
-                build = partial(
-                    build_feed,
-                    name,
-                    str(title),
-                    filters,
-                    include_private=include_private,
-                    feed_rows=feed_rows,
-                )
-                if caching.build_unless_busy(name_stored, build):
-                    built += 1
-    return built
+
+class FeedPasses:
+    """`feeds build`'s passes: each builds, in every language, each feed whose stored build
+    is older than the feeds' version or missing (skipping one another worker is building).
+
+    The screenings' ids and versions are read once per pass (FeedRows): every feed in every
+    language is cut from them. A feed whose content did not change (the same ETag:
+    content_etag) is not built again: its note takes the new version and keeps its body,
+    so after one screening's change a pass builds the feeds that list it, before or after
+    the change, and no other. After a withdrawal (the names builds are stored under change:
+    feed_state), a feed whose content the previous pass built under the old name is linked
+    under the new one, not built (this process remembers that name between passes)."""
+
+    def __init__(self) -> None:
+        self.withdrawals: int | None = None  # the last pass's
+        self.unchanged = 0  # feeds the last pass found unchanged
+
+    def run(self) -> int:
+        """One pass: how many feeds it built."""
+        feed_rows = FeedRows.read()
+        version = repr(feed_rows.version)
+        before = self.withdrawals if self.withdrawals != feed_rows.withdrawals else None
+        built = self.unchanged = 0
+        for language in LANGUAGES:
+            with force_locale(language):
+                for key, title, filters, include_private in list(every_feed(feed_rows)):
+                    name = f"{key}-{language}"
+                    name_stored = feed_rows.stored_name(name)
+                    meta = caching.built_meta(name_stored)
+                    if meta is not None and meta.version == version:
+                        continue
+                    feed = (name, str(title), filters, include_private)
+                    if self._unchanged(feed_rows, feed, meta, before):
+                        self.unchanged += 1
+                        continue
+                    build = partial(
+                        build_feed,
+                        name,
+                        str(title),
+                        filters,
+                        include_private=include_private,
+                        feed_rows=feed_rows,
+                    )
+                    if caching.build_unless_busy(name_stored, build):
+                        built += 1
+        self.withdrawals = feed_rows.withdrawals
+        return built
+
+    @staticmethod
+    def _unchanged(
+        feed_rows: FeedRows,
+        feed: tuple[str, str, Filters, bool],
+        meta: caching.Built | None,
+        before: int | None,
+    ) -> bool:
+        """Whether the feed's last build (under its name now, or before the last
+        withdrawal) has the bytes a build now would have: then its note is stored at the
+        new version with the same body."""
+        name, title, filters, include_private = feed
+        source = feed_rows.stored_name(name)
+        if meta is None and before is not None:
+            source = f"{name}@{before}"
+            meta = caching.built_meta(source)
+        if meta is None:
+            return False
+        rows = feed_rows.select(filters, include_private=include_private)
+        keys = event_keys(include_private=include_private)
+        if content_etag(name, title, keys, feed_rows.contents(rows)) != meta.etag:
+            return False
+        same = caching.Built(None, meta.etag, repr(feed_rows.version), meta.last_modified)
+        return bool(caching.keep_unchanged(feed_rows.stored_name(name), same, source))
