@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar
 
 import cachetools
 from flask import Flask, Request, Response, current_app, g, request, session
@@ -71,6 +71,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    exists,
     func,
     inspect,
     select,
@@ -515,6 +516,11 @@ def _statement(name: str) -> Select[*tuple[Any, ...]]:
             .join(Film, Film.id == Screening.film_id)
             .where(Screening.id == bindparam("id"))
         )
+        if name == "screening-state":
+            had_licence = exists().where(Licence.screening_id == Screening.id)
+            found = found.add_columns(
+                Screening.status, Screening.visibility, Screening.timezone, had_licence
+            )
     _statements[name] = found
     return found
 
@@ -690,9 +696,43 @@ def kept_until_change(counter: str, build: Callable[[], _T]) -> _T:
 def screening_version(screening_id: int) -> tuple | None:
     """The numbers a screening's page and .ics are cached under, or None if there is none."""
     row = _read_numbers(_statement("screening"), {"id": screening_id})
+    return None if row is None else _screening_numbers(screening_id, *row)
+
+
+class ScreeningState(NamedTuple):
+    """What a screening's .ics reads in the query of its version: whether the public may see
+    it, its zone, and the versions of its row and film (the key of its kept VEVENT)."""
+
+    version: tuple  # screening_version's
+    cache_version: int
+    film_version: int
+    status: str
+    visibility: str
+    timezone: str
+    had_licence: bool
+
+
+def screening_state(screening_id: int) -> ScreeningState | None:
+    """screening_version with the screening's status, visibility, zone and whether it had a
+    licence, in the same query (one snapshot): what its .ics needs before its kept event."""
+    row = _read_numbers(_statement("screening-state"), {"id": screening_id})
     if row is None:
         return None
-    version, created_at, starts_at, minutes, film_version = row
+    *numbers, status, visibility, timezone, had_licence = row
+    version = _screening_numbers(screening_id, *numbers)
+    return ScreeningState(
+        version, numbers[0], numbers[4], status, visibility, timezone, bool(had_licence)
+    )
+
+
+def _screening_numbers(
+    screening_id: int,
+    version: int,
+    created_at: datetime,
+    starts_at: datetime,
+    minutes: int,
+    film_version: int,
+) -> tuple:
     now = utcnow()
     # Before the start, during, after the end: the page says "past", RSVPs close.
     phase = (now >= starts_at) + (now >= starts_at + timedelta(minutes=minutes))

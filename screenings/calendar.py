@@ -140,16 +140,16 @@ def download(
     """One screening as an .ics file to open: no calendar name, so Outlook for Windows adds
     the event to the open calendar instead of creating a new calendar for it (MS-OXCICAL
     reads X-WR-CALNAME as "this is a calendar of its own")."""
-    return b"".join(
-        publish_chunks(
-            [screening],
-            name=None,
-            url_for=lambda _s: url,
-            domain=domain,
-            stamp=stamp,
-            place_of=place_of,
-        )
+    event = published_event(
+        screening, url=url, domain=domain, place=None if place_of is None else place_of(screening)
     )
+    return download_event(event, timezone=screening.timezone, stamp=stamp)
+
+
+def download_event(event: bytes, *, timezone: str, stamp: datetime | None = None) -> bytes:
+    """A VEVENT made by ``published_event`` (one kept, say) as the .ics file ``download``
+    makes of its screening in ``timezone``."""
+    return b"".join(publish_events([event], name=None, timezones=[timezone], stamp=stamp))
 
 
 def publish_chunks(

@@ -40,14 +40,24 @@ from ..forms import ConfirmForm
 from ..models import Film, Screening
 from ..places import countries
 from ..producer.auth import is_safe_next
-from ..services import DomainError, api, guests, listings, maps, near_alerts, nearby, visibility
+from ..services import (
+    DomainError,
+    api,
+    downloads,
+    guests,
+    listings,
+    maps,
+    near_alerts,
+    nearby,
+    visibility,
+)
 from ..services import feeds as feed_service
 from ..services import links as link_service
 from ..services import rsvps as rsvp_service
 from ..services.films import FilmOption, active_films, film_options
 from ..services.licences import find_licence, shows_place_publicly
 from ..services.visibility import Place
-from ..urls import external_url, public_domain
+from ..urls import external_url
 from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
 from . import bp
 from .forms import (
@@ -649,19 +659,16 @@ def screening_ics(screening_id: int) -> Response:
     to it or its film (time, place, status, visibility) changes the version in the same
     transaction, so a cached file is never stale and a hidden screening's is never served.
     """
-    version = screening_version(screening_id)
-    if version is None:
+    state = caching.screening_state(screening_id)
+    if state is None or not listings.is_public_state(state):
         abort(404)
+    version = state.version
     locale = str(get_locale() or "en")
     answer = _cached_ics(screening_id, locale, version, request.if_none_match)
     if answer is None:
-        screening = _screening_or_404(screening_id)
-        body = calendar.download(
-            screening,
-            url=external_url("public.screening", screening_id=screening.id),
-            domain=public_domain(),
-            place_of=visibility.public_place,
-        )
+        body = downloads.screening_ics(screening_id, state)
+        if body is None:
+            abort(404)
         if current_app.config["PAGE_CACHE_ENABLED"]:
             caching.store().set(
                 _ics_key(locale, version), body, current_app.config["CACHE_PAGE_SECONDS"]

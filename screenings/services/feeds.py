@@ -234,6 +234,24 @@ def event_keys(*, include_private: bool) -> EventKeys:
     )
 
 
+def kept_event(
+    keys: EventKeys, screening_id: int, screening_version: int, film_version: int
+) -> bytes | None:
+    """A screening's VEVENT kept under these keys at these versions (by a feed build or a
+    download of its .ics), or None."""
+    slot, tag = keys.key(screening_id, screening_version, film_version)
+    return _kept_event(caching.event_store().get(slot), tag)
+
+
+def keep_event(
+    keys: EventKeys, screening_id: int, screening_version: int, film_version: int, body: bytes
+) -> None:
+    """Keep a VEVENT made from the screening's and film's rows at these versions, for the
+    next build or download that wants it."""
+    slot, tag = keys.key(screening_id, screening_version, film_version)
+    caching.event_store().set(slot, tag + body, current_app.config["FEED_KEEP_SECONDS"])
+
+
 def _screening_base_url() -> str:
     return external_url("public.screening", screening_id=0).removesuffix("0")
 

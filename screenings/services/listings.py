@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Row, Select, false, func, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from ..caching import counter_version
+from ..caching import ScreeningState, counter_version
 from ..extensions import db
 from ..models import Film, Screening, ScreeningStatus, utcnow, zone_named
 from ..places import city_by_id, country_name, start_words
@@ -304,11 +304,20 @@ def public_screening(screening_id: int) -> Screening | None:
 
 def public_screening_status(screening: Screening) -> Screening | None:
     """The screening if its status may be shown: approved, or cancelled after approval."""
-    if screening.status == ScreeningStatus.APPROVED:
-        return screening
-    if screening.status == ScreeningStatus.CANCELLED and screening.licences:
-        return screening
-    return None
+    return screening if shows_status(screening.status, lambda: bool(screening.licences)) else None
+
+
+def shows_status(status: str, had_licence: Callable[[], bool]) -> bool:
+    """Whether a screening in this status may be shown: approved, or cancelled after
+    approval (it had a licence; asked only then)."""
+    return status == ScreeningStatus.APPROVED or (
+        status == ScreeningStatus.CANCELLED and had_licence()
+    )
+
+
+def is_public_state(state: ScreeningState) -> bool:
+    """public_screening's rule on the state read with a screening's version."""
+    return visibility.is_listed(state) and shows_status(state.status, lambda: state.had_licence)
 
 
 def listing_version(**_view_args: object) -> tuple:

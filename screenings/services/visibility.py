@@ -72,7 +72,14 @@ def apply(screening: Screening, visibility: str) -> None:
     screening.is_public = visibility != PRIVATE
 
 
-def is_listed(screening: Screening) -> bool:
+class Visible(Protocol):
+    """What ``is_listed`` reads: a Screening, or its state read with its version."""
+
+    @property
+    def visibility(self) -> str: ...
+
+
+def is_listed(screening: Visible) -> bool:
     """On the public list, feeds, API and embed, and reachable at its public URL."""
     return screening.visibility != PRIVATE
 
@@ -82,12 +89,10 @@ def listed_clause() -> ColumnElement[bool]:
     return Screening.is_public.is_(True)
 
 
-class Addressed(Protocol):
+class Addressed(Visible, Protocol):
     """What the place rules read of a screening: a Screening, or a feed's plain row of it
     (services/feeds.py)."""
 
-    @property
-    def visibility(self) -> str: ...
     @property
     def venue_name(self) -> str: ...
     @property
