@@ -34,7 +34,10 @@ feeds_cli = AppGroup("feeds", help="The calendar feeds.")
 @click.option("--watch", type=float, default=0, help="Keep going, looking every S seconds.")
 def feeds_build(watch: float) -> None:
     """Build every feed, in every language, that a change has made stale (or never built).
-    With --watch, a line after the first pass and after each pass that built a feed."""
+    With --watch, a line after the first pass and after each pass that built a feed. Runs
+    at FEED_BUILDER_NICE (lower priority: the web workers on the host come first)."""
+    if nice := int(current_app.config["FEED_BUILDER_NICE"]):
+        os.nice(nice)
     first = True
     passes = FeedPasses()  # one for the run: it remembers what the last pass stored
     while True:

@@ -121,6 +121,9 @@ DEFAULTS: dict[str, Any] = {
     # stores the next, never rebuilding it itself (a build's events and peak stay out of the
     # web workers). Only a feed with no build at all is still built on a request.
     "FEED_BUILDER_RUNS": False,
+    # How much `flask feeds build` lowers its own CPU priority (os.nice; 0: not at all): on a
+    # host it shares with the web workers, a pass after a change gives way to their requests.
+    "FEED_BUILDER_NICE": 10,
     # Without Redis: the folder each built feed is written to, read by every worker on the
     # host (empty: instance/feeds).
     "FEED_FILES_DIR": "",

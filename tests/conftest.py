@@ -231,6 +231,8 @@ def app_config(database_uri: str, smtp_port: int, **overrides) -> dict:
         "PUBLIC_BASE_URL": "http://screenings.test",
         "RATELIMIT_ENABLED": False,
         "FEED_FILES_DIR": _FEED_FILES.name,
+        # `feeds build` run in the test process would lower its priority for good.
+        "FEED_BUILDER_NICE": 0,
         **overrides,
     }
 

@@ -259,6 +259,22 @@ def test_feeds_build_watch_says_when_it_is_up_and_when_it_built(app, db, runner,
     assert re.fullmatch(r"[1-9]\d* feeds built in \d+\.\d s\.", lines[1]), result.output
 
 
+def test_feeds_build_gives_way_to_the_web_workers(app, db, runner, monkeypatch):
+    """The builder lowers its own CPU priority by FEED_BUILDER_NICE (the default 10; the
+    tests' 0 leaves it alone)."""
+    from screenings import cli
+    from screenings.config import DEFAULTS
+
+    niced: list[int] = []
+    monkeypatch.setattr(cli.os, "nice", niced.append)
+    make_screening()
+    assert runner.invoke(args=["feeds", "build"]).exit_code == 0
+    assert niced == []
+    monkeypatch.setitem(app.config, "FEED_BUILDER_NICE", DEFAULTS["FEED_BUILDER_NICE"])
+    assert runner.invoke(args=["feeds", "build"]).exit_code == 0
+    assert niced == [10]
+
+
 def test_a_feed_says_it_varies_with_the_language(client, db):
     make_screening()
     assert "Accept-Language" in client.get("/calendar.ics").headers["Vary"]
