@@ -15,6 +15,7 @@ as a different name. The verification page shows the record exactly as entered.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -30,7 +31,8 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
-from fpdf.enums import MethodReturnValue, TableBordersLayout, VAlign, XPos, YPos
+from fpdf.drawing import PaintedPath
+from fpdf.enums import MethodReturnValue, PathPaintRule, TableBordersLayout, VAlign, XPos, YPos
 from fpdf.fonts import FontFace
 
 from .places import address_lines, country_name, utc_offset_label
@@ -364,8 +366,31 @@ def _terms(pdf: _LicencePDF, terms: _Terms, language: str, *, reserve: float) ->
         pdf.ln(size * GAP)
 
 
+# Every licence of a terms version (in one language) sets the same paragraphs on the same
+# width, so each is measured once per process at each size; a few entries per version. They
+# are measured on a page of their own (one per thread, never output): measuring on the
+# licence's page left font changes in it and numbered its glyphs in the order they were
+# measured, so its bytes would depend on what the process had measured before.
+_TERMS_HEIGHTS: dict[tuple[tuple[str, ...], float, float], float] = {}
+_TERMS_HEIGHTS_KEPT = 256
+_measuring = threading.local()
+
+
 def _terms_height(pdf: _LicencePDF, paragraphs: list[str], size: float) -> float:
     """How tall the terms are set at ``size`` points, measured without drawing them."""
+    key = (tuple(paragraphs), size, pdf.epw)
+    if (height := _TERMS_HEIGHTS.get(key)) is None:
+        scratch = getattr(_measuring, "pdf", None)
+        if scratch is None or len(_TERMS_HEIGHTS) >= _TERMS_HEIGHTS_KEPT:
+            _TERMS_HEIGHTS.clear()
+            scratch = _measuring.pdf = _LicencePDF(footer_text="")
+            scratch.add_page()
+        height = _measured_terms_height(scratch, paragraphs, size)
+        _TERMS_HEIGHTS[key] = height
+    return height
+
+
+def _measured_terms_height(pdf: _LicencePDF, paragraphs: list[str], size: float) -> float:
     pdf.set_font(FAMILY, size=size)
     height = 0.0
     for paragraph in paragraphs:
@@ -451,12 +476,18 @@ def _draw_qr(pdf: FPDF, url: str, x: float, y: float, size: float) -> None:
     """The QR code as one filled vector path, a rectangle per run of dark modules."""
     rows = list(_qr(url).matrix_iter(scale=1, border=QR_BORDER))
     module = size / len(rows)
-    with pdf.new_path() as path:
-        path.style.fill_color = "#000000"
-        path.style.stroke_color = None
-        for r, row in enumerate(rows):
-            for start, length in _dark_runs(row):
-                path.rectangle(x + start * module, y + r * module, length * module, module)
+    path = PaintedPath()
+    path.style.paint_rule = PathPaintRule.AUTO
+    path.style.fill_color = "#000000"
+    path.style.stroke_color = None
+    for r, row in enumerate(rows):
+        for start, length in _dark_runs(row):
+            path.rectangle(x + start * module, y + r * module, length * module, module)
+    # What new_path() does, but the path is built here and never changed after, so it goes
+    # in as it is (clone=False): new_path's deep copy of its few hundred rectangles was a
+    # tenth of a licence's rendering.
+    with pdf.drawing_context() as context:
+        context.add_item(path, clone=False)
     pdf.link(x, y, size, size, url)
 
 

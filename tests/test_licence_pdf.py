@@ -13,6 +13,7 @@ import pytest
 import segno
 from pypdf import PdfReader
 
+from screenings import licence_pdf
 from screenings.licence_pdf import _printable, qr_svg, render_licence_pdf
 from screenings.services import films
 
@@ -368,3 +369,15 @@ def test_licence_states_the_terms_in_the_language_they_were_accepted_in(app):
     assert "Telles qu'acceptées, en anglais." in text
     assert "2. Free admission. The screening must be free of charge" in text
     assert "Entrée gratuite" not in text
+
+
+def test_a_licence_renders_the_same_bytes_whatever_was_rendered_before(app, monkeypatch):
+    """The terms' heights are kept per process; a kept height must give the bytes a
+    measured one gives (here French labels with English terms, whose sizes an English
+    licence measured first)."""
+    monkeypatch.setattr(licence_pdf, "_TERMS_HEIGHTS", {})
+    first = render_in("fr", terms_language="en")
+
+    monkeypatch.setattr(licence_pdf, "_TERMS_HEIGHTS", {})
+    render_in("en", terms_language="en")
+    assert render_in("fr", terms_language="en") == first
