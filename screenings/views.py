@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from functools import wraps
 
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, current_app, g, has_request_context, render_template, request
 from flask_babel import get_locale, get_translations
+from markupsafe import Markup
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -164,6 +166,35 @@ def install_template_gettext(app: Flask) -> None:
     )
 
 
+def install_kept_layout(app: Flask) -> None:
+    """base.html's parts that depend only on the language (macros/layout.html: header links,
+    the language switcher but its "next", the footer), each rendered once per language, the
+    app's root path and the macro's arguments, and kept: their url_for and gettext were a
+    tenth of a cold page. The key is all a part reads, so a kept part is the part rendered."""
+    kept: dict[tuple, Markup] = {}
+
+    def render(name: str, args: tuple) -> Markup:
+        return getattr(app.jinja_env.get_template("macros/layout.html").module, name)(*args)
+
+    def kept_layout(name: str, *args: Hashable) -> Markup:
+        if not has_request_context():
+            return render(name, args)
+        key = (name, str(get_locale()), request.script_root, args)
+        markup = kept.get(key)
+        if markup is None:
+            markup = render(name, args)
+            if len(kept) < KEPT_LAYOUT_MAX:
+                kept[key] = markup
+        return markup
+
+    app.extensions["kept_layout"] = kept
+    app.jinja_env.globals["kept_layout"] = kept_layout
+
+
+# Parts times languages times root paths (one, but for a WSGI server mounting the app twice).
+KEPT_LAYOUT_MAX = 256
+
+
 def register_template_helpers(app: Flask) -> None:
     """Presentation helpers every template may call."""
     zones_json = json.dumps(country_zones(), separators=(",", ":"))
@@ -201,6 +232,7 @@ def register_template_helpers(app: Flask) -> None:
         film_text=lambda film, name: film.text_in(name, str(get_locale() or "en")),
     )
     install_template_gettext(app)
+    install_kept_layout(app)
     install_html_params()
     app.add_template_filter(plain_delivery_error, "plain_delivery_error")
     app.add_template_filter(format_datetime, "format_datetime")

@@ -229,6 +229,50 @@ def test_every_widget_and_label_renders_its_attributes_with_ours(app):
     assert widgets.html_params is html_params
 
 
+def test_a_kept_layout_part_is_the_part_rendered_for_that_request(app, client, db):
+    """base.html's kept parts (views.install_kept_layout) are keyed on all they read: each
+    page here, rendered after the others filled the kept parts, is the page rendered with
+    none kept (its language, root path, footer identity and switcher's "next" its own; pages
+    without a CSRF token, whose signature changes with the second)."""
+    kept = app.extensions["kept_layout"]
+    variants = [
+        ("/privacy", "en", "", "Chutzpa Productions"),
+        ("/privacy?from=x", "fr", "", "Chutzpa Productions"),
+        ("/privacy", "he", "/mounted", "Chutzpa Productions"),
+        ("/", "en", "", "Another Producer <&>"),
+        ("/licences", "fr", "/mounted", "Another Producer <&>"),
+    ]
+
+    def page(url, language, root, name):
+        app.config["PRODUCER_NAME"] = name
+        answer = client.get(
+            url, headers={"Accept-Language": language}, base_url="http://localhost" + root
+        )
+        assert answer.status_code == 200
+        return answer.get_data(as_text=True)
+
+    alone = []
+    for variant in variants:
+        kept.clear()
+        alone.append(page(*variant))
+    assert len(kept) == 5
+    for variant, expected in zip(variants, alone, strict=True):
+        assert page(*variant) == expected, variant
+    assert len(kept) > 5
+    assert 'href="/mounted/screenings"' in alone[2]
+    assert "Another Producer &lt;&amp;&gt;" in alone[3]
+
+
+def test_the_layout_is_rendered_once_per_language_not_per_page(app, client, db):
+    """Its five parts are kept after the first page in a language."""
+    kept = app.extensions["kept_layout"]
+    for url in ("/privacy", "/", "/screenings"):
+        client.get(url, headers={"Accept-Language": "fr"})
+    assert len(kept) == 5
+    client.get("/privacy", headers={"Accept-Language": "he"})
+    assert len(kept) == 10
+
+
 @pytest.mark.parametrize("cached", [True, False])
 def test_an_anonymous_visitor_gets_one_session_cookie_not_one_per_page(app, client, db, cached):
     """The RSVP form's CSRF token needs a session; setting it again (and clearing a remember
