@@ -146,7 +146,12 @@ class ScreeningFactory(ModelFactory):
         lambda o: venue_time_to_utc(o.start_date, o.start_time, o.timezone)[0]
     )
     duration_minutes = factory.LazyAttribute(lambda o: default_duration(o.film))
+    language = "en"
+    # The terms the organizer accepted: the film's current ones, in their language if written.
     accepted_terms = factory.LazyAttribute(lambda o: o.film.current_terms)
+    accepted_terms_language = factory.LazyAttribute(
+        lambda o: o.accepted_terms.language_for(o.language) if o.accepted_terms else "en"
+    )
     # Whether it has a licence: an approved screening does (issue_licence, as approval).
     licensed = factory.LazyAttribute(lambda o: o.status == ScreeningStatus.APPROVED)
 

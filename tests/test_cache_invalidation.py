@@ -25,7 +25,7 @@ from screenings.services.films import seed_catalogue
 from screenings.services.privacy import erase_attendee
 
 from .conftest import app_config
-from .factories import make_screening
+from .factories import ScreeningFactory
 from .producer_helpers import count_queries
 from .rsvp_helpers import post_rsvp, reply
 
@@ -57,7 +57,7 @@ def other_worker(database_uri, smtp_server, app):
 
 def test_erasing_an_older_rsvp_shows_at_once_on_every_worker(worker, db, other_worker):
     client = worker.test_client()
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     older = reply(screening, email="older@example.org", party_size=1)
     reply(screening, email="newer@example.org", party_size=3)
     assert seats_left(client, screening.id) == 36
@@ -70,8 +70,8 @@ def test_erasing_an_older_rsvp_shows_at_once_on_every_worker(worker, db, other_w
 
 def test_a_host_whose_clock_is_behind_still_shows_and_publishes_its_edits(worker, db, other_worker):
     client = worker.test_client()
-    ahead = make_screening(venue_name="Ahead Hall")
-    behind = make_screening(venue_name="Old Hall", organization_name="Old Society")
+    ahead = ScreeningFactory(venue_name="Ahead Hall")
+    behind = ScreeningFactory(venue_name="Old Hall", organization_name="Old Society")
     for url in (f"/screenings/{behind.id}", "/calendar.ics"):
         assert "Old Hall" in client.get(url).get_data(as_text=True)
     assert "Old Society" in client.get("/screenings").get_data(as_text=True)
@@ -112,8 +112,8 @@ def pg_reader(pg_app, smtp_server):
 def test_two_overlapping_rsvps_on_postgresql_give_the_right_count(pg_app, pg_reader, monkeypatch):
     """The first RSVP flushes first and commits last; a page cached between the two commits
     must not outlive the first one."""
-    first_screening = make_screening(capacity=40)
-    second_screening = make_screening(capacity=40)
+    first_screening = ScreeningFactory(capacity=40)
+    second_screening = ScreeningFactory(capacity=40)
     flushed, go_on = threading.Event(), threading.Event()
     real_send = rsvp_service.emails.send_rsvp_confirmed
 
@@ -143,7 +143,7 @@ def test_two_overlapping_rsvps_on_postgresql_give_the_right_count(pg_app, pg_rea
 
 def test_a_change_is_visible_to_every_worker_with_the_next_request(worker, db, other_worker):
     """The bound the README states: no lifetime; the first request after the commit."""
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     client, elsewhere = worker.test_client(), other_worker.test_client()
     lags = []
     for n in range(1, 11):
@@ -161,7 +161,7 @@ def test_a_change_is_visible_to_every_worker_with_the_next_request(worker, db, o
 
 def test_an_unchanged_page_costs_one_query_and_a_change_costs_a_render(worker, db):
     client = worker.test_client()
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
 
     def queries(url: str) -> int:
         with worker.app_context(), count_queries() as statements:  # the worker's engine
@@ -180,7 +180,7 @@ def test_counters_are_raised_by_inserts_updates_and_deletes(app, db):
     def counters():
         return {name: caching.counter_version(name)[1] for name in ("listing", "feeds")}
 
-    screening = make_screening()
+    screening = ScreeningFactory()
     before = counters()
     rsvp = reply(screening)
     after_insert = counters()
@@ -201,7 +201,7 @@ def test_counters_are_raised_by_inserts_updates_and_deletes(app, db):
 
 def test_a_film_edit_changes_its_screenings_pages(worker, db):
     client = worker.test_client()
-    screening = make_screening()
+    screening = ScreeningFactory()
     assert "Steadfast" not in client.get(f"/screenings/{screening.id}").get_data(as_text=True)
     screening.film.synopsis = "Steadfast."
     db.session.commit()
@@ -228,7 +228,7 @@ def test_two_workers_share_one_redis(database_uri, smtp_server, app, redis_prefi
     shared = {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": redis_prefix}
     one, two = (create_app(app_config(database_uri, smtp_server.port, **shared)) for _ in range(2))
     with one.app_context():
-        screening_id = make_screening(capacity=40).id
+        screening_id = ScreeningFactory(capacity=40).id
     assert seats_left(one.test_client(), screening_id) == 40
     with two.app_context(), count_queries() as statements:
         assert seats_left(two.test_client(), screening_id) == 40
@@ -253,8 +253,8 @@ def test_two_workers_share_the_feeds_kept_events(
     shared = {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": redis_prefix}
     one, two = (create_app(app_config(database_uri, smtp_server.port, **shared)) for _ in range(2))
     with one.app_context():
-        changed_id = make_screening(venue_name="Old Hall").id
-        make_screening()
+        changed_id = ScreeningFactory(venue_name="Old Hall").id
+        ScreeningFactory()
         feeds.build_feed("screenings-en", "Screenings", Filters())
         screening = _db.session.get(Screening, changed_id)
         screening.venue_name = "New Hall"

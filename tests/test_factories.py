@@ -48,7 +48,11 @@ def _said(screening: Screening) -> dict:
 
 
 def test_a_factory_screening_is_what_the_booking_service_makes(db):
-    for given in ({}, {"visibility": "guests"}, {"visibility": "private", "city": "Ottawa"}):
+    for given in (
+        {},
+        {"visibility": "guests", "language": "fr"},
+        {"visibility": "private", "city": "Ottawa", "language": "he"},
+    ):
         booked = make_screening(**given)
         made = ScreeningFactory(**given)
         assert _said(made) == _said(booked), given

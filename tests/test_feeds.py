@@ -17,7 +17,7 @@ from screenings.services import feeds as feed_service
 from screenings.services.listings import Filters
 
 from .conftest import dispose_app_engine
-from .factories import make_screening
+from .factories import ScreeningFactory
 from .rsvp_helpers import parse_all
 
 TOKEN = "p" * 40
@@ -31,9 +31,9 @@ def uids(body: bytes) -> set[str]:
 
 @pytest.mark.config(PRODUCER_FEED_TOKEN=TOKEN)
 def test_feeds_list_the_right_screenings(client, db):
-    toronto = make_screening()
-    paris = make_screening(country="FR", city="Paris", timezone="Europe/Paris")
-    private = make_screening(is_public=False)
+    toronto = ScreeningFactory()
+    paris = ScreeningFactory(country="FR", city="Paris", timezone="Europe/Paris")
+    private = ScreeningFactory(visibility="private")
     everything = client.get("/calendar.ics")
     assert everything.mimetype == "text/calendar"
     body = everything.get_data()
@@ -65,7 +65,7 @@ def test_producer_feed_is_off_without_a_token(client, db):
 def test_cancelled_screening_stays_in_the_feed_as_cancelled(client, db):
     from screenings.services.bookings import cancel_booking
 
-    screening = make_screening()
+    screening = ScreeningFactory()
     cancel_booking(screening, actor="test")
     body = client.get("/calendar.ics").get_data()
     assert b"STATUS:CANCELLED" in body
@@ -77,7 +77,7 @@ def test_conditional_get_answers_304_until_a_change(client, db):
 
     from .factories import booking_details
 
-    screening = make_screening()
+    screening = ScreeningFactory()
     first = client.get("/calendar.ics")
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
@@ -99,7 +99,7 @@ def test_conditional_get_answers_304_until_a_change(client, db):
 def test_an_rsvp_does_not_change_the_feed(client, db):
     from .rsvp_helpers import reply
 
-    screening = make_screening()
+    screening = ScreeningFactory()
     etag = client.get("/calendar.ics").headers["ETag"]
     reply(screening)
     assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
@@ -122,7 +122,7 @@ def _count_builds(monkeypatch, delay: float = 0.0) -> list[str]:
 
 
 def test_unchanged_feed_is_served_from_the_cache(client, db, monkeypatch):
-    make_screening()
+    ScreeningFactory()
     builds = _count_builds(monkeypatch)
     first = client.get("/calendar.ics").get_data()
     assert builds == ["screenings-en"]
@@ -163,7 +163,7 @@ def _together(app, url: str, count: int = 20, *, apps=()) -> list[int]:
 
 
 def test_twenty_requests_for_a_feed_never_built_build_it_once(app, db, monkeypatch):
-    make_screening()
+    ScreeningFactory()
     builds = _count_builds(monkeypatch, delay=0.3)
     statuses = _together(app, "/calendar.ics")
     assert statuses == [200] * 20
@@ -175,7 +175,7 @@ def test_twenty_requests_on_two_workers_build_a_feed_once(app, db, monkeypatch, 
     worker on the host sees (flock): one build for both, and the other serves its file."""
     from .conftest import app_config
 
-    make_screening(venue_name="Old Hall")
+    ScreeningFactory(venue_name="Old Hall")
     other = create_app(
         app_config(
             app.config["SQLALCHEMY_DATABASE_URI"],
@@ -195,7 +195,7 @@ def test_twenty_requests_on_two_workers_build_a_feed_once(app, db, monkeypatch, 
 def test_twenty_requests_after_a_change_get_the_last_build_and_one_rebuild(
     app, client, db, monkeypatch
 ):
-    screening = make_screening(venue_name="Old Hall")
+    screening = ScreeningFactory(venue_name="Old Hall")
     assert b"Old Hall" in client.get("/calendar.ics").get_data()
     builds = _count_builds(monkeypatch, delay=0.3)
     screening.venue_name = "New Hall"
@@ -207,7 +207,7 @@ def test_twenty_requests_after_a_change_get_the_last_build_and_one_rebuild(
 
 
 def test_a_feed_is_built_by_the_command_before_anyone_asks(app, db, runner, monkeypatch):
-    screening = make_screening(venue_name="Old Hall")
+    screening = ScreeningFactory(venue_name="Old Hall")
     result = runner.invoke(args=["feeds", "build"])
     assert result.exit_code == 0, result.output
     builds = _count_builds(monkeypatch)
@@ -234,7 +234,7 @@ def test_feeds_build_watch_says_when_it_is_up_and_when_it_built(app, db, runner,
     from screenings import cli
     from screenings.models import Screening
 
-    screening_id = make_screening(venue_name="Old Hall").id
+    screening_id = ScreeningFactory(venue_name="Old Hall").id
     assert runner.invoke(args=["feeds", "build"]).exit_code == 0
     sleeps: list[float] = []
 
@@ -276,7 +276,7 @@ def test_feeds_build_gives_way_to_the_web_workers(app, db, runner, monkeypatch):
 
 
 def test_a_feed_says_it_varies_with_the_language(client, db):
-    make_screening()
+    ScreeningFactory()
     assert "Accept-Language" in client.get("/calendar.ics").headers["Vary"]
     french = client.get("/calendar.ics", headers={"Accept-Language": "fr"})
     assert "Accept-Language" in french.headers["Vary"]
@@ -288,7 +288,7 @@ def test_feed_speed(client, db, capsys):
 
     from screenings.models import Screening
 
-    template = make_screening()
+    template = ScreeningFactory()
     db.session.refresh(template)
     columns = {
         c.key: getattr(template, c.key)
@@ -354,7 +354,7 @@ def test_a_screening_made_private_leaves_the_feeds_at_once(client, db):
     host who makes it private must not wait for a rebuild for its place to leave the feeds."""
     from screenings.services import visibility
 
-    screening = make_screening(venue_name="Main Sanctuary Hall")
+    screening = ScreeningFactory(venue_name="Main Sanctuary Hall")
     etag = client.get("/calendar.ics").headers["ETag"]
     assert b"Main Sanctuary Hall" in client.get("/calendar.ics").get_data()
     visibility.apply(screening, visibility.PRIVATE)
@@ -377,7 +377,7 @@ def test_a_served_feed_stays_out_of_the_workers_memory(app, client, db):
     """Without Redis a built feed is a file: serving it (twice, gzipped or not) streams the
     file and leaves neither its gzip nor its text in the process's store (issue 15: each
     worker held a 50,000-event feed)."""
-    make_screening(venue_name="Old Hall")
+    ScreeningFactory(venue_name="Old Hall")
     first = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip"})
     second = client.get("/calendar.ics", headers={"Accept-Encoding": "gzip"})
     assert second.is_streamed or second.direct_passthrough  # the file, not bytes in a list
@@ -418,7 +418,7 @@ def test_the_feed_is_gzipped_only_for_a_client_that_takes_gzip(
 ):
     """Accept-Encoding's qualities count: `gzip;q=0` refuses gzip (RFC 9110 12.5.3), so that
     client gets the plain calendar, as does one that names no encoding."""
-    make_screening(venue_name="Old Hall")
+    ScreeningFactory(venue_name="Old Hall")
     response = client.get("/calendar.ics", headers={"Accept-Encoding": accept_encoding})
     assert response.status_code == 200
     assert (response.headers.get("Content-Encoding") == "gzip") is gzipped
@@ -432,7 +432,7 @@ def test_a_feed_file_is_replaced_whole_and_old_ones_are_removed(app, client, db,
     FEED_KEEP_SECONDS (a feed no longer asked for, a name a withdrawal retired) goes."""
     import os
 
-    screening = make_screening()
+    screening = ScreeningFactory()
     client.get("/calendar.ics")
     for n in range(4):
         screening.venue_name = f"Hall {n}"
@@ -455,7 +455,7 @@ def test_a_feed_file_is_replaced_whole_and_old_ones_are_removed(app, client, db,
 def test_the_producer_feed_file_is_readable_by_nobody_else(app, client, db):
     """The private feed's file: named by a digest (not its token or key), readable by the
     app's user only, and in a folder no route serves."""
-    make_screening(is_public=False, street_address="12 Secret Lane")
+    ScreeningFactory(visibility="private", street_address="12 Secret Lane")
     assert b"12 Secret Lane" in client.get(f"/feeds/producer/{TOKEN}.ics").get_data()
     files = _feed_files(app)
     assert files
@@ -503,7 +503,7 @@ def _from_scratch(**kwargs) -> bytes:
 
 
 def test_a_rebuild_makes_only_the_changed_event_and_equals_a_build_from_scratch(db, monkeypatch):
-    screenings = [make_screening(venue_name=f"Hall {n}") for n in range(5)]
+    screenings = [ScreeningFactory(venue_name=f"Hall {n}") for n in range(5)]
     made = _count_events(monkeypatch)
     first = _build()
     assert sorted(made) == sorted(s.id for s in screenings)
@@ -520,7 +520,7 @@ def test_a_rebuild_makes_only_the_changed_event_and_equals_a_build_from_scratch(
 
 
 def test_a_film_renamed_remakes_its_screenings_events(db, monkeypatch):
-    screening = make_screening()
+    screening = ScreeningFactory()
     _build()
     made = _count_events(monkeypatch)
     screening.film.title = "A Renamed Film"
@@ -533,7 +533,7 @@ def test_a_film_renamed_remakes_its_screenings_events(db, monkeypatch):
 
 def test_the_producer_feed_never_lends_a_street_to_the_public_one(db):
     """Same screening and versions, another place rule: another event, another key."""
-    make_screening(visibility="guests", street_address="12 Secret Lane")
+    ScreeningFactory(visibility="guests", street_address="12 Secret Lane")
     assert b"12 Secret Lane" in _build(include_private=True)
     public = _build()
     assert b"12 Secret Lane" not in public
@@ -541,7 +541,7 @@ def test_the_producer_feed_never_lends_a_street_to_the_public_one(db):
 
 
 def test_a_new_public_base_url_remakes_every_event(app, db, monkeypatch):
-    make_screening()
+    ScreeningFactory()
     assert b"URL:http://screenings.test/screenings/" in _build()
     monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://films.example.org")
     rebuilt = _build()
@@ -556,7 +556,7 @@ def test_each_input_of_an_event_changes_its_key_and_its_bytes(app, db):
     bytes differ makes the key differ."""
     from screenings.services import visibility
 
-    screening = make_screening(visibility="guests", street_address="12 Secret Lane")
+    screening = ScreeningFactory(visibility="guests", street_address="12 Secret Lane")
     base = feed_service.event_keys(include_private=False)
     key = base.key(screening.id, screening.cache_version, screening.film.cache_version)
 
@@ -595,7 +595,7 @@ def test_each_input_of_an_event_changes_its_key_and_its_bytes(app, db):
 
 def test_the_kept_events_hold_one_version_per_screening(db):
     """Bounded: a screening changed again and again leaves one event, not one per version."""
-    screening, _other = make_screening(), make_screening()
+    screening, _other = ScreeningFactory(), ScreeningFactory()
     for n in range(5):
         screening.venue_name = f"Hall {n}"
         db.session.commit()
@@ -682,10 +682,12 @@ def test_a_full_build_reads_the_screenings_once_for_every_feed(db):
     from screenings import places
 
     lyon = places.find_cities("Lyon", country="FR")[0]
-    make_screening()
-    make_screening(country="FR", city="Lyon", timezone="Europe/Paris")
-    make_screening(country="FR", city="Paris", timezone="Europe/Paris")  # not near Lyon
-    make_screening(is_public=False, country="FR", city="Villeurbanne", timezone="Europe/Paris")
+    ScreeningFactory()
+    ScreeningFactory(country="FR", city="Lyon", timezone="Europe/Paris")
+    ScreeningFactory(country="FR", city="Paris", timezone="Europe/Paris")  # not near Lyon
+    ScreeningFactory(
+        visibility="private", country="FR", city="Villeurbanne", timezone="Europe/Paris"
+    )
     _subscribe_near(db, lyon, 100)
     few, reads = _full_build()
     _built_alone_equal_the_full_build()
@@ -696,8 +698,8 @@ def test_a_full_build_reads_the_screenings_once_for_every_feed(db):
         ("IL", "Haifa", "Asia/Jerusalem"),
         ("JP", "Osaka", "Asia/Tokyo"),
     ):
-        make_screening(country=country, city=city, timezone=zone, film_id=second)
-    make_screening(country="FR", city="Villeurbanne", timezone="Europe/Paris", film_id=third)
+        ScreeningFactory(country=country, city=city, timezone=zone, film_id=second)
+    ScreeningFactory(country="FR", city="Villeurbanne", timezone="Europe/Paris", film_id=third)
     _subscribe_near(db, lyon, 25)
     _subscribe_near(db, places.find_cities("Berlin", country="DE")[0], 50)
     many, reads_many = _full_build()
@@ -833,7 +835,7 @@ def test_with_a_builder_process_a_request_serves_the_last_build_and_builds_nothi
 ):
     """FEED_BUILDER_RUNS (the Procfile's and `flask laptop`'s web): a stale feed's last build
     is served and no web worker rebuilds it; `feeds build` stores the next."""
-    screening = make_screening(venue_name="Old Hall")
+    screening = ScreeningFactory(venue_name="Old Hall")
     assert b"Old Hall" in client.get("/calendar.ics").get_data()
     monkeypatch.setitem(app.config, "FEED_BUILDER_RUNS", True)
     builds = _count_builds(monkeypatch)
@@ -851,7 +853,7 @@ def test_with_a_builder_process_a_request_serves_the_last_build_and_builds_nothi
 def test_with_a_builder_process_a_request_that_builds_keeps_no_events(app, client, db, monkeypatch):
     """Without Redis, the one build a web worker still makes (a feed with no build at all)
     leaves none of its events in the worker's memory when the builder process runs."""
-    make_screening()
+    ScreeningFactory()
     client.get("/calendar.ics")
     assert len(caching.event_store().items) == 1  # the count below can fail
     caching.clear()

@@ -11,7 +11,7 @@ from screenings import caching
 from screenings.services import visibility
 
 from .conftest import hidden_fields
-from .factories import make_screening
+from .factories import ScreeningFactory
 from .producer_helpers import count_queries, producer  # noqa: F401 (a fixture)
 from .rsvp_helpers import post_rsvp
 
@@ -22,7 +22,7 @@ def seats_left(client, screening) -> int:
 
 
 def test_an_unchanged_page_is_served_from_the_cache_with_one_query(client, db):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     for url in ("/screenings", f"/screenings/{screening.id}", "/"):
         first = client.get(url)
         with count_queries() as statements:
@@ -36,7 +36,7 @@ def test_an_unchanged_page_is_served_from_the_cache_with_one_query(client, db):
 
 
 def test_an_rsvp_in_this_worker_shows_at_once(app, db):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     visitor, attendee = app.test_client(), app.test_client()
     assert seats_left(visitor, screening) == 40
     response = post_rsvp(attendee, screening, party_size=3)
@@ -45,7 +45,7 @@ def test_an_rsvp_in_this_worker_shows_at_once(app, db):
 
 
 def test_each_visitor_gets_their_own_form_token_from_a_cached_page(app, db):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     ann, bob = app.test_client(), app.test_client()
     ann_page = ann.get(f"/screenings/{screening.id}").get_data(as_text=True)
     bob_page = bob.get(f"/screenings/{screening.id}").get_data(as_text=True)
@@ -65,7 +65,7 @@ def test_each_visitor_gets_their_own_form_token_from_a_cached_page(app, db):
 
 
 def test_a_waiting_message_is_shown_not_cached_away(client, db):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     client.get(f"/screenings/{screening.id}")  # cached for anonymous visitors
     page = post_rsvp(client, screening, follow_redirects=True).get_data(as_text=True)
     assert "on the guest list" in page
@@ -91,7 +91,7 @@ def test_pages_are_cached_by_language(app, db):
 
 def test_a_forged_host_header_never_reaches_a_cached_page(app, db):
     """Cached pages are shared: every absolute link in them comes from PUBLIC_BASE_URL."""
-    make_screening()
+    ScreeningFactory()
     forged = app.test_client().get("/screenings", headers={"Host": "evil.example"})
     assert forged.status_code == 200
     assert "evil.example" not in forged.get_data(as_text=True)
@@ -103,7 +103,7 @@ def test_a_forged_host_header_never_reaches_a_cached_page(app, db):
 def test_a_new_release_never_serves_a_page_rendered_by_the_old_one(app, client, db, monkeypatch):
     """Hosts sharing Redis across a deploy: the key carries the code's release, so a page
     cached by the previous release is rendered afresh (not served with its old markup)."""
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     url = f"/screenings/{screening.id}"
     stored = []
     store = caching.store()
@@ -133,7 +133,7 @@ def test_the_release_is_a_digest_of_the_files_served(tmp_path):
 
 def test_a_page_says_whether_it_came_from_the_cache(client, db):
     """X-Cache (what the benchmark counts for its hit rates): a miss, then hits until a change."""
-    screening = make_screening()
+    screening = ScreeningFactory()
     url = f"/screenings/{screening.id}"
     assert client.get(url).headers["X-Cache"] == "miss"
     assert client.get(url).headers["X-Cache"] == "hit"
@@ -174,7 +174,7 @@ def _without_token(response) -> tuple:
 def test_the_front_serves_exactly_what_flask_serves_a_visitor_without_a_cookie(
     app, db, front_answers, monkeypatch
 ):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     urls = ("/", "/screenings", "/screenings?country=CA", f"/screenings/{screening.id}", "/embed")
     visitor = app.test_client(use_cookies=False)
     for url in urls:
@@ -191,7 +191,7 @@ def test_the_front_serves_exactly_what_flask_serves_a_visitor_without_a_cookie(
 
 
 def test_a_form_token_from_the_front_is_accepted_with_its_session(app, db, front_answers):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     url = f"/screenings/{screening.id}"
     app.test_client().get(url)  # cached
     visitor = app.test_client()
@@ -235,7 +235,7 @@ def test_the_front_answers_in_the_browsers_language(app, db, front_answers):
 
 
 def test_a_screening_made_private_is_never_served_by_the_front(app, db, front_answers):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     url = f"/screenings/{screening.id}"
     visitor = app.test_client(use_cookies=False)
     visitor.get(url)
@@ -261,7 +261,7 @@ def test_a_cached_dashboard_costs_the_login_and_the_numbers_two_queries(db, clie
 def test_the_front_serves_a_screenings_ics_and_its_304_as_flask_does(
     app, db, front_answers, monkeypatch
 ):
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     url = f"/screenings/{screening.id}.ics"
     visitor = app.test_client(use_cookies=False)
     etag = visitor.get(url).headers["ETag"]  # built (and stored) by Flask
@@ -291,7 +291,7 @@ def test_a_version_read_on_postgresql_opens_no_transaction(app, db):
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    screening_id = make_screening().id
+    screening_id = ScreeningFactory().id
     db.session.remove()
     statuses = []
 
@@ -311,7 +311,7 @@ def test_the_front_serves_a_feeds_304_as_flask_does(app, db, front_answers, monk
     """A subscribed calendar's conditional GET (the busiest answer a feed gives) is answered
     before Flask, with Flask's very status and headers, in each language and for each kind of
     public feed; after a change the front leaves it to Flask (the old build, a rebuild)."""
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     visitor = app.test_client(use_cookies=False)
     requests = []
     for url in (
@@ -351,7 +351,7 @@ def test_the_front_never_answers_for_a_film_withdrawn_from_the_catalogue(app, db
     from screenings.models import Film
     from screenings.services import feeds as feed_service
 
-    screening = make_screening(capacity=40)
+    screening = ScreeningFactory(capacity=40)
     url = "/films/the-killing-roads/calendar.ics"
     visitor = app.test_client(use_cookies=False)
     etag = visitor.get(url).headers["ETag"].strip('"')
@@ -387,7 +387,7 @@ def test_version_reads_on_postgresql_keep_their_connection_and_see_each_commit(a
 
     from screenings.models import Screening
 
-    screening = make_screening()
+    screening = ScreeningFactory()
     screening_id = screening.id
     db.session.remove()
     first = caching.screening_version(screening_id)  # checks out the connection kept
@@ -421,7 +421,7 @@ def test_a_kept_connection_lost_is_replaced_within_the_read(app, db):
     _postgresql_only(db)
     from sqlalchemy import text
 
-    screening_id = make_screening().id
+    screening_id = ScreeningFactory().id
     db.session.remove()
     assert caching.screening_version(screening_id) is not None
     kept = caching._held_reads(db.engine).local.kept.connection
@@ -440,7 +440,7 @@ def test_a_kept_connection_given_back_while_the_engine_is_disposed_is_closed(app
     _postgresql_only(db)
     from sqlalchemy import event
 
-    screening_id = make_screening().id
+    screening_id = ScreeningFactory().id
     db.session.remove()
     held = caching._held_reads(db.engine)
     kept: list = []

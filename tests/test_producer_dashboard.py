@@ -18,7 +18,7 @@ from screenings.services.films import create_film
 
 from . import producer_helpers
 from .conftest import future_date, submit
-from .factories import make_screening
+from .factories import ScreeningFactory
 from .producer_helpers import bulk_screenings, count_queries
 
 producer = producer_helpers.producer  # the fixture, logged in on `client`
@@ -30,7 +30,7 @@ def _rows(html: str) -> list[str]:
 
 
 def test_upcoming_shows_venue_time_producer_time_seats_and_licence(client, producer, db):
-    screening = make_screening(start_time=time(19, 0))
+    screening = ScreeningFactory(start_time=time(19, 0))
     page = client.get("/producer/").get_data(as_text=True)
     rows = _rows(page)
     assert len(rows) == 1
@@ -48,7 +48,7 @@ def test_upcoming_shows_venue_time_producer_time_seats_and_licence(client, produ
 
 
 def test_producer_time_zone_setting_changes_the_second_time(client, producer, db):
-    screening = make_screening()
+    screening = ScreeningFactory()
     response = submit(client, "/producer/settings", {"timezone": "Asia/Tokyo"})
     assert response.status_code == 302
     assert db.session.scalar(select(Producer.timezone)) == "Asia/Tokyo"
@@ -62,8 +62,8 @@ def test_producer_time_zone_setting_changes_the_second_time(client, producer, db
 
 
 def test_filters_by_country_status_text_and_dates(client, producer, db):
-    make_screening(organization_name="Toronto Shul")
-    make_screening(
+    ScreeningFactory(organization_name="Toronto Shul")
+    ScreeningFactory(
         organization_name="Lycée Lumière",
         organization_type="school",
         city="Lyon",
@@ -71,7 +71,7 @@ def test_filters_by_country_status_text_and_dates(client, producer, db):
         timezone="Europe/Paris",
         start_date=future_date(10),
     )
-    far = make_screening(organization_name="Far Future Club", start_date=future_date(200))
+    far = ScreeningFactory(organization_name="Far Future Club", start_date=future_date(200))
 
     def names(query: str) -> list[str]:
         html = client.get("/producer/" + query).get_data(as_text=True)
@@ -198,7 +198,7 @@ def test_settings_offer_the_embed_snippet_and_the_private_feed(client, producer)
 
 
 def test_the_dashboard_says_how_many_bookings_wait_and_is_never_stale(client, db, producer):
-    screening = make_screening()
+    screening = ScreeningFactory()
     assert "wait for your approval" not in client.get("/producer/").get_data(as_text=True)
     db.session.execute(
         update(Screening).where(Screening.id == screening.id).values(status="pending")
@@ -248,7 +248,7 @@ def test_the_counts_are_direct_counts_after_creates_cancellations_moves_and_eras
     a deleted screening all leave them equal to a count of the screenings."""
     bulk_screenings(30)
     _assert_counts_are_direct_counts(db)
-    first, second = make_screening(), make_screening(contact_email="erase.me@example.org")
+    first, second = ScreeningFactory(), ScreeningFactory(contact_email="erase.me@example.org")
     _assert_counts_are_direct_counts(db)
     bookings.cancel_booking(first, actor="organizer", reason="Flooded", cause="venue_withdrew")
     _assert_counts_are_direct_counts(db)

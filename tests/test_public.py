@@ -11,19 +11,18 @@ from markupsafe import Markup
 from screenings.services import nearby
 from screenings.services.bookings import cancel_booking
 
-from .factories import make_screening
-from .rsvp_helpers import reply
+from .factories import RsvpFactory, ScreeningFactory
 
 
 def test_upcoming_lists_public_approved_future_soonest_first(client, db):
-    later = make_screening(
+    later = ScreeningFactory(
         city="Toronto", start_date=(datetime.now(UTC) + timedelta(days=60)).date()
     )
-    sooner = make_screening(
+    sooner = ScreeningFactory(
         city="Montréal", start_date=(datetime.now(UTC) + timedelta(days=5)).date()
     )
-    make_screening(city="Hiddenville", is_public=False)
-    cancelled = make_screening(city="Cancelville")
+    ScreeningFactory(city="Hiddenville", visibility="private")
+    cancelled = ScreeningFactory(city="Cancelville")
     cancel_booking(cancelled, actor="test")
     page = client.get("/screenings").get_data(as_text=True)
     assert page.index(f"/screenings/{sooner.id}") < page.index(f"/screenings/{later.id}")
@@ -35,7 +34,7 @@ def test_upcoming_lists_public_approved_future_soonest_first(client, db):
 
 def test_upcoming_search_and_pagination(client, db):
     for index in range(23):
-        make_screening(city="Haifa" if index % 2 else "Toronto", organization_name=f"Org {index}")
+        ScreeningFactory(city="Haifa" if index % 2 else "Toronto", organization_name=f"Org {index}")
     toronto = client.get("/screenings?city=tor").get_data(as_text=True)
     assert "Haifa" not in toronto
     assert "Toronto" in toronto
@@ -55,8 +54,8 @@ def test_upcoming_search_and_pagination(client, db):
 
 
 def test_screening_page_shows_particulars_and_calendar_links(client, db):
-    screening = make_screening(capacity=50)
-    reply(screening, "ann@example.org", 3)
+    screening = ScreeningFactory(capacity=50)
+    RsvpFactory(screening=screening, email="ann@example.org", name="Ann Attendee", party_size=3)
     page = client.get(f"/screenings/{screening.id}").get_data(as_text=True)
     assert "Beth Tzedec Congregation" in page
     assert "Content advisory:" in page
@@ -75,17 +74,9 @@ def test_screening_page_shows_particulars_and_calendar_links(client, db):
 @pytest.mark.parametrize("kind", ["private", "pending", "missing"])
 def test_hidden_screenings_are_404(client, db, kind):
     if kind == "private":
-        screening_id = make_screening(is_public=False).id
+        screening_id = ScreeningFactory(visibility="private").id
     elif kind == "pending":
-        from screenings.models import Film
-
-        # The shipped catalogue has no film that needs approval: make one need it.
-        film = db.session.get(Film, 1)
-        film.requires_approval = True
-        db.session.commit()
-        screening = make_screening(film_id=film.id)
-        assert screening.status == "pending"
-        screening_id = screening.id
+        screening_id = ScreeningFactory(status="pending").id
     else:
         screening_id = 9999
     for path in (f"/screenings/{screening_id}", f"/screenings/{screening_id}.ics"):
@@ -94,8 +85,8 @@ def test_hidden_screenings_are_404(client, db, kind):
 
 def test_api_is_json_cors_cacheable_and_paginated(client, db):
     for _ in range(3):
-        make_screening()
-    make_screening(is_public=False, city="Secretville")
+        ScreeningFactory()
+    ScreeningFactory(visibility="private", city="Secretville")
     response = client.get("/api/screenings?per_page=2")
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
@@ -122,7 +113,7 @@ def test_api_is_json_cors_cacheable_and_paginated(client, db):
 
 
 def test_embed_page_may_be_framed_and_other_pages_may_not(client, db):
-    make_screening()
+    ScreeningFactory()
     embed = client.get("/embed")
     assert embed.status_code == 200
     assert "X-Frame-Options" not in embed.headers
@@ -177,7 +168,7 @@ def test_the_list_renders_its_option_lists_without_walking_them(client, db, monk
     its validation: 6 choices.)"""
     from wtforms import SelectField
 
-    make_screening()
+    ScreeningFactory()
     walked = []
     walk = SelectField.iter_choices
 
@@ -279,7 +270,7 @@ def test_an_anonymous_visitor_gets_one_session_cookie_not_one_per_page(app, clie
     cookie nobody has) on every page was Flask-Login's session protection on a session with
     no user in it (extensions.UserSessionLoginManager)."""
     app.config["PAGE_CACHE_ENABLED"] = cached
-    screening = make_screening()
+    screening = ScreeningFactory()
     first = client.get(f"/screenings/{screening.id}")
     assert [c.split("=")[0] for c in first.headers.getlist("Set-Cookie")] == ["session"]
     for url in (f"/screenings/{screening.id}", "/screenings", f"/screenings/{screening.id}"):
@@ -411,7 +402,7 @@ HOSTILE_CURSORS = [
 @pytest.mark.parametrize("name", ["after", "before"])
 @pytest.mark.parametrize("cursor", HOSTILE_CURSORS)
 def test_a_hostile_cursor_gets_a_400_or_a_page_never_a_500(client, db, name, cursor):
-    make_screening()
+    ScreeningFactory()
     for path in ("/screenings", "/api/screenings"):
         response = client.get(path, query_string={name: cursor, "country": "CA"})
         assert response.status_code in (200, 400), (path, cursor, response.status_code)
