@@ -267,7 +267,7 @@ def test_feeds_build_gives_way_to_the_web_workers(app, db, runner, monkeypatch):
 
     niced: list[int] = []
     monkeypatch.setattr(cli.os, "nice", niced.append)
-    make_screening()
+    ScreeningFactory()
     assert runner.invoke(args=["feeds", "build"]).exit_code == 0
     assert niced == []
     monkeypatch.setitem(app.config, "FEED_BUILDER_NICE", DEFAULTS["FEED_BUILDER_NICE"])
@@ -775,12 +775,14 @@ def test_a_pass_after_a_change_builds_the_feeds_that_list_it_and_no_other(db, mo
 
     toronto = places.find_cities("Toronto", country="CA")[0]
     berlin = places.find_cities("Berlin", country="DE")[0]
-    changed = make_screening(venue_name="Old Hall")
-    make_screening()  # Toronto too: its country's, film's and near-me feeds stay
-    make_screening(country="FR", city="Paris", timezone="Europe/Paris")
-    make_screening(country="DE", city="Berlin", timezone="Europe/Berlin")
-    make_screening(country="JP", city="Osaka", timezone="Asia/Tokyo")
-    make_screening(is_public=False, country="FR", city="Villeurbanne", timezone="Europe/Paris")
+    changed = ScreeningFactory(venue_name="Old Hall")
+    ScreeningFactory()  # Toronto too: its country's, film's and near-me feeds stay
+    ScreeningFactory(country="FR", city="Paris", timezone="Europe/Paris")
+    ScreeningFactory(country="DE", city="Berlin", timezone="Europe/Berlin")
+    ScreeningFactory(country="JP", city="Osaka", timezone="Asia/Tokyo")
+    ScreeningFactory(
+        visibility="private", country="FR", city="Villeurbanne", timezone="Europe/Paris"
+    )
     _subscribe_near(db, toronto, 50)
     _subscribe_near(db, berlin, 50)
     passes = feed_service.FeedPasses()
