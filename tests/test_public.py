@@ -220,6 +220,7 @@ def test_every_widget_and_label_renders_its_attributes_with_ours(app):
     assert widgets.html_params is html_params
 
 
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
 def test_a_kept_layout_part_is_the_part_rendered_for_that_request(app, client, db):
     """base.html's kept parts (views.install_kept_layout) are keyed on all they read: each
     page here, rendered after the others filled the kept parts, is the page rendered with
@@ -254,6 +255,7 @@ def test_a_kept_layout_part_is_the_part_rendered_for_that_request(app, client, d
     assert "Another Producer &lt;&amp;&gt;" in alone[3]
 
 
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
 def test_the_layout_is_rendered_once_per_language_not_per_page(app, client, db):
     """Its five parts are kept after the first page in a language."""
     kept = app.extensions["kept_layout"]
