@@ -50,6 +50,7 @@ from email.parser import BytesParser
 from email.policy import SMTP
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid, parseaddr
+from functools import lru_cache
 from typing import Protocol
 
 from flask import Flask, current_app, g, has_request_context, render_template
@@ -130,7 +131,13 @@ class TimedConnection(Connection):
 
 def sender_address() -> Address:
     """The configured From address, parsed once rather than trusted as a string."""
-    name, addr = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    return _parsed_sender(current_app.config["MAIL_DEFAULT_SENDER"])
+
+
+@lru_cache(maxsize=16)
+def _parsed_sender(configured: str) -> Address:
+    # Once per configured value, not on each page's footer (an Address checks its parts).
+    name, addr = parseaddr(configured)
     return Address(display_name=name, addr_spec=addr)
 
 

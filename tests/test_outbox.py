@@ -322,3 +322,16 @@ def test_the_commit_listener_is_registered_once_however_many_apps(app, client, d
     monkeypatch.setattr(outbox.background, "submit", lambda app_, ids: handed.append(app_))
     _post_without_waiting(client, "/book", booking_data())
     assert handed == [app]  # once, to the app that served the request
+
+
+def test_the_sender_is_parsed_once_per_configured_value_and_follows_a_change(app):
+    """sender_address keeps each configured MAIL_DEFAULT_SENDER parsed (every page's footer
+    names it): a new value is parsed anew, not answered with the old one."""
+    with app.app_context():
+        app.config["MAIL_DEFAULT_SENDER"] = "Screenings <first@example.org>"
+        first = outbox.sender_address()
+        assert outbox.sender_address() is first
+        app.config["MAIL_DEFAULT_SENDER"] = "Other Name <second@example.org>"
+        second = outbox.sender_address()
+    assert (first.display_name, first.addr_spec) == ("Screenings", "first@example.org")
+    assert (second.display_name, second.addr_spec) == ("Other Name", "second@example.org")
