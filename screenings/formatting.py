@@ -108,15 +108,21 @@ def _locale() -> str:
     return str(get_locale() or "en")
 
 
-def format_datetime(value: datetime | None, format: str = "medium", zone: str | None = None) -> str:
+def format_datetime(
+    value: datetime | None,
+    format: str = "medium",
+    zone: str | None = None,
+    locale: str | None = None,
+) -> str:
     """A date and 24-hour time in the locale's style; naive values are UTC, shown in `zone`.
 
     `format` is the CLDR date length (short, medium, long, full); seconds are never shown.
+    `locale` is the current one unless given (a page of many found once).
     """
     if value is None:
         return ""
     value = _in_zone(value, zone)
-    locale = _locale()
+    locale = locale or _locale()
     day = date_words(value, format, locale)
     return _date_time_glue(format, locale).format(clock_words(value), day)
 

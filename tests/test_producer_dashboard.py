@@ -8,13 +8,17 @@ from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from flask import url_for
+from flask_babel import force_locale
 from sqlalchemy import delete, func, select, update
 
 from screenings import caching
+from screenings.formatting import format_datetime
 from screenings.models import Licence, Producer, Screening
 from screenings.services import alerts, bookings, privacy
 from screenings.services import dashboard as board
 from screenings.services.films import create_film
+from screenings.urls import id_links
 
 from . import producer_helpers
 from .conftest import future_date, submit
@@ -45,6 +49,28 @@ def test_upcoming_shows_venue_time_producer_time_seats_and_licence(client, produ
     assert "0 / 100" in row
     assert screening.current_licence.number in row
     assert "approved" in row
+
+
+def test_a_row_is_worded_in_the_page_language_and_links_its_screening(client, producer, db):
+    """Each row is worded once in the view (dashboard._lines): the same words, escapes and
+    link as the template's filters and url_for wrote cell by cell."""
+    screening = make_screening(organization_name="Hall & <Friends>")
+    with client.application.test_request_context(), force_locale("fr"):
+        when = format_datetime(screening.local_start_aware, "medium")
+        link = url_for("producer.screening", screening_id=screening.id)
+    page = client.get("/producer/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    (row,) = _rows(page)
+    assert f'<td>{when} <span class="meta">America/Toronto</span></td>' in row
+    assert f'<a href="{link}"><bdi>Hall &amp; &lt;Friends&gt;</bdi></a>' in row
+    assert "<bdi>Toronto</bdi>, Canada" in row
+
+
+@pytest.mark.parametrize("endpoint", ["producer.screening", "public.screening_ics"])
+def test_id_links_are_what_url_for_writes(app, endpoint):
+    with app.test_request_context():
+        link = id_links(endpoint, "screening_id")
+        for screening_id in (1, 42, 10**15):
+            assert link(screening_id) == url_for(endpoint, screening_id=screening_id)
 
 
 def test_producer_time_zone_setting_changes_the_second_time(client, producer, db):

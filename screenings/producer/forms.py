@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
+from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
@@ -31,7 +33,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import LongSelectField, SafeForm, choices, strip_text
+from ..forms import LongSelectField, SafeForm, choices, kept_choices, strip_text
 from ..labels import ORGANIZATION_TYPES
 from ..models import FormatKind, MaterialKind
 from ..places import all_zones, countries
@@ -135,11 +137,18 @@ class ScreeningFilterForm(SafeForm):
     desc = BooleanField(_l("Newest first"))
     page = IntegerField(validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
 
-    def set_choices(self, films, countries, country_name) -> None:
+    def set_choices(self, films, countries: tuple[str, ...], country_name) -> None:
+        """The films' and countries' options; the countries' (some 250) kept per list and
+        language (forms.kept_choices), named once, their markup rendered once."""
         self.film.choices = choices([("", _l("All films")), *films])
-        self.country.choices = choices(
-            [("", _l("All countries"))] + [(c, country_name(c)) for c in countries]
+        self.country.choices = kept_choices(
+            (("", str(_l("All countries"))), *_named(countries, country_name))
         )
+
+
+@lru_cache(maxsize=8)
+def _named(codes: tuple[str, ...], name: Callable[[str], str]) -> tuple[tuple[str, str], ...]:
+    return tuple((code, name(code)) for code in codes)
 
 
 class ShipForm(SafeForm):

@@ -3,7 +3,7 @@ a screening by its id, and CSV downloads."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +24,10 @@ def actor() -> str:
 @bp.context_processor
 def producer_helpers():
     """Template helpers: the producer's own time, and links that keep the current query."""
-    zone = ZoneInfo(getattr(current_user, "timezone", None) or "UTC")
+    zone = producer_zone()
 
     def producer_time(screening: Screening) -> str:
-        local = screening.starts_at.replace(tzinfo=UTC).astimezone(zone)
-        return f"{local:%a %Y-%m-%d %H:%M} ({zone.key})"
+        return time_in_zone(screening.starts_at, zone)
 
     def query_with(**changes) -> str:
         args = request.args.to_dict()
@@ -44,6 +43,17 @@ def producer_helpers():
         "query_with": query_with,
         "pending_total": board.pending_count,
     }
+
+
+def producer_zone() -> ZoneInfo:
+    """The zone the producer reads times in (their settings)."""
+    return ZoneInfo(getattr(current_user, "timezone", None) or "UTC")
+
+
+def time_in_zone(starts_at: datetime, zone: ZoneInfo) -> str:
+    """A screening's start (naive UTC) as the producer reads it, with their zone's name."""
+    local = starts_at.replace(tzinfo=UTC).astimezone(zone)
+    return f"{local:%a %Y-%m-%d %H:%M} ({zone.key})"
 
 
 def screening_or_404(screening_id: int) -> Screening:

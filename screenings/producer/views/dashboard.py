@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import abort, render_template, request
+from flask_babel import get_locale
 from flask_login import current_user
+from markupsafe import Markup
 
 from ...caching import cached_page
+from ...formatting import bdi, format_datetime
 from ...places import country_name
 from ...services import DomainError, exports
 from ...services import dashboard as board
+from ...urls import id_links
 from .. import bp
 from ..forms import ScreeningFilterForm
-from .base import csv_download
+from .base import csv_download, producer_zone, time_in_zone
 
 
 def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
@@ -38,6 +44,50 @@ def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
     return form, filters, options
 
 
+@dataclass(slots=True)
+class _Line:
+    """One row of the table as it is shown, worded once here rather than cell by cell by
+    the template's filters (each a call that looked up the language again)."""
+
+    venue_time: str
+    timezone: str
+    your_time: str
+    film: Markup
+    link: str
+    organization: Markup
+    city: Markup
+    country: str
+    status: str
+    seats_taken: int
+    capacity: int
+    licence_number: str
+
+
+def _lines(rows: list[board.BoardRow]) -> list[_Line]:
+    locale = str(get_locale() or "en")
+    zone = producer_zone()
+    link = id_links("producer.screening", "screening_id")
+    countries: dict[str, str] = {}
+    return [
+        _Line(
+            format_datetime(row.local_start_aware, "medium", locale=locale),
+            row.timezone,
+            time_in_zone(row.starts_at, zone),
+            bdi(row.film_title),
+            link(row.id),
+            bdi(row.organization_name),
+            bdi(row.city),
+            countries.get(row.country)
+            or countries.setdefault(row.country, country_name(row.country, locale)),
+            row.status,
+            row.seats_taken,
+            row.capacity,
+            row.licence_number or "—",
+        )
+        for row in rows
+    ]
+
+
 def _dashboard_version() -> tuple:
     # Times are shown in the producer's zone; the navigation follows the producer's role.
     return (*board.version(), current_user.timezone, current_user.role)
@@ -53,6 +103,7 @@ def dashboard():
         "producer/dashboard.html",
         form=form,
         page=page,
+        lines=_lines(page.items),
         filters=filters,
         counts=board.board_counts(),
     )
