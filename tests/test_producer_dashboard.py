@@ -54,7 +54,7 @@ def test_upcoming_shows_venue_time_producer_time_seats_and_licence(client, produ
 def test_a_row_is_worded_in_the_page_language_and_links_its_screening(client, producer, db):
     """Each row is worded once in the view (dashboard._lines): the same words, escapes and
     link as the template's filters and url_for wrote cell by cell."""
-    screening = make_screening(organization_name="Hall & <Friends>")
+    screening = ScreeningFactory(organization_name="Hall & <Friends>")
     with client.application.test_request_context(), force_locale("fr"):
         when = format_datetime(screening.local_start_aware, "medium")
         link = url_for("producer.screening", screening_id=screening.id)
