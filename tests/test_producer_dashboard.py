@@ -65,6 +65,25 @@ def test_a_row_is_worded_in_the_page_language_and_links_its_screening(client, pr
     assert "<bdi>Toronto</bdi>, Canada" in row
 
 
+def _filters_of(client, url: str, **headers) -> str:
+    page = client.get(url, headers=headers).get_data(as_text=True)
+    return page.split('class="filters"', 1)[1].split("</form>", 1)[0]
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_kept_filter_fields_follow_the_query_and_the_language(client, producer, db):
+    """The fields' markup is kept (dashboard._filter_fields) by what it is made of."""
+    ScreeningFactory()
+    english = _filters_of(client, "/producer/")
+    assert "All countries" in english
+    assert '<option selected value="CA">' not in english
+    assert '<option selected value="CA">' in _filters_of(client, "/producer/?country=CA")
+    assert 'value="cin"' in _filters_of(client, "/producer/?q=cin")
+    french = _filters_of(client, "/producer/", **{"Accept-Language": "fr"})
+    assert "Tous les pays" in french
+    assert _filters_of(client, "/producer/") == english
+
+
 @pytest.mark.parametrize("endpoint", ["producer.screening", "public.screening_ics"])
 def test_id_links_are_what_url_for_writes(app, endpoint):
     with app.test_request_context():

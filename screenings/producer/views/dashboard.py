@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
+import cachetools
 from flask import abort, render_template, request
 from flask_babel import get_locale
 from flask_login import current_user
@@ -42,6 +44,33 @@ def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
     if not given:
         form.date_from.data, form.date_to.data = filters.date_from, filters.date_to
     return form, filters, options
+
+
+# The filter fields' markup by everything it is made of (see _filter_fields).
+_FIELDS: cachetools.LRUCache = cachetools.LRUCache(maxsize=64)
+_FIELDS_LOCK = threading.Lock()
+
+
+def _filter_fields(form: ScreeningFilterForm, options: dict) -> Markup:
+    """The filter form's fields, rendered once per query string, language, default dates
+    and option lists (the films and countries kept per change: board.filter_choices): their
+    eight fields were a fifth of a cold dashboard's render, and the same on every visit."""
+    key = (
+        str(get_locale() or "en"),
+        tuple(request.args.items(multi=True)),
+        form.date_from.data,  # the defaults: the next 90 days from today
+        form.date_to.data,
+        options["films"],
+        options["countries"],
+    )
+    with _FIELDS_LOCK:
+        found = _FIELDS.get(key)
+    if found is None:
+        rendered = render_template("producer/_filters.html", form=form)
+        found = Markup(rendered)  # noqa: S704 -- an autoescaped template's output
+        with _FIELDS_LOCK:
+            _FIELDS[key] = found
+    return found
 
 
 @dataclass(slots=True)
@@ -97,11 +126,12 @@ def _dashboard_version() -> tuple:
 @cached_page(_dashboard_version, per_user=True)
 def dashboard():
     """Upcoming screenings (next 90 days by default), filtered, sorted and paged."""
-    form, filters, _options = _filters()
+    form, filters, options = _filters()
     page = board.screening_page(filters)
     return render_template(
         "producer/dashboard.html",
         form=form,
+        filter_fields=_filter_fields(form, options),
         page=page,
         lines=_lines(page.items),
         filters=filters,
