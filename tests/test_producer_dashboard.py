@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import url_for
 from flask_babel import force_locale
+from markupsafe import escape
 from sqlalchemy import delete, func, select, update
 
 from screenings import caching
@@ -82,6 +83,21 @@ def test_the_kept_filter_fields_follow_the_query_and_the_language(client, produc
     french = _filters_of(client, "/producer/", **{"Accept-Language": "fr"})
     assert "Tous les pays" in french
     assert _filters_of(client, "/producer/") == english
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "Not a valid date value."),
+        ("fr", "N'est pas une date valide."),
+        ("he", "לא תאריך תקין"),
+    ],
+)
+def test_wtforms_own_messages_are_in_the_page_language(client, producer, language, message):
+    """WTForms' catalogue is read once per language (forms._wtforms_catalogue), each page
+    still gets its own language's."""
+    fields = _filters_of(client, "/producer/?date_from=soon", **{"Accept-Language": language})
+    assert escape(message) in fields
 
 
 @pytest.mark.parametrize("endpoint", ["producer.screening", "public.screening_ics"])
