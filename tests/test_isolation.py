@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from screenings.models import Film, Screening
+from screenings.models import ChangeCounter, Film, Screening
 from screenings.services.films import CATALOGUE
 
 from .factories import make_screening
@@ -35,3 +35,25 @@ def test_rows_written_past_the_noted_engines_are_emptied_too(db, table_reset):
 
     assert db.session.scalar(select(func.count()).select_from(Screening)) == 0
     assert db.session.execute(text("SELECT count(*) FROM films")).scalar() == len(CATALOGUE)
+
+
+def test_raised_cache_counters_are_made_again_from_new_numbers(db, table_reset):
+    """The seed's counters are made again (not the catalogue seeded again), each from a
+    number no cached answer of the last test was kept under."""
+
+    def counters() -> dict[str, int]:
+        return dict(db.session.execute(select(ChangeCounter.name, ChangeCounter.value)).all())
+
+    seeded = counters()
+    assert seeded  # seeding the catalogue made them
+    make_screening()
+    raised = counters()
+    assert raised != seeded
+    db.session.remove()
+
+    table_reset.reset()
+
+    fresh = counters()
+    assert fresh.keys() == seeded.keys()
+    assert all(fresh[name] not in (seeded[name], raised[name]) for name in fresh)
+    assert db.session.scalar(select(func.count()).select_from(Screening)) == 0
