@@ -67,7 +67,7 @@ def _filter_fields(form: ScreeningFilterForm, options: dict) -> Markup:
         found = _FIELDS.get(key)
     if found is None:
         rendered = render_template("producer/_filters.html", form=form)
-        found = Markup(rendered)  # noqa: S704 -- an autoescaped template's output
+        found = Markup(rendered)  # noqa: S704 # nosec B704: an autoescaped template output
         with _FIELDS_LOCK:
             _FIELDS[key] = found
     return found
