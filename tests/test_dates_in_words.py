@@ -13,7 +13,7 @@ from sqlalchemy import select
 from screenings.capabilities import manage_token
 from screenings.models import Rsvp
 
-from .factories import make_screening
+from .factories import ScreeningFactory
 from .rsvp_helpers import post_rsvp, rsvp_link
 from .test_guest_approval import mail_to
 
@@ -25,7 +25,7 @@ def _at_venue(naive_utc):
 
 
 def test_a_held_reply_says_until_when_at_the_venue_in_french(client, db, smtp):
-    screening = make_screening(capacity=150, address_check="everyone")
+    screening = ScreeningFactory(capacity=150, address_check="everyone")
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fr"
     post_rsvp(client, screening, party_size="2")
     row = db.session.scalar(select(Rsvp))
@@ -40,7 +40,7 @@ def test_a_held_reply_says_until_when_at_the_venue_in_french(client, db, smtp):
 
 
 def test_a_guest_request_says_when_it_was_asked_at_the_venue_in_hebrew(client, db, smtp):
-    screening = make_screening(approves_guests=True)
+    screening = ScreeningFactory(approves_guests=True)
     post_rsvp(client, screening, party_size="3")
     row = db.session.scalar(select(Rsvp))
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "he"

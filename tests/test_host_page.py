@@ -16,7 +16,7 @@ from screenings.capabilities import manage_token
 
 from . import producer_helpers
 from .conftest import booking_data, submit
-from .factories import make_screening
+from .factories import ScreeningFactory
 from .rsvp_helpers import rsvp_data
 
 zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp (dev dependency) decodes the QR")
@@ -69,7 +69,7 @@ def _text(reader: PdfReader) -> str:
 
 
 def test_the_cancel_form_waits_behind_a_disclosure(client, db, smtp):
-    screening = make_screening()
+    screening = ScreeningFactory()
     page = _page(client, screening)
     assert re.search(r'<details class="cancel"><summary>Cancel the screening…</summary>', page)
     refused = submit(client, _manage(screening) + "/cancel", {}, form_url=_manage(screening))
@@ -78,7 +78,7 @@ def test_the_cancel_form_waits_behind_a_disclosure(client, db, smtp):
 
 
 def test_a_public_screening_shares_its_page_with_qr_embed_and_poster(client, db, smtp):
-    screening = make_screening()
+    screening = ScreeningFactory()
     page = _page(client, screening)
     public_url = f"{BASE}/screenings/{screening.id}"
     share = page[page.index('id="share-heading"') :]
@@ -107,7 +107,7 @@ def test_a_public_screening_shares_its_page_with_qr_embed_and_poster(client, db,
 
 
 def test_a_guests_only_poster_names_venue_and_town_never_the_street(client, db, smtp):
-    screening = make_screening(
+    screening = ScreeningFactory(
         visibility="guests", country="FR", city="Lyon", timezone="Europe/Paris", region="",
         postal_code="69001",
     )  # fmt: skip
@@ -140,19 +140,14 @@ def test_a_private_screening_shares_its_share_link_only(client, db, smtp):
 
 
 def test_nothing_is_shared_before_approval(client, db, smtp):
-    from screenings.extensions import db as _db
-    from screenings.models import Film
-
-    _db.session.get(Film, 1).requires_approval = True
-    _db.session.commit()
-    screening = make_screening()
+    screening = ScreeningFactory(status="pending")
     page = _page(client, screening)
     assert 'id="share-heading"' not in page
     assert client.get(_manage(screening) + "/poster.pdf").status_code == 404
 
 
 def test_a_french_hosts_poster_is_in_french(client, db, smtp):
-    screening = make_screening(language="fr", country="FR", city="Lyon", timezone="Europe/Paris")
+    screening = ScreeningFactory(language="fr", country="FR", city="Lyon", timezone="Europe/Paris")
     text = _text(_poster(client, screening))
     day = babel_dates.format_date(screening.local_start_aware, "full", locale="fr")
     assert day in text
@@ -168,7 +163,7 @@ def test_a_french_hosts_poster_is_in_french(client, db, smtp):
 
 
 def test_counts_are_whole_sentences_with_plurals(client, db, smtp):
-    screening = make_screening(capacity=2)
+    screening = ScreeningFactory(capacity=2)
     assert "No confirmed RSVPs yet; all 2 seats are free." in _page(client, screening)
     submit(client, f"/screenings/{screening.id}", rsvp_data(party_size="1"))
     page = _page(client, screening)
@@ -179,7 +174,7 @@ def test_counts_are_whole_sentences_with_plurals(client, db, smtp):
 
 
 def test_report_kit_and_downloads_are_linked_in_one_place(client, db, smtp):
-    screening = make_screening()
+    screening = ScreeningFactory()
     page = _page(client, screening)
     links = page[
         page.index('id="links-heading"') : page.index("</nav>", page.index('id="links-heading"'))

@@ -12,7 +12,7 @@ from screenings.capabilities import manage_token
 from screenings.outbox import deliver_pending
 from screenings.services import reminders
 
-from .factories import make_screening
+from .factories import ScreeningFactory
 from .rsvp_helpers import post_rsvp, reply, rsvp_link
 from .test_guest_approval import mail_to, text_of
 
@@ -28,7 +28,7 @@ ONE_SEAT = {
 @pytest.mark.parametrize("language", ["en", "fr", "he"])
 def test_one_seat_is_one_seat(client, db, smtp, language):
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
-    screening = make_screening()
+    screening = ScreeningFactory()
     post_rsvp(client, screening, party_size="1")
     (message,) = mail_to(smtp, "ann@example.org")
     page = client.get(rsvp_link(message)).get_data(as_text=True)
@@ -36,7 +36,7 @@ def test_one_seat_is_one_seat(client, db, smtp, language):
     assert confirmed in page.replace("\u202f", " ").replace("\xa0", " ")
     assert not NO_HAND_PLURAL.search(page)
 
-    asking = make_screening(approves_guests=True)
+    asking = ScreeningFactory(approves_guests=True)
     post_rsvp(client, asking, party_size="1", email="bob@example.org")
     manage = client.get(f"/manage/{manage_token(asking)}").get_data(as_text=True)
     assert requests in manage.replace("\u202f", " ").replace("\xa0", " ")
@@ -44,7 +44,7 @@ def test_one_seat_is_one_seat(client, db, smtp, language):
 
 
 def test_the_reminders_count_in_words(db, smtp):
-    screening = make_screening(start_date=(datetime.now(UTC) + timedelta(days=2)).date())
+    screening = ScreeningFactory(start_date=(datetime.now(UTC) + timedelta(days=2)).date())
     reply(screening, party_size=1)
     reply(screening, email="bob@example.org", party_size=3)
     deliver_pending()
