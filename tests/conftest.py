@@ -15,7 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
 from email.policy import default as default_policy
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +31,8 @@ from screenings.caching import raise_counters
 from screenings.extensions import db as _db
 from screenings.models import ChangeCounter
 from screenings.services.films import seed_catalogue
+
+from .factories import STATED, future_date
 
 # ---------------------------------------------------------------- app creation
 # Every test makes its app (and some a second one); of create_app's 0.11 s here, 0.10 s went
@@ -476,28 +477,18 @@ def submit(client, url: str, data: dict, *, form_url: str | None = None, **kwarg
     return response
 
 
-def future_date(days: int = 30) -> date:
-    return (datetime.now(UTC) + timedelta(days=days)).date()
-
-
 def booking_data(**overrides) -> dict:
     """A complete, valid booking form submission."""
+    # The organizer and the venue as the factories state them (factories.STATED), as typed.
+    organizer = ("organization_name", "organization_type", "organization_website")
+    contact = ("organization_country", "contact_name", "contact_email")
+    venue = ("venue_name", "street_address", "city", "region", "postal_code", "country")
     data = {
         "film_id": "1",
-        "organization_name": "Beth Tzedec Congregation",
-        "organization_type": "faith_community",
-        "organization_website": "https://example.org",
-        "organization_country": "CA",
-        "contact_name": "Miriam Cohen",
-        "contact_email": "miriam@example.org",
+        **{key: STATED[key] for key in organizer + contact},
         "contact_phone": "+1 416 555 0100",
-        "venue_name": "Main Sanctuary Hall",
-        "street_address": "1700 Bathurst Street",
-        "city": "Toronto",
-        "region": "Ontario",
-        "postal_code": "M5P 3K3",
-        "country": "CA",
-        "timezone": "America/Toronto",
+        **{key: STATED[key] for key in venue},
+        "timezone": STATED["timezone"],
         "start_date": future_date().isoformat(),
         "start_time": "19:00",
         "duration_minutes": "145",

@@ -11,7 +11,7 @@ e-mails makes its screening through the booking service (``make_screening``).
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import factory
@@ -64,8 +64,8 @@ STATED: dict[str, Any] = {
 START_TIME = time(19, 0)
 
 
-def start_day(days: int = 30):
-    """The default day of a test screening: a month ahead."""
+def future_date(days: int = 30) -> date:
+    """The default day of a test screening, booked or made: a month ahead."""
     return (datetime.now(UTC) + timedelta(days=days)).date()
 
 
@@ -74,7 +74,7 @@ def booking_details(**overrides) -> BookingDetails:
     values = {
         **STATED,
         "film_id": 1,
-        "start_date": start_day(),
+        "start_date": future_date(),
         "start_time": START_TIME,
         "duration_minutes": 145,
     }
@@ -133,7 +133,7 @@ class ScreeningFactory(ModelFactory):
         model = Screening
         exclude = ("start_date", "start_time")
 
-    start_date = factory.LazyFunction(start_day)
+    start_date = factory.LazyFunction(future_date)
     start_time = START_TIME
     film_id = 1
     film = factory.LazyAttribute(lambda o: db.session.get(Film, o.film_id))
