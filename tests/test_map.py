@@ -15,7 +15,7 @@ from screenings.models import Screening, ScreeningReport
 from screenings.services import maps, observances
 
 from . import producer_helpers
-from .factories import RsvpFactory, ScreeningFactory, start_day
+from .factories import RsvpFactory, ScreeningFactory, future_date
 from .producer_helpers import count_queries
 
 producer = producer_helpers.producer  # the fixture, logged in on `client`
@@ -164,7 +164,7 @@ def test_cities_typed_differently_are_one_dot(client, db):
 
 
 def test_the_producers_reach_map_has_every_past_screening_at_city_level(client, db, producer):
-    two_days_ago = start_day(-2)
+    two_days_ago = future_date(-2)
     past = [
         _placed(city="Toronto", visibility="public", start_date=two_days_ago),
         _placed(
