@@ -540,7 +540,7 @@ def _read_numbers(
 
 
 class _HeldReads:
-    """Version reads outside a transaction, on PostgreSQL on a connection each thread keeps.
+    """Version reads outside a transaction, on a connection each thread keeps.
 
     Each read runs in autocommit: one statement is one snapshot on its own, taken when it
     starts, so it sees every change committed before it (on any worker) with no BEGIN before
@@ -552,12 +552,13 @@ class _HeldReads:
     ends. A read that finds its connection lost (a database restart) tries once more on a new
     one; if that fails too the error goes up, and the request goes on to Flask and its 503
     page. A forked child never uses its parent's connections (nor closes them: the parent may
-    still), and the app engine's dispose() closes them all. SQLite has no round trips to save
-    (and switching pysqlite to autocommit at each checkout cost more: 64 -> 106 us of CPU):
-    it reads on a connection of the app's pool checked out for the read."""
+    still), and the app engine's dispose() closes them all. On SQLite the kept connection saves
+    the pool's checkout and checkin (pysqlite in autocommit begins no transaction, so each
+    read sees every commit before it); an in-memory database, which a second engine would not
+    share, reads on a connection of the app's pool checked out for the read."""
 
     def __init__(self, engine: Engine, options: dict[str, Any]) -> None:
-        self.keeps = engine.dialect.name != "sqlite"
+        self.keeps = not _in_memory(engine)
         self.engine = engine
         if self.keeps:
             options = {key: value for key, value in options.items() if key != "pool_pre_ping"}
@@ -640,6 +641,14 @@ class _Kept:
 _forked: list[_Kept] = []
 
 
+def _in_memory(engine: Engine) -> bool:
+    """An SQLite database in memory: one engine's own, which another engine cannot open."""
+    url = engine.url
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
+
+
 _held: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _held_lock = threading.Lock()
 
@@ -671,6 +680,7 @@ def counter_versions(*names: str) -> list[tuple]:
 
 
 _T = TypeVar("_T")
+_Mark = TypeVar("_Mark")
 
 
 def kept_until_change(counter: str, build: Callable[[], _T]) -> _T:
@@ -800,8 +810,7 @@ def cached_page(
             return response
 
         if not per_user:  # CachedPagesFront answers its hits for visitors without a cookie
-            # A mark on the function (mypy knows no attributes of a function).
-            wrapper.public_page_version = version  # type: ignore[attr-defined]
+            _front_versions[wrapper] = version
         return wrapper
 
     return decorator
@@ -1180,9 +1189,34 @@ def wait_for_builds(timeout: float = 30) -> None:
 # -- hits answered before Flask's request machinery ----------------------------------------------
 
 
-# A view's own answer for the front (`view.cached_answer`): (status, headers, body) or None.
+# A view's own answer for the front (answered_at_the_front): (status, headers, body) or None.
 Answer = tuple[int, list[tuple[str, str]], bytes]
 CachedAnswer = Callable[[Request, Mapping[str, Any], str], Answer | None]
+
+# What CachedPagesFront may answer, by view function: the version of a page `cached_page`
+# caches for anyone, and a view's own answer (answered_at_the_front).
+_front_versions: dict[Callable[..., Any], Callable[..., tuple | None]] = {}
+_front_answers: dict[Callable[..., Any], CachedAnswer] = {}
+
+
+def _marked(
+    marks: dict[Callable[..., Any], _Mark], view: Callable[..., Any] | None
+) -> _Mark | None:
+    """The mark of a view function, or of any function it wraps (a rate limit, a login check:
+    the decorators above `cached_page` wrap its function with functools.wraps)."""
+    while view is not None:
+        found = marks.get(view)
+        if found is not None:
+            return found
+        view = getattr(view, "__wrapped__", None)
+    return None
+
+
+def answered_at_the_front(view: Callable[..., Any], answer: CachedAnswer) -> None:
+    """Have CachedPagesFront answer `view`'s cache hits with `answer(request, view_args,
+    language)` (status, headers, body, or None to go on to Flask): for a view whose answer is
+    not a page that `cached_page` stores (a screening's .ics, a public feed's 304)."""
+    _front_answers[view] = answer
 
 
 class CachedPagesFront:
@@ -1194,8 +1228,8 @@ class CachedPagesFront:
     their browser's, so the page is exactly the one `cached_page` would serve, under the same
     key (page_key). Anything else (another method, any Cookie header, a page not cached yet, a
     page not marked by `cached_page`, the cache off) goes on to Flask unchanged. A view whose
-    answer is not a page (a screening's .ics, a public feed's 304) gives its own as
-    `view.cached_answer`. A page with a form gets a new session cookie with its own CSRF
+    answer is not a page (a screening's .ics, a public feed's 304) gives its own
+    (answered_at_the_front). A page with a form gets a new session cookie with its own CSRF
     token (_with_new_form_token).
 
     Placed inside SecurityHeaders, so a hit carries the same security headers as every
@@ -1226,7 +1260,7 @@ class CachedPagesFront:
             self._versions = {
                 endpoint: version
                 for endpoint, view in self.app.view_functions.items()
-                if (version := getattr(view, "public_page_version", None)) is not None
+                if (version := _marked(_front_versions, view)) is not None
             }
         return self._versions
 
@@ -1241,7 +1275,7 @@ class CachedPagesFront:
         except Exception:  # a redirect, a 404, an untrusted host: Flask answers it
             return None
         view = app.view_functions.get(endpoint)
-        answer_of = getattr(view, "cached_answer", None)
+        answer_of = _marked(_front_answers, view)
         if answer_of is not None:
             return self._answer(request, answer_of, view_args, _browser_language(environ))
         version = self.versions().get(endpoint)
@@ -1278,9 +1312,9 @@ class CachedPagesFront:
         view_args: Mapping[str, Any],
         language: str,
     ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        """A view's own cached answer (`view.cached_answer(request, view_args, language)`
-        gives (status, headers, body) or None), for a view whose answer is not a page (a
-        screening's .ics, a feed's 304)."""
+        """A view's own cached answer (answered_at_the_front): `answer_of(request, view_args,
+        language)` gives (status, headers, body) or None, for a view whose answer is not a
+        page (a screening's .ics, a feed's 304)."""
         with self.app.app_context():
             try:
                 found = answer_of(request, view_args, language)

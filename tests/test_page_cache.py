@@ -378,10 +378,10 @@ def _postgresql_only(db) -> None:
         pytest.skip("PostgreSQL's kept connection only (the CI run's second pass)")
 
 
-def test_version_reads_on_postgresql_keep_their_connection_and_see_each_commit(app, db):
-    """After the first, a version read checks nothing out of the pool (no pre-ping round
-    trip), and still sees a change committed on another connection at once."""
-    _postgresql_only(db)
+def test_version_reads_keep_their_connection_and_see_each_commit(app, db):
+    """After the first, a version read checks nothing out of the pool (on PostgreSQL no
+    pre-ping round trip; on SQLite no checkout and checkin), and still sees a change
+    committed on another connection at once."""
     from sqlalchemy import event, update
     from sqlalchemy.pool import Pool
 
@@ -413,6 +413,22 @@ def test_version_reads_on_postgresql_keep_their_connection_and_see_each_commit(a
     assert read_checkouts == 0
     assert versions == [first] * 3
     assert changed[2] == first[2] + 1
+
+
+def test_an_in_memory_database_reads_its_versions_on_its_own_connection():
+    """An SQLite database in memory is its engine's own: a kept connection from a second
+    engine would open another, empty one ("no such table"). Its reads use the app's pool."""
+    from screenings import create_app
+    from screenings.extensions import db as _db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
+    with app.app_context():
+        _db.create_all()
+        try:
+            assert caching.screening_version(1) is None  # no such screening, and no error
+            assert caching.counter_versions("listing")[0][1] == 0
+        finally:
+            _db.engine.dispose()
 
 
 def test_a_kept_connection_lost_is_replaced_within_the_read(app, db):

@@ -726,7 +726,7 @@ def cached_ics(front_request: Request, view_args: Mapping[str, Any], locale: str
     return _cached_ics(view_args["screening_id"], locale, version, front_request.if_none_match)
 
 
-screening_ics.cached_answer = cached_ics  # type: ignore[attr-defined]
+caching.answered_at_the_front(screening_ics, cached_ics)
 
 
 # -- feeds --------------------------------------------------------------------------------------
@@ -833,8 +833,9 @@ def feed_all() -> BaseResponse:
     return _feed_response("screenings", ALL_FEED_NAME, listings.Filters())
 
 
-feed_all.cached_answer = (  # type: ignore[attr-defined]
-    lambda front_request, _view_args, locale: _cached_feed_304("screenings", front_request, locale)
+caching.answered_at_the_front(
+    feed_all,
+    lambda front_request, _view_args, locale: _cached_feed_304("screenings", front_request, locale),
 )
 
 
@@ -881,8 +882,8 @@ def feed_country(code: str) -> BaseResponse:
     )
 
 
-feed_film.cached_answer = _cached_film_feed_304  # type: ignore[attr-defined]
-feed_country.cached_answer = _cached_country_feed_304  # type: ignore[attr-defined]
+caching.answered_at_the_front(feed_film, _cached_film_feed_304)
+caching.answered_at_the_front(feed_country, _cached_country_feed_304)
 
 
 def near_feeds(city: places.City, km: int) -> list[dict[str, str]]:
