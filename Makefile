@@ -96,8 +96,9 @@ wrk:
 	  else echo "wrk not installed and not root: the benchmark smoke tests will be skipped"; fi; }
 
 # On every core (pytest-xdist): each worker has its own database, SMTP server and browser.
+# The 15 slowest tests are listed at the end (where the suite's time goes).
 test: $(VENV)/.installed-dev browser judges imap wrk
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --durations=15
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
