@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Protocol, TypeVar
 
 WIDTH = 960
 NORTH, SOUTH = 84.0, -58.0  # Antarctica left out: the map is for where people are
@@ -83,7 +85,7 @@ def _ring(indexes: list[int], arcs: list[list[tuple[float, float]]]) -> list[tup
 def _clip(points: list[tuple[float, float]], edge: float, keep_below: bool) -> list:
     """Sutherland–Hodgman against the meridian `edge`: the part west (or east) of it."""
 
-    def inside(point) -> bool:
+    def inside(point: tuple[float, float]) -> bool:
         return point[0] <= edge if keep_below else point[0] >= edge
 
     kept = []
@@ -209,7 +211,22 @@ class Drawing:
     legend: list[tuple[int, int, int]]
 
 
-def draw(cities, counts: dict[str, int], link) -> Drawing:
+class City(Protocol):
+    """What a dot is drawn from (services/maps.py's CityCount is one)."""
+
+    city: str
+    country: str
+    count: int
+    latitude: float | None
+    longitude: float | None
+
+
+AnyCity = TypeVar("AnyCity", bound=City)
+
+
+def draw(
+    cities: Sequence[AnyCity], counts: dict[str, int], link: Callable[[AnyCity], str]
+) -> Drawing:
     """Dots for the placed `cities` (objects with city, country, count, latitude and
     longitude), `link(city)` the address of each; countries shaded by `counts`."""
     most = max((c.count for c in cities), default=0)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, case, false, func, or_, select
+from sqlalchemy import CursorResult, Select, SQLColumnExpression, case, false, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from ..caching import kept_until_change
@@ -187,7 +187,9 @@ def filtered(filters: ScreeningFilter) -> Select:
     return _with_film().where(*conditions).order_by(*_order(filters))
 
 
-def _matching(filters: ScreeningFilter, *columns, ordered: bool = False) -> Select:
+def _matching(
+    filters: ScreeningFilter, *columns: SQLColumnExpression[object], ordered: bool = False
+) -> Select:
     """SELECT columns of the matching screenings, joining films only where they are read.
 
     ``film_id`` is a required foreign key and films are never deleted, so the join drops no
@@ -290,7 +292,7 @@ def matching_count(filters: ScreeningFilter) -> int:
     return _read(query).scalar() or 0
 
 
-def _read(statement: Select):
+def _read(statement: Select) -> CursorResult[*tuple[Any, ...]]:
     """Run a SELECT of columns (no ORM entity) on the session's connection, in its
     transaction: the ORM's execution layer costs ~80 µs a query and has nothing to do here."""
     return db.session.connection().execute(statement)

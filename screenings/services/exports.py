@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -24,7 +25,7 @@ from .reports import reports_query
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(value) -> str:
+def safe_cell(value: object) -> str:
     """A cell as text, defused when a spreadsheet would evaluate it."""
     if value is None:
         return ""
@@ -76,7 +77,7 @@ SCREENING_COLUMNS = [
 ]
 
 
-def check_parameters(form, filters: ScreeningFilter) -> None:
+def check_parameters(form: FlaskForm, filters: ScreeningFilter) -> None:
     """Refuse an export's invalid parameters (DomainError) while an error page can still be sent.
 
     The dashboard's own page shows such a filter as a field error and lists by its defaults;
@@ -94,7 +95,7 @@ def check_parameters(form, filters: ScreeningFilter) -> None:
 def screenings_csv(filters: ScreeningFilter, batch: int = 1000) -> Iterator[str]:
     """Every screening matching the filters (no paging), streamed in batches."""
 
-    def rows():
+    def rows() -> Iterator[list[object]]:
         query = (
             filtered(filters.without_page())
             .options(selectinload(Screening.licences))
@@ -149,7 +150,7 @@ REPORT_COLUMNS = [
 def reports_csv(batch: int = 1000) -> Iterator[str]:
     """Every post-screening report with its screening's particulars."""
 
-    def rows():
+    def rows() -> Iterator[list[object]]:
         query = reports_query().execution_options(yield_per=batch)
         for report in db.session.scalars(query):
             s = report.screening

@@ -67,7 +67,7 @@ class SentMessage:
     is_new: bool = True
 
     @classmethod
-    def recorded(cls, change, *, is_new: bool = True) -> SentMessage:
+    def recorded(cls, change: ScreeningChange, *, is_new: bool = True) -> SentMessage:
         """The message as its history entry records it (counts, never addresses)."""
         details = change.details
         return cls(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from ..models import OrganizationType
+from ..models import OrganizationType, Screening
 from . import visibility
 
 ADDRESS_CHECK_OFF = "off"
@@ -69,14 +69,14 @@ def resolve(values: dict) -> None:
         values["host_question"] = ""
 
 
-def confirms_address(screening, party_size: int) -> bool:
+def confirms_address(screening: Screening, party_size: int) -> bool:
     """Whether a reply of this size holds its seats as unconfirmed until its link is clicked."""
     if screening.address_check == ADDRESS_CHECK_EVERYONE:
         return True
     return screening.address_check == ADDRESS_CHECK_LARGE_PARTIES and party_size > LARGE_PARTY
 
 
-def host_question(screening) -> str | None:
+def host_question(screening: Screening) -> str | None:
     """The question the RSVP form asks, in the reader's language, or None."""
     label = HOST_QUESTIONS.get(screening.host_question or "")
     return str(label) if label is not None else None

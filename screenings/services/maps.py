@@ -13,9 +13,11 @@ producer's reach map counts every past licensed screening, private ones included
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Case, Row, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..caching import counter_version
 from ..extensions import db
@@ -36,7 +38,7 @@ class CityCount:
     longitude: float | None
 
 
-def _public_coordinate(column):
+def _public_coordinate(column: InstrumentedAttribute[float | None]) -> Case[float | None]:
     """The column where the street is public, else NULL (which AVG skips)."""
     return case((visibility.shows_street_publicly(Screening), column))
 
@@ -51,7 +53,9 @@ _GROUP_COLUMNS = (
 )
 
 
-def _cities(rows) -> list[CityCount]:
+def _cities(
+    rows: Iterable[Row[str, str, int, int | None, float | None, float | None, str]],
+) -> list[CityCount]:
     """Rows of (city, country, count, attendance, public lat, public lon, zone) merged by
     city as typed give or take case and spaces, placed, most screenings first."""
     merged: dict[tuple[str, str], dict] = {}
@@ -90,7 +94,7 @@ def _cities(rows) -> list[CityCount]:
     return found
 
 
-def map_version(**_view_args) -> tuple:
+def map_version(**_view_args: object) -> tuple:
     """The numbers the public map is cached under: the "feeds" counter, raised by every change
     to a screening's listing (status, visibility, place, time, a new one, a deleted one) but
     not by an RSVP's seats, which the map does not show; and the next start to come (when it
