@@ -5,9 +5,13 @@ change (any other method) needs "manage" unless its view says otherwise with ``@
 What each role grants is services/producers.py's PERMISSIONS.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..services.producers import may, must_enrol
 
@@ -15,18 +19,21 @@ bp = Blueprint("producer", __name__, url_prefix="/producer")
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+View = TypeVar("View", bound=Callable[..., object])
 
-def needs(permission: str, *, to_read: bool = False):
+
+def needs(permission: str, *, to_read: bool = False) -> Callable[[View], View]:
     """Declare what a route's changes need (and, with ``to_read``, its pages too)."""
 
-    def decorator(view):
-        view.needs_permission = (permission, to_read)
+    def decorator(view: View) -> View:
+        # view.needs_permission, which required_permission reads (vars: typed as a dict)
+        vars(view)["needs_permission"] = (permission, to_read)
         return view
 
     return decorator
 
 
-def required_permission(view, method: str) -> str:
+def required_permission(view: Callable[..., object], method: str) -> str:
     """What this view needs for this method: the blueprint's one rule of roles."""
     permission, to_read = getattr(view, "needs_permission", ("manage", False))
     if method in READ_METHODS and not to_read:
@@ -36,7 +43,7 @@ def required_permission(view, method: str) -> str:
 
 @bp.before_request
 @login_required
-def require_login():
+def require_login() -> BaseResponse | None:
     """Every producer page needs a logged-in producer whose role allows it."""
     if must_enrol(current_user):
         flash(_("Owners must turn on two-factor log-in before using the producer pages."), "info")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..forms import SafeForm, checked_email, choices, strip_text
@@ -11,7 +11,7 @@ from ..models import ProducerRole
 from ..services.producers import role_label
 
 
-def role_choices():
+def role_choices() -> list[SelectChoice]:
     return choices((role.value, role_label(role)) for role in ProducerRole)
 
 
@@ -71,7 +71,7 @@ class InviteForm(SafeForm):
     )
     role = SelectField(_l("Role"), validators=[DataRequired()])
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.role.choices = role_choices()
 
@@ -79,6 +79,6 @@ class InviteForm(SafeForm):
 class RoleForm(SafeForm):
     role = SelectField(_l("Role"), validators=[DataRequired()])
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.role.choices = role_choices()

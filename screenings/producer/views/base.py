@@ -3,6 +3,7 @@ a screening by its id, and CSV downloads."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,15 +23,15 @@ def actor() -> str:
 
 
 @bp.context_processor
-def producer_helpers():
+def producer_helpers() -> dict[str, object]:
     """Template helpers: the producer's own time, and links that keep the current query."""
     zone = producer_zone()
 
     def producer_time(screening: Screening) -> str:
         return time_in_zone(screening.starts_at, zone)
 
-    def query_with(**changes) -> str:
-        args = request.args.to_dict()
+    def query_with(**changes: int | str | None) -> str:
+        args: dict[str, int | str] = {**request.args.to_dict()}
         args.update({k: v for k, v in changes.items() if v is not None})
         for key in [k for k, v in changes.items() if v is None]:
             args.pop(key, None)
@@ -64,7 +65,7 @@ def screening_or_404(screening_id: int) -> Screening:
     return screening
 
 
-def csv_download(lines, name: str) -> Response:
+def csv_download(lines: Iterator[str], name: str) -> Response:
     """Stream CSV lines as a dated attachment that no cache keeps."""
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     return Response(

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 
 import cachetools
-from flask import abort, render_template, request
+from flask import Response, abort, render_template, request
 from flask_babel import get_locale
 from flask_login import current_user
 from markupsafe import Markup
@@ -124,7 +124,7 @@ def _dashboard_version() -> tuple:
 
 @bp.route("/")
 @cached_page(_dashboard_version, per_user=True)
-def dashboard():
+def dashboard() -> str:
     """Upcoming screenings (next 90 days by default), filtered, sorted and paged."""
     form, filters, options = _filters()
     page = board.screening_page(filters)
@@ -140,7 +140,7 @@ def dashboard():
 
 
 @bp.route("/screenings.csv")
-def export_screenings():
+def export_screenings() -> Response:
     form, filters, _options = _filters()
     try:
         exports.check_parameters(form, filters)  # before the first byte is sent

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
-from ...models import utcnow
+from ...models import Shipment, utcnow
 from ...services import DomainError, distribution
 from .. import bp
 from ..forms import AddressForm, ReturnForm, ShipForm
@@ -13,7 +16,7 @@ from .base import actor
 
 
 @bp.route("/distribution")
-def distribution_page():
+def distribution_page() -> str:
     view = request.args.get("view", "to_ship")
     if view not in distribution.QUEUE_VIEWS:
         view = "to_ship"
@@ -28,7 +31,7 @@ def distribution_page():
     )
 
 
-def _shipment_action(action):
+def _shipment_action(action: Callable[[], Shipment]) -> Shipment | None:
     try:
         shipment = action()
     except DomainError as error:
@@ -38,7 +41,7 @@ def _shipment_action(action):
 
 
 @bp.route("/shipments/<int:shipment_id>/shipped", methods=["POST"])
-def mark_shipped(shipment_id: int):
+def mark_shipped(shipment_id: int) -> BaseResponse:
     form = ShipForm()
     if not form.validate_on_submit():
         flash(_("Enter the tracking number."), "error")
@@ -52,7 +55,7 @@ def mark_shipped(shipment_id: int):
 
 
 @bp.route("/shipments/<int:shipment_id>/returned", methods=["POST"])
-def mark_returned(shipment_id: int):
+def mark_returned(shipment_id: int) -> BaseResponse:
     if ReturnForm().validate_on_submit() and _shipment_action(
         lambda: distribution.mark_returned(shipment_id, actor=actor())
     ):
@@ -61,7 +64,7 @@ def mark_returned(shipment_id: int):
 
 
 @bp.route("/shipments/<int:shipment_id>/address", methods=["POST"])
-def shipping_address(shipment_id: int):
+def shipping_address(shipment_id: int) -> BaseResponse:
     form = AddressForm()
     if not form.validate_on_submit():
         flash(_("Enter the address."), "error")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from ...services import DomainError, bounces, outbox_admin
 from .. import bp
@@ -11,7 +12,7 @@ from ..forms import RetryForm
 
 
 @bp.route("/outbox")
-def outbox():
+def outbox() -> str:
     view = request.args.get("view", "problems")
     if view not in outbox_admin.OUTBOX_VIEWS:
         view = "problems"
@@ -28,7 +29,7 @@ def outbox():
 
 
 @bp.route("/outbox/suppressed/<int:suppression_id>/lift", methods=["POST"])
-def lift_suppression(suppression_id: int):
+def lift_suppression(suppression_id: int) -> BaseResponse:
     if RetryForm().validate_on_submit():
         try:
             lifted = bounces.lift_suppression(suppression_id)
@@ -43,7 +44,7 @@ def lift_suppression(suppression_id: int):
 
 
 @bp.route("/outbox/<int:message_id>/retry", methods=["POST"])
-def outbox_retry(message_id: int):
+def outbox_retry(message_id: int) -> BaseResponse:
     if RetryForm().validate_on_submit():
         try:
             outbox_admin.retry(message_id)

@@ -3,9 +3,10 @@ personal data."""
 
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from werkzeug.wrappers import Response as BaseResponse
 
 from ...services import DomainError, privacy
 from ...views import form_error
@@ -20,7 +21,7 @@ from ..forms import (
 from .base import actor
 
 
-def _json_download(data: dict, filename: str):
+def _json_download(data: dict, filename: str) -> Response:
     """A subject-access export: JSON to save, never stored by a cache."""
     response = jsonify(data)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -29,7 +30,7 @@ def _json_download(data: dict, filename: str):
 
 
 @bp.route("/privacy", methods=["GET", "POST"])
-def privacy_page():
+def privacy_page() -> BaseResponse | tuple[str, int]:
     """Subject-access export and erasure of an organizer's personal data."""
     export_form = OrganizerDataForm(prefix="export")
     erase_form = EraseOrganizerForm(prefix="erase")

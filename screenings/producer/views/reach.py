@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template, url_for
+from flask import Response, render_template, url_for
 from flask_babel import gettext as _
 
 from ... import worldmap
@@ -56,7 +56,7 @@ def _past_in_city(city: maps.CityCount) -> str:
 
 
 @bp.route("/reach")
-def reach():
+def reach() -> str:
     stats = reports.reach()
     cities = maps.past_by_city()
     recent = reports.recent_reports()
@@ -74,5 +74,5 @@ def reach():
 
 
 @bp.route("/reports.csv")
-def export_reports():
+def export_reports() -> Response:
     return csv_download(exports.reports_csv(), "reports")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from ...services import DomainError, alerts, producers
 from ...urls import external_url
@@ -14,7 +15,7 @@ from ..forms import SettingsForm
 
 
 @bp.route("/settings", methods=["GET", "POST"])
-def settings():
+def settings() -> BaseResponse | tuple[str, int]:
     form = SettingsForm()
     if request.method == "GET":
         form.timezone.data = current_user.timezone
