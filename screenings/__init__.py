@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from babel import Locale
 from flask import Flask, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Map
 
 from .config import load_config
 from .extensions import csrf, db, init_migrations, limiter, login_manager, mail
@@ -35,9 +36,9 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
     """
 
     _secrets: tuple | None = None
-    _serializer = None
+    _serializer: URLSafeTimedSerializer | None = None
 
-    def get_signing_serializer(self, app: Flask):
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         secrets = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
         if secrets != self._secrets or self._serializer is None:
             self._serializer = super().get_signing_serializer(app)
@@ -48,9 +49,15 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
 class DatabaseIdConverter(IntegerConverter):
     """``<int:…>`` in routes: 0 to 2**31 - 1, the range of an INTEGER primary key."""
 
-    def __init__(self, map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
-        super().__init__(map, *args, **kwargs)
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = 2**31 - 1,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

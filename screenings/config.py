@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Config, Flask
 
 from .safetext import FIXED_FROM, FIXED_PYTHON, interpreter_is_vulnerable
 
@@ -199,7 +199,7 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
 ENVIRONMENTS = ("development", "production")
 
 
-def _check_settings(config) -> None:
+def _check_settings(config: Config) -> None:
     """Normalise the settings read as text or JSON, then refuse unsafe production settings."""
     name = str(config["ENV_NAME"]).strip().lower()
     if name not in ENVIRONMENTS:
@@ -239,7 +239,7 @@ def _check_settings(config) -> None:
             )
 
 
-def _check_imap(config) -> None:
+def _check_imap(config: Config) -> None:
     """The IMAP settings as numbers and a boolean, whether they came as text or JSON."""
     for setting in ("INBOUND_IMAP_PORT", "INBOUND_IMAP_INTERVAL"):
         value = config[setting]

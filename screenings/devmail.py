@@ -17,8 +17,13 @@ import time
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
+
+if TYPE_CHECKING:  # loaded on demand, named here for its types only
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 _NAME = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}\.eml$")
@@ -31,15 +36,17 @@ class MailDrop:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server, session, envelope) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}.eml"
         partial = self.folder / (name + ".part")
-        partial.write_bytes(envelope.original_content or envelope.content)
+        partial.write_bytes(envelope.original_content or b"")  # the bytes as received
         partial.rename(self.folder / name)  # the page never sees half a message
         return "250 Message accepted for delivery"
 
 
-def start_catcher(folder: str | os.PathLike, host: str = "127.0.0.1", port: int = 1025):
+def start_catcher(
+    folder: str | os.PathLike, host: str = "127.0.0.1", port: int = 1025
+) -> Controller:
     """Start the catcher in a thread of its own; returns the aiosmtpd controller (stop())."""
     from aiosmtpd.controller import Controller  # noqa: PLC0415 only the development mail catcher needs it
 
@@ -77,7 +84,7 @@ def caught_messages(folder: Path) -> list[dict]:
 
 
 @bp.before_request
-def _only_from_this_machine():
+def _only_from_this_machine() -> None:
     try:
         loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:
@@ -87,13 +94,13 @@ def _only_from_this_machine():
 
 
 @bp.route("/mail")
-def mail():
+def mail() -> str:
     """Every message the local mail catcher received."""
     return render_template("dev/mail.html", messages=caught_messages(_folder()))
 
 
 @bp.route("/mail/<name>")
-def mail_message(name: str):
+def mail_message(name: str) -> str:
     """One caught message: its headers, its text and the names of its attachments."""
     path = _folder() / name
     if not _NAME.match(name) or not path.is_file():

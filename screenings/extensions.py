@@ -12,7 +12,9 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import Delete, MetaData, Update, event
 from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 from werkzeug.local import LocalProxy
 
 from .security import client_address
@@ -114,7 +116,7 @@ class UserSessionLoginManager(LoginManager):
     identifier, emptied it and cleared the remember cookie on every request, so each page
     answered two Set-Cookie headers. There is no login in such a session to protect."""
 
-    def _session_protection_failed(self):
+    def _session_protection_failed(self) -> bool:
         if "_user_id" not in session:
             return False
         return super()._session_protection_failed()
@@ -140,7 +142,9 @@ def rows_changed(statement: Update | Delete) -> int:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_write_ahead_log(dbapi_connection, _record) -> None:
+def _sqlite_write_ahead_log(
+    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+) -> None:
     """SQLite in WAL mode: a long read (a feed build, an export) never blocks a booking's commit."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()

@@ -20,6 +20,7 @@ from .extensions import db
 from .labels import ORGANIZATION_TYPES, field_label
 from .models import Film, Screening, ScreeningFormat, zone_named
 from .places import (
+    Address,
     babel_locale,
     clock_words,
     country_name,
@@ -180,7 +181,7 @@ def format_number(value: float | int | None) -> str:
     return babel_numbers.format_decimal(value, locale=_locale())
 
 
-def localized_start_display(screening) -> str:
+def localized_start_display(screening: Screening) -> str:
     """When a screening starts, at the venue, with its zone, in the current language:
     "jeudi 10 décembre 2026, 19:00 (…)" (places.start_words)."""
     return start_words(screening.local_start_aware, screening.timezone, _locale())
@@ -201,7 +202,7 @@ def _choice_words() -> dict:
     }
 
 
-def _value_words(name: str, value, zone: str) -> str:
+def _value_words(name: str, value: object, zone: str) -> str:
     """One stored value of a booking field as a person reads it (``zone``: the venue's zone
     that goes with it, for a start)."""
     words = _choice_words().get(name)
@@ -222,7 +223,7 @@ def _value_words(name: str, value, zone: str) -> str:
     if name == "timezone":
         return zone_label(value, _locale())
     if name in ("country", "organization_country"):
-        return localized_country_name(value)
+        return localized_country_name(str(value))  # a code, stored as text
     if name == "film_id":
         film = db.session.get(Film, value)
         return film.title if film else str(value)
@@ -231,7 +232,9 @@ def _value_words(name: str, value, zone: str) -> str:
     return str(value)
 
 
-def readable_changes(changes: dict, screening=None) -> list[tuple[str, str, str]]:
+def readable_changes(
+    changes: dict, screening: Screening | None = None
+) -> list[tuple[str, str, str]]:
     """(label, before, now) for each changed booking field ({name: [old, new]}), in the
     current language: the booking form's label, a start at the venue in the zone it had or
     will have, countries by name, choices in the form's words, yes or no."""
@@ -247,7 +250,7 @@ def readable_changes(changes: dict, screening=None) -> list[tuple[str, str, str]
     ]
 
 
-def localized_address_line(place) -> str:
+def localized_address_line(place: Address) -> str:
     """A place's address on one line, laid out as its country writes it (places.address_lines),
     as much of it as `place` holds (see services/visibility.py)."""
     return ", ".join(place_lines(place, _locale()))
@@ -258,7 +261,7 @@ def localized_country_name(code: str) -> str:
     return country_name(code, _locale())
 
 
-def bdi(text) -> Markup:
+def bdi(text: object) -> Markup:
     """Someone's own words (a name, a title, a city) isolated inside a sentence, so an English
     name in a Hebrew sentence (or the reverse) keeps its full stops and numbers where they
     belong: ``_("… %(host)s …", host=name|bdi)``. Escaped once, as the sentence is."""

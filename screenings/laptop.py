@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from types import FrameType
+from typing import IO
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -57,7 +59,7 @@ def environment(port: int, mail_port: int, mail_dir: str, base: Mapping[str, str
     return env
 
 
-def _relay(name: str, stream) -> None:
+def _relay(name: str, stream: IO[str]) -> None:
     for line in iter(stream.readline, ""):
         sys.stdout.write(f"{name:>6} | {line}")
         sys.stdout.flush()
@@ -83,7 +85,7 @@ def run_together(*, port: int, mail_port: int, mail_dir: str, poll: bool = False
     processes: dict[str, subprocess.Popen] = {}
     stopping = threading.Event()
 
-    def on_signal(signum, frame) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

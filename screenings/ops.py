@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from flask import Blueprint, current_app
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
@@ -16,7 +16,7 @@ bp = Blueprint("ops", __name__)
 
 
 @bp.route("/healthz")
-def healthz():
+def healthz() -> tuple[dict[str, str], int, dict[str, str]]:
     """The process is up and serving requests."""
     return {"status": "ok"}, 200, {"Cache-Control": "no-store"}
 
@@ -44,7 +44,7 @@ def migration_heads(directory: str) -> frozenset[str]:
     return frozenset(revisions - revised)
 
 
-def _database_heads(connection) -> set[str]:
+def _database_heads(connection: Connection) -> set[str]:
     """The revisions the database is at (none if it was never migrated)."""
     if not inspect(connection).has_table("alembic_version"):
         return set()
@@ -52,7 +52,7 @@ def _database_heads(connection) -> set[str]:
 
 
 @bp.route("/readyz")
-def readyz():
+def readyz() -> tuple[dict[str, object], int, dict[str, str]]:
     """Ready for traffic: the database answers and its schema is at the latest migration."""
     headers = {"Cache-Control": "no-store"}
     try:

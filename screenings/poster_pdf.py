@@ -21,6 +21,7 @@ from .licence_pdf import (
     FONT_FILES,
     INK,
     MUTED,
+    Colour,
     _draw_qr,
     _needs_shaping,
     _printable,
@@ -66,7 +67,9 @@ def render_poster_pdf(text: PosterText, *, paper: str) -> bytes:
     pdf.add_page()
     width = pdf.epw
 
-    def line(value: str, size: float, style: str = "", color=INK, height: float = 0) -> None:
+    def line(
+        value: str, size: float, style: str = "", color: Colour = INK, height: float = 0
+    ) -> None:
         value = _printable(value)
         pdf.set_text_shaping(_needs_shaping(value))
         pdf.set_font(FAMILY, style, size)

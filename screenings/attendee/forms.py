@@ -14,6 +14,6 @@ class SeatsForm(SafeForm):
 
     party_size = IntegerField(_l("Seats (you included)"))
 
-    def __init__(self, *args, max_party_size: int = 10, **kwargs):
+    def __init__(self, *args: object, max_party_size: int = 10, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.party_size.validators = party_size_validators(max_party_size)

@@ -16,9 +16,10 @@ that they are there after every migration.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Date, Integer, String, event, text
+from sqlalchemy import Connection, Date, Integer, MetaData, String, Table, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import Model
@@ -103,7 +104,7 @@ EXECUTE FUNCTION screening_counts_follow()""",
 )
 
 
-def create_count_triggers(connection) -> None:
+def create_count_triggers(connection: Connection) -> None:
     """Create (or replace) the triggers that keep screening_counts, on SQLite or PostgreSQL."""
     statements = _POSTGRESQL if connection.dialect.name == "postgresql" else _SQLITE
     for statement in statements:
@@ -111,7 +112,9 @@ def create_count_triggers(connection) -> None:
 
 
 @event.listens_for(Model.metadata, "after_create")
-def _after_create(metadata, connection, tables=(), **_kw) -> None:
+def _after_create(
+    metadata: MetaData, connection: Connection, tables: Sequence[Table] = (), **_kw: object
+) -> None:
     """create_all (tests, the benchmark's schema) makes the triggers as the migration does."""
     if any(table.name == "screenings" for table in tables):
         create_count_triggers(connection)
