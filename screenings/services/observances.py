@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from astral import Observer
 from astral.sun import dusk, sunset
@@ -29,6 +30,9 @@ from ..places import (
     localized_date,
     venue_time_to_utc,
 )
+
+if TYPE_CHECKING:  # imported on first use (_country_holidays); named here for its type
+    import holidays
 
 NIGHTFALL_DEPRESSION = 8.5
 JEWISH_HOLIDAYS = ("Rosh Hashanah", "Yom Kippur", "Sukkot", "Simchat Torah", "Pesach", "Shavuot")
@@ -64,7 +68,7 @@ def zone_point(zone: str) -> tuple[float, float] | None:
     return _zone_points().get(zone)
 
 
-def coordinates(screening) -> tuple[float, float] | None:
+def coordinates(screening: Screening) -> tuple[float, float] | None:
     """The venue's latitude and longitude, as well as we know them offline."""
     if screening.latitude is not None and screening.longitude is not None:
         return screening.latitude, screening.longitude
@@ -72,7 +76,7 @@ def coordinates(screening) -> tuple[float, float] | None:
 
 
 # ---------------------------------------------------------------- what the day is
-def _shabbat(screening, observer: Observer) -> str | None:
+def _shabbat(screening: Screening, observer: Observer) -> str | None:
     start = screening.local_start_aware
     end = start + timedelta(minutes=screening.duration_minutes)
     friday = start.date() - timedelta(days=(start.weekday() - 4) % 7)
@@ -98,7 +102,7 @@ def _shabbat(screening, observer: Observer) -> str | None:
     return None
 
 
-def _evening(screening, observer: Observer | None) -> bool:
+def _evening(screening: Screening, observer: Observer | None) -> bool:
     """Whether the screening runs after sunset on its local date."""
     end = screening.local_start_aware + timedelta(minutes=screening.duration_minutes)
     if observer is None:
@@ -109,12 +113,14 @@ def _evening(screening, observer: Observer | None) -> bool:
         return end.hour >= 18
 
 
-def _country_holidays(country: str, **kwargs):
+def _country_holidays(
+    country: str, *, subdiv: str | None = None, years: int | None = None
+) -> holidays.HolidayBase:
     """The holidays library's calendar of a country, imported on first use: 4 MB that the
     delivery worker, the jobs and the feed builder never need."""
     import holidays  # noqa: PLC0415 loaded on first use: most processes never check a date
 
-    return holidays.country_holidays(country, **kwargs)
+    return holidays.country_holidays(country, subdiv=subdiv, years=years)
 
 
 @cache
@@ -138,7 +144,7 @@ def _subdivision(country: str, region: str) -> str | None:
     return found[0] if isinstance(found, list) else found
 
 
-def warnings(screening) -> list[str]:
+def warnings(screening: Screening) -> list[str]:
     """What the screening's date and place coincide with, in words; empty when nothing."""
     day = screening.local_start.date()
     point = coordinates(screening)
@@ -213,7 +219,7 @@ def draft(
     )
 
 
-def _islamic(screening, day: date, observer: Observer | None) -> list[str]:
+def _islamic(screening: Screening, day: date, observer: Observer | None) -> list[str]:
     saudi = {**_calendar("SA", None, day.year), **_calendar("SA", None, day.year + 1)}
     for name, label in (("Eid al-Fitr", _("Eid al-Fitr")), ("Eid al-Adha", _("Eid al-Adha"))):
         days = {d for d, n in saudi.items() if n.startswith(name) and "observed" not in n}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
 
 from ...organizer.forms import EditBookingForm
 from ...services import DomainError, alerts
@@ -24,7 +26,9 @@ from ..forms import (
 from .base import actor, screening_or_404
 
 
-def render_screening_page(screening_id: int, status: int = 200, **forms):
+def render_screening_page(
+    screening_id: int, status: int = 200, **forms: FlaskForm
+) -> tuple[str, int]:
     """The producer's screening page, with its action forms (a failed one re-rendered)."""
     detail = board.screening_detail(screening_id)
     if detail is None:
@@ -47,12 +51,12 @@ def render_screening_page(screening_id: int, status: int = 200, **forms):
 
 
 @bp.route("/screenings/<int:screening_id>")
-def screening(screening_id: int):
+def screening(screening_id: int) -> tuple[str, int]:
     return render_screening_page(screening_id)
 
 
 @bp.route("/screenings/<int:screening_id>/cancel", methods=["POST"])
-def cancel(screening_id: int):
+def cancel(screening_id: int) -> BaseResponse | tuple[str, int]:
     """The producer cancels: organizer and guests are e-mailed (guests with a CANCEL)."""
     screening = screening_or_404(screening_id)
     form = ProducerCancelForm()
@@ -70,7 +74,7 @@ def cancel(screening_id: int):
 
 
 @bp.route("/screenings/<int:screening_id>/revoke", methods=["POST"])
-def revoke(screening_id: int):
+def revoke(screening_id: int) -> BaseResponse | tuple[str, int]:
     """The producer revokes the licence: the verification page says revoked."""
     screening = screening_or_404(screening_id)
     form = RevokeForm()
@@ -86,7 +90,7 @@ def revoke(screening_id: int):
 
 
 @bp.route("/screenings/<int:screening_id>/edit", methods=["GET", "POST"])
-def edit_screening(screening_id: int):
+def edit_screening(screening_id: int) -> BaseResponse | tuple[str, int]:
     """The producer corrects particulars: a new revision where the licence changes."""
     screening = screening_or_404(screening_id)
     if not screening.is_open_for_changes:
@@ -113,7 +117,7 @@ def edit_screening(screening_id: int):
 
 
 @bp.route("/screenings/<int:screening_id>/manage-link", methods=["POST"])
-def reissue_manage_link(screening_id: int):
+def reissue_manage_link(screening_id: int) -> BaseResponse:
     """Revoke the organizer's manage links (e.g. one was forwarded) and send a new one."""
     screening = screening_or_404(screening_id)
     if ReissueLinkForm().validate_on_submit():
