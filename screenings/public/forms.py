@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     EmailField,
+    Field,
     HiddenField,
     IntegerField,
     SelectField,
@@ -29,11 +32,12 @@ from ..forms import (
     kept_choices,
     strip_text,
 )
+from ..services.films import FilmOption
 
 REQUIRED = _l("This field is required.")
 
 
-def offer_radii(field: SelectField, radii, default_km: int) -> None:
+def offer_radii(field: SelectField, radii: Iterable[int], default_km: int) -> None:
     """A "within" field's choices ("50 km", …), the default chosen when none was sent."""
     field.choices = kept_choices(tuple((str(km), _("%(km)s km", km=km)) for km in radii))
     if not field.data:
@@ -56,7 +60,15 @@ class SearchForm(SafeForm):
     )
     km = LongSelectField(_l("Within"), validators=[Optional()], validate_choice=True)
 
-    def __init__(self, *args, films=(), countries=(), radii=(), default_km=0, **kwargs):
+    def __init__(
+        self,
+        *args: object,
+        films: Iterable[FilmOption] = (),
+        countries: Iterable[tuple[str, str]] = (),
+        radii: Iterable[int] = (),
+        default_km: int = 0,
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)
         # In the page's language, kept per list (forms.kept_choices): built once, not per page.
         self.film.choices = kept_choices(
@@ -92,11 +104,13 @@ class NearMeForm(PublicForm):
     # The "did you mean" buttons: a gazetteer id that replaces the typed town.
     choice = HiddenField()
 
-    def __init__(self, *args, radii=(), default_km=0, **kwargs):
+    def __init__(
+        self, *args: object, radii: Iterable[int] = (), default_km: int = 0, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)
         offer_radii(self.km, radii, default_km)
 
-    def validate_email(self, field):
+    def validate_email(self, field: Field) -> None:
         checked_email(self, field)
 
 
@@ -123,7 +137,13 @@ class RsvpForm(PublicForm):
         validators=[DataRequired(_l("Tick the box so we can send you your invitation."))],
     )
 
-    def __init__(self, *args, max_party_size: int = 10, question: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *args: object,
+        max_party_size: int = 10,
+        question: str | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.max_party_size = max_party_size
         if question is None:
@@ -132,7 +152,7 @@ class RsvpForm(PublicForm):
             self.answer.label.text = question
         self.party_size.validators = party_size_validators(max_party_size)
 
-    def validate_email(self, field):
+    def validate_email(self, field: Field) -> None:
         checked_email(self, field)
 
 
@@ -150,7 +170,7 @@ class LanguageForm(SafeForm):
     language = SelectField(validators=[DataRequired()], validate_choice=True)
     next = HiddenField()
 
-    def __init__(self, *args, languages=(), **kwargs):
+    def __init__(self, *args: object, languages: Iterable[str] = (), **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.language.choices = choices((code, code) for code in languages)
 
@@ -164,7 +184,7 @@ class MyLinksForm(PublicForm):
         filters=[strip_text],
     )
 
-    def validate_email(self, field):
+    def validate_email(self, field: Field) -> None:
         checked_email(self, field)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from werkzeug.wrappers import Response as BaseResponse
 
 from ...extensions import db
 from ...models import ChangeRequest
@@ -20,7 +21,7 @@ from .screening import render_screening_page
 
 @bp.route("/approvals", methods=["GET", "POST"])
 @needs("decide")
-def approvals():
+def approvals() -> BaseResponse | tuple[str, int]:
     form = BulkDecisionForm()
     row_errors: dict[int, str] = {}
     status = 200
@@ -75,7 +76,7 @@ def _approvals_page(
     reject_form: RejectForm | None = None,
     reject_for: int | None = None,
     status: int = 200,
-):
+) -> tuple[str, int]:
     """The approval queue, a page at a time, with any refusal beside the booking it concerns."""
     queue = board.approval_queue(page=request.args.get("page", 1, type=int))
     row_errors = row_errors or {}
@@ -102,7 +103,7 @@ def _approvals_page(
 
 
 @bp.route("/screenings/<int:screening_id>/approve-and-trust", methods=["POST"])
-def approve_and_trust(screening_id: int):
+def approve_and_trust(screening_id: int) -> BaseResponse:
     """Approve a booking and trust its organizer's later compliant bookings (a standing
     policy, so owners only, like the film's rules)."""
     screening = screening_or_404(screening_id)
@@ -127,7 +128,7 @@ def approve_and_trust(screening_id: int):
 
 
 @bp.route("/trusted-hosts/<int:host_id>/revoke", methods=["POST"])
-def trust_revoke(host_id: int):
+def trust_revoke(host_id: int) -> BaseResponse:
     """Stop trusting a host: their next bookings are reviewed again."""
     if ApproveForm().validate_on_submit():
         rules.revoke_trust(host_id)
@@ -135,7 +136,7 @@ def trust_revoke(host_id: int):
     return redirect(url_for(".approvals"))
 
 
-def _back(default: str = ".approvals"):
+def _back(default: str = ".approvals") -> BaseResponse:
     target = request.form.get("back", "")
     if target == "screening":
         return redirect(
@@ -153,7 +154,7 @@ def _change(change_id: int) -> ChangeRequest:
 
 @bp.route("/changes/<int:change_id>", methods=["POST"])
 @needs("decide")
-def decide_change(change_id: int):
+def decide_change(change_id: int) -> BaseResponse | tuple[str, int]:
     """Approve (a revised licence is issued) or reject (with a reason) a held change."""
     change = _change(change_id)
     form = ChangeDecisionForm()
@@ -184,7 +185,7 @@ def decide_change(change_id: int):
 
 @bp.route("/screenings/<int:screening_id>/approve", methods=["POST"])
 @needs("decide")
-def approve(screening_id: int):
+def approve(screening_id: int) -> BaseResponse | tuple[str, int]:
     screening = screening_or_404(screening_id)
     if ApproveForm().validate_on_submit():
         try:
@@ -210,7 +211,7 @@ def approve(screening_id: int):
 
 @bp.route("/screenings/<int:screening_id>/reject", methods=["POST"])
 @needs("decide")
-def reject(screening_id: int):
+def reject(screening_id: int) -> BaseResponse | tuple[str, int]:
     screening = screening_or_404(screening_id)
     form = RejectForm()
     if form.validate_on_submit():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as BaseResponse
 
 from ...extensions import db
 from ...models import Film, ScreeningFormat, ScreeningMaterial
@@ -14,7 +16,7 @@ from ..forms import FilmForm, FormatForm, MaterialForm, RemoveForm
 
 
 @bp.route("/films")
-def films_page():
+def films_page() -> str:
     catalogue = films.all_films()
     return render_template(
         "producer/films.html", films=catalogue, unserved=films.films_without_format(catalogue)
@@ -22,7 +24,7 @@ def films_page():
 
 
 @bp.route("/films/new", methods=["GET", "POST"])
-def film_new():
+def film_new() -> BaseResponse | tuple[str, int]:
     form = FilmForm()
     if form.validate_on_submit():
         try:
@@ -43,7 +45,7 @@ def _film(film_id: int) -> Film:
     return film
 
 
-def _film_page(film: Film, form: FilmForm, **forms):
+def _film_page(film: Film, form: FilmForm, **forms: FlaskForm) -> str:
     return render_template(
         "producer/film_form.html",
         form=form,
@@ -64,7 +66,7 @@ def _film_page(film: Film, form: FilmForm, **forms):
 
 
 @bp.route("/films/<int:film_id>", methods=["GET", "POST"])
-def film_edit(film_id: int):
+def film_edit(film_id: int) -> BaseResponse | tuple[str, int]:
     film = _film(film_id)
     form = FilmForm(obj=film)
     if request.method == "GET":
@@ -97,7 +99,7 @@ def film_edit(film_id: int):
 
 
 @bp.route("/films/<int:film_id>/formats", methods=["POST"])
-def format_add(film_id: int):
+def format_add(film_id: int) -> BaseResponse | tuple[str, int]:
     film = _film(film_id)
     form = FormatForm()
     if form.validate_on_submit():
@@ -117,7 +119,7 @@ def format_add(film_id: int):
 
 
 @bp.route("/formats/<int:format_id>", methods=["POST"])
-def format_edit(format_id: int):
+def format_edit(format_id: int) -> BaseResponse:
     fmt = db.session.get(ScreeningFormat, format_id)
     if fmt is None:
         abort(404)
@@ -141,7 +143,7 @@ def format_edit(format_id: int):
 
 
 @bp.route("/films/<int:film_id>/materials", methods=["POST"])
-def material_add(film_id: int):
+def material_add(film_id: int) -> BaseResponse | tuple[str, int]:
     film = _film(film_id)
     form = MaterialForm()
     if form.validate_on_submit():
@@ -158,7 +160,7 @@ def material_add(film_id: int):
 
 
 @bp.route("/materials/<int:material_id>/delete", methods=["POST"])
-def material_delete(material_id: int):
+def material_delete(material_id: int) -> BaseResponse:
     material = db.session.get(ScreeningMaterial, material_id)
     if material is None:
         abort(404)
