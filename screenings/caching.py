@@ -51,6 +51,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
+from inspect import unwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar
 
@@ -1204,12 +1205,9 @@ def _marked(
 ) -> _Mark | None:
     """The mark of a view function, or of any function it wraps (a rate limit, a login check:
     the decorators above `cached_page` wrap its function with functools.wraps)."""
-    while view is not None:
-        found = marks.get(view)
-        if found is not None:
-            return found
-        view = getattr(view, "__wrapped__", None)
-    return None
+    if view is None:
+        return None
+    return marks.get(unwrap(view, stop=marks.__contains__))
 
 
 def answered_at_the_front(view: Callable[..., Any], answer: CachedAnswer) -> None:

@@ -39,7 +39,8 @@ class MailDrop:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}.eml"
         partial = self.folder / (name + ".part")
-        partial.write_bytes(envelope.original_content or b"")  # the bytes as received
+        content = envelope.original_content or envelope.content or b""  # as received
+        partial.write_bytes(content.encode() if isinstance(content, str) else content)
         partial.rename(self.folder / name)  # the page never sees half a message
         return "250 Message accepted for delivery"
 

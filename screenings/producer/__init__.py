@@ -26,7 +26,8 @@ def needs(permission: str, *, to_read: bool = False) -> Callable[[View], View]:
     """Declare what a route's changes need (and, with ``to_read``, its pages too)."""
 
     def decorator(view: View) -> View:
-        # view.needs_permission, which required_permission reads (vars: typed as a dict)
+        # view.needs_permission = …, which required_permission reads; written through vars()
+        # because mypy knows no attributes of a function (functools.wraps copies it on)
         vars(view)["needs_permission"] = (permission, to_read)
         return view
 
