@@ -144,12 +144,6 @@ SLOW_TESTS = {
 }
 
 
-# Run first: the longest (tens of seconds each, most of it waiting on other processes). Handed
-# out last, one of them kept a worker busy after the other had finished (pytest-xdist gives
-# each worker a run of tests in collection order, then the rest as they free up).
-FIRST_MODULES = {"test_bench_smoke", "test_laptop"}
-
-
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         name = f"{item.path.name}::{item.originalname}"
@@ -159,8 +153,6 @@ def pytest_collection_modifyitems(items) -> None:
             or name in SLOW_TESTS
         ):
             item.add_marker(pytest.mark.slow)
-    # A stable sort: the rest keep their order (and their module fixtures' grouping).
-    items.sort(key=lambda item: item.path.stem not in FIRST_MODULES)
 
 
 # ---------------------------------------------------------------- smtp
