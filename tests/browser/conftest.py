@@ -258,18 +258,28 @@ SITE_PAGES = [
 ]
 
 
+# The pages that show nothing of a booking, and the one that needs the producer's account:
+# open_site_page books (a form submission, its licence mail and PDF) only for the others.
+PAGES_WITHOUT_A_BOOKING = {
+    "booking form",
+    "booking form with errors",
+    "near-me alerts form",
+    "producer login",
+    "not found",
+}
+PAGES_OF_THE_PRODUCER = {"producer dashboard"}
+
+
 @pytest.fixture
-def open_site_page(live_server, booked, producer) -> Callable:
-    """open_site_page(page, name): bring the page to one of SITE_PAGES, ready to inspect."""
+def open_site_page(request, live_server) -> Callable:
+    """open_site_page(page, name): bring the page to one of SITE_PAGES, ready to inspect,
+    with a booked screening listed on it (and the producer's account) where it shows one."""
 
     paths = {
         "home": "/",
         "upcoming": "/screenings",
         "film page": "/films/the-killing-roads",
         "booking form": "/book",
-        "manage": booked.manage_path,
-        "edit": booked.manage_path + "/edit",
-        "licence verification": f"/licences/{booked.licence_number}",
         "world map": "/map",
         "upcoming near a town": "/screenings?near=6167865&km=100",  # Toronto (GeoNames)
         "near-me alerts form": "/near-me",
@@ -277,6 +287,13 @@ def open_site_page(live_server, booked, producer) -> Callable:
     }
 
     def go(page, name: str) -> None:
+        if name not in PAGES_WITHOUT_A_BOOKING:
+            booked = request.getfixturevalue("booked")
+            paths["manage"] = booked.manage_path
+            paths["edit"] = booked.manage_path + "/edit"
+            paths["licence verification"] = f"/licences/{booked.licence_number}"
+        if name in PAGES_OF_THE_PRODUCER:
+            request.getfixturevalue("producer")
         if name in paths:
             response = page.goto(live_server + paths[name])
             assert response.status == 200, f"{name}: HTTP {response.status}"
