@@ -243,12 +243,15 @@ def init_cache(app: Flask) -> None:
     limit = int(app.config["CACHE_MAX_VALUE_BYTES"])
     store: Store
     events: Store
+    copies: MemoryStore | None = None
     if url:
         store = events = RedisStore(url, app.config["CACHE_KEY_PREFIX"], limit)
+        copies = MemoryStore(int(app.config["CACHE_COPY_BYTES"]), limit)
     else:
         store = MemoryStore(int(app.config["CACHE_MEMORY_BYTES"]), limit)
         events = MemoryStore(int(app.config["FEED_EVENTS_BYTES"]), limit)
     app.extensions["screenings_cache"] = store
+    app.extensions["screenings_copies"] = copies  # versioned_get's, with Redis only
     app.extensions["screenings_event_cache"] = events
     app.extensions["screenings_kept"] = {}  # kept_until_change's answers
     kept_builds: Builds[Any] = (
@@ -304,11 +307,42 @@ def builds() -> Builds[Any]:
     return found
 
 
+def versioned_get(key: str) -> bytes | None:
+    """What is stored under a key that names the exact version its value was made at (a
+    page's: page_key; a screening's .ics), read from this worker's copies first.
+
+    Such a value never goes out of date: a change makes a new key, read from the database
+    on every request. So with Redis each worker keeps copies of what it read there (an LRU
+    of CACHE_COPY_BYTES) and serves a hot page without a round trip to Redis, exactly as
+    true as Redis's. Without Redis the store is this process's already."""
+    copies: MemoryStore | None = current_app.extensions["screenings_copies"]
+    if copies is None:
+        return store().get(key)
+    value = copies.get(key)
+    if value is None:
+        value = store().get(key)
+        if value is not None:
+            copies.set(key, value, current_app.config["CACHE_PAGE_SECONDS"])
+    return value
+
+
+def versioned_set(key: str, value: bytes, ttl: int) -> None:
+    """Store a value under a key that names its exact version (versioned_get), and keep
+    this worker's copy."""
+    store().set(key, value, ttl)
+    copies: MemoryStore | None = current_app.extensions["screenings_copies"]
+    if copies is not None:
+        copies.set(key, value, ttl)
+
+
 def clear() -> None:
     """Empty the current app's cache (tests measuring a cold render)."""
     store().clear()
     event_store().clear()
     builds().clear()
+    copies: MemoryStore | None = current_app.extensions["screenings_copies"]
+    if copies is not None:
+        copies.clear()
 
 
 def cache_key(kind: str, *parts: object) -> str:
@@ -794,7 +828,7 @@ def cached_page(
                 str(get_locale()),
                 numbers,
             )
-            raw = store().get(key)
+            raw = versioned_get(key)
             if raw is None:
                 response = current_app.make_response(view(*args, **kwargs))
                 if response.status_code != 200 or response.is_streamed:
@@ -838,7 +872,7 @@ def _remember(key: str, response: Response) -> tuple[dict, bytes]:
     headers = [[k, v] for k, v in response.headers.items() if k.lower() in _REPLAYED]
     meta = {"status": response.status_code, "headers": headers, "csrf": has_token}
     line = json.dumps(meta).encode()
-    store().set(key, line + b"\n" + body, current_app.config["CACHE_PAGE_SECONDS"])
+    versioned_set(key, line + b"\n" + body, current_app.config["CACHE_PAGE_SECONDS"])
     return meta, body
 
 
@@ -1288,7 +1322,7 @@ class CachedPagesFront:
                 return None
             if numbers is None:
                 return None
-            raw = store().get(page_key(None, request.full_path, language, numbers))
+            raw = versioned_get(page_key(None, request.full_path, language, numbers))
             if raw is None:
                 return None
             meta, body = _stored_page(raw)

@@ -107,6 +107,8 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_KEY_PREFIX": "screenings",
     "CACHE_RELEASE": "",  # empty: a digest of the code (caching.code_release)
     "CACHE_MEMORY_BYTES": 128 << 20,
+    # With Redis: each worker's copies of the pages (and .ics) it read there (versioned_get).
+    "CACHE_COPY_BYTES": 32 << 20,
     "CACHE_MAX_VALUE_BYTES": 64 << 20,
     "CACHE_PAGE_SECONDS": 3600,
     # Serve public pages (and the dashboard) from the cache.

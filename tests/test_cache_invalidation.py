@@ -242,6 +242,33 @@ def test_two_workers_share_one_redis(database_uri, smtp_server, app, redis_prefi
 
 
 @pytest.mark.usefixtures("db")
+def test_a_worker_serves_its_copy_of_a_page_without_redis_and_never_an_old_one(
+    database_uri, smtp_server, app, redis_prefix
+):
+    """With Redis, a worker keeps a copy of each page it read there (caching.versioned_get):
+    the key names the page's exact version, so the copy is served without asking Redis
+    (here, after Redis lost it), and a change, read from the database, makes a new page."""
+    shared = {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": redis_prefix}
+    one, two = (create_app(app_config(database_uri, smtp_server.port, **shared)) for _ in range(2))
+    with one.app_context():
+        screening_id = ScreeningFactory(capacity=40).id
+    url = f"/screenings/{screening_id}"
+    assert seats_left(one.test_client(), screening_id) == 40  # rendered, stored in Redis
+    assert two.test_client().get(url).headers["X-Cache"] == "hit"  # from Redis, copied
+    connection = redis.Redis.from_url(REDIS_URL)
+    pages = list(connection.scan_iter(match=f"{redis_prefix}:page:*"))
+    assert pages
+    connection.delete(*pages)
+    answer = two.test_client().get(url)
+    assert answer.headers["X-Cache"] == "hit"  # its own copy: Redis has none
+    assert 'class="seats-left">40<' in answer.get_data(as_text=True)
+    with one.app_context():
+        post_rsvp(one.test_client(), _db.session.get(Screening, screening_id), party_size=4)
+    assert seats_left(two.test_client(), screening_id) == 36  # a new version: never the copy
+    assert seats_left(one.test_client(), screening_id) == 36
+
+
+@pytest.mark.usefixtures("db")
 def test_two_workers_share_the_feeds_kept_events(
     database_uri, smtp_server, app, redis_prefix, monkeypatch
 ):

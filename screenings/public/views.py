@@ -670,7 +670,7 @@ def screening_ics(screening_id: int) -> Response:
         if body is None:
             abort(404)
         if current_app.config["PAGE_CACHE_ENABLED"]:
-            caching.store().set(
+            caching.versioned_set(
                 _ics_key(locale, version), body, current_app.config["CACHE_PAGE_SECONDS"]
             )
         answer = _ics_answer(screening_id, locale, version, body)
@@ -689,7 +689,7 @@ def _cached_ics(
         return 304, [("ETag", f'"{etag}"'), *_ICS_HEADERS], b""
     if not current_app.config["PAGE_CACHE_ENABLED"]:
         return None
-    body = caching.store().get(_ics_key(locale, version))
+    body = caching.versioned_get(_ics_key(locale, version))
     return None if body is None else _ics_answer(screening_id, locale, version, body)
 
 
