@@ -224,12 +224,13 @@ def _queries_for(client, url: str) -> int:
 @pytest.mark.parametrize(
     "url", ["/producer/", "/producer/?q=organization&sort=country", "/producer/?sort=film&page=3"]
 )
-def test_query_count_is_constant_between_10_and_10000_screenings(client, producer, db, url):
+def test_query_count_is_constant_between_10_and_1000_screenings(client, producer, db, url):
     bulk_screenings(10)
     small = _queries_for(client, url)
     assert len(_rows(client.get(url).get_data(as_text=True))) == 10
-    bulk_screenings(9990, start=db.session.scalar(select(Screening.starts_at).limit(1)))
-    assert db.session.scalar(select(db.func.count(Screening.id))) == 10_000
+    # A hundred times the rows: a query per screening, or per row shown, would add hundreds.
+    bulk_screenings(990, start=db.session.scalar(select(Screening.starts_at).limit(1)))
+    assert db.session.scalar(select(db.func.count(Screening.id))) == 1000
     large = _queries_for(client, url)
     assert len(_rows(client.get(url).get_data(as_text=True))) == 50
     assert small == large, (small, large)
