@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, get_locale, gettext
-from icalendar import Calendar, Event, Timezone, vCalAddress, vDDDTypes, vDuration, vText
+from icalendar import Calendar, Event, Timezone, vCalAddress, vDuration, vText
 from icalendar.parser import Contentline
 
 from .models import film_text
@@ -141,15 +141,19 @@ def download(
     the event to the open calendar instead of creating a new calendar for it (MS-OXCICAL
     reads X-WR-CALNAME as "this is a calendar of its own")."""
     event = published_event(
-        screening, url=url, domain=domain, place=None if place_of is None else place_of(screening)
+        screening,
+        url=url,
+        domain=domain,
+        place=None if place_of is None else place_of(screening),
+        stamp=stamp,
     )
-    return download_event(event, timezone=screening.timezone, stamp=stamp)
+    return download_event(event, timezone=screening.timezone)
 
 
-def download_event(event: bytes, *, timezone: str, stamp: datetime | None = None) -> bytes:
+def download_event(event: bytes, *, timezone: str) -> bytes:
     """A VEVENT made by ``published_event`` (one kept, say) as the .ics file ``download``
     makes of its screening in ``timezone``."""
-    return b"".join(publish_events([event], name=None, timezones=[timezone], stamp=stamp))
+    return b"".join(publish_events([event], name=None, timezones=[timezone]))
 
 
 def publish_chunks(
@@ -175,27 +179,55 @@ def publish_chunks(
             url=url_for(screening),
             domain=domain,
             place=None if place_of is None else place_of(screening),
+            stamp=stamp,
         )
         for screening in screenings
     )
     return publish_events(
-        events, name=name, timezones=(screening.timezone for screening in screenings), stamp=stamp
+        events, name=name, timezones=(screening.timezone for screening in screenings)
     )
 
 
 def published_event(
-    screening: Any, *, url: str, domain: str, place: Any = None, language: str | None = None
+    screening: Any,
+    *,
+    url: str,
+    domain: str,
+    place: Any = None,
+    language: str | None = None,
+    stamp: datetime | None = None,
 ) -> bytes:
-    """One screening's VEVENT as a feed or a download publishes it, without the DTSTAMP that
-    ``publish_events`` adds: the same bytes for the same screening and film rows, place,
-    language and link, so a feed builder may keep them (services/feeds.py ``EventKeys``).
+    """One screening's VEVENT as a feed or a download publishes it: the same bytes for the
+    same screening and film rows, place, language and link, so a feed builder may keep them
+    (services/feeds.py ``EventKeys``) and compress runs of them once.
 
-    ``language`` None is the one text a feed shares with all its readers (it is cached);
-    a language code writes the text in that language."""
+    Its DTSTAMP is ``revised_at`` (from the rows), not the time of the build: in a calendar
+    without METHOD, RFC 5545 3.8.7.2 makes DTSTAMP the time the information was last revised.
+    ``stamp`` overrides it (tests). ``language`` None is the one text a feed shares with all
+    its readers (it is cached); a language code writes the text in that language."""
+    dtstamp = b"DTSTAMP:" + _ical_utc(stamp or revised_at(screening)).encode() + b"\r\n"
     if language is not None:
         with force_locale(language):
-            return _published_event(screening, url, domain, place, localized=True)
-    return _published_event(screening, url, domain, place, localized=False)
+            body = _published_event(screening, url, domain, place, localized=True)
+    else:
+        body = _published_event(screening, url, domain, place, localized=False)
+    return _BEGIN_VEVENT + dtstamp + body[len(_BEGIN_VEVENT) :]
+
+
+def revised_at(screening: Any) -> datetime:
+    """When what a screening's event shows was last revised: the later of its row's and its
+    film's ``updated_at`` (its ``created_at`` if it has no ``updated_at``; now for a stand-in
+    with neither). Both rows' versions key a kept event, so its bytes stay its rows'."""
+    film = getattr(screening, "film", None)
+    times = [
+        moment
+        for moment in (
+            getattr(screening, "updated_at", None) or getattr(screening, "created_at", None),
+            getattr(film, "updated_at", None),
+        )
+        if moment is not None
+    ]
+    return max(_utc(moment) for moment in times) if times else datetime.now(UTC)
 
 
 def _published_event(
@@ -214,23 +246,25 @@ def _published_event(
 
 
 def publish_events(
-    events: Iterable[bytes],
-    *,
-    name: str | None,
-    timezones: Iterable[str],
-    stamp: datetime | None = None,
+    events: Iterable[bytes], *, name: str | None, timezones: Iterable[str]
 ) -> Iterator[bytes]:
     """The published calendar of VEVENTs made by ``published_event``, in pieces: the head
-    with a VTIMEZONE for each of ``timezones`` (read first), each event with its DTSTAMP
-    (the only per-build property), then the end."""
-    dtstamp = b"DTSTAMP:" + vDDDTypes(_utc(stamp or datetime.now(UTC))).to_ical() + b"\r\n"
+    with a VTIMEZONE for each of ``timezones`` (read first), each event as it is, then the
+    end (PUBLISHED_END)."""
+    yield published_head(name, timezones)
+    yield from events
+    yield PUBLISHED_END
+
+
+def published_head(name: str | None, timezones: Iterable[str]) -> bytes:
+    """What a published calendar says before its events: its name (None: a download) and a
+    VTIMEZONE for each zone in ``timezones`` that has one."""
     tzids = {tzid for timezone in timezones if (tzid := _zone_tzid(timezone)) is not None}
-    yield _publish_head(name, tuple(sorted(tzids)), _zone_window())
-    prefix = _BEGIN_VEVENT + dtstamp
-    skip = len(_BEGIN_VEVENT)
-    for body in events:
-        yield prefix + body[skip:]
-    yield _END_VCALENDAR
+    return _publish_head(name, tuple(sorted(tzids)), _zone_window())
+
+
+# What a published calendar ends with, after its last event.
+PUBLISHED_END = _END_VCALENDAR
 
 
 @lru_cache(maxsize=256)

@@ -52,12 +52,15 @@ def near_feed_title(city: City, km: int) -> LazyString:
 
 
 class _Film:
-    __slots__ = ("content_advisory", "runtime_minutes", "title")
+    __slots__ = ("content_advisory", "runtime_minutes", "title", "updated_at")
 
-    def __init__(self, title: str, runtime_minutes: int, content_advisory: str) -> None:
+    def __init__(
+        self, title: str, runtime_minutes: int, content_advisory: str, updated_at: datetime
+    ) -> None:
         self.title = title
         self.runtime_minutes = runtime_minutes
         self.content_advisory = content_advisory
+        self.updated_at = updated_at  # an event's DTSTAMP (calendar.revised_at)
 
 
 _FEED_COLUMNS = (
@@ -299,7 +302,7 @@ class FeedRows:
     def read(cls) -> FeedRows:
         version, withdrawals = counter_versions("feeds", "withdrawals")
         films, film_ids = {}, {}
-        for film_id, slug, film_version, title, runtime, advisory in db.session.execute(
+        for film_id, slug, film_version, title, runtime, advisory, updated in db.session.execute(
             select(
                 Film.id,
                 Film.slug,
@@ -307,9 +310,10 @@ class FeedRows:
                 Film.title,
                 Film.runtime_minutes,
                 Film.content_advisory,
+                Film.updated_at,
             )
         ):
-            films[film_id] = (film_version, _Film(title, runtime, advisory))
+            films[film_id] = (film_version, _Film(title, runtime, advisory, updated))
             film_ids[slug] = film_id
         query = _feed_rows(include_private=True).order_by(Screening.starts_at, Screening.id)
         # Core rows: no ORM work for 50,000 of them.
@@ -395,7 +399,6 @@ def build_feed(
     filters: Filters,
     *,
     include_private: bool = False,
-    stamp: datetime | None = None,
     feed_rows: FeedRows | None = None,
     keep_events: bool = True,
 ) -> caching.Built:
@@ -457,7 +460,6 @@ def build_feed(
         (body for body in events if body is not None),
         name=str(name),
         timezones=(row.timezone for row in rows),
-        stamp=stamp,
     )
     etag = content_etag(key, name, keys, feed_rows.contents(rows))
     return caching.Built(
@@ -466,8 +468,9 @@ def build_feed(
 
 
 def content_etag(key: str, name: str, keys: EventKeys, contents: bytes) -> str:
-    """A feed build's ETag: made of all its bytes are made of but their DTSTAMP (its key,
-    its title, what its events share and the screenings' ids and versions, FeedRows.contents),
+    """A feed build's ETag: made of all its bytes are made of (its key, its title, what its
+    events share and the screenings' ids and versions, FeedRows.contents: an event's DTSTAMP
+    is its rows' too, calendar.revised_at),
     so it changes exactly when they do, and a pass finds a feed it need not build again
     (FeedPasses) before building it."""
     return feed_etag(key, (str(name), repr(keys), contents.hex()))
