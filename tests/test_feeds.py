@@ -325,15 +325,16 @@ def test_feed_speed(client, db, capsys):
     assert warm_s < cold_s / 5
     assert change_s < cold_s / 5
     assert conditional_s < cold_s / 5
-    # CPU of a rebuild after one change (its other events kept) against one from scratch.
+    # CPU of a rebuild after one change (its other events kept) against one from scratch,
+    # counted for this thread alone: process_time also counts the outbox thread's work.
     template.venue_name = "Changed Again Hall"
     db.session.commit()
-    started = time.process_time()
+    started = time.thread_time()
     rebuilt = _build()
-    rebuild_cpu = time.process_time() - started
-    started = time.process_time()
+    rebuild_cpu = time.thread_time() - started
+    started = time.thread_time()
     scratch = _from_scratch()
-    scratch_cpu = time.process_time() - started
+    scratch_cpu = time.thread_time() - started
     assert rebuilt == scratch
     assert rebuild_cpu < scratch_cpu / 3
     with capsys.disabled():
