@@ -164,6 +164,30 @@ class MemoryStore:
             self.expiry.clear()
 
 
+class MemoryObjects:
+    """Objects kept in this process's memory (the feed builder's deflated segments): an LRU
+    bounded by `size_of` each, shared by the process's threads, with no lifetime."""
+
+    def __init__(self, max_size: int, size_of: Callable[[Any], int]) -> None:
+        self.items: cachetools.LRUCache = cachetools.LRUCache(max_size, getsizeof=size_of)
+        self.size_of = size_of
+        self.lock = threading.Lock()
+
+    def get(self, key: bytes) -> Any:
+        with self.lock:
+            return self.items.get(key)
+
+    def set(self, key: bytes, value: object) -> None:
+        if self.size_of(value) > self.items.maxsize:
+            return
+        with self.lock:
+            self.items[key] = value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
 class RedisStore:
     """One Redis for every worker and host. Keys carry the prefix; a failure is a miss."""
 
@@ -238,7 +262,7 @@ def _redis_bytes(value: bytes | str | None) -> bytes | None:
 def init_cache(app: Flask) -> None:
     """Give the app its store: Redis when CACHE_REDIS_URL is set, else an in-process LRU;
     the feeds' built events in the same Redis, or in an LRU of their own (FEED_EVENTS_BYTES)
-    so that they never push pages out."""
+    so that they never push pages out; their deflated segments in this process's memory."""
     url = app.config.get("CACHE_REDIS_URL") or ""
     limit = int(app.config["CACHE_MAX_VALUE_BYTES"])
     store: Store
@@ -253,6 +277,10 @@ def init_cache(app: Flask) -> None:
     app.extensions["screenings_cache"] = store
     app.extensions["screenings_copies"] = copies  # versioned_get's, with Redis only
     app.extensions["screenings_event_cache"] = events
+    # Deflated runs of events (services/feeds.py): objects, and only the builder's to reuse.
+    app.extensions["screenings_segments"] = MemoryObjects(
+        int(app.config["FEED_SEGMENTS_BYTES"]), lambda piece: len(piece.data) + 200
+    )
     app.extensions["screenings_kept"] = {}  # kept_until_change's answers
     kept_builds: Builds[Any] = (
         StoredBuilds(store)
@@ -300,6 +328,12 @@ def event_store() -> Store:
     return found
 
 
+def segment_store() -> MemoryObjects:
+    """Where feeds keep their deflated segments (services/feeds.py FeedRows.deflated_events)."""
+    found: MemoryObjects = current_app.extensions["screenings_segments"]
+    return found
+
+
 def builds() -> Builds[Any]:
     """Where built artefacts (feeds) are kept: Redis, or files on this host. (Any: the lock
     handed back is that store's own, a key or a file descriptor, given back to it as is.)"""
@@ -339,6 +373,7 @@ def clear() -> None:
     """Empty the current app's cache (tests measuring a cold render)."""
     store().clear()
     event_store().clear()
+    segment_store().clear()
     builds().clear()
     copies: MemoryStore | None = current_app.extensions["screenings_copies"]
     if copies is not None:

@@ -131,6 +131,8 @@ DEFAULTS: dict[str, Any] = {
     "FEED_FILES_DIR": "",
     # Without Redis: the bytes of each VEVENT the feeds built, kept per process (LRU).
     "FEED_EVENTS_BYTES": 160 << 20,
+    # The feeds' events as deflated segments, kept in the building process's memory (LRU).
+    "FEED_SEGMENTS_BYTES": 96 << 20,
     # Secret for the producer's private calendar feed (/feeds/producer/<token>.ics); unset: off.
     "PRODUCER_FEED_TOKEN": None,
     # Start in production on a Python without the CVE-2024-6923 fix (safetext.py) only when

@@ -466,6 +466,7 @@ def test_the_producer_feed_file_is_readable_by_nobody_else(app, client, db):
 
 # -- kept events: a rebuild makes only what changed ----------------------------------------------
 
+
 def _build(*, include_private: bool = False) -> bytes:
     """The all-screenings feed built now, ungzipped."""
     built = feed_service.build_feed(
@@ -488,7 +489,9 @@ def _count_events(monkeypatch) -> list[int]:
 
 
 def _from_scratch(**kwargs) -> bytes:
+    """_build with nothing kept: every event made, every segment compressed."""
     caching.event_store().clear()
+    caching.segment_store().clear()
     return _build(**kwargs)
 
 
@@ -519,14 +522,60 @@ def test_an_events_dtstamp_is_when_its_rows_were_last_revised(db):
         (event,) = Calendar.from_ical(_from_scratch()).walk("VEVENT")
         return event.decoded("DTSTAMP")
 
+    film_saved, screening_saved = (
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC),
+    )
     screening = ScreeningFactory()
-    screening.film.updated_at = datetime(2026, 1, 2, 3, 4, 5)
-    screening.updated_at = datetime(2026, 2, 3, 4, 5, 6)
+    # The *_at columns hold naive UTC.
+    screening.film.updated_at = film_saved.replace(tzinfo=None)
+    screening.updated_at = screening_saved.replace(tzinfo=None)
     db.session.commit()
-    assert stamp() == datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
-    screening.film.updated_at = datetime(2026, 3, 4, 5, 6, 7)
+    assert stamp() == screening_saved
+    film_saved = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    screening.film.updated_at = film_saved.replace(tzinfo=None)
     db.session.commit()
-    assert stamp() == datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert stamp() == film_saved
+
+
+def test_a_rebuild_deflates_only_the_segment_of_the_changed_event(app, db, monkeypatch, tmp_path):
+    """The events are deflated in segments cut by screening id (feeds.SEGMENT_EVENTS): after
+    one screening's change only its segment (and the small head and end) is compressed
+    again, and the feed is still one gzip member that `gzip -t` passes, whose text is a
+    build from scratch's."""
+    import shutil
+    import subprocess
+
+    from screenings import segmented_gzip
+
+    screenings = [ScreeningFactory(venue_name=f"Hall {n}") for n in range(150)]
+    ends = [s.id for s in screenings if feed_service._ends_segment(s.id)]
+    assert 1 <= len(ends) < len(screenings) // 10  # several segments, of several events
+    first = feed_service.build_feed("screenings-en", "Screenings", Filters()).body
+    deflated: list[bytes] = []
+    real = segmented_gzip.deflate
+
+    def counted(plain, level):
+        deflated.append(plain)
+        return real(plain, level)
+
+    monkeypatch.setattr(segmented_gzip, "deflate", counted)
+    assert feed_service.build_feed("screenings-en", "Screenings", Filters()).body == first
+    assert len(deflated) == 2  # the head and the end: every segment was kept
+    screenings[75].venue_name = "Changed Hall"
+    db.session.commit()
+    deflated.clear()
+    body = feed_service.build_feed("screenings-en", "Screenings", Filters()).body
+    events = [plain for plain in deflated if b"BEGIN:VEVENT" in plain]
+    assert len(events) == 1, len(events)
+    assert b"Changed Hall" in events[0]
+    assert events[0].count(b"BEGIN:VEVENT") < len(screenings) // 2
+    monkeypatch.undo()
+    assert zlib.decompress(body, wbits=31) == _from_scratch()
+    if shutil.which("gzip"):
+        path = tmp_path / "feed.gz"
+        path.write_bytes(body)
+        subprocess.run(["gzip", "-t", str(path)], check=True)
 
 
 def test_a_film_renamed_remakes_its_screenings_events(db, monkeypatch):
@@ -681,6 +730,7 @@ def _built_alone_equal_the_full_build() -> None:
                     f"screening-{i}@screenings.test" for i in ids
                 }, name
                 caching.event_store().clear()
+                caching.segment_store().clear()
                 alone = feed_service.build_feed(name, title, filters, include_private=private)
                 assert zlib.decompress(stored.read(), wbits=31) == (
                     zlib.decompress(alone.body, wbits=31)

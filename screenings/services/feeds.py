@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
@@ -24,7 +24,7 @@ from flask_babel import LazyString, force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Row, Select, exists, or_, select
 
-from .. import LANGUAGES, caching, calendar
+from .. import LANGUAGES, caching, calendar, segmented_gzip
 from ..caching import counter_versions
 from ..extensions import db
 from ..models import Film, Licence, Screening, ScreeningStatus, utcnow
@@ -36,9 +36,14 @@ from .listings import Filters
 from .near_alerts import offered_feeds
 from .radius import distance_within
 
-# zlib's level 4 (lazy matching's cheapest): 12 % more bytes than level 6 and half its CPU,
-# which is most of a feed's rebuild once its events are kept (tests/test_feeds.py).
+# The zlib level each run of events (a segment) is deflated at, the head and the end too:
+# level 4 (lazy matching's cheapest) gave 12 % more bytes than level 6 for half its CPU, when a
+# feed was one stream; a segment is compressed once and then only joined (tests/test_feeds.py).
 FEED_GZIP_LEVEL = 4
+# A feed's events are deflated in runs that end after a screening whose id hashes to one in
+# SEGMENT_EVENTS (64 events a run on average, some 45 kB): cut by content, not by position,
+# so an event changed, added or removed changes the one run it is in.
+SEGMENT_EVENTS = 64
 
 
 def near_feed_title(city: City, km: int) -> LazyString:
@@ -207,10 +212,11 @@ class EventKeys:
 
     def key(self, screening_id: int, screening_version: int, film_version: int) -> tuple:
         """(the store's key, the tag its value must start with)."""
-        return f"{self._shared}:{screening_id}", b"%d:%d\n" % (screening_version, film_version)
+        return f"{self.shared}:{screening_id}", b"%d:%d\n" % (screening_version, film_version)
 
     @cached_property
-    def _shared(self) -> str:
+    def shared(self) -> str:
+        """What every key of these EventKeys starts with: a digest of the shared parts."""
         raw = repr(
             (
                 self.language,
@@ -297,6 +303,17 @@ class FeedRows:
     _contents: dict[int, tuple[Sequence[Row[*tuple[Any, ...]]], bytes]] = field(
         default_factory=dict
     )
+    # Each row's "id:version:film's version" line (what contents and the segments' keys are
+    # made of); the events this run looked up or made, by EventKeys (once per run, not per
+    # feed and language); each cut's deflated events and zones (its languages share them).
+    _lines: dict[int, bytes] = field(default_factory=dict)
+    _events: dict[EventKeys, _RunEvents] = field(default_factory=dict)
+    _deflated: dict[
+        tuple[int, EventKeys], tuple[Sequence[Row[*tuple[Any, ...]]], segmented_gzip.Deflated]
+    ] = field(default_factory=dict)
+    _zones: dict[int, tuple[Sequence[Row[*tuple[Any, ...]]], frozenset[str]]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def read(cls) -> FeedRows:
@@ -380,17 +397,160 @@ class FeedRows:
         key = id(rows)
         found = self._contents.get(key)
         if found is None or found[0] is not rows:
-            films = self.films
-            digest = hashlib.sha256()
-            for start in range(0, len(rows), 4096):
-                digest.update(
-                    b"".join(
-                        b"%d:%d:%d\n" % (row.id, row.cache_version, films[row.film_id][0])
-                        for row in rows[start : start + 4096]
-                    )
-                )
-            found = self._contents[key] = (rows, digest.digest())
+            lines = self.lines()
+            digest = hashlib.sha256(b"".join([lines[row.id] for row in rows])).digest()
+            found = self._contents[key] = (rows, digest)
         return found[1]
+
+    def lines(self) -> dict[int, bytes]:
+        """Each row's b"id:version:film's version\n", by id (made once per run)."""
+        if not self._lines and self.rows:
+            films = self.films
+            self._lines = {
+                row.id: b"%d:%d:%d\n" % (row.id, row.cache_version, films[row.film_id][0])
+                for row in self.rows
+            }
+        return self._lines
+
+    def zones(self, rows: Sequence[Row[*tuple[Any, ...]]]) -> frozenset[str]:
+        """The time zones of a cut's screenings (its head's VTIMEZONEs), once per cut."""
+        found = self._zones.get(id(rows))
+        if found is None or found[0] is not rows:
+            found = self._zones[id(rows)] = (rows, frozenset(row.timezone for row in rows))
+        return found[1]
+
+    def deflated_events(
+        self, rows: Sequence[Row[*tuple[Any, ...]]], keys: EventKeys, *, keep_events: bool
+    ) -> segmented_gzip.Deflated:
+        """A cut's events, deflated in segments (SEGMENT_EVENTS): each segment kept in this
+        process (caching.segment_store) under a digest of what it is made of (EventKeys'
+        shared part, the level, each event's screening id and versions), so only the
+        segments a change touched are compressed again, and only their events looked up or
+        made. Once per cut and keys: a feed's languages share it (one text for all)."""
+        found = self._deflated.get((id(rows), keys))
+        if found is not None and found[0] is rows:
+            return found[1]
+        segments = caching.segment_store() if keep_events else caching.MemoryObjects(0, len)
+        lines = self.lines()
+        shared = f"{keys.shared}:{FEED_GZIP_LEVEL}:".encode()
+        pieces: list[segmented_gzip.Deflated | None] = []
+        missing: list[tuple[int, Sequence[Row[*tuple[Any, ...]]], bytes]] = []
+        start = 0
+        last = len(rows) - 1
+        for index, row in enumerate(rows):
+            if index < last and not _ends_segment(row.id):
+                continue
+            part = rows[start : index + 1]
+            start = index + 1
+            key = hashlib.sha256(shared + b"".join([lines[each.id] for each in part])).digest()
+            piece = segments.get(key)
+            if piece is None:
+                missing.append((len(pieces), part, key))
+            pieces.append(piece)
+        if missing:
+            events = self._run_events(keys)
+            events.look_up([row for _index, part, _key in missing for row in part], keep_events)
+            for index, part, key in missing:
+                bodies = [events.made.get(row.id) for row in part]
+                piece = segmented_gzip.deflate(
+                    b"".join([body for body in bodies if body is not None]), FEED_GZIP_LEVEL
+                )
+                if not any(row.id in events.other_versions for row in part):
+                    segments.set(key, piece)
+                pieces[index] = piece
+        deflated = segmented_gzip.joined(piece for piece in pieces if piece is not None)
+        self._deflated[(id(rows), keys)] = (rows, deflated)
+        return deflated
+
+    def _run_events(self, keys: EventKeys) -> _RunEvents:
+        found = self._events.get(keys)
+        if found is None:
+            found = self._events[keys] = _RunEvents(keys, self.films)
+        return found
+
+
+def _ends_segment(screening_id: int) -> bool:
+    """Whether a feed's run of events (a segment) ends after this screening's: one id in
+    SEGMENT_EVENTS, by a multiplicative hash of the id alone (the same in every feed)."""
+    return (screening_id * 0x9E3779B1) & 0xFFFFFFFF < (1 << 32) // SEGMENT_EVENTS
+
+
+class _RunEvents:
+    """The VEVENTs of one run of `feeds build` (or one feed built alone) under one EventKeys:
+    each looked up in the kept events (or made) once, whatever the feeds and languages
+    that list it."""
+
+    def __init__(self, keys: EventKeys, films: dict[int, tuple[int, _Film]]) -> None:
+        self.keys, self.films = keys, films
+        self.made: dict[int, bytes] = {}
+        # Screenings whose event is not at the versions the run read (made from a newer row,
+        # or gone since): a segment holding one is not kept.
+        self.other_versions: set[int] = set()
+        self.looked_up: set[int] = set()
+
+    def look_up(self, rows: Iterable[Row[*tuple[Any, ...]]], keep_events: bool) -> None:
+        """Find (or make and keep) the events of these rows not looked up yet."""
+        keys, films = self.keys, self.films
+        need = [row for row in rows if row.id not in self.looked_up]
+        self.looked_up.update(row.id for row in need)
+        wanted = [keys.key(row.id, row.cache_version, films[row.film_id][0]) for row in need]
+        stored = caching.event_store().get_many([slot for slot, _tag in wanted])
+        missing: dict[int, int] = {}  # id: the version the run read
+        for row, value, (_slot, tag) in zip(need, stored, wanted, strict=True):
+            body = _kept_event(value, tag)
+            if body is None:
+                missing[row.id] = row.cache_version
+            else:
+                self.made[row.id] = body
+        if missing:
+            self._make(missing, keep_events)
+
+    def _make(self, missing: dict[int, int], keep_events: bool) -> None:
+        """Make the events of these screenings from their whole rows (and keep them, unless
+        not `keep_events`)."""
+        keys, films = self.keys, self.films
+        include_private = keys.place_rule == "guests"
+        # The producer's own feed has every address; a public feed what the public may know.
+        place_of = visibility.guest_place if include_private else visibility.public_place
+        whole = select(*_FEED_COLUMNS, Screening.cache_version)
+        if len(missing) <= _MISSES_PER_QUERY:
+            whole = whole.where(Screening.id.in_(sorted(missing)))
+        else:  # a build from scratch, or nearly: one query, streamed, whatever the number
+            whole = (
+                _feed_rows(include_private=include_private)
+                .with_only_columns(*whole.selected_columns)
+                .execution_options(yield_per=2000)
+            )
+        kept: dict[str, bytes] = {}
+        ttl = current_app.config["FEED_KEEP_SECONDS"]
+        found: set[int] = set()
+        for row in db.session.connection().execute(whole):
+            if row.id not in missing:
+                continue
+            found.add(row.id)
+            film_version, film = films[row.film_id]
+            item = _FeedItem(row[:-1], film)
+            body = calendar.published_event(
+                # Private screenings have no public page; the URL is the feed owner's bookmark.
+                item,
+                url=f"{keys.base_url}{item.id}",
+                domain=keys.domain,
+                place=place_of(item),
+                language=keys.language,
+            )
+            # Under the version the row itself carries: it may be newer than the first read.
+            slot, tag = keys.key(item.id, row[-1], film_version)
+            if row[-1] != missing[item.id]:
+                self.other_versions.add(item.id)
+            if keep_events:
+                kept[slot] = tag + body
+            self.made[item.id] = body
+            if len(kept) >= 1000:
+                caching.event_store().set_many(kept, ttl)
+                kept = {}
+        caching.event_store().set_many(kept, ttl)
+        # A screening deleted between the two reads has no event: it is left out.
+        self.other_versions.update(missing.keys() - found)
 
 
 def build_feed(
@@ -405,65 +565,29 @@ def build_feed(
     """Build the feed's calendar now, gzipped (a worker, a background thread or the first
     request of a feed never built calls this; visitors get the stored build).
 
-    Each VEVENT is made once per version of its screening and film and kept (EventKeys), so
-    after a change only the changed screenings' rows are read whole and their events made;
-    the rest is a cut of `feed_rows` (read here if not given), a concatenation and the
-    gzip. With `keep_events` False the events made are not kept (a web worker's build when
-    the builder process keeps them: see latest_feed)."""
+    One gzip member: zlib's header, the head (name, VTIMEZONEs) deflated, the events'
+    segments (FeedRows.deflated_events: only those a change touched are compressed again,
+    only their events looked up, and only the changed screenings' rows read whole and their
+    events made) and the end, with the CRC combined. Its plain bytes are exactly a build from
+    scratch's. `feed_rows` is read here if not given. With `keep_events` False nothing made
+    is kept, events or segments (a web worker's build when the builder process keeps them:
+    see latest_feed)."""
     feed_rows = feed_rows or FeedRows.read()
-    version, films = feed_rows.version, feed_rows.films
     keys = event_keys(include_private=include_private)
-    # The producer's own feed has every address; a public feed what the public may know.
-    place_of = visibility.guest_place if include_private else visibility.public_place
     rows = feed_rows.select(filters, include_private=include_private)
-    event_key = keys.key
-    wanted = [event_key(row.id, row.cache_version, films[row.film_id][0]) for row in rows]
-    stored = caching.event_store().get_many([slot for slot, _tag in wanted])
-    events = [_kept_event(value, tag) for value, (_slot, tag) in zip(stored, wanted, strict=True)]
-    missing = {row.id for row, body in zip(rows, events, strict=True) if body is None}
-    made: dict[int, bytes] = {}
-    whole = select(*_FEED_COLUMNS, Screening.cache_version)
-    if len(missing) <= _MISSES_PER_QUERY:
-        whole = whole.where(Screening.id.in_(sorted(missing)))
-    else:  # a build from scratch, or nearly: one query, streamed, whatever the number
-        whole = (
-            _feed_rows(include_private=include_private)
-            .with_only_columns(*whole.selected_columns)
-            .execution_options(yield_per=2000)
-        )
-    kept: dict[str, bytes] = {}
-    for row in db.session.connection().execute(whole) if missing else ():
-        if row.id not in missing:
-            continue
-        film_version, film = films[row.film_id]
-        item = _FeedItem(row[:-1], film)
-        body = calendar.published_event(
-            # Private screenings have no public page; the URL is the feed owner's bookmark.
-            item,
-            url=f"{keys.base_url}{item.id}",
-            domain=keys.domain,
-            place=place_of(item),
-            language=keys.language,
-        )
-        # Under the version the row itself carries: it may be newer than the first read.
-        slot, tag = event_key(item.id, row[-1], film_version)
-        if keep_events:
-            kept[slot] = tag + body
-        made[item.id] = body
-        if len(kept) >= 1000:
-            caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
-            kept = {}
-    caching.event_store().set_many(kept, current_app.config["FEED_KEEP_SECONDS"])
-    # A screening deleted between the two reads has no event: it is left out.
-    events = [body or made.get(row.id) for row, body in zip(rows, events, strict=True)]
-    chunks = calendar.publish_events(
-        (body for body in events if body is not None),
-        name=str(name),
-        timezones=(row.timezone for row in rows),
+    events = feed_rows.deflated_events(rows, keys, keep_events=keep_events)
+    head = calendar.published_head(str(name), feed_rows.zones(rows))
+    body = segmented_gzip.gzip_member(
+        [
+            segmented_gzip.deflate(head, FEED_GZIP_LEVEL),
+            events,
+            segmented_gzip.deflate(calendar.PUBLISHED_END, FEED_GZIP_LEVEL),
+        ],
+        FEED_GZIP_LEVEL,
     )
     etag = content_etag(key, name, keys, feed_rows.contents(rows))
     return caching.Built(
-        _gzip(chunks), etag, repr(version), _last_modified(feed_rows.stored_name(key), etag)
+        body, etag, repr(feed_rows.version), _last_modified(feed_rows.stored_name(key), etag)
     )
 
 
@@ -482,23 +606,6 @@ def _kept_event(value: bytes | None, tag: bytes) -> bytes | None:
     if value is None or not value.startswith(tag):
         return None
     return value[len(tag) :]
-
-
-def _gzip(chunks: Iterator[bytes], batch: int = 1 << 20) -> bytes:
-    """The chunks gzipped, handed to zlib a megabyte at a time (not one call per event)."""
-    compressor = zlib.compressobj(FEED_GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip
-    pieces: list[bytes] = []
-    waiting: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        waiting.append(chunk)
-        size += len(chunk)
-        if size >= batch:
-            pieces.append(compressor.compress(b"".join(waiting)))
-            waiting, size = [], 0
-    pieces.append(compressor.compress(b"".join(waiting)))
-    pieces.append(compressor.flush())
-    return b"".join(pieces)
 
 
 def _last_modified(name_stored: str, etag: str) -> datetime:
