@@ -102,6 +102,7 @@ class Store(Protocol):
     def get_many(self, keys: list[str]) -> list[bytes | None]: ...
     def set_many(self, values: dict[str, bytes], ttl: int) -> None: ...
     def add(self, key: str, value: bytes, ttl: int) -> bool: ...
+    def touch(self, keys: list[str], ttl: int) -> None: ...
     def delete(self, key: str) -> None: ...
     def clear(self) -> None: ...
 
@@ -153,6 +154,14 @@ class MemoryStore:
             self.items[key] = value
             self.expiry[key] = time.monotonic() + ttl
             return True
+
+    def touch(self, keys: list[str], ttl: int) -> None:
+        """Give the keys still held a new lifetime."""
+        with self.lock:
+            until = time.monotonic() + ttl
+            for key in keys:
+                if key in self.items:
+                    self.expiry[key] = until
 
     def delete(self, key: str) -> None:
         with self.lock:
@@ -240,6 +249,15 @@ class RedisStore:
         except self.errors as error:
             log.warning("cache unavailable: %s", error)
             return True  # no lock to be had: build rather than wait for nobody
+
+    def touch(self, keys: list[str], ttl: int) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.expire(key, ttl)
+            pipe.execute()
+        except self.errors as error:
+            log.warning("cache unavailable: %s", error)
 
     def delete(self, key: str) -> None:
         try:
@@ -974,6 +992,14 @@ class Built:
 _Held = TypeVar("_Held")
 
 
+class Verified(NamedTuple):
+    """What a `feeds build` pass found: at `version`, the stored build of each name in
+    `etags` (under that ETag) is the one a build at `version` would make (is_current)."""
+
+    version: str
+    etags: Mapping[str, str]
+
+
 class Builds(Protocol[_Held]):
     """Where builds are kept (StoredBuilds, BuiltFiles); `_Held` is what its lock hands back
     for its unlock."""
@@ -982,6 +1008,9 @@ class Builds(Protocol[_Held]):
     def with_body(self, name: str, meta: Built) -> Built | None: ...
     def keep(self, name: str, built: Built) -> None: ...
     def keep_same(self, name: str, built: Built, source: str) -> bool: ...
+    def verified(self) -> Verified | None: ...
+    def keep_verified(self, verified: Verified) -> None: ...
+    def renew(self, etags: Mapping[str, str]) -> None: ...
     def lock(self, name: str) -> _Held | None: ...
     def unlock(self, held: _Held) -> None: ...
     def clear(self) -> None: ...
@@ -994,6 +1023,7 @@ class StoredBuilds:
 
     def __init__(self, cache_store: Store) -> None:
         self.store = cache_store
+        self._verified: tuple[bytes, Verified] | None = None
 
     def meta(self, name: str) -> dict | None:
         raw = self.store.get(cache_key("built", name))
@@ -1019,6 +1049,38 @@ class StoredBuilds:
             return False
         self.keep(name, Built(body, built.etag, built.version, built.last_modified))
         return True
+
+    def verified(self) -> Verified | None:
+        """The last pass's Verified: a short key (its version and a token) read each time,
+        the ETags under the token read once per token and held by this process."""
+        head = self.store.get(cache_key("verified"))
+        if head is None:
+            return None
+        held = self._verified
+        if held is not None and held[0] == head:
+            return held[1]
+        version, _, token = head.decode().rpartition("\n")
+        etags = self.store.get(cache_key("verified-etags", token))
+        if etags is None:
+            return None
+        found = Verified(version, json.loads(etags))
+        self._verified = (head, found)
+        return found
+
+    def keep_verified(self, verified: Verified) -> None:
+        """Store a pass's Verified: its ETags first, then the key that points at them."""
+        ttl = current_app.config["FEED_KEEP_SECONDS"]
+        token = secrets.token_hex(8)
+        etags = json.dumps(dict(verified.etags)).encode()
+        self.store.set(cache_key("verified-etags", token), etags, ttl)
+        self.store.set(cache_key("verified"), f"{verified.version}\n{token}".encode(), ttl)
+
+    def renew(self, etags: Mapping[str, str]) -> None:
+        """A new lifetime for each named build's note and body (a build found unchanged is
+        not stored again)."""
+        keys = [cache_key("built", name) for name in etags]
+        keys += [cache_key("built-body", name, etag) for name, etag in etags.items()]
+        self.store.touch(keys, current_app.config["FEED_KEEP_SECONDS"])
 
     def lock(self, name: str) -> str | None:
         key = cache_key("lock", name)
@@ -1052,6 +1114,7 @@ class BuiltFiles:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._verified: tuple[tuple[int, int, int], Verified] | None = None
 
     def _stem(self, name: str) -> str:
         return cache_key("built", name).rsplit(":", 1)[1]
@@ -1094,6 +1157,39 @@ class BuiltFiles:
             return False
         self._write(f"{self._stem(name)}.json", json.dumps(built.meta()).encode())
         return True
+
+    def verified(self) -> Verified | None:
+        """The last pass's Verified, from ``verified.json``: read again only when the file
+        changed (its inode, time or size), else as this process holds it."""
+        path = self.folder / _VERIFIED_FILE
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        token = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        held = self._verified
+        if held is not None and held[0] == token:
+            return held[1]
+        try:
+            raw = json.loads(path.read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+        found = Verified(raw["version"], raw["etags"])
+        self._verified = (token, found)
+        return found
+
+    def keep_verified(self, verified: Verified) -> None:
+        data = {"version": verified.version, "etags": dict(verified.etags)}
+        self._write(_VERIFIED_FILE, json.dumps(data).encode())
+
+    def renew(self, etags: Mapping[str, str]) -> None:
+        """Renew the time of each named build's note and body, so that no sweep takes a
+        build found unchanged (it is not written again)."""
+        for name, etag in etags.items():
+            stem = self._stem(name)
+            for path in (self.folder / f"{stem}.json", self.folder / f"{stem}.{etag}.gz"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.utime(path)
 
     def _write(self, file_name: str, data: bytes) -> None:
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
@@ -1138,6 +1234,8 @@ class BuiltFiles:
                 path.unlink(missing_ok=True)
 
 
+_VERIFIED_FILE = "verified.json"  # BuiltFiles: the last pass's Verified
+
 # Background builds of this process, by artefact name (tests wait for them).
 _builds: dict[str, threading.Thread] = {}
 
@@ -1161,7 +1259,7 @@ def latest_built(
     (``has_body`` is False): the caller answers 304."""
     found = built_meta(name)
     if found is not None:
-        if found.version != repr(version) and not current_app.config["FEED_BUILDER_RUNS"]:
+        if not current_app.config["FEED_BUILDER_RUNS"] and not is_current(name, found, version):
             _rebuild_in_background(name, build)
         if etag_known is not None and etag_known(found.etag):
             return found
@@ -1184,17 +1282,49 @@ def latest_built(
     raise NotBuiltYet(name)
 
 
-def build_unless_busy(name: str, build: Callable[[], Built]) -> bool:
+def build_unless_busy(name: str, build: Callable[[], Built]) -> Built | None:
     """Build and store now unless another worker holds the artefact's lock (the
-    `feeds build` command); True if this call built it."""
+    `feeds build` command): the build, or None if another was building it."""
     held = builds().lock(name)
     if held is None:
-        return False
+        return None
     try:
-        _build_and_keep(name, build)
+        return _build_and_keep(name, build)
     finally:
         builds().unlock(held)
-    return True
+
+
+def is_current(name: str, found: Built, version: tuple) -> bool:
+    """Whether `found`, the stored build of `name`, is the one a build at `version` would
+    make: built at it, or found so at it by the last `feeds build` pass (keep_verified,
+    under the same ETag; a pass stores no note for a build it found unchanged)."""
+    if found.version == repr(version):
+        return True
+    verified = builds().verified()
+    return (
+        verified is not None
+        and verified.version == repr(version)
+        and verified.etags.get(name) == found.etag
+    )
+
+
+def verified_builds() -> Verified | None:
+    """What the last `feeds build` pass recorded (keep_verified), if it is still kept."""
+    return builds().verified()
+
+
+def keep_verified(version: tuple, etags: Mapping[str, str]) -> None:
+    """Record, once for a whole pass, that at `version` each named build (by its ETag) is
+    the one a build now would make: call it only after every one of them was checked or
+    built from data read at `version` or later (a change committed since has raised the
+    version, so nothing of it is vouched for)."""
+    builds().keep_verified(Verified(repr(version), dict(etags)))
+
+
+def renew_builds(etags: Mapping[str, str]) -> None:
+    """A new lifetime (FEED_KEEP_SECONDS) for these builds, found unchanged and therefore
+    not stored again."""
+    builds().renew(etags)
 
 
 def built_meta(name: str) -> Built | None:

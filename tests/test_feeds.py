@@ -922,3 +922,110 @@ def test_with_a_builder_process_a_request_that_builds_keeps_no_events(app, clien
     monkeypatch.setitem(app.config, "FEED_BUILDER_RUNS", True)
     assert client.get("/calendar.ics").status_code == 200
     assert len(caching.event_store().items) == 0
+
+
+# -- a pass records once which builds are current: nothing written for an unchanged feed -------
+
+
+def _stores(monkeypatch) -> list[str]:
+    """The name of each build the store is asked to keep (a new body or a note)."""
+    stored: list[str] = []
+    store = caching.builds()
+    for method in ("keep", "keep_same"):
+        real = getattr(store, method)
+
+        def kept(name, *args, _real=real, **kwargs):
+            stored.append(name)
+            return _real(name, *args, **kwargs)
+
+        monkeypatch.setattr(store, method, kept)
+    return stored
+
+
+def _two_countries():
+    """A screening in Canada (the one changed) and one in France."""
+    return (
+        ScreeningFactory(venue_name="Old Hall"),
+        ScreeningFactory(country="FR", city="Paris", timezone="Europe/Paris", venue_name="Salle"),
+    )
+
+
+def test_a_pass_writes_nothing_for_the_feeds_a_change_left_alone(app, client, db, monkeypatch):
+    """After one screening's change the pass stores the builds of the feeds that list it and
+    nothing for the others: its one note (caching.keep_verified) makes each of their builds
+    current at the new version, for the next pass and for a web worker's stale check (no
+    rebuild started). A build stored since under another ETag is not vouched for."""
+    changed, _paris = _two_countries()
+    passes = feed_service.FeedPasses()
+    passes.run()
+    changed.venue_name = "New Hall"
+    db.session.commit()
+    stored = _stores(monkeypatch)
+    builds = _count_builds(monkeypatch)
+    assert passes.run() == len(builds) > 0
+    assert "country-fr-en" not in builds
+    assert sorted(stored) == sorted(feed_service.stored_name(name) for name in builds)
+    name_stored, version = feed_service.feed_state("country-fr-en")
+    meta = caching.built_meta(name_stored)
+    assert meta.version != repr(version)  # its note is the one stored before the change
+    assert caching.is_current(name_stored, meta, version)
+    builds.clear()
+    assert passes.run() == 0  # nothing stale
+    assert b"Salle" in client.get("/countries/fr/calendar.ics").get_data()
+    caching.wait_for_builds()
+    assert builds == []  # the web worker found it current: no rebuild in the background
+    other = caching.Built(b"x", "another-etag", meta.version, meta.last_modified)
+    caching.keep_built(name_stored, other)  # a slow build from before, stored late
+    assert not caching.is_current(name_stored, caching.built_meta(name_stored), version)
+
+
+def test_a_change_committed_during_a_pass_is_not_vouched_for(app, db, monkeypatch):
+    """The pass's note says the version it read before the rows: a change committed after
+    that read (here, in France) leaves the feeds it touches stale, and the next pass builds
+    them."""
+    changed, paris = _two_countries()
+    passes = feed_service.FeedPasses()
+    passes.run()
+    changed.venue_name = "New Hall"
+    db.session.commit()
+    real_read = feed_service.FeedRows.read
+
+    def read_then_a_change():
+        rows = real_read()
+        paris.venue_name = "Nouvelle Salle"
+        db.session.commit()
+        return rows
+
+    monkeypatch.setattr(feed_service.FeedRows, "read", read_then_a_change)
+    passes.run()
+    monkeypatch.setattr(feed_service.FeedRows, "read", real_read)
+    name_stored, version = feed_service.feed_state("country-fr-en")
+    assert not caching.is_current(name_stored, caching.built_meta(name_stored), version)
+    builds = _count_builds(monkeypatch)
+    passes.run()
+    assert "country-fr-en" in builds
+    stored = feed_service.latest_feed(
+        "country-fr-en", "Screenings in France", Filters(country="FR")
+    )
+    assert b"Nouvelle Salle" in zlib.decompress(stored.read(), wbits=31)
+
+
+def test_a_build_found_unchanged_has_its_lifetime_renewed(app, db, monkeypatch):
+    """A build found unchanged is not stored again, so the pass renews its files' time
+    (a builder just started renews all it finds current), before any sweep would take it
+    (FEED_KEEP_SECONDS)."""
+    import os
+
+    changed, _paris = _two_countries()
+    feed_service.FeedPasses().run()
+    aged = time.time() - 0.8 * app.config["FEED_KEEP_SECONDS"]
+    for path in _feed_files(app):
+        os.utime(path, (aged, aged))
+    changed.venue_name = "New Hall"
+    db.session.commit()
+    builds = _count_builds(monkeypatch)
+    feed_service.FeedPasses().run()  # a builder started again
+    assert builds
+    assert "country-fr-en" not in builds
+    old = [path.name for path in _feed_files(app) if path.stat().st_mtime < aged + 1]
+    assert not [name for name in old if not name.endswith(".lock")], old

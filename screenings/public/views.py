@@ -819,8 +819,8 @@ def _cached_feed_304(key: str, front_request: Request, locale: str) -> Answer | 
     found = caching.built_meta(name_stored)
     if (
         found is None
-        or found.version != repr(version)
         or not front_request.if_none_match.contains(found.etag + suffix)
+        or not caching.is_current(name_stored, found, version)
     ):
         return None
     headers = [("ETag", f'"{found.etag}{suffix}"'), ("Cache-Control", FEED_CACHE_CONTROL)]

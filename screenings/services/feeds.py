@@ -12,6 +12,7 @@ that changed, and joins and gzips the rest.
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -343,7 +344,8 @@ class FeedRows:
 
     def countries(self) -> list[str]:
         """The countries of the listed screenings, sorted: each has a feed."""
-        return sorted({row.country for row in self.rows if row.is_public})
+        _rows, by_country, _by_film = self._grouped(include_private=False)
+        return sorted(by_country)
 
     def select(self, filters: Filters, *, include_private: bool) -> Sequence[Row[*tuple[Any, ...]]]:
         """The rows of one feed: what `filters.apply` on the feed's query selects, in order
@@ -686,37 +688,46 @@ def build_stale_feeds() -> int:
 
 class FeedPasses:
     """`feeds build`'s passes: each builds, in every language, each feed whose stored build
-    is older than the feeds' version or missing (skipping one another worker is building).
+    is not current (caching.is_current) or missing (skipping one another worker is building).
 
     The screenings' ids and versions are read once per pass (FeedRows): every feed in every
     language is cut from them. A feed whose content did not change (the same ETag:
-    content_etag) is not built again: its note takes the new version and keeps its body,
-    so after one screening's change a pass builds the feeds that list it, before or after
-    the change, and no other. After a withdrawal (the names builds are stored under change:
-    feed_state), a feed whose content the previous pass built under the old name is linked
-    under the new one, not built (this process remembers that name between passes)."""
+    content_etag) is not built again, and nothing is written for it: once every feed is
+    checked or built, the pass records in one note which build of each is current at the
+    version it read (caching.keep_verified), so after one screening's change a pass builds
+    the feeds that list it, before or after the change, and writes nothing for the others.
+    A build found unchanged has its lifetime renewed now and then (FEED_KEEP_SECONDS / 4).
+    After a withdrawal (the names builds are stored under change: feed_state), a feed whose
+    content the previous pass built under the old name is linked under the new one, not
+    built (this process remembers that name between passes)."""
 
     def __init__(self) -> None:
         self.withdrawals: int | None = None  # the last pass's
         self.unchanged = 0  # feeds the last pass found unchanged
+        self.renewed: dict[str, float] = {}  # when each build's lifetime was last renewed
 
     def run(self) -> int:
         """One pass: how many feeds it built."""
         feed_rows = FeedRows.read()
-        version = repr(feed_rows.version)
         before = self.withdrawals if self.withdrawals != feed_rows.withdrawals else None
         built = self.unchanged = 0
+        current: dict[str, str] = {}  # the ETag of each build current at feed_rows.version
+        fresh: set[str] = set()  # stored by this pass
         for language in LANGUAGES:
             with force_locale(language):
                 for key, title, filters, include_private in list(every_feed(feed_rows)):
                     name = f"{key}-{language}"
                     name_stored = feed_rows.stored_name(name)
                     meta = caching.built_meta(name_stored)
-                    if meta is not None and meta.version == version:
+                    if meta is not None and caching.is_current(
+                        name_stored, meta, feed_rows.version
+                    ):
+                        current[name_stored] = meta.etag
                         continue
                     feed = (name, str(title), filters, include_private)
-                    if self._unchanged(feed_rows, feed, meta, before):
+                    if (same := self._unchanged(feed_rows, feed, meta, before)) is not None:
                         self.unchanged += 1
+                        current[name_stored] = same
                         continue
                     build = partial(
                         build_feed,
@@ -726,10 +737,36 @@ class FeedPasses:
                         include_private=include_private,
                         feed_rows=feed_rows,
                     )
-                    if caching.build_unless_busy(name_stored, build):
+                    made = caching.build_unless_busy(name_stored, build)
+                    if made is not None:
                         built += 1
+                        current[name_stored] = made.etag
+                        fresh.add(name_stored)
+        verified = caching.verified_builds()
+        if verified is None or verified != (repr(feed_rows.version), current):
+            caching.keep_verified(feed_rows.version, current)
+        self._renew(current, fresh)
         self.withdrawals = feed_rows.withdrawals
         return built
+
+    def _renew(self, current: dict[str, str], fresh: set[str]) -> None:
+        """Renew the lifetime of the builds found current that this process has not stored
+        or renewed for a quarter of FEED_KEEP_SECONDS (a build is stored with a lifetime,
+        and one found unchanged is not stored again)."""
+        now = time.monotonic()
+        every = current_app.config["FEED_KEEP_SECONDS"] / 4
+        for name in fresh:
+            self.renewed[name] = now
+        due = {
+            name: etag
+            for name, etag in current.items()
+            if now - self.renewed.get(name, -every) >= every
+        }
+        if due:
+            caching.renew_builds(due)
+            for name in due:
+                self.renewed[name] = now
+        self.renewed = {name: self.renewed[name] for name in current}
 
     @staticmethod
     def _unchanged(
@@ -737,20 +774,24 @@ class FeedPasses:
         feed: tuple[str, str, Filters, bool],
         meta: caching.Built | None,
         before: int | None,
-    ) -> bool:
-        """Whether the feed's last build (under its name now, or before the last
-        withdrawal) has the bytes a build now would have: then its note is stored at the
-        new version with the same body."""
+    ) -> str | None:
+        """The ETag of the feed's last build (under its name now, or before the last
+        withdrawal: then linked under the new name) if it has the bytes a build now would
+        have; else None."""
         name, title, filters, include_private = feed
         source = feed_rows.stored_name(name)
         if meta is None and before is not None:
             source = f"{name}@{before}"
             meta = caching.built_meta(source)
         if meta is None:
-            return False
+            return None
         rows = feed_rows.select(filters, include_private=include_private)
         keys = event_keys(include_private=include_private)
         if content_etag(name, title, keys, feed_rows.contents(rows)) != meta.etag:
-            return False
+            return None
+        if source == feed_rows.stored_name(name):
+            return meta.etag  # kept as it is: nothing to write
         same = caching.Built(None, meta.etag, repr(feed_rows.version), meta.last_modified)
-        return bool(caching.keep_unchanged(feed_rows.stored_name(name), same, source))
+        return (
+            meta.etag if caching.keep_unchanged(feed_rows.stored_name(name), same, source) else None
+        )
