@@ -321,3 +321,40 @@ def test_a_bulk_delete_of_screenings_moves_the_feeds_stored_name(app, db):
     db.session.execute(delete(Screening).where(Screening.id == -1))
     db.session.commit()
     assert feeds.stored_name("screenings-en") != before
+
+
+@pytest.mark.usefixtures("db")
+def test_with_redis_a_pass_vouches_for_the_feeds_it_left_alone(
+    database_uri, smtp_server, app, redis_prefix
+):
+    """StoredBuilds: after a change the pass stores only the builds of the feeds that list
+    it; the others' notes stay as they were, current through the pass's one note (its ETags
+    under a token, with a lifetime), on another worker too."""
+    from screenings.services import feeds
+
+    shared = {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": redis_prefix}
+    builder, web = (
+        create_app(app_config(database_uri, smtp_server.port, **shared)) for _ in range(2)
+    )
+    with builder.app_context():
+        changed_id = ScreeningFactory(venue_name="Old Hall").id
+        ScreeningFactory(country="FR", city="Paris", timezone="Europe/Paris")
+        passes = feeds.FeedPasses()
+        passes.run()
+        france = feeds.stored_name("country-fr-en")
+        note_before = caching.builds().meta(france)
+        _db.session.get(Screening, changed_id).venue_name = "New Hall"
+        _db.session.commit()
+        assert passes.run() > 0
+        assert caching.builds().meta(france) == note_before  # not written again
+    with web.app_context():
+        name_stored, version = feeds.feed_state("country-fr-en")
+        meta = caching.built_meta(name_stored)
+        assert meta.version != repr(version)
+        assert caching.is_current(name_stored, meta, version)
+        everything, version = feeds.feed_state("screenings-en")
+        assert caching.built_meta(everything).version == repr(version)  # built again
+    connection = redis.Redis.from_url(REDIS_URL)
+    marks = connection.keys(f"{redis_prefix}:verified*")
+    assert len(marks) >= 2
+    assert all(connection.ttl(key) > 0 for key in marks)
