@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, partial
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 from flask import current_app
@@ -277,6 +278,9 @@ _FEED_KEY_COLUMNS = (
     Screening.public_latitude,
     Screening.public_longitude,
 )
+# The same columns by position, for the walks over every row of a run (a Row's attributes
+# cost a lookup each; its items and C-level maps over them do not).
+_ROW_ID, _ROW_VERSION, _ROW_FILM, _ROW_ZONE, _ROW_PUBLIC, _ROW_COUNTRY = map(itemgetter, range(6))
 _MISSES_PER_QUERY = 500
 # A feed's rows, and the same by country and by film (FeedRows._grouped).
 _Groups = tuple[
@@ -308,6 +312,8 @@ class FeedRows:
     # made of); the events this run looked up or made, by EventKeys (once per run, not per
     # feed and language); each cut's deflated events and zones (its languages share them).
     _lines: dict[int, bytes] = field(default_factory=dict)
+    _ends: frozenset[int] | None = None
+    _keys: dict[bool, EventKeys] = field(default_factory=dict)
     _events: dict[EventKeys, _RunEvents] = field(default_factory=dict)
     _deflated: dict[
         tuple[int, EventKeys], tuple[Sequence[Row[*tuple[Any, ...]]], segmented_gzip.Deflated]
@@ -383,12 +389,14 @@ class FeedRows:
         by film, in order: one walk over the rows for every country's and film's feed."""
         found = self._groups.get(include_private)
         if found is None:
-            rows = self.rows if include_private else [row for row in self.rows if row.is_public]
+            rows = self.rows if include_private else list(filter(_ROW_PUBLIC, self.rows))
             by_country: dict[str, list[Row[*tuple[Any, ...]]]] = {}
             by_film: dict[int, list[Row[*tuple[Any, ...]]]] = {}
-            for row in rows:
-                by_country.setdefault(row.country, []).append(row)
-                by_film.setdefault(row.film_id, []).append(row)
+            for row, country, film_id in zip(
+                rows, map(_ROW_COUNTRY, rows), map(_ROW_FILM, rows), strict=True
+            ):
+                by_country.setdefault(country, []).append(row)
+                by_film.setdefault(film_id, []).append(row)
             found = self._groups[include_private] = (rows, by_country, by_film)
         return found
 
@@ -400,7 +408,7 @@ class FeedRows:
         found = self._contents.get(key)
         if found is None or found[0] is not rows:
             lines = self.lines()
-            digest = hashlib.sha256(b"".join([lines[row.id] for row in rows])).digest()
+            digest = hashlib.sha256(b"".join(map(lines.__getitem__, map(_ROW_ID, rows)))).digest()
             found = self._contents[key] = (rows, digest)
         return found[1]
 
@@ -409,16 +417,29 @@ class FeedRows:
         if not self._lines and self.rows:
             films = self.films
             self._lines = {
-                row.id: b"%d:%d:%d\n" % (row.id, row.cache_version, films[row.film_id][0])
-                for row in self.rows
+                screening_id: b"%d:%d:%d\n" % (screening_id, version, films[film_id][0])
+                for screening_id, version, film_id, *_rest in self.rows
             }
         return self._lines
+
+    def segment_ends(self) -> frozenset[int]:
+        """The ids of the rows a segment ends after (_ends_segment), once per run."""
+        if self._ends is None:
+            self._ends = frozenset(filter(_ends_segment, map(_ROW_ID, self.rows)))
+        return self._ends
+
+    def event_keys(self, *, include_private: bool) -> EventKeys:
+        """event_keys for this run's feeds (made once per run and place rule)."""
+        found = self._keys.get(include_private)
+        if found is None:
+            found = self._keys[include_private] = event_keys(include_private=include_private)
+        return found
 
     def zones(self, rows: Sequence[Row[*tuple[Any, ...]]]) -> frozenset[str]:
         """The time zones of a cut's screenings (its head's VTIMEZONEs), once per cut."""
         found = self._zones.get(id(rows))
         if found is None or found[0] is not rows:
-            found = self._zones[id(rows)] = (rows, frozenset(row.timezone for row in rows))
+            found = self._zones[id(rows)] = (rows, frozenset(map(_ROW_ZONE, rows)))
         return found[1]
 
     def deflated_events(
@@ -439,12 +460,15 @@ class FeedRows:
         missing: list[tuple[int, Sequence[Row[*tuple[Any, ...]]], bytes]] = []
         start = 0
         last = len(rows) - 1
-        for index, row in enumerate(rows):
-            if index < last and not _ends_segment(row.id):
+        ends = self.segment_ends()
+        for index, screening_id in enumerate(map(_ROW_ID, rows)):
+            if index < last and screening_id not in ends:
                 continue
             part = rows[start : index + 1]
             start = index + 1
-            key = hashlib.sha256(shared + b"".join([lines[each.id] for each in part])).digest()
+            key = hashlib.sha256(
+                shared + b"".join(map(lines.__getitem__, map(_ROW_ID, part)))
+            ).digest()
             piece = segments.get(key)
             if piece is None:
                 missing.append((len(pieces), part, key))
@@ -575,7 +599,7 @@ def build_feed(
     is kept, events or segments (a web worker's build when the builder process keeps them:
     see latest_feed)."""
     feed_rows = feed_rows or FeedRows.read()
-    keys = event_keys(include_private=include_private)
+    keys = feed_rows.event_keys(include_private=include_private)
     rows = feed_rows.select(filters, include_private=include_private)
     events = feed_rows.deflated_events(rows, keys, keep_events=keep_events)
     head = calendar.published_head(str(name), feed_rows.zones(rows))
@@ -786,7 +810,7 @@ class FeedPasses:
         if meta is None:
             return None
         rows = feed_rows.select(filters, include_private=include_private)
-        keys = event_keys(include_private=include_private)
+        keys = feed_rows.event_keys(include_private=include_private)
         if content_etag(name, title, keys, feed_rows.contents(rows)) != meta.etag:
             return None
         if source == feed_rows.stored_name(name):
