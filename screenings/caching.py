@@ -1115,6 +1115,7 @@ class BuiltFiles:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self._verified: tuple[tuple[int, int, int], Verified] | None = None
+        self.swept_at = 0.0  # when _sweep last removed the files unused for a time
 
     def _stem(self, name: str) -> str:
         return cache_key("built", name).rsplit(":", 1)[1]
@@ -1202,15 +1203,20 @@ class BuiltFiles:
             raise
 
     def _sweep(self, stem: str, current: str) -> None:
-        """Remove the artefact's other bodies and every file unused for FEED_KEEP_SECONDS
-        (one scandir: its entries' names need no stat, and a pass keeps a few builds)."""
-        oldest = time.time() - current_app.config["FEED_KEEP_SECONDS"]
+        """Remove the artefact's other bodies (by their names: no stat) and, at most once a
+        minute (the stat of every file was a tenth of a pass that built 9 of 759 feeds),
+        every file unused for FEED_KEEP_SECONDS, in one scandir."""
+        now = time.time()
+        oldest = now - current_app.config["FEED_KEEP_SECONDS"]
+        aged = now - self.swept_at >= _SWEEP_SECONDS
+        if aged:
+            self.swept_at = now
         with os.scandir(self.folder) as entries:
             for entry in entries:
                 name = entry.name
                 try:
                     old_body = name.startswith(f"{stem}.") and name.endswith(".gz")
-                    if (old_body and name != current) or entry.stat().st_mtime < oldest:
+                    if (old_body and name != current) or (aged and entry.stat().st_mtime < oldest):
                         os.unlink(entry.path)
                 except FileNotFoundError:
                     continue
@@ -1235,6 +1241,7 @@ class BuiltFiles:
 
 
 _VERIFIED_FILE = "verified.json"  # BuiltFiles: the last pass's Verified
+_SWEEP_SECONDS = 60  # BuiltFiles: how often a build removes the files unused for a time
 
 # Background builds of this process, by artefact name (tests wait for them).
 _builds: dict[str, threading.Thread] = {}
