@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import imaplib
 import os
 import secrets
@@ -43,6 +44,10 @@ def feeds_build(watch: float) -> None:
     while True:
         started = time.monotonic()
         built = passes.run()
+        # What a pass keeps (its events and segments, for the next) lives long: frozen, the
+        # collector's full passes skip it and walk only what the next pass makes (at 100,000
+        # screenings they cost a pass 0.1-0.3 s of CPU otherwise; README "Performance").
+        gc.freeze()
         if first or built or not watch:
             click.echo(f"{built} feeds built in {time.monotonic() - started:.1f} s.")
         if not watch:

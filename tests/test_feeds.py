@@ -271,6 +271,18 @@ def test_feeds_build_gives_way_to_the_web_workers(app, db, runner, monkeypatch):
     assert niced == [10]
 
 
+def test_feeds_build_freezes_what_a_pass_keeps(app, db, runner, monkeypatch):
+    """After each pass `feeds build` freezes the objects alive (gc.freeze): what it keeps for
+    the next pass (events, segments) is left out of the collector's full passes."""
+    from screenings import cli
+
+    frozen: list[int] = []
+    monkeypatch.setattr(cli.gc, "freeze", lambda: frozen.append(1))
+    ScreeningFactory()
+    assert runner.invoke(args=["feeds", "build"]).exit_code == 0
+    assert frozen == [1]
+
+
 def test_a_feed_says_it_varies_with_the_language(client, db):
     ScreeningFactory()
     assert "Accept-Language" in client.get("/calendar.ics").headers["Vary"]
