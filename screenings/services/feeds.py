@@ -4,9 +4,16 @@ town's and the producer's, cut from the public list's rules (services/listings.p
 A feed is built gzipped under the "feeds" change counter (caching.py), and stored with its
 ETag in the cache: by `flask feeds build` (a worker or a timer), or by a background thread that
 the first request after a change starts. Visitors get the last build; only a feed never built
-is built on a request, once for all requests. Each VEVENT is made once per version of its
-screening and film and kept (EventKeys): a rebuild reads ids and versions, makes the events
-that changed, and joins and gzips the rest.
+is built on a request, once for all requests.
+
+A rebuild redoes only what changed. Each VEVENT is made once per version of its screening and
+film and kept (EventKeys); its DTSTAMP comes from those rows too (calendar.revised_at), so its
+bytes are its versions'. A feed's events are deflated in segments cut by screening id
+(SEGMENT_EVENTS), each kept deflated in the builder's memory under what it is made of, and a
+build joins them into one gzip member (segmented_gzip): after one change, one segment per feed
+is compressed again and only its events looked up. A `feeds build` pass (FeedPasses) builds a
+feed only if its content ETag changed, and records once, for every other, that its build is
+current at the version the pass read (caching.keep_verified).
 """
 
 from __future__ import annotations
