@@ -940,14 +940,17 @@ def test_with_a_builder_process_a_request_serves_the_last_build_and_builds_nothi
 
 def test_with_a_builder_process_a_request_that_builds_keeps_no_events(app, client, db, monkeypatch):
     """Without Redis, the one build a web worker still makes (a feed with no build at all)
-    leaves none of its events in the worker's memory when the builder process runs."""
+    leaves none of its events or segments in the worker's memory when the builder process
+    runs."""
     ScreeningFactory()
     client.get("/calendar.ics")
-    assert len(caching.event_store().items) == 1  # the count below can fail
+    assert len(caching.event_store().items) == 1  # the counts below can fail
+    assert len(caching.segment_store().items) == 1
     caching.clear()
     monkeypatch.setitem(app.config, "FEED_BUILDER_RUNS", True)
     assert client.get("/calendar.ics").status_code == 200
     assert len(caching.event_store().items) == 0
+    assert len(caching.segment_store().items) == 0  # nor its deflated segments
 
 
 # -- a pass records once which builds are current: nothing written for an unchanged feed -------

@@ -462,7 +462,8 @@ class FeedRows:
         found = self._deflated.get((id(rows), keys))
         if found is not None and found[0] is rows:
             return found[1]
-        segments = caching.segment_store() if keep_events else caching.MemoryObjects(0, len)
+        # Not keeping: an LRU of no size, which holds nothing.
+        segments = caching.segment_store() if keep_events else caching.MemoryObjects(0, lambda _: 1)
         lines = self.lines()
         shared = f"{keys.shared}:{FEED_GZIP_LEVEL}:".encode()
         pieces: list[segmented_gzip.Deflated | None] = []
