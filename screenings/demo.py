@@ -20,10 +20,10 @@ from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 
 from .caching import raise_counters
-from .extensions import db
+from .extensions import Model, db
 from .models import (
     Film,
     Licence,
@@ -155,7 +155,12 @@ POINT_COLUMNS = ("public_latitude", "public_longitude")
 NO_POINT = (None, None)
 
 
-def _insert(table, rows: list[dict]) -> None:
+def _table(model: type[Model]) -> Table:
+    """A model's Table, from the metadata: ``__table__`` is typed as a FromClause (no .name)."""
+    return model.metadata.tables[model.__tablename__]
+
+
+def _insert(table: Table, rows: list[dict]) -> None:
     """One executemany of core INSERTs; on SQLite with plain tuples (a third of the time)."""
     if not rows:
         return
@@ -327,13 +332,13 @@ def generate(
                 }
             )
         if len(screening_rows) >= BATCH:
-            _insert(Screening.__table__, screening_rows)
-            _insert(Licence.__table__, licence_rows)
+            _insert(_table(Screening), screening_rows)
+            _insert(_table(Licence), licence_rows)
             counts["licences"] += len(licence_rows)
             step(len(screening_rows))
             screening_rows, licence_rows = [], []
-    _insert(Screening.__table__, screening_rows)
-    _insert(Licence.__table__, licence_rows)
+    _insert(_table(Screening), screening_rows)
+    _insert(_table(Licence), licence_rows)
     counts["licences"] += len(licence_rows)
     step(len(screening_rows))
     db.session.commit()
@@ -341,9 +346,7 @@ def generate(
     # -- RSVPs: first come, first seated; a party that does not fit waits ------------------
     seats = _rsvps(rng, open_for_rsvps, rsvps, first_rsvp=first_rsvp, step=step)
     # seats_taken from the seats handed out, by one UPDATE per batch of screenings.
-    table = Screening.metadata.tables[
-        Screening.__tablename__
-    ]  # the Table (__table__: a FromClause)
+    table = _table(Screening)
     update = (
         table.update()
         .where(table.c.id == db.bindparam("sid"))
@@ -361,7 +364,7 @@ def generate(
         taken = seats.get(report["screening_id"], 0)
         report["actual_attendance"] = max(0, taken - rng.randint(0, max(taken // 5, 1)))
     for start in range(0, len(report_rows), BATCH):
-        _insert(ScreeningReport.__table__, report_rows[start : start + BATCH])
+        _insert(_table(ScreeningReport), report_rows[start : start + BATCH])
     # The bulk inserts go past the session's hooks: cached lists and feeds are out of date.
     raise_counters(db.session.connection(), ["feeds", "listing"])
     db.session.commit()
@@ -442,7 +445,7 @@ def _rsvps(
     # Demand per screening: exponential around the mean, so some are quiet and some full.
     demand = [rng.expovariate(1.0) for _ in screenings]
     scale = wanted / sum(demand)
-    table = Rsvp.__table__
+    table = _table(Rsvp)
     cancel_hash = _token_hasher("rsvp")
     rows: list[dict] = []
     made = 0
