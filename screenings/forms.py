@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
+from typing import Protocol
 
 from babel import support
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, has_request_context, request
-from flask_babel import get_locale
+from flask import Request, current_app, has_request_context, request
+from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
-from wtforms import SelectChoice, SelectField, StringField, TextAreaField, widgets
+from wtforms import Field, SelectChoice, SelectField, StringField, TextAreaField, widgets
 from wtforms.fields.choices import Choice
 from wtforms.i18n import messages_path
 from wtforms.validators import ValidationError
@@ -20,8 +22,19 @@ from wtforms.widgets import core as widgets_core
 
 from .safetext import text_problem
 
+# A field validator as WTForms calls it (to mypy, FlaskForm and Field are Any: WTForms is untyped).
+Validator = Callable[[FlaskForm, Field], None]
 
-def html_params(**kwargs) -> Markup:
+
+class FormTranslations(Protocol):
+    """What WTForms asks of a form's translations (``Meta.get_translations``)."""
+
+    def gettext(self, string: str, /) -> str: ...
+
+    def ngettext(self, singular: str, plural: str, n: int, /) -> str: ...
+
+
+def html_params(**kwargs: object) -> Markup:
     """WTForms' html_params, the same markup for the same attributes, built as one string.
 
     WTForms escapes each attribute into a Markup.format of its own (two thirds of an RSVP
@@ -60,14 +73,14 @@ class SafeForm(FlaskForm):
     """
 
     class Meta(FlaskForm.Meta):
-        def get_translations(self, form):
+        def get_translations(self, form: FlaskForm) -> FormTranslations | None:
             """WTForms' own messages in the page's language, their catalogue read once per
             language: Flask-WTF reads it from disk for every request (~175 us)."""
             if not has_request_context() or not current_app.config.get("WTF_I18N_ENABLED", True):
                 return super().get_translations(form)
             return _wtforms_catalogue(str(get_locale() or "en"))
 
-        def wrap_formdata(self, form, formdata):
+        def wrap_formdata(self, form: FlaskForm, formdata: object) -> object:
             """The posted form's typed fields only: Flask-WTF would also hand text fields a
             file part of a multipart body, or a JSON body's numbers and lists."""
             wrapped = super().wrap_formdata(form, formdata)
@@ -75,13 +88,13 @@ class SafeForm(FlaskForm):
                 return request.form or None
             return wrapped
 
-    def submit_data_in(self, request) -> bool:
+    def submit_data_in(self, request: Request) -> bool:
         """Whether this (prefixed) form is the one posted, when a page holds several."""
         return request.method == "POST" and any(
             key.startswith(self._prefix) for key in request.form
         )
 
-    def validate(self, extra_validators=None) -> bool:
+    def validate(self, extra_validators: Mapping[str, Sequence[Validator]] | None = None) -> bool:
         valid = super().validate(extra_validators)
         files = request.files if has_request_context() else {}
         for field in self:
@@ -101,7 +114,7 @@ class ConfirmForm(SafeForm):
     """A bare POST with its CSRF token (a button: cancel, erase, revoke, unlock)."""
 
 
-def unsafe_text_message(value: str, *, multiline: bool = False):
+def unsafe_text_message(value: str, *, multiline: bool = False) -> LazyString | None:
     """The message for typed text a form must refuse, or None: the one rule for every field.
 
     Controls and (on one line) line breaks are refused as typed and as an e-mail reader would
@@ -122,7 +135,7 @@ class PublicForm(SafeForm):
     # fill every input fill this one too.
     homepage = StringField(_l("Leave this field empty"))
 
-    def validate(self, extra_validators=None) -> bool:
+    def validate(self, extra_validators: Mapping[str, Sequence[Validator]] | None = None) -> bool:
         valid = super().validate(extra_validators)
         honeypot = getattr(self, "homepage", None)  # a subclass may drop it (private pages)
         if honeypot is not None and honeypot.data:
@@ -138,7 +151,7 @@ def _wtforms_catalogue(locale: str) -> support.NullTranslations:
     return support.Translations.load(messages_path(), [locale], domain="wtforms")
 
 
-def strip_text(value):
+def strip_text(value: object) -> object:
     """Field filter: surrounding whitespace is never meaningful."""
     return value.strip() if isinstance(value, str) else value
 
@@ -150,7 +163,7 @@ class KeptOptionsSelect(Select):
     choices with groups or render_kw are rendered by ``Select`` itself. Choices that
     kept_choices built carry their markup: the list is not walked at all then."""
 
-    def __call__(self, field, **kwargs):
+    def __call__(self, field: SelectField, **kwargs: object) -> Markup:
         kept = field.choices
         if isinstance(kept, KeptChoices) and not self.multiple and field.coerce is str:
             html = kept.markup
@@ -176,7 +189,7 @@ class KeptOptionsSelect(Select):
                 html = html.replace(plain, self.render_option(option), 1)
         return self._around(field, html, kwargs)
 
-    def _around(self, field, options: Markup, kwargs) -> Markup:
+    def _around(self, field: SelectField, options: Markup, kwargs: dict[str, object]) -> Markup:
         """The options inside the field's own <select …> and </select>."""
         empty = super().__call__(_WithoutOptions(field), **kwargs)  # "<select …></select>"
         return empty[: -len("</select>")] + options + empty[-len("</select>") :]
@@ -185,16 +198,16 @@ class KeptOptionsSelect(Select):
 class _WithoutOptions:
     """A field as Select reads it, with no options: the kept ones are put in after."""
 
-    def __init__(self, field) -> None:
+    def __init__(self, field: SelectField) -> None:
         self._field = field
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._field, name)
 
     def has_groups(self) -> bool:
         return False
 
-    def _iter_choices_normalized(self):
+    def _iter_choices_normalized(self) -> Iterator[Choice]:
         return iter(())
 
 
@@ -229,12 +242,12 @@ class LongSelectField(SelectField):
     widget = KeptOptionsSelect()
 
 
-def choices(pairs) -> list[SelectChoice]:
+def choices(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
     """(value, label) pairs as the option objects WTForms 3.3+ expects."""
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-def checked_email(form, field) -> None:
+def checked_email(form: FlaskForm, field: Field) -> None:
     """Field validator: a real address (email-validator), kept in its normalised form."""
     try:
         result = validate_email(field.data, check_deliverability=False)
