@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import ClassVar
 
-from flask_babel import get_locale
+from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    Field,
     HiddenField,
     IntegerField,
     RadioField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -37,6 +41,7 @@ from wtforms.validators import (
 from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
 from ..labels import BOOKING_FIELDS as LABEL
 from ..labels import ORGANIZATION_TYPES
+from ..models import Film, Screening
 from ..places import (
     countries,
     is_uniform_country,
@@ -77,11 +82,11 @@ class MarkedRequired:
 
     field_flags: ClassVar[dict[str, bool]] = {"required": True}
 
-    def __call__(self, form, field) -> None:
+    def __call__(self, form: FlaskForm, field: Field) -> None:
         return None
 
 
-def _int_or_none(value):
+def _int_or_none(value: str | int | None) -> int | None:
     if value in (None, ""):
         return None
     try:
@@ -90,7 +95,7 @@ def _int_or_none(value):
         return None
 
 
-def _format_choices(films) -> list:
+def _format_choices(films: Sequence[Film]) -> list[SelectChoice]:
     """The films' active screening formats; the film's title is shown when there are several."""
     films = list(films)
     several = len(films) > 1
@@ -103,7 +108,9 @@ def _format_choices(films) -> list:
     return choices(options)
 
 
-def _text(label, max_length, required=True, **kwargs):
+def _text(
+    label: LazyString, max_length: int, required: bool = True, **kwargs: object
+) -> StringField:
     validators = [DataRequired(REQUIRED) if required else Optional(), Length(max=max_length)]
     return StringField(label, validators=validators, filters=[strip_text], **kwargs)
 
@@ -235,7 +242,7 @@ class BookingForm(PublicForm):
         validators=[DataRequired(_l("Screenings under this licence must be free of charge."))],
     )
 
-    def __init__(self, *args, films=(), **kwargs):
+    def __init__(self, *args: object, films: Sequence[Film] = (), **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.film_id.choices = choices((film.id, f"{film.title} ({film.year})") for film in films)
         self.format_id.choices = _format_choices(films)
@@ -260,10 +267,10 @@ class BookingForm(PublicForm):
         if not self.listing.data:
             self.listing.data = visibility.default_for(self.organization_type.data)
 
-    def validate_contact_email(self, field):
+    def validate_contact_email(self, field: Field) -> None:
         checked_email(self, field)
 
-    def validate_organization_country(self, field):
+    def validate_organization_country(self, field: Field) -> None:
         if not field.data and not self.organization_elsewhere.data:
             field.data = self.country.data  # the venue's own check speaks for it
             return
@@ -274,11 +281,11 @@ class BookingForm(PublicForm):
         if field.data not in dict(countries()):
             raise ValidationError(_l("Choose a country from the list."))
 
-    def validate_country(self, field):
+    def validate_country(self, field: Field) -> None:
         if field.data not in dict(countries()):
             raise ValidationError(_l("Choose a country from the list."))
 
-    def validate_timezone(self, field):
+    def validate_timezone(self, field: Field) -> None:
         country = self.country.data or ""
         if not field.data:
             # Where the whole country keeps one clock, its main zone is the answer; where
@@ -294,7 +301,7 @@ class BookingForm(PublicForm):
         if not is_zone(field.data):
             raise ValidationError(_l("Choose a time zone from the list."))
 
-    def validate_start_date(self, field):
+    def validate_start_date(self, field: Field) -> None:
         if isinstance(field.data, date) and field.data.year > datetime.now(UTC).year + 3:
             raise ValidationError(_l("Bookings can be made up to three years ahead."))
 
@@ -334,7 +341,7 @@ class BookingForm(PublicForm):
             host_note=None if self.host_note is None else (self.host_note.data or ""),
         )
 
-    def fill_from(self, screening) -> None:
+    def fill_from(self, screening: Screening) -> None:
         """Pre-fill the edit form with a screening's current particulars."""
         for name in BookingDetails.__dataclass_fields__:
             if name in ("start_date", "start_time", "visibility", "approves_guests"):
@@ -421,7 +428,7 @@ class GuestDecisionForm(SafeForm):
     decline = SubmitField(_l("Decline"))
     waitlist = SubmitField(_l("Move to the waiting list"))
 
-    def validate_selected(self, field):
+    def validate_selected(self, field: Field) -> None:
         if not field.data:
             raise ValidationError(_l("Tick at least one request."))
 
@@ -452,7 +459,9 @@ class GuestMessageForm(SafeForm):
         filters=[strip_text],
     )
 
-    def __init__(self, *args, counts: dict[str, int] | None = None, **kwargs):
+    def __init__(
+        self, *args: object, counts: dict[str, int] | None = None, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)
         counts = counts or {}
         self.group.choices = choices(
@@ -482,16 +491,16 @@ class WarningQueryForm(SafeForm):
         validators=[Optional(), NumberRange(min=30, max=600)],
     )
 
-    def validate_country(self, field):
+    def validate_country(self, field: Field) -> None:
         if field.data not in dict(countries()):
             raise ValidationError(_l("Choose a country from the list."))
 
-    def validate_timezone(self, field):
+    def validate_timezone(self, field: Field) -> None:
         field.data = field.data or main_zone(self.country.data or "") or ""
         if not is_zone(field.data):
             raise ValidationError(_l("Choose a time zone from the list."))
 
-    def validate_date(self, field):
+    def validate_date(self, field: Field) -> None:
         if not isinstance(field.data, date):
             raise ValidationError(_l("Enter the date of the screening."))
         if field.data.year > datetime.now(UTC).year + 3 or field.data.year < 1900:
