@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from functools import lru_cache
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    Field,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -35,14 +37,14 @@ from wtforms.validators import (
 
 from ..forms import LongSelectField, SafeForm, choices, kept_choices, strip_text
 from ..labels import ORGANIZATION_TYPES
-from ..models import FormatKind, MaterialKind
+from ..models import Film, FormatKind, LicenceTerms, MaterialKind
 from ..places import all_zones, countries
 from ..services import rules
 from ..services.alerts import ALERT_MODES
 from ..services.rules import VENUE_KINDS
 
 
-def _int_or_none(value):
+def _int_or_none(value: str | int | None) -> int | None:
     if value in (None, ""):
         return None
     try:
@@ -93,11 +95,11 @@ class BulkDecisionForm(SafeForm):
         filters=[strip_text],
     )
 
-    def validate_reason(self, field):
+    def validate_reason(self, field: Field) -> None:
         if self.action.data == "reject" and not field.data:
             raise ValidationError(_l("Give the organizers a reason."))
 
-    def validate_screening_ids(self, field):
+    def validate_screening_ids(self, field: Field) -> None:
         if not field.data and not self.every_pending.data:
             raise ValidationError(_l("Tick at least one booking, or every booking waiting."))
 
@@ -137,7 +139,12 @@ class ScreeningFilterForm(SafeForm):
     desc = BooleanField(_l("Newest first"))
     page = IntegerField(validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
 
-    def set_choices(self, films, countries: tuple[str, ...], country_name) -> None:
+    def set_choices(
+        self,
+        films: Iterable[tuple[int, str]],
+        countries: tuple[str, ...],
+        country_name: Callable[[str], str],
+    ) -> None:
         """The films' and countries' options; the countries' (some 250) kept per list and
         language (forms.kept_choices), named once, their markup rendered once."""
         self.film.choices = choices([("", _l("All films")), *films])
@@ -284,7 +291,7 @@ class FilmForm(SafeForm):
             for language in ("fr", "he")
         }
 
-    def fill_film_texts(self, film) -> None:
+    def fill_film_texts(self, film: Film) -> None:
         """The film's French and Hebrew synopsis and advisory into their fields."""
         texts = json.loads(film.translations_json or "{}")
         for language in ("fr", "he"):
@@ -295,7 +302,7 @@ class FilmForm(SafeForm):
         """The terms' French and Hebrew texts as typed; an empty one is left out."""
         return {"fr": self.terms_fr.data or "", "he": self.terms_he.data or ""}
 
-    def fill_terms(self, terms) -> None:
+    def fill_terms(self, terms: LicenceTerms | None) -> None:
         """Every text of the film's current terms version into its field."""
         texts = terms.texts if terms is not None else {}
         self.terms.data = texts.get("en", "")
@@ -330,7 +337,7 @@ class FilmForm(SafeForm):
             },
         }
 
-    def fill_rules(self, film) -> None:
+    def fill_rules(self, film: Film) -> None:
         """Pre-fill the rule fields with the film's stored settings."""
         stored = rules.settings(film)
         self.rule_max_audience.data = stored.get("max_audience")
@@ -342,13 +349,13 @@ class FilmForm(SafeForm):
         self.rule_blackout_dates.data = "\n".join(stored.get("blackout_dates", ()))
         self.rule_per_org_month.data = stored.get("per_org_month")
 
-    def validate_rule_countries_allowed(self, field):
+    def validate_rule_countries_allowed(self, field: Field) -> None:
         _check_codes(field)
 
-    def validate_rule_countries_excluded(self, field):
+    def validate_rule_countries_excluded(self, field: Field) -> None:
         _check_codes(field)
 
-    def validate_rule_blackout_dates(self, field):
+    def validate_rule_blackout_dates(self, field: Field) -> None:
         try:
             _dates(field.data)
         except ValueError:
@@ -361,7 +368,7 @@ def _codes(text: str | None) -> list[str]:
     ]
 
 
-def _check_codes(field) -> None:
+def _check_codes(field: Field) -> None:
     unknown = [code for code in _codes(field.data) if code not in dict(countries())]
     if unknown:
         raise ValidationError(
@@ -436,7 +443,7 @@ class SettingsForm(SafeForm):
         default="immediate",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.timezone.choices = choices((zone, zone.replace("_", " ")) for zone in all_zones())
 
@@ -493,7 +500,7 @@ class ReissueLinkForm(SafeForm):
     pass
 
 
-def _reason(label):
+def _reason(label: LazyString) -> TextAreaField:
     return TextAreaField(
         label,
         validators=[DataRequired(_l("Give the organizer a reason.")), Length(max=2000)],
