@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import segno
 from flask import (
     Blueprint,
+    Response,
     current_app,
     flash,
     redirect,
@@ -15,6 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import db
 from ..forms import ConfirmForm
@@ -37,7 +41,7 @@ account_bp.context_processor(producer_helpers)
 
 
 @account_bp.app_context_processor
-def role_helpers():
+def role_helpers() -> dict[str, Callable[[str], bool]]:
     """``producer_may('accounts')`` in templates: what the logged-in producer's role allows."""
 
     def producer_may(permission: str) -> bool:
@@ -48,7 +52,7 @@ def role_helpers():
 
 @account_bp.before_request
 @login_required
-def require_login():
+def require_login() -> None:
     return None
 
 
@@ -56,7 +60,9 @@ def _me() -> Producer:
     return current_user._get_current_object()
 
 
-def _account_page(password_form: ChangePasswordForm | None = None, status: int = 200):
+def _account_page(
+    password_form: ChangePasswordForm | None = None, status: int = 200
+) -> tuple[str, int]:
     me = _me()
     return render_template(
         "producer/account.html",
@@ -69,12 +75,12 @@ def _account_page(password_form: ChangePasswordForm | None = None, status: int =
 
 
 @account_bp.route("/")
-def sessions():
+def sessions() -> tuple[str, int]:
     return _account_page()
 
 
 @account_bp.route("/sessions/<int:session_id>/revoke", methods=["POST"])
-def revoke_session(session_id: int):
+def revoke_session(session_id: int) -> BaseResponse:
     if ConfirmForm().validate_on_submit():
         try:
             producers.revoke_session(_me(), session_id, address=request.remote_addr)
@@ -86,7 +92,7 @@ def revoke_session(session_id: int):
 
 
 @account_bp.route("/sessions/revoke-others", methods=["POST"])
-def revoke_other_sessions():
+def revoke_other_sessions() -> BaseResponse:
     if ConfirmForm().validate_on_submit():
         count = producers.revoke_other_sessions(_me(), address=request.remote_addr)
         flash(_("%(count)d other devices are logged out.", count=count), "success")
@@ -94,7 +100,7 @@ def revoke_other_sessions():
 
 
 @account_bp.route("/password", methods=["POST"])
-def change_password():
+def change_password() -> BaseResponse | tuple[str, int]:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
@@ -117,9 +123,14 @@ def change_password():
 PENDING_SECRET = "totp_secret_pending"  # noqa: S105 a session key name, not a secret
 
 
-def _two_factor_page(enable_form=None, disable_form=None, codes=None, status: int = 200):
+def _two_factor_page(
+    enable_form: EnableTwoFactorForm | None = None,
+    disable_form: DisableTwoFactorForm | None = None,
+    codes: list[str] | None = None,
+    status: int = 200,
+) -> Response:
     me = _me()
-    context = {"codes": codes, "section": "account"}
+    context: dict[str, object] = {"codes": codes, "section": "account"}
     if me.has_two_factor:
         context["codes_left"] = producers.recovery_codes_left(me)
     else:
@@ -146,7 +157,7 @@ def _two_factor_page(enable_form=None, disable_form=None, codes=None, status: in
 
 
 @account_bp.route("/two-factor", methods=["GET", "POST"])
-def two_factor():
+def two_factor() -> Response:
     form = EnableTwoFactorForm()
     if request.method == "POST" and form.validate_on_submit():
         try:
@@ -163,7 +174,7 @@ def two_factor():
 
 
 @account_bp.route("/two-factor/disable", methods=["POST"])
-def disable_two_factor():
+def disable_two_factor() -> BaseResponse:
     form = DisableTwoFactorForm()
     if form.validate_on_submit():
         try:
@@ -181,7 +192,7 @@ def disable_two_factor():
 # -- the team: owners only ----------------------------------------------------------------------
 
 
-def _team_page(invite_form: InviteForm | None = None, status: int = 200):
+def _team_page(invite_form: InviteForm | None = None, status: int = 200) -> tuple[str, int]:
     members = producers.team()
     return render_template(
         "producer/team.html",
@@ -200,13 +211,13 @@ def _member(producer_id: int) -> Producer:
 
 @bp.route("/team")
 @needs("accounts", to_read=True)
-def team():
+def team() -> tuple[str, int]:
     return _team_page()
 
 
 @bp.route("/team/invite", methods=["POST"])
 @needs("accounts")
-def invite():
+def invite() -> BaseResponse | tuple[str, int]:
     form = InviteForm()
     if form.validate_on_submit():
         try:
@@ -223,7 +234,7 @@ def invite():
 
 @bp.route("/team/<int:producer_id>/role", methods=["POST"])
 @needs("accounts")
-def change_role(producer_id: int):
+def change_role(producer_id: int) -> BaseResponse:
     member = _member(producer_id)
     form = RoleForm(prefix=f"m{member.id}")
     if form.validate_on_submit():
@@ -238,7 +249,7 @@ def change_role(producer_id: int):
     return redirect(url_for(".team"))
 
 
-def _set_disabled(producer_id: int, disabled: bool, done: str):
+def _set_disabled(producer_id: int, disabled: bool, done: str) -> BaseResponse:
     member = _member(producer_id)
     if ConfirmForm().validate_on_submit():
         try:
@@ -252,17 +263,17 @@ def _set_disabled(producer_id: int, disabled: bool, done: str):
 
 @bp.route("/team/<int:producer_id>/disable", methods=["POST"])
 @needs("accounts")
-def disable(producer_id: int):
+def disable(producer_id: int) -> BaseResponse:
     return _set_disabled(producer_id, True, _("%(email)s is disabled and logged out everywhere."))
 
 
 @bp.route("/team/<int:producer_id>/enable", methods=["POST"])
 @needs("accounts")
-def enable(producer_id: int):
+def enable(producer_id: int) -> BaseResponse:
     return _set_disabled(producer_id, False, _("%(email)s may log in again."))
 
 
 @bp.route("/team/log")
 @needs("accounts", to_read=True)
-def audit_log():
+def audit_log() -> str:
     return render_template("producer/audit_log.html", events=producers.audit_log(), section="team")

@@ -9,6 +9,7 @@ that account even while someone elsewhere keeps failing.
 from __future__ import annotations
 
 import time
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from flask import (
@@ -25,10 +26,11 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import OperationalError
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import limiter, login_manager
 from ..forms import ConfirmForm
-from ..models import LinkPurpose
+from ..models import LinkPurpose, Producer
 from ..services import DomainError, producers
 from ..views import form_error, private_page, rate_limit_login
 from .account_forms import NewPasswordForm, ResetRequestForm, SecondFactorForm
@@ -43,8 +45,14 @@ PENDING = "second_factor_for"
 PENDING_SECONDS = 300
 
 
+class _PasswordFromLink(Protocol):
+    """A service that sets a password from an e-mailed link (a reset, an invitation)."""
+
+    def __call__(self, token: str, password: str, *, address: str | None) -> Producer: ...
+
+
 @login_manager.user_loader
-def load_producer(session_token: str):
+def load_producer(session_token: str) -> Producer | None:
     try:
         return producers.load_session(session_token)
     except OperationalError:
@@ -71,7 +79,7 @@ def _this_browser() -> dict:
     }
 
 
-def _failed(response) -> bool:
+def _failed(response: BaseResponse) -> bool:
     """Only refused attempts count against an address's login limit."""
     return response.status_code != 302
 
@@ -85,7 +93,7 @@ def _unlocked_here() -> bool:
 
 @auth_bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(rate_limit_login, methods=["POST"], deduct_when=_failed, exempt_when=_unlocked_here)
-def login():
+def login() -> BaseResponse | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(url_for("producer.dashboard"))
     form = LoginForm()
@@ -110,7 +118,7 @@ def login():
     return render_template("producer/login.html", form=form), status
 
 
-def _logged_in(producer, target: str | None):
+def _logged_in(producer: Producer, target: str | None) -> BaseResponse:
     session.pop(UNLOCKED, None)
     session.pop(PENDING, None)
     login_user(producer)
@@ -122,7 +130,7 @@ def _logged_in(producer, target: str | None):
 
 @auth_bp.route("/login/code", methods=["GET", "POST"])
 @limiter.limit(rate_limit_login, methods=["POST"], deduct_when=_failed)
-def second_factor():
+def second_factor() -> BaseResponse | tuple[str, int]:
     pending = session.get(PENDING)
     if not pending or pending[1] < time.time():
         session.pop(PENDING, None)
@@ -144,7 +152,7 @@ def second_factor():
 
 
 @auth_bp.route("/logout", methods=["POST"])
-def logout():
+def logout() -> BaseResponse:
     if current_user.is_authenticated:
         producers.log_out(current_user._get_current_object(), address=request.remote_addr)
     logout_user()
@@ -159,7 +167,7 @@ def _link_or_404(token: str, purpose: LinkPurpose) -> None:
 
 @auth_bp.route("/unlock/<token>", methods=["GET", "POST"])
 @private_page
-def unlock(token: str):
+def unlock(token: str) -> BaseResponse | str:
     """A page with a button: mail scanners that open links do not use them up."""
     _link_or_404(token, LinkPurpose.UNLOCK)
     form = ConfirmForm()
@@ -176,7 +184,7 @@ def unlock(token: str):
 
 @auth_bp.route("/reset", methods=["GET", "POST"])
 @limiter.limit(rate_limit_login, methods=["POST"])
-def request_reset():
+def request_reset() -> BaseResponse | tuple[str, int]:
     form = ResetRequestForm()
     if form.validate_on_submit():
         producers.request_password_reset(form.email.data, address=request.remote_addr)
@@ -194,7 +202,9 @@ def request_reset():
     return render_template("producer/reset_request.html", form=form), status
 
 
-def _set_password_page(token: str, purpose: LinkPurpose, service, done: str, title: str):
+def _set_password_page(
+    token: str, purpose: LinkPurpose, service: _PasswordFromLink, done: str, title: str
+) -> BaseResponse | tuple[str, int]:
     _link_or_404(token, purpose)
     form = NewPasswordForm()
     if form.validate_on_submit():
@@ -212,7 +222,7 @@ def _set_password_page(token: str, purpose: LinkPurpose, service, done: str, tit
 @auth_bp.route("/reset/<token>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_login, methods=["POST"])
 @private_page
-def reset_password(token: str):
+def reset_password(token: str) -> BaseResponse | tuple[str, int]:
     return _set_password_page(
         token,
         LinkPurpose.RESET,
@@ -225,7 +235,7 @@ def reset_password(token: str):
 @auth_bp.route("/invite/<token>", methods=["GET", "POST"])
 @limiter.limit(rate_limit_login, methods=["POST"])
 @private_page
-def accept_invite(token: str):
+def accept_invite(token: str) -> BaseResponse | tuple[str, int]:
     return _set_password_page(
         token,
         LinkPurpose.INVITE,
