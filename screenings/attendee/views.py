@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from .. import calendar, emails
 from ..capabilities import rsvp_token
 from ..forms import ConfirmForm
-from ..models import RsvpStatus, ScreeningStatus
+from ..models import Rsvp, RsvpStatus, Screening, ScreeningStatus
 from ..services import DomainError, door, privacy, visibility
 from ..services import rsvps as rsvp_service
 from ..urls import external_url
@@ -17,7 +18,7 @@ from . import bp
 from .forms import SeatsForm
 
 
-def _rsvp_for(token: str):
+def _rsvp_for(token: str) -> Rsvp:
     rsvp = rsvp_service.find_by_token(token)
     if rsvp is None:
         abort(404)
@@ -26,12 +27,14 @@ def _rsvp_for(token: str):
 
 @bp.route("/rsvp/<token>")
 @private_page
-def rsvp(token: str):
+def rsvp(token: str) -> tuple[str, int]:
     """The reply as it stands, with the buttons to cancel it or erase it."""
     return _attendee_page(_rsvp_for(token), token)
 
 
-def _attendee_page(row, token: str, *, seats_form: SeatsForm | None = None, status: int = 200):
+def _attendee_page(
+    row: Rsvp, token: str, *, seats_form: SeatsForm | None = None, status: int = 200
+) -> tuple[str, int]:
     """The attendee's page: the confirmation card, the ticket, the seats, cancel and erase."""
     rsvps_open = rsvp_service.accepts_rsvps(row.screening)
     if seats_form is None and row.status in rsvp_service.RESIZABLE:
@@ -53,7 +56,7 @@ def _attendee_page(row, token: str, *, seats_form: SeatsForm | None = None, stat
 
 @bp.route("/rsvp/<token>/seats", methods=["POST"])
 @private_page
-def seats(token: str):
+def seats(token: str) -> BaseResponse | tuple[str, int]:
     """Change the number of seats; a refusal comes back beside the field."""
     row = _rsvp_for(token)
     form = SeatsForm(max_party_size=row.screening.max_party_size)
@@ -68,14 +71,14 @@ def seats(token: str):
     return _attendee_page(row, token, seats_form=form, status=422)
 
 
-def _render(template: str, row, **context):
+def _render(template: str, row: Rsvp, **context: object) -> str:
     """An attendee page: their reply, its screening, and the place as they may see it."""
     return render_template(
         template, rsvp=row, screening=row.screening, place=visibility.rsvp_place(row), **context
     )
 
 
-def _screening_url(screening) -> str | None:
+def _screening_url(screening: Screening) -> str | None:
     """The screening's page as this attendee may open it: the public page of a listed
     screening, the share link of a private one, else none (never a page they can't open)."""
     if visibility.is_listed(screening):
@@ -84,7 +87,7 @@ def _screening_url(screening) -> str | None:
     return url_for("public.shared", token=token) if token else None
 
 
-def _calendar_links(row) -> dict[str, str] | None:
+def _calendar_links(row: Rsvp) -> dict[str, str] | None:
     """Google and Outlook links for a confirmed seat at a screening still to come (the .ics
     is their own invite, below); none otherwise."""
     screening = row.screening
@@ -110,7 +113,7 @@ def _calendar_links(row) -> dict[str, str] | None:
 
 @bp.route("/rsvp/<token>/invite.ics")
 @private_page
-def invite_ics(token: str):
+def invite_ics(token: str) -> Response:
     """A confirmed attendee's own invite as a file: the same UID and SEQUENCE as the one
     e-mailed, so importing it updates that entry rather than adding a second."""
     row = _rsvp_for(token)
@@ -121,7 +124,7 @@ def invite_ics(token: str):
     return response
 
 
-def _ticket(row) -> dict | None:
+def _ticket(row: Rsvp) -> dict[str, str] | None:
     """A confirmed reply's ticket: its code and QR (an older reply gets its digest now)."""
     if row.status != RsvpStatus.CONFIRMED:
         return None
@@ -131,7 +134,7 @@ def _ticket(row) -> dict | None:
 
 @bp.route("/rsvp/<token>/ticket")
 @private_page
-def ticket(token: str):
+def ticket(token: str) -> str:
     """The ticket alone, to print or to show on a phone at the door."""
     row = _rsvp_for(token)
     ticket = _ticket(row)
@@ -142,7 +145,7 @@ def ticket(token: str):
 
 @bp.route("/rsvp/confirm/<token>")
 @private_page
-def confirm_address(token: str):
+def confirm_address(token: str) -> BaseResponse:
     """The link e-mailed to an unconfirmed reply: opening it confirms the address (a GET,
     like any e-mailed confirmation link; repeating it changes nothing)."""
     row = rsvp_service.find_by_confirm_token(token)
@@ -164,7 +167,7 @@ def confirm_address(token: str):
 
 @bp.route("/rsvp/<token>/cancel", methods=["POST"])
 @private_page
-def cancel(token: str):
+def cancel(token: str) -> BaseResponse:
     row = _rsvp_for(token)
     form = ConfirmForm()
     if form.validate_on_submit():
@@ -179,7 +182,7 @@ def cancel(token: str):
 
 @bp.route("/rsvp/<token>/erase", methods=["POST"])
 @private_page
-def erase(token: str):
+def erase(token: str) -> BaseResponse:
     row = _rsvp_for(token)
     form = ConfirmForm()
     if not form.validate_on_submit():

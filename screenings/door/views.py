@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import time
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_limiter import RequestLimit
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import limiter
 from ..forms import ConfirmForm
+from ..models import Screening
 from ..services import DomainError, door
 from ..services import bookings as booking_service
 from ..urls import external_url
@@ -36,7 +49,7 @@ def _helper_door(token: str) -> door.DoorSession:
     return door.DoorSession(helper.screening, actor=helper.label, helper=helper)
 
 
-def _page(session: door.DoorSession, api_url: str):
+def _page(session: door.DoorSession, api_url: str) -> str:
     return render_template(
         "organizer/door.html",
         screening=session.screening,
@@ -48,19 +61,19 @@ def _page(session: door.DoorSession, api_url: str):
 
 @bp.route("/manage/<token>/door")
 @private_page
-def organizer_page(token: str):
+def organizer_page(token: str) -> str:
     """The door page for the organizer."""
     return _page(_organizer_door(token), url_for(".organizer_api", token=token))
 
 
 @bp.route("/door/<token>")
 @private_page
-def helper_page(token: str):
+def helper_page(token: str) -> str:
     """The door page through a helper link (check-in only)."""
     return _page(_helper_door(token), url_for(".helper_api", token=token))
 
 
-def _answer(session: door.DoorSession):
+def _answer(session: door.DoorSession) -> Response | tuple[Response, int]:
     """One JSON call of the door page: look a code up, search names, check in, undo."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -115,7 +128,10 @@ def _guest_or_none(session: door.DoorSession, code: str) -> dict | None:
         return None
 
 
-def _int(value, default: int = 0) -> int:
+def _int(value: object, default: int = 0) -> int:
+    """A JSON value as a whole number; ``default`` for none, a list or an object."""
+    if not isinstance(value, str | int | float):
+        return default
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -126,7 +142,7 @@ def _rate_limit_door() -> str:
     return current_app.config["RATELIMIT_DOOR"]
 
 
-def _too_many(limit):
+def _too_many(limit: RequestLimit) -> Response:
     """The door page's answer past the limit: JSON it shows in words, and when to try again."""
     response = jsonify(
         ok=False,
@@ -147,14 +163,14 @@ door_limit = limiter.shared_limit(_rate_limit_door, scope="door-api", on_breach=
 @bp.route("/manage/<token>/door/api", methods=["POST"])
 @door_limit
 @private_page
-def organizer_api(token: str):
+def organizer_api(token: str) -> Response | tuple[Response, int]:
     return _answer(_organizer_door(token))
 
 
 @bp.route("/door/<token>/api", methods=["POST"])
 @door_limit
 @private_page
-def helper_api(token: str):
+def helper_api(token: str) -> Response | tuple[Response, int]:
     return _answer(_helper_door(token))
 
 
@@ -163,7 +179,7 @@ def helper_api(token: str):
 
 @bp.route("/manage/<token>/helpers", methods=["POST"])
 @private_page
-def create_helper(token: str):
+def create_helper(token: str) -> BaseResponse:
     """A new check-in-only link for a volunteer, shown on the manage page."""
     session = _organizer_door(token)
     form = HelperForm()
@@ -183,7 +199,7 @@ def create_helper(token: str):
 
 @bp.route("/manage/<token>/helpers/<int:helper_id>/revoke", methods=["POST"])
 @private_page
-def revoke_helper(token: str, helper_id: int):
+def revoke_helper(token: str, helper_id: int) -> BaseResponse:
     """Revoke a helper link: it opens nothing from now on."""
     session = _organizer_door(token)
     if ConfirmForm().validate_on_submit():
@@ -196,7 +212,7 @@ def revoke_helper(token: str, helper_id: int):
     return redirect(url_for("organizer.manage", token=token) + "#door-heading")
 
 
-def helper_links(screening) -> list[dict]:
+def helper_links(screening: Screening) -> list[dict[str, object]]:
     """The manage page's list of helper links (with their URLs while active)."""
     return [
         {
