@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..door.forms import HelperForm
 from ..door.views import helper_links
 from ..extensions import db, limiter
 from ..formatting import format_time
 from ..forms import ConfirmForm
-from ..models import Film, RsvpStatus, ScreeningFormat
+from ..models import Film, RsvpStatus, Screening, ScreeningFormat
 from ..places import NonexistentLocalTime
 from ..security import new_token
 from ..services import (
@@ -55,14 +56,14 @@ def _film_from_query() -> Film | None:
     return next((film for film in active_films() if film.slug == slug), None)
 
 
-def _actor(screening) -> str:
+def _actor(screening: Screening) -> str:
     """Who acts through a manage link, as the history records it."""
     return f"organizer:{screening.contact_email}"
 
 
 @bp.route("/book", methods=["GET", "POST"])
 @limiter.limit(rate_limit_forms, methods=["POST"])
-def book():
+def book() -> BaseResponse | tuple[str, int]:
     """The booking form; a valid booking leads to its manage page."""
     films = active_films()
     form = BookingForm(films=films)
@@ -102,7 +103,7 @@ def rate_limit_warnings() -> str:
 
 @bp.route("/book/warnings")
 @limiter.limit(rate_limit_warnings)
-def booking_warnings():
+def booking_warnings() -> Response | tuple[str, int]:
     """The booking form's live hint: holidays and Shabbat on the chosen date and place (an
     HTML fragment; bad input: 400 and nothing). Observances only: never other bookings."""
     form = WarningQueryForm(request.args)
@@ -174,7 +175,7 @@ def _flash_booking_result(result: booking_service.BookingResult) -> None:
         )
 
 
-def _screening_for(token: str):
+def _screening_for(token: str) -> Screening:
     screening = booking_service.find_by_manage_token(token)
     if screening is None:
         abort(404)
@@ -183,20 +184,20 @@ def _screening_for(token: str):
 
 @bp.route("/manage/<token>")
 @private_page
-def manage(token: str):
+def manage(token: str) -> tuple[str, int]:
     """The organizer's private page: status, licence, what happens next."""
     screening = _screening_for(token)
     return _manage_page(screening, token, CancelForm())
 
 
 def _manage_page(
-    screening,
+    screening: Screening,
     token: str,
     cancel_form: CancelForm,
     status: int = 200,
     decision_form: GuestDecisionForm | None = None,
     message_form: GuestMessageForm | None = None,
-):
+) -> tuple[str, int]:
     return render_template(
         "organizer/manage.html",
         screening=screening,
@@ -216,7 +217,7 @@ def _manage_page(
     ), status
 
 
-def _share_context(screening) -> dict:
+def _share_context(screening: Screening) -> dict:
     """The Share block and the links in one place (templates/organizer/_share.html)."""
     from ..licence_pdf import qr_svg  # noqa: PLC0415 fpdf and fonts: 40 MB a worker, on demand
 
@@ -228,7 +229,7 @@ def _share_context(screening) -> dict:
     }
 
 
-def _delivery(screening) -> dict:
+def _delivery(screening: Screening) -> dict:
     """How the film reaches the host: the chosen format, and its link or shipment once
     licensed (the same facts as the licence e-mail)."""
     chosen = db.session.get(ScreeningFormat, screening.format_id) if screening.format_id else None
@@ -238,7 +239,7 @@ def _delivery(screening) -> dict:
 
 @bp.route("/manage/<token>/share-link", methods=["POST"])
 @private_page
-def share_link(token: str):
+def share_link(token: str) -> BaseResponse:
     """Issue a new share link for a private screening (the old one stops working)."""
     screening = _screening_for(token)
     actor = _actor(screening)
@@ -249,7 +250,7 @@ def share_link(token: str):
 
 @bp.route("/manage/<token>/share-link/revoke", methods=["POST"])
 @private_page
-def revoke_share_link(token: str):
+def revoke_share_link(token: str) -> BaseResponse:
     """Revoke the share link: its page answers 404 from now on."""
     screening = _screening_for(token)
     actor = _actor(screening)
@@ -260,7 +261,7 @@ def revoke_share_link(token: str):
 
 @bp.route("/manage/<token>/edit", methods=["GET", "POST"])
 @private_page
-def edit(token: str):
+def edit(token: str) -> BaseResponse | tuple[str, int]:
     screening = _screening_for(token)
     if not screening.is_open_for_changes:
         flash(_("This screening can no longer be changed."), "warning")
@@ -313,7 +314,7 @@ def edit(token: str):
 
 @bp.route("/manage/<token>/cancel", methods=["POST"])
 @private_page
-def cancel(token: str):
+def cancel(token: str) -> BaseResponse | tuple[str, int]:
     screening = _screening_for(token)
     form = CancelForm()
     if form.validate_on_submit():
@@ -332,7 +333,7 @@ def cancel(token: str):
     return _manage_page(screening, token, form, 422)
 
 
-def _messages_context(screening, form: GuestMessageForm | None) -> dict:
+def _messages_context(screening: Screening, form: GuestMessageForm | None) -> dict:
     """The manage page's "write to your guests" section: the form and what was sent."""
     if not guest_messages.can_message(screening):
         return {"message_form": None, "sent_messages": []}
@@ -355,7 +356,7 @@ def rate_limit_guest_messages() -> str:
 @bp.route("/manage/<token>/messages", methods=["POST"])
 @limiter.limit(rate_limit_guest_messages)
 @private_page
-def message_guests(token: str):
+def message_guests(token: str) -> BaseResponse | tuple[str, int]:
     """Send the organizer's message to one group of guests; refusals stay beside the form."""
     screening = _screening_for(token)
     form = GuestMessageForm(counts=guest_messages.group_sizes(screening))
@@ -402,12 +403,12 @@ def _flash_sent(sent: guest_messages.SentMessage) -> None:
         )
 
 
-def _door_context(screening) -> dict:
+def _door_context(screening: Screening) -> dict:
     """The door section of the manage page: the door link and the helper links."""
     return {"helper_links": helper_links(screening), "helper_form": HelperForm()}
 
 
-def _attendee_context(screening) -> dict:
+def _attendee_context(screening: Screening) -> dict:
     """The attendee list, its counts, and which addresses bounced (services/inbound.py)."""
     attendees = rsvp_service.attendees(
         screening,
@@ -423,7 +424,7 @@ def _attendee_context(screening) -> dict:
 # -- guest approval (templates/organizer/_guest_requests.html) ----------------------------------
 
 
-def _guest_requests_context(screening, form: GuestDecisionForm | None) -> dict:
+def _guest_requests_context(screening: Screening, form: GuestDecisionForm | None) -> dict:
     """The requests waiting for the organizer's decision, for the manage page's own section."""
     requests = rsvp_service.attendees(screening, statuses=(RsvpStatus.REQUESTED,))
     return {
@@ -435,7 +436,7 @@ def _guest_requests_context(screening, form: GuestDecisionForm | None) -> dict:
 
 @bp.route("/manage/<token>/guests", methods=["POST"])
 @private_page
-def decide_guests(token: str):
+def decide_guests(token: str) -> BaseResponse | tuple[str, int]:
     """Approve, decline or wait-list the ticked requests."""
     screening = _screening_for(token)
     form = GuestDecisionForm()
@@ -455,7 +456,7 @@ def decide_guests(token: str):
     return redirect(url_for(".manage", token=token) + "#guest-requests-heading")
 
 
-def _flash_decision(kind: str, decision) -> None:
+def _flash_decision(kind: str, decision: rsvp_service.Decision) -> None:
     done = len(decision.done)
     if kind == "approve" and done:
         flash(
@@ -500,7 +501,7 @@ def _flash_decision(kind: str, decision) -> None:
 
 @bp.route("/manage/<token>/licence.pdf")
 @private_page
-def licence_pdf(token: str):
+def licence_pdf(token: str) -> tuple[bytes, int, dict[str, str]]:
     screening = _screening_for(token)
     licence = screening.current_licence
     if licence is None:
@@ -518,7 +519,7 @@ def licence_pdf(token: str):
 
 @bp.route("/manage/<token>/poster.pdf")
 @private_page
-def poster_pdf(token: str):
+def poster_pdf(token: str) -> tuple[bytes, int, dict[str, str]]:
     """A one-page poster to print: film, date, place as the public may know it, and a QR code
     to the link this screening is shared by (services/sharing.py)."""
     screening = _screening_for(token)
@@ -535,7 +536,7 @@ def poster_pdf(token: str):
     )
 
 
-def _csv_cell(value) -> str:
+def _csv_cell(value: object) -> str:
     """A cell a spreadsheet will not run as a formula (CSV injection)."""
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -543,7 +544,7 @@ def _csv_cell(value) -> str:
 
 @bp.route("/manage/<token>/attendees.csv")
 @private_page
-def attendees_csv(token: str):
+def attendees_csv(token: str) -> tuple[str, int, dict[str, str]]:
     """The attendee list (every reply still open, in reply order) as CSV for the organizer,
     with the answers to the host question."""
     screening = _screening_for(token)
@@ -591,7 +592,7 @@ def attendees_csv(token: str):
 
 @bp.route("/manage/<token>/report", methods=["GET", "POST"])
 @private_page
-def report(token: str):
+def report(token: str) -> BaseResponse | tuple[str, int]:
     """The post-screening report: attendance, feedback, an optional quote for the producer."""
     screening = _screening_for(token)
     if not report_service.can_report(screening):
@@ -629,7 +630,7 @@ def report(token: str):
 
 @bp.route("/downloads/<token>")
 @private_page
-def download(token: str):
+def download(token: str) -> BaseResponse:
     """A personal, expiring download link: counted, then sent on to the file's location."""
     try:
         target = distribution.open_download(token)
