@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from flask_babel import force_locale, get_locale, gettext
@@ -12,7 +14,15 @@ from flask_babel import force_locale, get_locale, gettext
 from . import calendar
 from .capabilities import manage_token, manage_url, reply_address, rsvp_url
 from .formatting import localized_start_display
-from .models import Licence, RsvpStatus, Screening
+from .models import (
+    Licence,
+    NearbySubscription,
+    Producer,
+    ProducerAlert,
+    Rsvp,
+    RsvpStatus,
+    Screening,
+)
 from .outbox import (
     Attachment,
     CalendarPart,
@@ -22,8 +32,12 @@ from .outbox import (
     enqueue_later,
     sender_address,
 )
+from .places import City
 from .services import visibility
 from .urls import external_url, public_domain
+
+if TYPE_CHECKING:  # services/inbound.py sends through this module: named for its type only
+    from .services.inbound import Forwarded
 
 
 def _to_organizer(
@@ -33,11 +47,16 @@ def _to_organizer(
     calendar_part: CalendarPart | None = None,
     attachments: tuple[Attachment, ...] = (),
     reply_to: Address | None = None,
-    **context,
+    **context: object,
 ) -> None:
     """Compose an organizer e-mail (always with the manage link) and queue it."""
     message = _organizer_message(
-        screening, kind, calendar_part=calendar_part, attachments=attachments, **context
+        screening,
+        kind,
+        calendar_part=calendar_part,
+        attachments=attachments,
+        message_id=None,  # compose makes one
+        **context,
     )
     if reply_to is not None:
         message["Reply-To"] = reply_to
@@ -51,8 +70,8 @@ def _organizer_message(
     calendar_part: CalendarPart | None = None,
     attachments: tuple[Attachment, ...] = (),
     message_id: str | None = None,
-    **context,
-):
+    **context: object,
+) -> EmailMessage:
     """An organizer e-mail (always with the manage link), composed."""
     return compose(
         template=kind,
@@ -98,7 +117,9 @@ def organizer_invite(screening: Screening, method: str = "REQUEST") -> CalendarP
     return CalendarPart(ics, method)
 
 
-def send_booking_received(screening: Screening, broken_rules=(), notes=()) -> None:
+def send_booking_received(
+    screening: Screening, broken_rules: Iterable[str] = (), notes: Iterable[str] = ()
+) -> None:
     """Tell the organizer their booking waits for the producer's approval (and which of the
     film's licence rules it does not meet, if any)."""
     _to_organizer(screening, "booking_received", broken_rules=list(broken_rules), notes=list(notes))
@@ -177,7 +198,7 @@ def screening_page_url(screening: Screening) -> str:
     return external_url("public.screening", screening_id=screening.id)
 
 
-def attendee_page_url(rsvp) -> str:
+def attendee_page_url(rsvp: Rsvp) -> str:
     """Where an attendee's e-mails and invite link to: the public page of a listed screening,
     their own RSVP page for a private one (which has no public page)."""
     if visibility.is_listed(rsvp.screening):
@@ -185,7 +206,7 @@ def attendee_page_url(rsvp) -> str:
     return rsvp_url(rsvp)
 
 
-def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
+def attendee_invite(rsvp: Rsvp, method: str = "REQUEST") -> CalendarPart:
     """An attendee's iMIP part: the app's address organizes it in the organization's name.
     LOCATION has the street once their seat is confirmed (services/visibility.py)."""
     screening = rsvp.screening
@@ -210,13 +231,13 @@ def attendee_invite(rsvp, method: str = "REQUEST") -> CalendarPart:
 
 
 def _to_attendee(
-    rsvp,
+    rsvp: Rsvp,
     kind: str,
     *,
     calendar_part: CalendarPart | None = None,
     ticket: tuple[str, bytes] | None = None,
     reply_to: tuple[str, str] | None = None,
-    **context,
+    **context: object,
 ) -> None:
     """Compose an attendee e-mail (with their private RSVP link) and queue it; a confirmed
     guest's carries their ticket (code, QR PNG): the QR as an inline image beside the code in
@@ -257,7 +278,7 @@ def _to_attendee(
 
 
 def send_rsvp_confirmed(
-    rsvp, *, ticket_code: str, ticket_qr_png: bytes, promoted: bool = False
+    rsvp: Rsvp, *, ticket_code: str, ticket_qr_png: bytes, promoted: bool = False
 ) -> None:
     """A confirmed seat: the invite (REQUEST), the ticket (QR inline, and its code as text;
     services/door.py issues it) and the private link to cancel."""
@@ -269,28 +290,28 @@ def send_rsvp_confirmed(
     )
 
 
-def send_rsvp_waitlisted(rsvp) -> None:
+def send_rsvp_waitlisted(rsvp: Rsvp) -> None:
     """On the waiting list: no invite yet, only the link to leave the list."""
     _to_attendee(rsvp, "rsvp_waitlisted")
 
 
-def send_rsvp_requested(rsvp) -> None:
+def send_rsvp_requested(rsvp: Rsvp) -> None:
     """The host approves each guest: the request is with them; no seat and no address yet."""
     _to_attendee(rsvp, "rsvp_requested")
 
 
-def send_rsvp_declined(rsvp) -> None:
+def send_rsvp_declined(rsvp: Rsvp) -> None:
     """The host declined the request: a polite note, no invite, no address."""
     _to_attendee(rsvp, "rsvp_declined")
 
 
-def send_rsvp_confirm_address(rsvp, *, confirm_url: str) -> None:
+def send_rsvp_confirm_address(rsvp: Rsvp, *, confirm_url: str) -> None:
     """Seats held until the address is confirmed: the link that confirms it, and the time."""
     minutes = int(current_app.config["ADDRESS_HOLD_MINUTES"])
     _to_attendee(rsvp, "rsvp_confirm_address", confirm_url=confirm_url, minutes=minutes)
 
 
-def send_rsvp_cancelled(rsvp, *, had_seat: bool) -> None:
+def send_rsvp_cancelled(rsvp: Rsvp, *, had_seat: bool) -> None:
     """The attendee cancelled: their own CANCEL takes the entry out of their calendar."""
     _to_attendee(
         rsvp,
@@ -300,7 +321,7 @@ def send_rsvp_cancelled(rsvp, *, had_seat: bool) -> None:
     )
 
 
-def send_rsvp_screening_changed(rsvp, *, before) -> None:
+def send_rsvp_screening_changed(rsvp: Rsvp, *, before: Screening) -> None:
     """The screening changed: what it was and what it is, and for a confirmed guest an updated
     REQUEST (same UID, higher SEQUENCE). Someone on the waiting list holds no invite and is
     told only when the time or place they may know changed."""
@@ -318,7 +339,7 @@ def send_rsvp_screening_changed(rsvp, *, before) -> None:
     )
 
 
-def _changes_seen(rsvp, before) -> list[tuple[str, str, str]]:
+def _changes_seen(rsvp: Rsvp, before: Screening) -> list[tuple[str, str, str]]:
     """(what, before, now) for each particular that changed as this guest reads it, in the
     current language, times at the venue; the old address under today's rule of who learns
     the street, so a change of that rule alone is no change of place."""
@@ -345,7 +366,7 @@ def _changes_seen(rsvp, before) -> list[tuple[str, str, str]]:
     return [row for row in rows if row[1] != row[2]]
 
 
-def send_rsvp_screening_cancelled(rsvp, *, had_seat: bool) -> None:
+def send_rsvp_screening_cancelled(rsvp: Rsvp, *, had_seat: bool) -> None:
     """The screening is cancelled: a CANCEL for those holding a seat, a note for the list."""
     _to_attendee(
         rsvp,
@@ -354,12 +375,12 @@ def send_rsvp_screening_cancelled(rsvp, *, had_seat: bool) -> None:
     )
 
 
-def send_rsvp_reminder(rsvp) -> None:
+def send_rsvp_reminder(rsvp: Rsvp) -> None:
     """The screening is soon (attendee)."""
     _to_attendee(rsvp, "rsvp_reminder")
 
 
-def send_guest_message(rsvp, *, subject: str, body: str, why: str) -> None:
+def send_guest_message(rsvp: Rsvp, *, subject: str, body: str, why: str) -> None:
     """The organizer's words to their guests, in the guest's language frame (greeting, why
     they get it, their RSVP link); answers go to the organizer (Reply-To)."""
     screening = rsvp.screening
@@ -390,7 +411,9 @@ def send_report_request(screening: Screening) -> None:
     )
 
 
-def send_my_links(email: str, *, screenings, rsvps, language: str) -> None:
+def send_my_links(
+    email: str, *, screenings: Iterable[Screening], rsvps: Iterable[Rsvp], language: str
+) -> None:
     """Every private link an address holds, asked for on the "e-mail me my links" page."""
     bookings = [(screening, manage_url(screening)) for screening in screenings]
     replies = [(rsvp, rsvp_url(rsvp)) for rsvp in rsvps]
@@ -404,12 +427,12 @@ def send_my_links(email: str, *, screenings, rsvps, language: str) -> None:
     enqueue(message, kind="my_links")
 
 
-def send_guest_address_bounced(screening: Screening, guest, *, diagnostic: str) -> None:
+def send_guest_address_bounced(screening: Screening, guest: Rsvp, *, diagnostic: str) -> None:
     """A guest's address bounced permanently: we stopped writing to it (services/bounces)."""
     _to_organizer(screening, "guest_address_bounced", guest=guest, diagnostic=diagnostic[:300])
 
 
-def send_reply_forwarded(screening: Screening, forwarded) -> None:
+def send_reply_forwarded(screening: Screening, forwarded: Forwarded) -> None:
     """A person answered one of our e-mails in words: their text, for the organizer to
     answer (Reply-To is the person, built by the header registry; services/inbound.py)."""
     _to_organizer(
@@ -433,7 +456,9 @@ NEARBY_CONFIRMATION_KIND = "nearby_confirm"
 NEARBY_ALERT_KIND = "nearby_alert"
 
 
-def _to_subscriber(subscription, city, kind: str, **context):
+def _to_subscriber(
+    subscription: NearbySubscription, city: City, kind: str, **context: object
+) -> EmailMessage:
     """Compose an e-mail to a near-me subscriber, about their town and radius."""
     return compose(
         template=kind,
@@ -448,14 +473,22 @@ def _to_subscriber(subscription, city, kind: str, **context):
     )
 
 
-def send_nearby_confirmation(subscription, city, *, confirm_url: str) -> None:
+def send_nearby_confirmation(
+    subscription: NearbySubscription, city: City, *, confirm_url: str
+) -> None:
     """Double opt-in: the link that confirms a near-me subscription (nothing else is sent
     to the address until it is followed)."""
     message = _to_subscriber(subscription, city, NEARBY_CONFIRMATION_KIND, confirm_url=confirm_url)
     enqueue(message, kind=NEARBY_CONFIRMATION_KIND)
 
 
-def send_nearby_alert(subscription, city, found: list, *, unsubscribe_url: str) -> None:
+def send_nearby_alert(
+    subscription: NearbySubscription,
+    city: City,
+    found: list[tuple[Screening, float]],
+    *,
+    unsubscribe_url: str,
+) -> None:
     """New screenings near the subscriber's town: [(Screening, km), …], nearest first. Carries
     RFC 8058 one-click unsubscribe headers (and the same link in the body)."""
     entries = [
@@ -486,7 +519,9 @@ def send_nearby_alert(subscription, city, found: list, *, unsubscribe_url: str) 
 # -- producer accounts and alerts (services/alerts.py) -------------------------------------------
 
 
-def _to_producer(producer, kind: str, *, screening_id: int | None = None, **context) -> None:
+def _to_producer(
+    producer: Producer, kind: str, *, screening_id: int | None = None, **context: object
+) -> None:
     """An e-mail to a producer account, in the language of the page that caused it."""
     message = compose(
         template=kind,
@@ -498,19 +533,19 @@ def _to_producer(producer, kind: str, *, screening_id: int | None = None, **cont
     enqueue(message, kind=kind, screening_id=screening_id)
 
 
-def send_account_unlock(producer, token: str) -> None:
+def send_account_unlock(producer: Producer, token: str) -> None:
     """The account was locked after failed logins: a single-use link that lets its owner in."""
     _to_producer(producer, "account_unlock", unlock_url=external_url("auth.unlock", token=token))
 
 
-def send_password_reset(producer, token: str) -> None:
+def send_password_reset(producer: Producer, token: str) -> None:
     """A single-use, expiring link to choose a new password."""
     _to_producer(
         producer, "password_reset", reset_url=external_url("auth.reset_password", token=token)
     )
 
 
-def send_account_invite(producer, token: str, *, inviter: str) -> None:
+def send_account_invite(producer: Producer, token: str, *, inviter: str) -> None:
     """An owner invited this address: a single-use link to choose a password."""
     _to_producer(
         producer,
@@ -520,7 +555,7 @@ def send_account_invite(producer, token: str, *, inviter: str) -> None:
     )
 
 
-def send_new_device_login(producer, *, device: str, address: str) -> None:
+def send_new_device_login(producer: Producer, *, device: str, address: str) -> None:
     """Someone logged in to the account from a device it had not used before."""
     _to_producer(
         producer,
@@ -538,7 +573,13 @@ def _producer_screening_url(screening: Screening | None) -> str:
 
 
 def send_producer_alert(
-    producer, kind: str, screening: Screening | None, details: dict, *, kind_label: str, cause: str
+    producer: Producer,
+    kind: str,
+    screening: Screening | None,
+    details: dict,
+    *,
+    kind_label: str,
+    cause: str,
 ) -> None:
     """One event, at once: a booking or a change to review, a cancellation, dead mail (its
     kind and the organizer's cause in words, from services/alerts.py)."""
@@ -556,7 +597,9 @@ def send_producer_alert(
     )
 
 
-def send_producer_digest(producer, items: list) -> None:
+def send_producer_digest(
+    producer: Producer, items: list[tuple[ProducerAlert, Screening | None, str, str]]
+) -> None:
     """The day's alerts in one e-mail: [(ProducerAlert, Screening or None, kind label,
     cause), …], the words from services/alerts.py."""
     entries = [

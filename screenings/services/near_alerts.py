@@ -214,7 +214,7 @@ def send_alerts(now: datetime | None = None) -> int:
         if claimed != 1:
             db.session.rollback()
             continue
-        if found:
+        if found and city is not None:  # (only a known city finds anything)
             found.sort(key=lambda pair: (pair[1], pair[0].starts_at))
             unsubscribe_url = external_url(
                 "public.near_me_unsubscribe", token=unsubscribe_token(subscription)
