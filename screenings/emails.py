@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
 
 from flask import current_app
 from flask_babel import force_locale, get_locale, gettext
@@ -35,9 +35,6 @@ from .outbox import (
 from .places import City
 from .services import visibility
 from .urls import external_url, public_domain
-
-if TYPE_CHECKING:  # services/inbound.py sends through this module: named for its type only
-    from .services.inbound import Forwarded
 
 
 def _to_organizer(
@@ -430,6 +427,19 @@ def send_my_links(
 def send_guest_address_bounced(screening: Screening, guest: Rsvp, *, diagnostic: str) -> None:
     """A guest's address bounced permanently: we stopped writing to it (services/bounces)."""
     _to_organizer(screening, "guest_address_bounced", guest=guest, diagnostic=diagnostic[:300])
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """What a forwarded reply carries (services/inbound.py checks it): who wrote, their
+    subject and words."""
+
+    name: str
+    address: str
+    subject: str
+    text: str
+    truncated: bool
+    dropped_attachments: bool
 
 
 def send_reply_forwarded(screening: Screening, forwarded: Forwarded) -> None:

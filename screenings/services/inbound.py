@@ -368,18 +368,6 @@ def is_automatic(message: Message) -> bool:
     return bool(_AUTO_SUBJECT.match(str(message.get("Subject", "") or "")))
 
 
-@dataclass(frozen=True)
-class Forwarded:
-    """What a forwarded reply carries: who wrote (checked), their subject and words."""
-
-    name: str
-    address: str
-    subject: str
-    text: str
-    truncated: bool
-    dropped_attachments: bool
-
-
 def _sender(message: EmailMessage) -> tuple[str, str] | None:
     """The one address in From, checked as the booking form checks one; else None."""
     sender = message["From"]
@@ -450,7 +438,7 @@ def _forward(message: EmailMessage, tokens: list[str]) -> Outcome:
     text, truncated, dropped = _words(message)
     if not text:
         return Outcome("ignored", f"an empty message (RSVP {rsvp.id})")
-    forwarded = Forwarded(
+    forwarded = emails.Forwarded(
         name=sender[0],
         address=sender[1],
         subject=header_text(str(message.get("Subject", "") or ""))[:150],
