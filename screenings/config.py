@@ -113,6 +113,9 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_PAGE_SECONDS": 3600,
     # Serve public pages (and the dashboard) from the cache.
     "PAGE_CACHE_ENABLED": True,
+    # Parts of pages kept rendered in each process, keyed by all they show (views.KeptMarkup:
+    # the dashboard's rows, the lists' items and forms), in characters: a few MB.
+    "KEPT_PARTS_CHARS": 4 << 20,
     # Feeds: how long a build may hold its lock, how long a request waits for the very first
     # build of a feed (then 503 with Retry-After), and how long a built feed is kept.
     "FEED_BUILD_LOCK_SECONDS": 120,

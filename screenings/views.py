@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Hashable
+import threading
+from collections.abc import Callable, Hashable, Iterable
 from functools import wraps
+from typing import TypeVar
 
+import cachetools
 from flask import Flask, current_app, g, has_request_context, render_template, request
 from flask_babel import get_locale, get_translations
 from markupsafe import Markup
@@ -166,33 +170,88 @@ def install_template_gettext(app: Flask) -> None:
     )
 
 
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+class KeptMarkup:
+    """Rendered parts of pages, each kept under everything it is made of: its name, the
+    language, the app's root path (links) and the key its caller gives, which must hold all
+    else the part reads (no counter to wait for: a change to anything it shows is a new key,
+    so a kept part is the part rendered now). An LRU of at most `max_chars` characters, one
+    per app, shared by the worker's threads."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.parts: cachetools.LRUCache = cachetools.LRUCache(max_chars, getsizeof=len)
+        self.lock = threading.Lock()
+
+    def __call__(self, name: str, key: tuple, render: Callable[[], Markup]) -> Markup:
+        return self.joined(name, (key,), lambda _key: render())
+
+    def joined(self, name: str, keys: Iterable[_Key], render: Callable[[_Key], Markup]) -> Markup:
+        """The parts kept under each key (`render(key)` for those not kept), joined: a
+        page's rows, their language and root path found once."""
+        if not has_request_context():  # an e-mail or a command: nothing of a page to share
+            return Markup("").join(render(key) for key in keys)
+        around = (name, str(get_locale()), request.script_root)
+        wanted = [(key, (*around, key)) for key in keys]
+        with self.lock:
+            found: list[Markup | None] = [self.parts.get(full_key) for _key, full_key in wanted]
+        parts = []
+        for (key, full_key), markup in zip(wanted, found, strict=True):
+            if markup is None:
+                markup = render(key)
+                with self.lock, contextlib.suppress(ValueError):  # larger than the whole LRU
+                    self.parts[full_key] = markup
+            parts.append(markup)
+        return Markup("").join(parts)
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.parts.clear()
+
+
+def kept_part(name: str, key: tuple, render: Callable[[], Markup]) -> Markup:
+    """A part of a page from the app's KeptMarkup (see there): `render()` only the first time
+    this name, key, language and root path are asked for, or after the LRU let it go."""
+    kept: KeptMarkup = current_app.extensions["kept_parts"]
+    return kept(name, key, render)
+
+
+def kept_parts(name: str, keys: Iterable[_Key], render: Callable[[_Key], Markup]) -> Markup:
+    """Many parts of a page (its rows) from the app's KeptMarkup, joined; `render(key)` for
+    each key not kept."""
+    kept: KeptMarkup = current_app.extensions["kept_parts"]
+    return kept.joined(name, keys, render)
+
+
+def macro_of(template: str, name: str) -> Callable[..., Markup]:
+    """A template's macro, to render a kept part with: it reads its arguments and the
+    environment's globals (gettext in the current language, url_for), nothing of a request."""
+    return getattr(current_app.jinja_env.get_template(template).module, name)
+
+
 def install_kept_layout(app: Flask) -> None:
     """base.html's parts that depend only on the language (macros/layout.html: header links,
     the language switcher but its "next", the footer), each rendered once per language, the
     app's root path and the macro's arguments, and kept: their url_for and gettext were a
-    tenth of a cold page. The key is all a part reads, so a kept part is the part rendered."""
-    kept: dict[tuple, Markup] = {}
-
-    def render(name: str, args: tuple) -> Markup:
-        return getattr(app.jinja_env.get_template("macros/layout.html").module, name)(*args)
+    tenth of a cold page. The key is all a part reads, so a kept part is the part rendered.
+    Other pages' parts are kept the same way (kept_part), in an LRU of their own."""
+    kept = KeptMarkup(KEPT_LAYOUT_CHARS)
+    app.extensions["kept_layout"] = kept
+    app.extensions["kept_parts"] = KeptMarkup(app.config["KEPT_PARTS_CHARS"])
 
     def kept_layout(name: str, *args: Hashable) -> Markup:
-        if not has_request_context():
-            return render(name, args)
-        key = (name, str(get_locale()), request.script_root, args)
-        markup = kept.get(key)
-        if markup is None:
-            markup = render(name, args)
-            if len(kept) < KEPT_LAYOUT_MAX:
-                kept[key] = markup
-        return markup
+        return kept(name, args, lambda: macro_of("macros/layout.html", name)(*args))
 
-    app.extensions["kept_layout"] = kept
     app.jinja_env.globals["kept_layout"] = kept_layout
 
 
-# Parts times languages times root paths (one, but for a WSGI server mounting the app twice).
-KEPT_LAYOUT_MAX = 256
+# The layout's parts times languages times root paths (one, but for a WSGI server mounting
+# the app twice) and producer identities: a few kB each.
+KEPT_LAYOUT_CHARS = 1 << 20
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -338,3 +338,61 @@ def test_the_counts_are_direct_counts_after_creates_cancellations_moves_and_eras
     total = _counted_directly(db, board.ScreeningFilter.upcoming())
     assert f"{total} screenings" in page
     assert "4 bookings wait for your approval." in page
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_a_kept_row_is_the_row_rendered_now(app, client, producer, db):
+    """The table's rows are kept rendered by every column they show, the language and the
+    producer's zone (dashboard._rows): after each change to a screening its row shows the
+    change at once, and every page is the page rendered with no row kept."""
+    kept = app.extensions["kept_parts"]
+    screenings = [ScreeningFactory(organization_name=f"Hall {n}") for n in range(3)]
+    target = screenings[1]
+
+    def page(url="/producer/?status=all", language="en"):
+        answer = client.get(url, headers={"Accept-Language": language})
+        assert answer.status_code == 200
+        return answer.get_data(as_text=True)
+
+    def fresh(url="/producer/?status=all", language="en"):
+        kept.clear()
+        return page(url, language)
+
+    def row_of(html):
+        (row,) = [row for row in _rows(html) if f'/producer/screenings/{target.id}"' in row]
+        return row
+
+    page()  # the log-in's flashed welcome
+    assert page() == fresh()
+    changes = [
+        {"seats_taken": 7},
+        {"organization_name": "Hall & <Friends>"},
+        {"city": "Hamilton"},
+        {"status": "cancelled"},
+        {"capacity": 80},
+    ]
+    for values in changes:
+        page()  # every row kept
+        db.session.execute(update(Screening).where(Screening.id == target.id).values(**values))
+        db.session.commit()
+        kept_page = page()
+        assert kept_page == fresh(), values
+    row = row_of(page())
+    assert "7 / 80" in row
+    assert "<bdi>Hall &amp; &lt;Friends&gt;</bdi>" in row
+    assert "<bdi>Hamilton</bdi>" in row
+    assert "tag-cancelled" in row
+    page()
+    db.session.execute(delete(Licence).where(Licence.screening_id == target.id))
+    db.session.commit()
+    assert "<td>—</td>" in row_of(page())
+    assert page() == fresh()
+    for language in ("fr", "he"):
+        page(language=language)
+        assert page(language=language) == fresh(language=language)
+    page()  # the rows kept in English, in UTC
+    producer_row = db.session.get(Producer, producer.id)
+    producer_row.timezone = "Asia/Tokyo"
+    db.session.commit()
+    assert "(Asia/Tokyo)" in row_of(page())
+    assert page() == fresh()

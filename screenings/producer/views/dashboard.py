@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import cachetools
 from flask import Response, abort, render_template, request
@@ -17,6 +19,7 @@ from ...places import country_name
 from ...services import DomainError, exports
 from ...services import dashboard as board
 from ...urls import id_links
+from ...views import kept_parts, macro_of
 from .. import bp
 from ..forms import ScreeningFilterForm
 from .base import csv_download, producer_zone, time_in_zone
@@ -75,8 +78,8 @@ def _filter_fields(form: ScreeningFilterForm, options: dict) -> Markup:
 
 @dataclass(slots=True)
 class _Line:
-    """One row of the table as it is shown, worded once here rather than cell by cell by
-    the template's filters (each a call that looked up the language again)."""
+    """One row of the table as it is shown, worded here rather than cell by cell by the
+    template's filters (each a call that looked up the language again)."""
 
     venue_time: str
     timezone: str
@@ -92,29 +95,38 @@ class _Line:
     licence_number: str
 
 
-def _lines(rows: list[board.BoardRow]) -> list[_Line]:
-    locale = str(get_locale() or "en")
+def _rows(rows: list[board.BoardRow]) -> Markup:
+    """The table's rows, each rendered once per row (every column it shows, read with it),
+    language and producer zone, and kept (views.kept_parts): a row is new when its screening
+    changes, so after an RSVP or a decision one row is worded and rendered again, not fifty
+    (their words and cells were half of a cold dashboard)."""
     zone = producer_zone()
-    link = id_links("producer.screening", "screening_id")
-    countries: dict[str, str] = {}
-    return [
-        _Line(
-            format_datetime(row.local_start_aware, "medium", locale=locale),
-            row.timezone,
-            time_in_zone(row.starts_at, zone),
-            bdi(row.film_title),
-            link(row.id),
-            bdi(row.organization_name),
-            bdi(row.city),
-            countries.get(row.country)
-            or countries.setdefault(row.country, country_name(row.country, locale)),
-            row.status,
-            row.seats_taken,
-            row.capacity,
-            row.licence_number or "—",
-        )
-        for row in rows
-    ]
+    link: Callable[[int], str] | None = None
+
+    def render(key: tuple[board.BoardRow, str]) -> Markup:
+        nonlocal link
+        link = link or id_links("producer.screening", "screening_id")
+        line = _line(key[0], str(get_locale() or "en"), zone, link)
+        return macro_of("producer/_row.html", "row")(line)
+
+    return kept_parts("producer.dashboard.row", [(row, zone.key) for row in rows], render)
+
+
+def _line(row: board.BoardRow, locale: str, zone: ZoneInfo, link: Callable[[int], str]) -> _Line:
+    return _Line(
+        format_datetime(row.local_start_aware, "medium", locale=locale),
+        row.timezone,
+        time_in_zone(row.starts_at, zone),
+        bdi(row.film_title),
+        link(row.id),
+        bdi(row.organization_name),
+        bdi(row.city),
+        country_name(row.country, locale),
+        row.status,
+        row.seats_taken,
+        row.capacity,
+        row.licence_number or "—",
+    )
 
 
 def _dashboard_version() -> tuple:
@@ -133,7 +145,7 @@ def dashboard() -> str:
         form=form,
         filter_fields=_filter_fields(form, options),
         page=page,
-        lines=_lines(page.items),
+        rows=_rows(page.items),
         filters=filters,
         counts=board.board_counts(),
     )
