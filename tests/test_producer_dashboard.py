@@ -396,3 +396,29 @@ def test_a_kept_row_is_the_row_rendered_now(app, client, producer, db):
     db.session.commit()
     assert "(Asia/Tokyo)" in row_of(page())
     assert page() == fresh()
+
+
+def _nav_of(html: str) -> str:
+    return html.split('<nav class="producer-nav"', 1)[1].split("</nav>", 1)[0]
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_kept_navigation_follows_the_section_the_badge_and_the_role(app, client, producer, db):
+    """The producer's navigation is kept per section, badge and role (accounts.producer_nav):
+    a new booking's badge and a role without the Team page show at once."""
+    kept = app.extensions["kept_parts"]
+    client.get("/producer/")  # the log-in's flashed welcome
+    assert 'class="badge"' not in _nav_of(client.get("/producer/").get_data(as_text=True))
+    ScreeningFactory(status="pending")
+    nav = _nav_of(client.get("/producer/").get_data(as_text=True))
+    assert '<span class="badge">1</span>' in nav
+    assert "/producer/team" in nav
+    approvals = _nav_of(client.get("/producer/approvals").get_data(as_text=True))
+    assert 'href="/producer/approvals" aria-current="page"' in approvals
+    producer_row = db.session.get(Producer, producer.id)
+    producer_row.role = "viewer"
+    db.session.commit()
+    nav = _nav_of(client.get("/producer/").get_data(as_text=True))
+    assert "/producer/team" not in nav
+    kept.clear()
+    assert _nav_of(client.get("/producer/").get_data(as_text=True)) == nav

@@ -18,13 +18,14 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..models import Producer
 from ..services import DomainError, producers
-from ..views import form_error
+from ..views import form_error, kept_part, macro_of
 from . import bp, needs
 from .account_forms import (
     ChangePasswordForm,
@@ -47,7 +48,15 @@ def role_helpers() -> dict[str, Callable[[str], bool]]:
     def producer_may(permission: str) -> bool:
         return current_user.is_authenticated and producers.may(current_user, permission)
 
-    return {"producer_may": producer_may}
+    def producer_nav(section: str, pending: int) -> Markup:
+        """The producer's navigation (producer/_nav.html), kept rendered per section, badge
+        and role (views.kept_part): ten links and their words on every producer page."""
+        key = (str(section or ""), pending, producer_may("accounts"))
+        return kept_part(
+            "producer.nav", key, lambda: macro_of("producer/_nav_links.html", "nav")(*key)
+        )
+
+    return {"producer_may": producer_may, "producer_nav": producer_nav}
 
 
 @account_bp.before_request
