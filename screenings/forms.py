@@ -224,6 +224,7 @@ class KeptChoices(tuple):
 
     markup: Markup
     labels: dict[str, str]
+    pairs: tuple[tuple[str, str], ...]  # what they were built from: a key of what shows them
 
 
 @lru_cache(maxsize=64)
@@ -233,6 +234,7 @@ def kept_choices(pairs: tuple[tuple[str, str], ...]) -> KeptChoices:
     found = KeptChoices(SelectChoice(value, label) for value, label in pairs)
     found.markup = _kept_options(pairs)
     found.labels = dict(pairs)
+    found.pairs = pairs
     return found
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from functools import wraps
 from typing import TypeVar
 
@@ -253,6 +253,24 @@ def macro_of(template: str, name: str) -> Callable[..., Markup]:
     return getattr(current_app.jinja_env.get_template(template).module, name)
 
 
+def subscribe_section(
+    feeds: Iterable[Mapping[str, str]], target: str | None = None, copy: bool = True
+) -> Markup:
+    """macros/subscribe.html's section for these feeds (each its address and calendar name),
+    kept rendered by them, the links' target and `copy` (kept_part): four links per feed,
+    each the feed's address encoded into another, on every list page."""
+    key = (tuple((feed["address"], feed["name"]) for feed in feeds), target, copy)
+    return kept_part(
+        "subscribe",
+        key,
+        lambda: macro_of("macros/subscribe.html", "subscribe_section")(
+            [{"address": address, "name": name} for address, name in key[0]],
+            target=target,
+            copy=copy,
+        ),
+    )
+
+
 def install_kept_layout(app: Flask) -> None:
     """base.html's parts that depend only on the language (macros/layout.html: header links,
     the language switcher but its "next", the footer), each rendered once per language, the
@@ -302,6 +320,7 @@ def register_template_helpers(app: Flask) -> None:
         producer_identity=producer_identity,
         webcal_url=webcal_url,
         subscribe_links=subscribe_links,
+        subscribe_section=subscribe_section,
         # Absolute links from PUBLIC_BASE_URL, never the request's Host: cached pages hold them.
         external_url=external_url,
         visibility_label=visibility_label,

@@ -427,3 +427,66 @@ def test_a_cursor_page_is_cached_under_its_cursor_and_the_listing_counter(client
     changed = client.get(second_url)
     assert changed.headers["X-Cache"] == "miss"
     assert "Renamed Film Society" in changed.get_data(as_text=True)
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_lists_kept_parts_are_the_parts_rendered_now(app, client, db):
+    """The upcoming list's items (each by all it shows: listings.Shown), its search fields
+    (by the query, the language and the option lists) and its subscribe section (by its
+    feeds) are kept (public.views._items, _search_fields, views.subscribe_section): after
+    each change the list shows it at once, and every page is the page rendered with nothing
+    kept, in each language, on the embed and a film's page too."""
+    from sqlalchemy import update
+
+    from screenings.models import Film, Screening
+
+    kept = app.extensions["kept_parts"]
+    screenings = [ScreeningFactory(organization_name=f"Hall {n}") for n in range(3)]
+    target = screenings[1]
+    slug = target.film.slug
+    urls = ["/screenings", f"/screenings?film={slug}", "/screenings?country=CA", "/embed"]
+    urls.append(f"/films/{slug}")
+
+    def page(url, language="en"):
+        answer = client.get(url, headers={"Accept-Language": language})
+        assert answer.status_code == 200, url
+        return answer.get_data(as_text=True)
+
+    def same_as_fresh():
+        for language in ("en", "fr", "he"):
+            for url in urls:
+                page(url, language)  # every part kept
+                kept_page = page(url, language)
+                kept.clear()
+                assert kept_page == page(url, language), (url, language)
+
+    same_as_fresh()
+    changes = [
+        (
+            Screening,
+            target.id,
+            {"organization_name": "Hall & <Friends>"},
+            "Hall &amp; &lt;Friends&gt;",
+        ),
+        (Screening, target.id, {"city": "Hamilton"}, "Hamilton"),
+        (Screening, target.id, {"country": "FR"}, "France"),
+        (Film, target.film_id, {"title": "A New Title"}, "A New Title"),
+    ]
+    for model, row_id, values, shown in changes:
+        for url in urls:
+            page(url)
+        db.session.execute(update(model).where(model.id == row_id).values(**values))
+        db.session.commit()
+        listed = page("/screenings")
+        assert shown in listed, values
+        assert listed.count(shown) >= (2 if model is Film else 1), values  # item and option
+    assert '<option selected value="FR">' in page("/screenings?country=FR")
+    assert "Screenings in France" in page("/screenings?country=FR")
+    assert "Screenings of A New Title" in page(f"/screenings?film={slug}")
+    db.session.execute(
+        update(Screening)
+        .where(Screening.id == target.id)
+        .values(starts_at=target.starts_at + timedelta(days=1, hours=1))
+    )
+    db.session.commit()
+    same_as_fresh()

@@ -28,6 +28,7 @@ from flask import (
 from flask_babel import LazyString, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from werkzeug.datastructures import ETags
 from werkzeug.wrappers import Response as BaseResponse
 from werkzeug.wsgi import wrap_file
@@ -36,7 +37,7 @@ from wtforms import Field
 from .. import LANGUAGES, caching, calendar, places, worldmap
 from ..caching import Answer, cached_page, screening_version
 from ..extensions import csrf, limiter
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, KeptChoices
 from ..models import Film, Screening
 from ..places import countries
 from ..producer.auth import is_safe_next
@@ -58,7 +59,15 @@ from ..services.films import FilmOption, active_films, film_options
 from ..services.licences import find_licence, shows_place_publicly
 from ..services.visibility import Place
 from ..urls import external_url
-from ..views import CONTENT_SECURITY_POLICY, form_error, private_page, rate_limit_forms
+from ..views import (
+    CONTENT_SECURITY_POLICY,
+    form_error,
+    kept_part,
+    kept_parts,
+    macro_of,
+    private_page,
+    rate_limit_forms,
+)
 from . import bp
 from .forms import (
     LanguageForm,
@@ -260,6 +269,31 @@ def _list_args(filters: listings.Filters, near: Near) -> dict[str, str]:
     return args
 
 
+def _search_fields(form: SearchForm) -> Markup:
+    """The search form's fields as the query string fills them, kept rendered by it, the
+    language and the option lists (films and countries: kept_choices, new when either
+    changes): they were a fifth of a cold list's render, the same on every visit. A typed
+    town is not kept: what it matches depends on the browser's country too (_town)."""
+
+    def render() -> Markup:
+        return macro_of("public/_search_fields.html", "search_fields")(form)
+
+    near = request.args.get("near", "")
+    if near and not near.isdigit():
+        return render()
+    choices = tuple(_kept_pairs(field) for field in (form.film, form.country, form.km))
+    return kept_part(
+        "public.search.fields", (tuple(request.args.items(multi=True)), choices), render
+    )
+
+
+def _kept_pairs(field: Field) -> tuple[tuple[str, str], ...]:
+    choices = field.choices
+    if not isinstance(choices, KeptChoices):  # SearchForm sets kept_choices on all three
+        raise TypeError(f"{field.name}: choices not from kept_choices")
+    return choices.pairs
+
+
 # A page of a list: from a cursor, or by number near a town.
 AnyListPage = listings.ListPage | nearby.NearPage
 
@@ -287,9 +321,23 @@ def _list_page(
         abort(400)
 
 
-def _list_items(page: AnyListPage) -> list[listings.ListItem]:
-    """A list page's screenings as the page shows them, in the visitor's language."""
-    return listings.list_items(page.items, _locale(), _distances(page))
+def _items(page: AnyListPage, target: str | None = None) -> Markup:
+    """A list page's screenings as the page shows them, in the visitor's language: each item
+    kept rendered by all it shows (listings.Shown, its distance, the links' target), so a
+    list after a change renders the items that changed (views.kept_parts)."""
+    distances = _distances(page)
+    keys = [
+        (listings.shown(row), distances.get(row.id) if distances else None, target)
+        for row in page.items
+    ]
+
+    def render(key: tuple[listings.Shown, float | None, str | None]) -> Markup:
+        row, distance, target = key
+        far = {row.id: distance} if distance is not None else None
+        (item,) = listings.list_items([row], _locale(), far)
+        return macro_of("public/_screening_item.html", "screening_item")(item, target)
+
+    return kept_parts("public.list.item", keys, render)
 
 
 def _distances(page: AnyListPage) -> dict[int, float]:
@@ -367,8 +415,9 @@ def upcoming() -> BaseResponse | tuple[str, int]:
     return render_template(
         "public/upcoming.html",
         form=form,
+        search_fields=_search_fields(form),
         page=page,
-        items=_list_items(page),
+        items=_items(page),
         pager=_pager(page, partial(url_for, ".upcoming"), args),
         args=args,
         near=near,
@@ -387,7 +436,7 @@ def film(slug: str) -> str:
         "public/film.html",
         film=film,
         page=page,
-        items=_list_items(page),
+        items=_items(page),
         feeds=subscribe_feeds(listings.Filters(film=film.slug)),
     )
 
@@ -1000,7 +1049,7 @@ def embed() -> BaseResponse:
                 "public/embed.html",
                 form=form,
                 page=page,
-                items=_list_items(page),
+                items=_items(page, target="_blank"),
                 filters=filters,
                 near=near,
                 args=_list_args(filters, near),

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import Row, Select, false, func, or_, select
@@ -239,13 +239,38 @@ class ListItem:
     distance: str = ""  # "12 km" in a list near a town
 
 
+class Shown(NamedTuple):
+    """Everything a list shows of a screening (list_items words nothing else): the key its
+    item is kept rendered under (public.views._items)."""
+
+    id: int
+    starts_at: datetime
+    timezone: str
+    organization_name: str
+    city: str
+    country: str
+    film_title: str
+
+
+def shown(row: Screening | Row) -> Shown:
+    """What a list shows of a screening, whole or a row of upcoming's `shown`."""
+    return Shown(
+        row.id,
+        row.starts_at,
+        row.timezone,
+        row.organization_name,
+        row.city,
+        row.country,
+        row.film.title if isinstance(row, Screening) else row.film_title,
+    )
+
+
 def list_items(
-    found: Iterable[Screening | Row], locale: str, distances: Mapping[int, float] | None = None
+    found: Iterable[Shown], locale: str, distances: Mapping[int, float] | None = None
 ) -> list[ListItem]:
-    """What a list shows of each screening (whole, or a row of upcoming's `shown`), in the
-    language `locale`: the words made here once per page, not looked up per row in the
-    template (the "km" sentence is translated once; a country's name and a day's date,
-    Babel's slowest part, once each)."""
+    """What a list shows of each screening (`shown`), in the language `locale`: the words
+    made here once per page, not looked up per row in the template (the "km" sentence is
+    translated once; a country's name and a day's date, Babel's slowest part, once each)."""
     km = _("%(km)s km") if distances else ""
     starts: dict[tuple[datetime, str], tuple[str, str]] = {}
     items = []
@@ -260,7 +285,7 @@ def list_items(
         items.append(
             ListItem(
                 id=row.id,
-                film_title=row.film.title if isinstance(row, Screening) else row.film_title,
+                film_title=row.film_title,
                 host=row.organization_name,
                 city=row.city,
                 country=country_name(row.country, locale),
