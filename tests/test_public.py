@@ -490,3 +490,59 @@ def test_the_lists_kept_parts_are_the_parts_rendered_now(app, client, db):
     )
     db.session.commit()
     same_as_fresh()
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_kept_rsvp_form_is_the_form_rendered_now(app, client, db):
+    """A GET's RSVP fields are kept rendered by the party size allowed, the host's question
+    and the language (public.views._rsvp_parts): each change shows at once, every page is
+    the page rendered with nothing kept, and a POST's problems stand beside its fields."""
+    import re
+
+    from sqlalchemy import update
+
+    from screenings.models import Screening
+
+    kept = app.extensions["kept_parts"]
+    screening = ScreeningFactory()
+    url = f"/screenings/{screening.id}"
+
+    def page(language="en"):
+        answer = client.get(url, headers={"Accept-Language": language})
+        assert answer.status_code == 200
+        return re.sub(r'name="csrf_token" type="hidden" value="[^"]+"', "", answer.text)
+
+    def same_as_fresh():
+        for language in ("en", "fr", "he"):
+            page(language)
+            kept_page = page(language)
+            kept.clear()
+            assert kept_page == page(language), language
+
+    same_as_fresh()
+    for values, shown in [
+        ({"max_party_size": 3}, 'max="3"'),
+        ({"host_question": "heard_from"}, "How did you hear about this screening?"),
+        ({"host_question": "affiliation"}, "Affiliation"),
+    ]:
+        page()
+        db.session.execute(update(Screening).where(Screening.id == screening.id).values(**values))
+        db.session.commit()
+        assert shown in page(), values
+        same_as_fresh()
+    from .conftest import submit
+
+    refused = submit(client, url, {"name": "", "email": "x", "party_size": "9"})
+    assert refused.status_code == 422
+    assert 'class="error-summary"' in refused.text
+    assert 'aria-invalid="true"' in refused.text
+    assert 'class="error-summary"' not in page()
+
+
+def test_a_screening_page_without_rsvps_sets_no_cookie(client, db):
+    """No form, no CSRF token: a page whose RSVPs are closed starts no session."""
+    screening = ScreeningFactory(rsvps_enabled=False)
+    answer = client.get(f"/screenings/{screening.id}")
+    assert answer.status_code == 200
+    assert "rsvp-heading" not in answer.text
+    assert answer.headers.getlist("Set-Cookie") == []

@@ -28,6 +28,7 @@ from flask import (
 from flask_babel import LazyString, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from werkzeug.datastructures import ETags
 from werkzeug.wrappers import Response as BaseResponse
@@ -632,13 +633,13 @@ def _screening_page(
 ) -> BaseResponse | tuple[str, int]:
     """The screening page and its RSVP form; the street only where the public may know it."""
     open_for_rsvps = rsvp_service.accepts_rsvps(screening)
-    form = RsvpForm(
-        max_party_size=screening.max_party_size, question=guests.host_question(screening)
-    )
+    question = guests.host_question(screening)
+    form = None
     if request.method == "POST":
         if not open_for_rsvps:
             flash(_("This screening does not take RSVPs."), "warning")
             return redirect(here)
+        form = RsvpForm(max_party_size=screening.max_party_size, question=question)
         if form.validate_on_submit():
             try:
                 rsvp_service.rsvp(
@@ -666,7 +667,7 @@ def _screening_page(
         "public/screening.html",
         screening=screening,
         film=screening.film,
-        form=form,
+        rsvp=_rsvp_parts(form, screening.max_party_size, question) if open_for_rsvps else None,
         form_action=here,
         shared=shared,
         place=place,
@@ -674,6 +675,51 @@ def _screening_page(
         map_url=_map_url(place),
         **calendar_links,
     ), status
+
+
+@dataclass(frozen=True)
+class RsvpParts:
+    """The RSVP form as screening.html shows it: its summary of problems, its CSRF token's
+    field and its fields."""
+
+    summary: Markup
+    csrf: Markup
+    fields: Markup
+
+
+_CSRF_FIELD = Markup('<input id="{0}" name="{0}" type="hidden" value="{1}">')
+
+
+def _rsvp_parts(form: RsvpForm | None, max_party_size: int, question: str | None) -> RsvpParts:
+    """The RSVP form's parts: as posted (`form`, its problems beside its fields), or a new
+    form's kept rendered by all they show (the party size allowed, the host's question, the
+    language: views.kept_part), so a page's GET builds no form (a tenth of a cold page)."""
+    template = "public/_rsvp_form.html"
+    field_name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    csrf = _CSRF_FIELD.format(field_name, generate_csrf())  # WTForms' markup of the field
+    if form is not None:
+        return RsvpParts(
+            macro_of(template, "summary")(form),
+            csrf,
+            macro_of(template, "fields")(form, max_party_size),
+        )
+    blank: list[RsvpForm] = []
+
+    def new_form() -> RsvpForm:
+        if not blank:
+            blank.append(RsvpForm(max_party_size=max_party_size, question=question))
+        return blank[0]
+
+    key = (max_party_size, question)
+    return RsvpParts(
+        kept_part("public.rsvp.summary", key, lambda: macro_of(template, "summary")(new_form())),
+        csrf,
+        kept_part(
+            "public.rsvp.fields",
+            key,
+            lambda: macro_of(template, "fields")(new_form(), max_party_size),
+        ),
+    )
 
 
 def _flash_rsvp(email: str, *, approves: bool) -> None:
