@@ -73,7 +73,7 @@ def _filters_of(client, url: str, **headers) -> str:
 
 @pytest.mark.config(PAGE_CACHE_ENABLED=False)
 def test_the_kept_filter_fields_follow_the_query_and_the_language(client, producer, db):
-    """The fields' markup is kept (dashboard._filter_fields) by what it is made of."""
+    """The fields' markup is kept (dashboard._kept_filters) by what it is made of."""
     ScreeningFactory()
     english = _filters_of(client, "/producer/")
     assert "All countries" in english
@@ -422,3 +422,31 @@ def test_the_kept_navigation_follows_the_section_the_badge_and_the_role(app, cli
     assert "/producer/team" not in nav
     kept.clear()
     assert _nav_of(client.get("/producer/").get_data(as_text=True)) == nav
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_kept_filters_follow_the_day_and_the_option_lists(client, producer, db, monkeypatch):
+    """The filters and their fields are kept by the query, language, day and option lists
+    (dashboard._kept_filters): the default window moves at midnight, a renamed film is in
+    the film list at once, and a film chosen narrows the rows."""
+    from screenings.models import Film
+    from screenings.producer.views import dashboard as view
+
+    client.get("/producer/")  # the log-in's flashed welcome
+    screening = ScreeningFactory()
+    today = view.utcnow().date()
+    assert f'value="{today.isoformat()}"' in _filters_of(client, "/producer/")
+    tomorrow = view.utcnow() + timedelta(days=1)
+    monkeypatch.setattr(view, "utcnow", lambda: tomorrow)
+    fields = _filters_of(client, "/producer/")
+    assert f'value="{tomorrow.date().isoformat()}"' in fields
+    assert f'value="{today.isoformat()}"' not in fields
+    monkeypatch.undo()
+    db.session.execute(update(Film).where(Film.id == screening.film_id).values(title="Renamed"))
+    db.session.commit()
+    assert f'<option value="{screening.film_id}">Renamed</option>' in _filters_of(
+        client, "/producer/"
+    )
+    chosen = client.get(f"/producer/?film={screening.film_id}").get_data(as_text=True)
+    assert len(_rows(chosen)) == 1
+    assert _rows(client.get("/producer/?film=999").get_data(as_text=True)) == []

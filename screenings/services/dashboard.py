@@ -63,9 +63,9 @@ class ScreeningFilter:
     per_page: int = PER_PAGE
 
     @classmethod
-    def upcoming(cls, **values: Any) -> ScreeningFilter:
-        """The default view: from today to DEFAULT_DAYS days ahead."""
-        today = utcnow().date()
+    def upcoming(cls, today: date | None = None, **values: Any) -> ScreeningFilter:
+        """The default view: from today (UTC, or the day given) to DEFAULT_DAYS days ahead."""
+        today = today or utcnow().date()
         values.setdefault("date_from", today)
         values.setdefault("date_to", today + timedelta(days=DEFAULT_DAYS))
         return cls(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import cachetools
@@ -15,6 +16,7 @@ from markupsafe import Markup
 
 from ...caching import cached_page
 from ...formatting import bdi, format_datetime
+from ...models import utcnow
 from ...places import country_name
 from ...services import DomainError, exports
 from ...services import dashboard as board
@@ -25,13 +27,16 @@ from ..forms import ScreeningFilterForm
 from .base import csv_download, producer_zone, time_in_zone
 
 
-def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
-    """The filter form from the query string; invalid entries fall back to the defaults."""
+def _filters(
+    options: dict | None = None, today: date | None = None
+) -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
+    """The filter form from the query string; invalid entries fall back to the defaults
+    (from `today`, UTC's by default; the films and countries of `options`, else read)."""
     form = ScreeningFilterForm(formdata=request.args if request.args else None)
-    options = board.filter_choices()
+    options = options or board.filter_choices()
     form.set_choices(options["films"], options["countries"], country_name)
     form.validate()
-    default = board.ScreeningFilter.upcoming()
+    default = board.ScreeningFilter.upcoming(today)
     given = "date_from" in request.args or "date_to" in request.args
     filters = board.ScreeningFilter(
         film_id=form.film.data if not form.film.errors else None,
@@ -49,30 +54,35 @@ def _filters() -> tuple[ScreeningFilterForm, board.ScreeningFilter, dict]:
     return form, filters, options
 
 
-# The filter fields' markup by everything it is made of (see _filter_fields).
-_FIELDS: cachetools.LRUCache = cachetools.LRUCache(maxsize=64)
-_FIELDS_LOCK = threading.Lock()
+# The filters and the fields' markup by everything they are made of (see _kept_filters).
+_FILTERED: cachetools.LRUCache = cachetools.LRUCache(maxsize=64)
+_FILTERED_LOCK = threading.Lock()
 
 
-def _filter_fields(form: ScreeningFilterForm, options: dict) -> Markup:
-    """The filter form's fields, rendered once per query string, language, default dates
-    and option lists (the films and countries kept per change: board.filter_choices): their
-    eight fields were a fifth of a cold dashboard's render, and the same on every visit."""
+def _kept_filters() -> tuple[board.ScreeningFilter, Markup]:
+    """The filters the query string asks for and the form's fields showing them, worked out
+    once per query string, language, day (the defaults: the next 90 days) and option lists
+    (the films and countries kept per change: board.filter_choices), and kept: a form of
+    eight fields built, validated and rendered was a fifth of a cold dashboard, the same on
+    every visit."""
+    options = board.filter_choices()
+    today = utcnow().date()
     key = (
         str(get_locale() or "en"),
         tuple(request.args.items(multi=True)),
-        form.date_from.data,  # the defaults: the next 90 days from today
-        form.date_to.data,
+        today,
         options["films"],
         options["countries"],
     )
-    with _FIELDS_LOCK:
-        found = _FIELDS.get(key)
+    with _FILTERED_LOCK:
+        found = _FILTERED.get(key)
     if found is None:
+        form, filters, _options = _filters(options, today)
         rendered = render_template("producer/_filters.html", form=form)
-        found = Markup(rendered)  # noqa: S704 # nosec B704: an autoescaped template output
-        with _FIELDS_LOCK:
-            _FIELDS[key] = found
+        fields = Markup(rendered)  # noqa: S704 # nosec B704: an autoescaped template output
+        found = (filters, fields)
+        with _FILTERED_LOCK:
+            _FILTERED[key] = found
     return found
 
 
@@ -138,12 +148,11 @@ def _dashboard_version() -> tuple:
 @cached_page(_dashboard_version, per_user=True)
 def dashboard() -> str:
     """Upcoming screenings (next 90 days by default), filtered, sorted and paged."""
-    form, filters, options = _filters()
+    filters, filter_fields = _kept_filters()
     page = board.screening_page(filters)
     return render_template(
         "producer/dashboard.html",
-        form=form,
-        filter_fields=_filter_fields(form, options),
+        filter_fields=filter_fields,
         page=page,
         rows=_rows(page.items),
         filters=filters,
