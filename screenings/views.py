@@ -7,10 +7,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from functools import wraps
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, render_template, request
 from flask_babel import get_locale, get_translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -159,13 +161,47 @@ def install_template_gettext(app: Flask) -> None:
             translations = found[locale] = get_translations()
         return translations
 
-    # A method the i18n extension (loaded by Flask-Babel) adds to the environment.
+    # A method the i18n extension (loaded by Flask-Babel) adds to the environment; it sets
+    # newstyle for {% trans %}. Its wrappers are then replaced by the same steps without the
+    # call through the context, nor `_`'s second lookup of gettext (a third of a message).
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda s: catalogue().ugettext(s),
         ngettext=lambda s, p, n: catalogue().ungettext(s, p, n),
         newstyle=True,
         pgettext=lambda c, s: catalogue().upgettext(c, s),
         npgettext=lambda c, s, p, n: catalogue().unpgettext(c, s, p, n),
+    )
+
+    def formatted(context: Context, message: str, variables: dict[str, Any]) -> str:
+        """Jinja's newstyle rule: always a format string, a Markup one where autoescaping."""
+        safe = Markup(message) if context.eval_ctx.autoescape else message  # noqa: S704 # nosec B704: a catalogue message, as Jinja marks it
+        return safe % variables
+
+    @pass_context
+    def gettext(context: Context, string: str, **variables: Any) -> str:
+        return formatted(context, catalogue().ugettext(string), variables)
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, num: int, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        return formatted(context, catalogue().ungettext(singular, plural, num), variables)
+
+    @pass_context
+    def pgettext(context: Context, string_ctx: str, string: str, **variables: Any) -> str:
+        variables.setdefault("context", string_ctx)
+        return formatted(context, catalogue().upgettext(string_ctx, string), variables)
+
+    @pass_context
+    def npgettext(
+        context: Context, string_ctx: str, singular: str, plural: str, num: int, **variables: Any
+    ) -> str:
+        variables.setdefault("context", string_ctx)
+        variables.setdefault("num", num)
+        message = catalogue().unpgettext(string_ctx, singular, plural, num)
+        return formatted(context, message, variables)
+
+    app.jinja_env.globals.update(
+        _=gettext, gettext=gettext, ngettext=ngettext, pgettext=pgettext, npgettext=npgettext
     )
 
 
