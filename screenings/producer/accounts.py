@@ -42,8 +42,9 @@ account_bp.context_processor(producer_helpers)
 
 
 @account_bp.app_context_processor
-def role_helpers() -> dict[str, Callable[[str], bool]]:
-    """``producer_may('accounts')`` in templates: what the logged-in producer's role allows."""
+def role_helpers() -> dict[str, Callable[..., bool | Markup]]:
+    """``producer_may('accounts')`` in templates: what the logged-in producer's role allows;
+    ``producer_nav(section, pending)``: the navigation it allows."""
 
     def producer_may(permission: str) -> bool:
         return current_user.is_authenticated and producers.may(current_user, permission)
