@@ -7,9 +7,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from babel import Locale
+from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_request_context, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -17,6 +20,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from .calendar import subscribe_links, webcal_url
 from .extensions import db, login_manager
@@ -41,8 +45,16 @@ from .services import DomainError
 from .services.visibility import label as visibility_label
 from .urls import external_url
 
+if TYPE_CHECKING:
+    from types import TracebackType
 
-def form_error(form, error: DomainError) -> None:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask_wtf import FlaskForm
+
+_P = ParamSpec("_P")
+
+
+def form_error(form: FlaskForm, error: DomainError) -> None:
     """Put a service's refusal beside the field it concerns (or on the form)."""
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
@@ -59,11 +71,11 @@ def rate_limit_login() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
-def private_page(view):
+def private_page(view: Callable[_P, ResponseReturnValue]) -> Callable[_P, BaseResponse]:
     """A capability-link page: never cached, never leaks its URL through Referer."""
 
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> BaseResponse:
         response = current_app.make_response(view(*args, **kwargs))
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -87,7 +99,7 @@ class SecurityHeaders:
     the raw header list, this costs a fraction of werkzeug's header methods on every request.
     """
 
-    def __init__(self, wsgi_app, *, https: bool) -> None:
+    def __init__(self, wsgi_app: WSGIApplication, *, https: bool) -> None:
         self.wsgi_app = wsgi_app
         self.headers = [
             ("X-Content-Type-Options", "nosniff"),
@@ -99,8 +111,14 @@ class SecurityHeaders:
                 ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
             )
 
-    def __call__(self, environ, start_response):
-        def add_headers(status, headers, exc_info=None):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def add_headers(
+            status: str,
+            headers: list[tuple[str, str]],
+            exc_info: tuple[type[BaseException], BaseException, TracebackType]
+            | tuple[None, None, None]
+            | None = None,
+        ) -> Callable[[bytes], object]:
             present = {name.lower(): value for name, value in headers}
             policy = present.get("content-security-policy")
             if policy is None:
@@ -116,15 +134,16 @@ class SecurityHeaders:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> ResponseReturnValue:
         if error.response is not None:  # the view or its limit made its own answer
             return error.response
+        code = error.code or 500  # every exception Werkzeug raises has one
         if request.path.startswith("/api/"):
-            return {"error": error.name, "description": error.description}, error.code
-        return render_template("error.html", error=error), error.code
+            return {"error": error.name, "description": error.description}, code
+        return render_template("error.html", error=error), code
 
     @app.errorhandler(DataError)
-    def value_out_of_range(error):
+    def value_out_of_range(error: DataError) -> ResponseReturnValue:
         """A value the database refuses (e.g. a number past its column's range): bad input."""
         db.session.rollback()
         app.logger.info("database refused a value: %s", error.orig)
@@ -132,7 +151,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
-    def database_unavailable(error):
+    def database_unavailable(error: OperationalError | PoolTimeout) -> BaseResponse:
         db.session.rollback()
         app.logger.warning("database unavailable: %s", error)
         # The page must not need the database: the header would look the producer up (or
@@ -150,9 +169,9 @@ def install_template_gettext(app: Flask) -> None:
     each found once per language a template is rendered in (a request's, or an e-mail's
     under force_locale) rather than looked up again for every message: three lookups on g
     and a locale written out were half of each message's cost, a tenth of a cold page."""
-    found: dict = {}
+    found: dict[Locale, NullTranslations] = {}
 
-    def catalogue():
+    def catalogue() -> NullTranslations:
         locale = get_locale()
         if locale is None:  # outside a request or app context: Flask-Babel's null catalogue
             return get_translations()
@@ -335,7 +354,9 @@ def register_template_helpers(app: Flask) -> None:
         {"main": main_zones(), "aliases": zone_aliases()}, separators=(",", ":")
     )
 
-    def field_attributes(attrs: dict, described: list[str], errors) -> dict:
+    def field_attributes(
+        attrs: dict[str, object], described: list[str], errors: list[str]
+    ) -> dict[str, object]:
         """HTML attributes of an input: its own, plus the ARIA links to hint and error."""
         merged = dict(attrs)
         if described:
