@@ -145,8 +145,17 @@ def count_queries():
     engines = {_db.engine, caching._held_reads(_db.engine).engine}
     for engine in engines:
         event.listen(engine, "before_cursor_execute", before_cursor_execute)
+    # And the version reads sent straight to the DBAPI cursor, which no engine event sees.
+    direct_fetch = caching._DirectRead.fetch
+
+    def counted_fetch(direct, kept, parameters):
+        statements.append(direct.sql)
+        return direct_fetch(direct, kept, parameters)
+
+    caching._DirectRead.fetch = counted_fetch
     try:
         yield statements
     finally:
+        caching._DirectRead.fetch = direct_fetch
         for engine in engines:
             event.remove(engine, "before_cursor_execute", before_cursor_execute)

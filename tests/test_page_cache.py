@@ -282,28 +282,26 @@ def test_the_front_serves_a_screenings_ics_and_its_304_as_flask_does(
     assert visitor.get(url, headers={"If-None-Match": etag}).status_code == 200
 
 
-def test_a_version_read_on_postgresql_opens_no_transaction(app, db):
+def test_a_version_read_on_postgresql_opens_no_transaction(app, db, monkeypatch):
     """A cached hit's one read runs in autocommit on PostgreSQL: no BEGIN before it and no
     ROLLBACK after it, two of the four round trips it made (caching._HeldReads)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's transaction status only (the CI run's second pass)")
     from psycopg.pq import TransactionStatus
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
 
     screening_id = ScreeningFactory().id
     db.session.remove()
     statuses = []
+    fetch = caching._DirectRead.fetch
 
-    def note(connection, cursor, statement, parameters, context, executemany):
-        statuses.append(cursor.connection.info.transaction_status)
+    def noted(direct, kept, parameters):
+        row = fetch(direct, kept, parameters)
+        statuses.append(kept.cursor.connection.info.transaction_status)
+        return row
 
-    event.listen(Engine, "after_cursor_execute", note)  # any engine's
-    try:
-        assert caching.screening_version(screening_id) is not None
-        caching.counter_versions("feeds")
-    finally:
-        event.remove(Engine, "after_cursor_execute", note)
+    monkeypatch.setattr(caching._DirectRead, "fetch", noted)
+    assert caching.screening_version(screening_id) is not None
+    caching.counter_versions("feeds")
     assert statuses == [TransactionStatus.IDLE, TransactionStatus.IDLE]
 
 
@@ -378,14 +376,26 @@ def _postgresql_only(db) -> None:
         pytest.skip("PostgreSQL's kept connection only (the CI run's second pass)")
 
 
+def _change_committed_elsewhere(db, screening_id: int) -> None:
+    """Another worker's change to the screening: its cache_version raised and committed."""
+    from sqlalchemy import update
+
+    from screenings.models import Screening
+
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(Screening)
+            .where(Screening.id == screening_id)
+            .values(cache_version=Screening.cache_version + 1)
+        )
+
+
 def test_version_reads_keep_their_connection_and_see_each_commit(app, db):
     """After the first, a version read checks nothing out of the pool (on PostgreSQL no
     pre-ping round trip; on SQLite no checkout and checkin), and still sees a change
     committed on another connection at once."""
-    from sqlalchemy import event, update
+    from sqlalchemy import event
     from sqlalchemy.pool import Pool
-
-    from screenings.models import Screening
 
     screening = ScreeningFactory()
     screening_id = screening.id
@@ -401,12 +411,7 @@ def test_version_reads_keep_their_connection_and_see_each_commit(app, db):
         versions = [caching.screening_version(screening_id) for _ in range(3)]
         caching.counter_versions("listing")
         read_checkouts = len(checkouts)  # before the write below checks one out
-        with db.engine.begin() as connection:  # another worker's change, committed
-            connection.execute(
-                update(Screening)
-                .where(Screening.id == screening_id)
-                .values(cache_version=Screening.cache_version + 1)
-            )
+        _change_committed_elsewhere(db, screening_id)
         changed = caching.screening_version(screening_id)
     finally:
         event.remove(Pool, "checkout", note)
@@ -487,3 +492,113 @@ def test_a_kept_connection_given_back_while_the_engine_is_disposed_is_closed(app
     ending.join(5)
     disposing.join(5)
     assert dbapi_connection.closed
+
+
+def _direct_reads(monkeypatch) -> list:
+    """The rows read straight from the DBAPI cursor (caching._DirectRead), read by read."""
+    rows = []
+    original = caching._DirectRead.fetch
+
+    def recorded(direct, kept, parameters):
+        row = original(direct, kept, parameters)
+        rows.append(row)
+        return row
+
+    monkeypatch.setattr(caching._DirectRead, "fetch", recorded)
+    return rows
+
+
+def test_a_direct_version_read_sends_cores_sql_and_reads_cores_row(app, db, monkeypatch):
+    """On PostgreSQL a version read goes straight to the DBAPI cursor: the SQL Core sends for
+    the statement, and a row equal, value for value and type for type, to the one Core reads."""
+    _postgresql_only(db)
+    from sqlalchemy import event
+
+    screening_id = ScreeningFactory().id
+    db.session.remove()
+    held = caching._held_reads(db.engine)
+    direct = _direct_reads(monkeypatch)
+    reads = {
+        "screening": {"id": screening_id},
+        "screening-state": {"id": screening_id},
+        "counters:2": {"name0": "listing", "name1": "feeds", "now": caching.utcnow()},
+    }
+    for name, parameters in reads.items():
+        statement = caching._statement(name)
+        row = held.read(statement, parameters)
+        assert direct[-1] is row, f"{name}: read directly"
+        sent = []
+
+        def note(conn, cursor, sql, parameters, context, executemany, sent=sent):
+            sent.append(sql)
+
+        event.listen(held.engine, "before_cursor_execute", note)
+        try:
+            with held.engine.connect() as connection:
+                cores = connection.execute(statement, parameters).first()
+        finally:
+            event.remove(held.engine, "before_cursor_execute", note)
+        assert sent == [held._direct(statement).sql], name
+        assert tuple(row) == tuple(cores), name
+        assert [type(value) for value in row] == [type(value) for value in cores], name
+
+
+def test_a_direct_version_read_sees_each_commit_at_once_in_autocommit(app, db, monkeypatch):
+    """A direct read opens no transaction (no snapshot held between reads) and sees a change
+    committed on another connection by the very next read; psycopg has prepared it by then."""
+    _postgresql_only(db)
+    from psycopg.pq import TransactionStatus
+
+    screening_id = ScreeningFactory().id
+    db.session.remove()
+    direct = _direct_reads(monkeypatch)
+    versions = [caching.screening_version(screening_id) for _ in range(6)]
+    assert len(direct) == 6
+    cursor = caching._held_reads(db.engine).local.kept.cursor
+    assert cursor.connection.info.transaction_status == TransactionStatus.IDLE
+    _change_committed_elsewhere(db, screening_id)
+    changed = caching.screening_version(screening_id)
+    assert len(direct) == 7
+    assert versions == [versions[0]] * 6
+    assert changed[2] == versions[0][2] + 1
+    with cursor.connection.cursor() as own:  # the kept connection's own prepared statements
+        own.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in own.fetchall()]
+    assert any("FROM screenings JOIN films" in statement for statement in prepared), prepared
+
+
+def test_a_direct_read_that_loses_its_connection_is_retried_once_on_a_new_one(app, db, monkeypatch):
+    """The kept connection cut under a direct read (a database restart): the read raises
+    DBAPIError saying the connection was lost, and _HeldReads reads again on a new one; a
+    second failure goes up, so the front gives way to Flask's 503 page."""
+    _postgresql_only(db)
+    from sqlalchemy.exc import DBAPIError
+
+    screening_id = ScreeningFactory().id
+    db.session.remove()
+    direct = _direct_reads(monkeypatch)
+    assert caching.screening_version(screening_id) is not None
+    held = caching._held_reads(db.engine)
+    first = held.local.kept
+    with first.cursor.connection.cursor() as own:
+        backend = own.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)})")
+    assert caching.screening_version(screening_id) is not None
+    assert held.local.kept is not first
+    assert first.connection is None
+    assert len(direct) == 2  # the failed read raised before recording; the retry read
+
+    original, attempts = caching._DirectRead.fetch, []
+
+    def always_lost(direct, kept, parameters):
+        attempts.append(kept)
+        kept.connection.connection.dbapi_connection.close()
+        return original(direct, kept, parameters)
+
+    monkeypatch.setattr(caching._DirectRead, "fetch", always_lost)
+    with pytest.raises(DBAPIError) as raised:
+        caching.screening_version(screening_id)
+    assert raised.value.connection_invalidated
+    assert len(attempts) == 2
+    assert attempts[0] is not attempts[1]
