@@ -50,13 +50,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cache, wraps
+from functools import cache, lru_cache, wraps
 from inspect import unwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol, TypeVar
 
 import cachetools
 from flask import Flask, Request, Response, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
@@ -82,7 +83,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import DBAPIError, ResourceClosedError, SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.compiler import SQLCompiler
-from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.http import HTTP_STATUS_CODES, dump_cookie
 
 from .extensions import Model, app_object, db
 from .models import ChangeCounter, Film, Licence, NearbySubscription, Rsvp, Screening, utcnow
@@ -1617,20 +1618,49 @@ def _with_new_form_token(app: Flask, body: bytes) -> tuple[bytes, list[str]]:
     """The page with a new visitor's CSRF token, and the Set-Cookie of their new session
     holding it. The token is made as Flask-WTF's generate_csrf makes it for a session without
     one (a random value kept in the session, sent signed), without the request context
-    generate_csrf needs; the cookie by Flask's own session interface. A form posted with them
-    is accepted (tests/test_page_cache.py)."""
+    generate_csrf needs; the cookie as Flask's session interface writes it (_session_cookie).
+    A form posted with them is accepted (tests/test_page_cache.py)."""
     config = app.config
     field = config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
     secret = config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
     if secret is None:  # config.py always sets one (and production refuses the default)
         raise RuntimeError("no SECRET_KEY: a form token cannot be signed")
     interface = app.session_interface
-    # The factory's signed-cookie sessions have a session_class; SessionInterface declares none.
-    new_session = interface.session_class()  # type: ignore[attr-defined]
+    if not isinstance(interface, SecureCookieSessionInterface):  # the factory's always is
+        raise RuntimeError("a new form token needs Flask's signed-cookie sessions")
+    new_session = interface.session_class()
     # 160 random bits as 40 hex digits, the shape of Flask-WTF's sha1(os.urandom(64)) value.
     new_session[field] = secrets.token_hex(20)
-    token = URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(new_session[field])
-    holder = app.response_class()
-    interface.save_session(app, new_session, holder)
-    cookies = holder.headers.getlist("Set-Cookie")
-    return body.replace(_CSRF_PLACEHOLDER_BYTES, token.encode()), cookies
+    token = _csrf_serializer(secret).dumps(new_session[field])
+    cookie = _session_cookie(app, interface, new_session)
+    return body.replace(_CSRF_PLACEHOLDER_BYTES, token.encode()), [cookie]
+
+
+@lru_cache(maxsize=8)
+def _csrf_serializer(secret: str | bytes) -> URLSafeTimedSerializer:
+    """Flask-WTF's token serializer for a secret, built once (a tenth of a hit's token)."""
+    return URLSafeTimedSerializer(secret, salt="wtf-csrf-token")
+
+
+def _session_cookie(
+    app: Flask, interface: SecureCookieSessionInterface, new_session: SessionMixin
+) -> str:
+    """The Set-Cookie header that `interface.save_session` writes for a new session, by the
+    same calls with the same arguments, without the response object it writes it on (a
+    fifth of a hit's token and cookie went on that object; tests/test_page_cache.py compares
+    the two headers)."""
+    serializer = interface.get_signing_serializer(app)
+    if serializer is None:  # no secret key: _with_new_form_token has refused already
+        raise RuntimeError("no SECRET_KEY: a session cannot be signed")
+    return dump_cookie(
+        interface.get_cookie_name(app),
+        serializer.dumps(dict(new_session)),
+        expires=interface.get_expiration_time(app, new_session),
+        path=interface.get_cookie_path(app),
+        domain=interface.get_cookie_domain(app),
+        secure=interface.get_cookie_secure(app),
+        httponly=interface.get_cookie_httponly(app),
+        samesite=interface.get_cookie_samesite(app),
+        partitioned=interface.get_cookie_partitioned(app),
+        max_size=app.config["MAX_COOKIE_SIZE"],  # what a Flask response passes
+    )

@@ -602,3 +602,49 @@ def test_a_direct_read_that_loses_its_connection_is_retried_once_on_a_new_one(ap
     assert raised.value.connection_invalidated
     assert len(attempts) == 2
     assert attempts[0] is not attempts[1]
+
+
+@pytest.mark.parametrize(
+    "cookie_config",
+    [
+        {},
+        {"SESSION_COOKIE_SECURE": True, "SESSION_COOKIE_SAMESITE": "Strict"},
+        {"SESSION_COOKIE_DOMAIN": "screenings.test", "SESSION_COOKIE_PATH": "/screenings"},
+        {"SESSION_COOKIE_NAME": "visit", "SESSION_COOKIE_HTTPONLY": False},
+        {"SESSION_COOKIE_PARTITIONED": True, "SESSION_COOKIE_SECURE": True},
+    ],
+)
+def test_the_fronts_session_cookie_is_the_one_flask_writes(app, monkeypatch, cookie_config):
+    """The front writes a new visitor's Set-Cookie without a response object: the same
+    header, byte for byte, as Flask's save_session writes for the same session."""
+    from itsdangerous import TimestampSigner
+
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda signer: 1_800_000_000)
+    app.config.update(cookie_config)
+    interface = app.session_interface
+    new_session = interface.session_class()
+    new_session["csrf_token"] = "0123456789abcdef0123456789abcdef01234567"
+    with app.app_context():
+        holder = app.response_class()
+        interface.save_session(app, new_session, holder)
+        assert [caching._session_cookie(app, interface, new_session)] == (
+            holder.headers.getlist("Set-Cookie")
+        )
+
+
+def test_the_fronts_form_token_is_the_one_flask_wtf_signs(app):
+    """The front's token is Flask-WTF's signature of the session's value, under the current
+    secret key: a key changed since the last hit signs the next one."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    def token_and_value() -> tuple[str, str]:
+        body, cookies = caching._with_new_form_token(app, caching._CSRF_PLACEHOLDER_BYTES)
+        loaded = app.session_interface.get_signing_serializer(app).loads(
+            cookies[0].split(";")[0].split("=", 1)[1]
+        )
+        return body.decode(), loaded["csrf_token"]
+
+    for secret in ("first-secret-" + "a" * 32, "second-secret-" + "b" * 32):
+        app.config["SECRET_KEY"] = secret
+        token, value = token_and_value()
+        assert URLSafeTimedSerializer(secret, salt="wtf-csrf-token").loads(token) == value
