@@ -14,12 +14,14 @@ as a different name. The verification page shows the record exactly as entered.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import unicodedata
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache, lru_cache
+from io import BytesIO
 from pathlib import Path
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
@@ -33,7 +35,7 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.drawing import PaintedPath
 from fpdf.enums import MethodReturnValue, PathPaintRule, TableBordersLayout, VAlign, XPos, YPos
-from fpdf.fonts import FontFace
+from fpdf.fonts import FontFace, SubsetMap, TTFFont
 
 from .places import address_lines, country_name, utc_offset_label
 
@@ -174,8 +176,8 @@ class _LicencePDF(FPDF):
         self.start = "R" if self.rtl else "L"  # where lines of the page's language begin
         self.set_margins(18, 15, 18)
         self.set_auto_page_break(auto=True, margin=FOOT)
-        for style, filename in FONT_FILES.items():
-            self.add_font(FAMILY, style=style, fname=FONT_DIR / filename)
+        for style in FONT_FILES:
+            self.fonts[_font_key(style)] = _document_font(style, index=len(self.fonts) + 1)
         self.set_font(FAMILY, size=10)
         self.set_text_color(*INK)
 
@@ -208,6 +210,54 @@ class _LicencePDF(FPDF):
     def line_rule(self, y: float) -> None:
         """A thin full-width line at ``y``."""
         self.line(self.l_margin, y, self.w - self.r_margin, y)
+
+
+@cache
+def _font_prototypes() -> dict[str, TTFFont]:
+    """The bundled faces by style as ``add_font`` loads them, once per process: their widths,
+    glyph ids, character maps and descriptors are the same for every licence, and deriving
+    them for 6,000 characters was a sixth of a licence's rendering. Documents get copies (see
+    _document_font); the parsed tables they were derived from are let go."""
+    scratch = FPDF()
+    for style, filename in FONT_FILES.items():
+        scratch.add_font(FAMILY, style=style, fname=FONT_DIR / filename)
+    prototypes = {style: cast(TTFFont, scratch.fonts[_font_key(style)]) for style in FONT_FILES}
+    for style, prototype in prototypes.items():
+        prototype.ttfont.close()
+        prototype.ttfont = _unparsed(style)
+    return prototypes
+
+
+def _font_key(style: str) -> str:
+    """fpdf2's name for the face in ``style``: how set_font finds it."""
+    return f"{FAMILY.lower()}{style}"
+
+
+def _document_font(style: str, *, index: int) -> TTFFont:
+    """The face for one document, as ``add_font`` would make it: the prototype's derived data,
+    which fpdf2 only reads, and what a document changes of its own: the font, whose tables
+    ``output()``'s subsetting prunes (read when first used, as add_font's lazy font does), and
+    the widths' defaultdict, which grows."""
+    prototype = _font_prototypes()[style]
+    font = copy.copy(prototype)
+    font.i = index
+    font.ttfont = _unparsed(style)
+    font.cw = copy.copy(prototype.cw)
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font._hbfont = None  # opened from the file when text is first shaped
+    font.subset = SubsetMap(font)
+    return font
+
+
+def _unparsed(style: str) -> TTFont:
+    """The bundled face in ``style``, opened as fpdf2 opens it, none of its tables read yet."""
+    return TTFont(BytesIO(_font_file(style)), recalcTimestamp=False, lazy=True)
+
+
+@cache
+def _font_file(style: str) -> bytes:
+    return (FONT_DIR / FONT_FILES[style]).read_bytes()
 
 
 def _header(
@@ -511,11 +561,8 @@ def _qr(url: str) -> segno.QRCode:
 
 @cache
 def _supported_codepoints() -> frozenset[int]:
-    """Code points both bundled faces can draw, read once from their character maps."""
-    maps = []
-    for name in FONT_FILES.values():
-        with TTFont(FONT_DIR / name, lazy=True) as font:
-            maps.append(frozenset(font.getBestCmap()))
+    """Code points both bundled faces can draw, from their character maps."""
+    maps = [frozenset(font.cmap) for font in _font_prototypes().values()]
     return maps[0].intersection(*maps[1:])
 
 

@@ -371,6 +371,18 @@ def test_licence_states_the_terms_in_the_language_they_were_accepted_in(app):
     assert "Entrée gratuite" not in text
 
 
+def test_a_licence_renders_the_same_bytes_after_licences_in_other_scripts(app):
+    """Each document's fonts are copies of faces parsed once per process (licence_pdf.
+    _font_prototypes), and output() subsets its own: a licence rendered after others that
+    used other glyphs (Hebrew shaped, Cyrillic, French) is the licence rendered before them."""
+    first = render_in("en")
+    render_in("he")
+    render(make_licence(organization_name="Москва", director="Ωmega"))
+    render_in("fr")
+
+    assert render_in("en") == first
+
+
 def test_a_licence_renders_the_same_bytes_whatever_was_rendered_before(app, monkeypatch):
     """The terms' heights are kept per process; a kept height must give the bytes a
     measured one gives (here French labels with English terms, whose sizes an English
