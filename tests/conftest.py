@@ -453,6 +453,23 @@ HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>')
 ATTR = re.compile(r'(name|value)="([^"]*)"')
 
 
+@pytest.fixture
+def walked_selects(monkeypatch) -> list[str]:
+    """The names of the select fields whose choices were walked (SelectField.iter_choices),
+    in order, while the test runs: a kept option list (forms.kept_choices) is not walked."""
+    from wtforms import SelectField
+
+    walked: list[str] = []
+    walk = SelectField.iter_choices
+
+    def counted(field):
+        walked.append(field.name)
+        return walk(field)
+
+    monkeypatch.setattr(SelectField, "iter_choices", counted)
+    return walked
+
+
 def hidden_fields(html: str) -> dict[str, str]:
     """The hidden inputs of a page (CSRF token, submission key), as a browser would send."""
     fields = {}

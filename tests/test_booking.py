@@ -37,6 +37,48 @@ def test_booking_form_shows_terms_and_defaults(client):
     assert "csrf_token" in hidden_fields(page)
 
 
+KEPT_LISTS = ("country", "organization_country", "timezone")
+
+
+@pytest.mark.parametrize(
+    ("language", "args"),
+    [
+        ("en", {}),
+        ("fr", {"country": "FR", "organization_country": "CA", "timezone": "Europe/Paris"}),
+        ("he", {"country": "IL", "organization_country": "", "timezone": "Asia/Jerusalem"}),
+        ("en", {"country": "ZZ", "organization_country": "", "timezone": "Not/A_Zone"}),
+    ],
+)
+def test_booking_form_option_lists_render_what_wtforms_renders(app, language, args):
+    """The countries and zones are kept with their options' markup (forms.kept_choices),
+    the chosen option marked in a copy: the markup must be WTForms' own."""
+    from werkzeug.datastructures import MultiDict
+    from wtforms.widgets import Select
+
+    from screenings.organizer.forms import BookingForm
+
+    with app.test_request_context("/book", headers={"Accept-Language": language}):
+        for _ in range(2):  # the second time from the kept copy
+            form = BookingForm(MultiDict(args))
+            for name in KEPT_LISTS:
+                field = form[name]
+                assert field() == Select()(field)
+                assert field(class_="wide") == Select()(field, class_="wide")
+        if args.get("timezone") == "Europe/Paris":
+            assert '<option selected value="Europe/Paris">' in str(form.timezone())
+
+
+def test_booking_form_renders_its_long_lists_without_walking_them(client, walked_selects):
+    """Every booking form's page (the new booking's, each failed submission's) showed 247
+    countries twice and 419 zones; kept (forms.kept_choices), a page marks the chosen option
+    in the kept copy without going through their choices."""
+    for language in ("en", "fr"):
+        page = client.get("/book", headers={"Accept-Language": language})
+        assert page.status_code == 200
+    assert "film_id" in walked_selects  # short lists are walked as WTForms walks them
+    assert not set(walked_selects) & set(KEPT_LISTS), walked_selects
+
+
 def test_auto_approved_booking_issues_licence_and_emails_it(book, db, smtp):
     response = book()
     assert response.status_code == 200

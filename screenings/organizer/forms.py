@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time
 from typing import ClassVar
 
 from flask_babel import LazyString, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -38,7 +39,15 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..forms import PublicForm, SafeForm, checked_email, choices, strip_text
+from ..forms import (
+    LongSelectField,
+    PublicForm,
+    SafeForm,
+    checked_email,
+    choices,
+    kept_choices,
+    strip_text,
+)
 from ..labels import BOOKING_FIELDS as LABEL
 from ..labels import ORGANIZATION_TYPES
 from ..models import Film, Screening
@@ -145,7 +154,7 @@ class BookingForm(PublicForm):
     # Asked only when it differs from the venue's: unticked, the venue's country is copied
     # (validate_organization_country). app.js hides the country until the box is ticked.
     organization_elsewhere = BooleanField(_l("Our organization is based in another country"))
-    organization_country = SelectField(
+    organization_country = LongSelectField(
         LABEL["organization_country"], validators=[MarkedRequired()], default=""
     )
 
@@ -170,13 +179,15 @@ class BookingForm(PublicForm):
     city = _text(LABEL["city"], 120)
     region = _text(LABEL["region"], 120, required=False)
     postal_code = _text(LABEL["postal_code"], 20, required=False)
-    country = SelectField(LABEL["country"], validators=[InputRequired(REQUIRED)])
+    country = LongSelectField(LABEL["country"], validators=[InputRequired(REQUIRED)])
     venue_kind = SelectField(
         LABEL["venue_kind"],
         choices=choices([("", _l("Choose the kind of venue")), *VENUE_KINDS]),
         default="",
     )
-    timezone = SelectField(LABEL["timezone"], validators=[MarkedRequired()], validate_choice=False)
+    timezone = LongSelectField(
+        LABEL["timezone"], validators=[MarkedRequired()], validate_choice=False
+    )
 
     start_date = DateField(
         LABEL["start_date"], validators=[InputRequired(_l("Enter the date of the screening."))]
@@ -247,10 +258,12 @@ class BookingForm(PublicForm):
         self.film_id.choices = choices((film.id, f"{film.title} ({film.year})") for film in films)
         self.format_id.choices = _format_choices(films)
         locale = str(get_locale() or "en")
-        country_choices = choices([("", _l("Choose a country")), *countries(locale)])
+        # In the page's language, kept per list (forms.kept_choices): the 247 countries (twice)
+        # and 419 zones were most of the form's render, their options rendered on every page.
+        country_choices = kept_choices((("", _("Choose a country")), *countries(locale)))
         self.organization_country.choices = country_choices
         self.country.choices = country_choices
-        self.timezone.choices = choices([("", _l("Choose a time zone")), *zone_choices(locale)])
+        self.timezone.choices = kept_choices((("", _("Choose a time zone")), *zone_choices(locale)))
         automatic = self.offers_automatic_settings
         self.approves_guests.choices = choices(
             pair for pair in APPROVAL_CHOICES if automatic or pair[0] != AUTOMATIC
