@@ -236,12 +236,14 @@ def _font_key(style: str) -> str:
 def _document_font(style: str, *, index: int) -> TTFFont:
     """The face for one document, as ``add_font`` would make it: the prototype's derived data,
     which fpdf2 only reads, and what a document changes of its own: the font, whose tables
-    ``output()``'s subsetting prunes (read when first used, as add_font's lazy font does), and
-    the widths' defaultdict, which grows."""
+    ``output()``'s subsetting prunes (read when first used, as add_font's lazy font does), the
+    descriptor, which output() names and points at the document's font program (licences are
+    rendered in several threads at once), and the widths' defaultdict, which grows."""
     prototype = _font_prototypes()[style]
     font = copy.copy(prototype)
     font.i = index
     font.ttfont = _unparsed(style)
+    font.desc = copy.copy(prototype.desc)
     font.cw = copy.copy(prototype.cw)
     font.missing_glyphs = []
     font.biggest_size_pt = 0

@@ -383,6 +383,30 @@ def test_a_licence_renders_the_same_bytes_after_licences_in_other_scripts(app):
     assert render_in("en") == first
 
 
+def test_licences_rendered_in_threads_at_once_are_the_licences_rendered_alone(app):
+    """The outbox's thread and the web workers' threads render licences at the same time:
+    each document's fonts share with the others only what output() never writes to."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    long_terms = {"en": "\n\n".join([TERMS] * 4)}  # two pages: other objects, other numbers
+    licences = {
+        "en": lambda: render_in("en"),
+        "he": lambda: render_in("he"),
+        "long": lambda: render(make_licence(texts=long_terms)),
+    }
+    alone = {name: render_licence() for name, render_licence in licences.items()}
+
+    def rendered(name: str) -> bytes:
+        with app.app_context():
+            return licences[name]()
+
+    names = list(licences) * 2
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(rendered, names))
+
+    assert together == [alone[name] for name in names]
+
+
 def test_a_licence_renders_the_same_bytes_whatever_was_rendered_before(app, monkeypatch):
     """The terms' heights are kept per process; a kept height must give the bytes a
     measured one gives (here French labels with English terms, whose sizes an English
