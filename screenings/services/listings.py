@@ -9,10 +9,22 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from flask_babel import gettext as _
-from sqlalchemy import Row, Select, bindparam, false, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from ..caching import ScreeningState, counter_version
@@ -40,24 +52,47 @@ class Filters:
     def apply(self, query: Select) -> Select:
         if self.near_city:
             query = _within(query, self.near_city, self.near_km)
+        kinds, values = self.shape()
+        return query.where(*_clauses(kinds, values.__getitem__))
+
+    def shape(self) -> tuple[tuple[str, ...], dict[str, str]]:
+        """Which of the list's WHERE clauses (_clauses) the city, country and film set, and
+        their values: upcoming's statements are built once per shape, the values bound."""
+        kinds: list[str] = []
+        values: dict[str, str] = {}
         if self.city:
-            # SQLite's lower() folds ASCII letters only: "Örebro" stays "Örebro", so the city
-            # as stored (the map's links) is matched as typed too.
-            query = query.where(
-                or_(
-                    func.lower(Screening.city).like(
-                        escape_like(self.city.lower()) + "%", escape="\\"
-                    ),
-                    Screening.city.like(escape_like(self.city) + "%", escape="\\"),
-                )
-            )
+            kinds.append("city")
+            values["city_folded"] = escape_like(self.city.lower()) + "%"
+            values["city_typed"] = escape_like(self.city) + "%"
         if self.country:
-            query = query.where(Screening.country == self.country.upper())
+            kinds.append("country")
+            values["country"] = self.country.upper()
         if self.film:
-            query = query.where(
-                Screening.film_id == select(Film.id).where(Film.slug == self.film).scalar_subquery()
+            kinds.append("film")
+            values["film"] = self.film
+        return tuple(kinds), values
+
+
+def _clauses(kinds: Iterable[str], value: Callable[[str], Any]) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a shape of the filters (Filters.shape), each value `value(name)`:
+    the filters' own, or a bound parameter of a statement built once."""
+    clauses: list[ColumnElement[bool]] = []
+    if "city" in kinds:
+        # SQLite's lower() folds ASCII letters only: "Örebro" stays "Örebro", so the city as
+        # stored (the map's links) is matched as typed too.
+        clauses.append(
+            or_(
+                func.lower(Screening.city).like(value("city_folded"), escape="\\"),
+                Screening.city.like(value("city_typed"), escape="\\"),
             )
-        return query
+        )
+    if "country" in kinds:
+        clauses.append(Screening.country == value("country"))
+    if "film" in kinds:
+        clauses.append(
+            Screening.film_id == select(Film.id).where(Film.slug == value("film")).scalar_subquery()
+        )
+    return clauses
 
 
 def _within(query: Select, city_id: int, km: int) -> Select:
@@ -74,6 +109,11 @@ def listed_upcoming(since: datetime | None = None, *, shown: bool = False) -> Se
     one lower bound, so SQLite's index range starts there rather than at now): whole
     screenings, or (`shown`) the rows of what a list shows of them (_SHOWN)."""
     now = utcnow()
+    return _listed_from(max(since, now) if since is not None else now, shown=shown)
+
+
+def _listed_from(start: datetime | BindParameter[datetime], *, shown: bool) -> Select:
+    """Approved listed screenings starting at `start` or later (a time, or a bound one)."""
     query = (
         select(*_SHOWN).join(_SHOWN_FILM, _SHOWN_FILM.id == Screening.film_id)
         if shown
@@ -82,7 +122,7 @@ def listed_upcoming(since: datetime | None = None, *, shown: bool = False) -> Se
     return query.where(
         Screening.status == ScreeningStatus.APPROVED,
         visibility.listed_clause(),
-        Screening.starts_at >= (max(since, now) if since is not None else now),
+        Screening.starts_at >= start,
     )
 
 
@@ -192,28 +232,30 @@ def upcoming(
     """A page of listed screenings, soonest first: the first, the one after the screening
     at cursor `after`, or the one before `before` (keyset paging on the index the list is
     sorted by: start, then id, so screenings at the same minute keep one order). Its items
-    are screenings with their films, or (`shown`) rows of what a list shows (list_items)."""
+    are screenings with their films, or (`shown`) rows of what a list shows (list_items).
+    The filters are a list's (city, country, film): a near-me feed's are read by feeds.py."""
+    if filters.near_city:
+        raise ValueError("a list near a town is paged by nearby.upcoming_near")
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    position = decode_cursor(after) if after and not before else None
-    query = filters.apply(listed_upcoming(since=position and position[0], shown=shown))
-    if not shown:
-        query = query.options(_FILM_IN_ONE_MORE_QUERY)
-    forward = (Screening.starts_at, Screening.id)
+    kinds, values = filters.shape()
+    now = utcnow()
     if before:
-        starts_at, screening_id = decode_cursor(before)
-        query = query.where(
-            Screening.starts_at <= starts_at,
-            or_(Screening.starts_at < starts_at, Screening.id < screening_id),
-        ).order_by(*(column.desc() for column in forward))
-        rows = _read(query.limit(per_page + 1), shown)
+        at, screening_id = decode_cursor(before)
+        statement = _upcoming_statement(kinds, "before", shown)
+        bound = {**values, "since": now, "at": at, "id": screening_id, "limit": per_page + 1}
+        rows = _read(statement, bound, shown)
         if len(rows) <= per_page:  # back at the start: the first page, whole
             return upcoming(filters, per_page=per_page, shown=shown)
         items = rows[per_page - 1 :: -1]
         return ListPage(items, per_page, encode_cursor(items[-1]), encode_cursor(items[0]))
-    if position is not None:
-        starts_at, screening_id = position
-        query = query.where(or_(Screening.starts_at > starts_at, Screening.id > screening_id))
-    rows = _read(query.order_by(*forward).limit(per_page + 1), shown)
+    if after:
+        at, screening_id = decode_cursor(after)
+        statement = _upcoming_statement(kinds, "after", shown)
+        bound = {**values, "since": max(at, now), "at": at, "id": screening_id}
+    else:
+        statement = _upcoming_statement(kinds, "first", shown)
+        bound = {**values, "since": now}
+    rows = _read(statement, {**bound, "limit": per_page + 1}, shown)
     items = rows[:per_page]
     return ListPage(
         items,
@@ -221,6 +263,28 @@ def upcoming(
         encode_cursor(items[-1]) if len(rows) > per_page else None,
         encode_cursor(items[0]) if after and items else None,
     )
+
+
+@lru_cache(maxsize=64)
+def _upcoming_statement(kinds: tuple[str, ...], direction: str, shown: bool) -> Select:
+    """A page of the list for a shape of the filters (Filters.shape), the first or the one
+    after or before a position (`direction`), its values bound: built (and its cache key
+    made) once; building it was a third of a cold list's query time."""
+    query = _listed_from(bindparam("since"), shown=shown).where(*_clauses(kinds, bindparam))
+    if not shown:
+        query = query.options(_FILM_IN_ONE_MORE_QUERY)
+    forward = (Screening.starts_at, Screening.id)
+    at: BindParameter[datetime] = bindparam("at")
+    screening_id: BindParameter[int] = bindparam("id")
+    if direction == "before":
+        query = query.where(
+            Screening.starts_at <= at, or_(Screening.starts_at < at, Screening.id < screening_id)
+        ).order_by(*(column.desc() for column in forward))
+    else:
+        if direction == "after":
+            query = query.where(or_(Screening.starts_at > at, Screening.id > screening_id))
+        query = query.order_by(*forward)
+    return query.limit(bindparam("limit", type_=Integer))
 
 
 @dataclass(slots=True)
@@ -297,8 +361,10 @@ def list_items(
     return items
 
 
-def _read(query: Select, shown: bool) -> list[Any]:
-    return list(db.session.execute(query) if shown else db.session.scalars(query))
+def _read(statement: Select, values: Mapping[str, Any], shown: bool) -> list[Any]:
+    if shown:
+        return list(db.session.execute(statement, values))
+    return list(db.session.scalars(statement, values))
 
 
 def page_position(filters: Filters, page: int, per_page: int = PER_PAGE) -> str | None:
