@@ -9,7 +9,7 @@ literal backslash-N in typed text comes out as a line break.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -338,6 +338,23 @@ def add_event_links(screening: Any, *, url: str, place: Any = None) -> dict[str,
         "outlook": _outlook_link(screening, words, "live"),
         "outlook_office": _outlook_link(screening, words, "office"),
     }
+
+
+def add_event_links_key(screening: Any, *, url: str, place: Hashable) -> tuple:
+    """Everything add_event_links(screening, url=url, place=place) reads, the language
+    aside (its caller's kept part holds that): the same key, the same links."""
+    film = screening.film
+    return (
+        url,
+        film.title,
+        film.runtime_minutes,
+        film.content_advisory,
+        film.translations_json,
+        screening.organization_name,
+        screening.starts_at_utc,
+        screening.ends_at_utc,
+        place,
+    )
 
 
 class _EventWords(NamedTuple):

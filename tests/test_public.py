@@ -529,6 +529,64 @@ def test_the_kept_rsvp_form_is_the_form_rendered_now(app, client, db):
     assert 'class="error-summary"' not in page()
 
 
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_kept_calendar_links_are_the_links_made_now(app, client, db):
+    """The "Add to calendar" section is kept rendered by all its links contain and the
+    language (public.views._calendar_section, calendar.add_event_links_key): a change to any
+    of it shows at once, and every page's section is the one rendered with nothing kept."""
+    from sqlalchemy import update
+
+    from screenings.models import Film, Screening
+
+    kept = app.extensions["kept_parts"]
+    screening, twin = ScreeningFactory(), ScreeningFactory()  # the same but for the id
+
+    def sections(screening_id):
+        found = {}
+        for language in ("en", "fr", "he"):
+            answer = client.get(
+                f"/screenings/{screening_id}", headers={"Accept-Language": language}
+            )
+            start = answer.text.index('<section aria-labelledby="calendar-heading">')
+            found[language] = answer.text[start : answer.text.index("</section>", start)]
+        return found
+
+    def fresh(screening_id):
+        kept.clear()
+        return sections(screening_id)
+
+    before = fresh(screening.id)
+    assert sections(twin.id) == fresh(twin.id) != before  # its own link and .ics
+    before = fresh(screening.id)
+    for model, values in [
+        (Film, {"title": "Another Title"}),
+        (Film, {"runtime_minutes": 97}),
+        (Film, {"content_advisory": "Strong language."}),
+        (Film, {"translations_json": '{"fr": {"content_advisory": "Langage cru."}}'}),
+        (Screening, {"organization_name": "Another Host"}),
+        # A later start, the same end: the end alone would not tell.
+        (
+            Screening,
+            {
+                "starts_at": screening.starts_at + timedelta(minutes=30),
+                "duration_minutes": screening.duration_minutes - 30,
+            },
+        ),
+        (Screening, {"duration_minutes": 200}),
+        (Screening, {"venue_name": "Another Hall"}),
+        (Screening, {"street_address": "1 Other Street"}),
+        (Screening, {"visibility": "guests"}),  # the street for guests only
+    ]:
+        row_id = screening.film_id if model is Film else screening.id
+        db.session.execute(update(model).where(model.id == row_id).values(**values))
+        db.session.commit()
+        kept_sections = sections(screening.id)
+        now = fresh(screening.id)
+        assert now != before, values  # the links show it
+        assert kept_sections == now, values
+        before = now
+
+
 def test_a_screening_page_without_rsvps_sets_no_cookie(client, db):
     """No form, no CSRF token: a page whose RSVPs are closed starts no session."""
     screening = ScreeningFactory(rsvps_enabled=False)

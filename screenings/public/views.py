@@ -658,11 +658,6 @@ def _screening_page(
                 return redirect(here)
     place = visibility.public_place(screening)
     status = 422 if request.method == "POST" else 200
-    calendar_links = {}
-    if not shared:
-        page_url = external_url("public.screening", screening_id=screening.id)
-        links = calendar.add_event_links(screening, url=page_url, place=place)
-        calendar_links = {f"{name}_url": link for name, link in links.items()}
     return render_template(
         "public/screening.html",
         screening=screening,
@@ -673,8 +668,22 @@ def _screening_page(
         place=place,
         open_for_rsvps=open_for_rsvps,
         map_url=_map_url(place),
-        **calendar_links,
+        calendar_section=None if shared else _calendar_section(screening, place),
     ), status
+
+
+def _calendar_section(screening: Screening, place: Place) -> Markup:
+    """The "Add to calendar" section (public/_add_to_calendar.html), kept rendered by all
+    its links contain (calendar.add_event_links_key) and the language: its three links,
+    the event's words percent-encoded in each, were an eighth of a cold page."""
+    url = external_url("public.screening", screening_id=screening.id)  # the .ics link's id too
+    return kept_part(
+        "public.screening.calendar",
+        calendar.add_event_links_key(screening, url=url, place=place),
+        lambda: macro_of("public/_add_to_calendar.html", "add_to_calendar")(
+            screening.id, calendar.add_event_links(screening, url=url, place=place)
+        ),
+    )
 
 
 @dataclass(frozen=True)
