@@ -529,6 +529,16 @@ def test_the_kept_rsvp_form_is_the_form_rendered_now(app, client, db):
     assert 'class="error-summary"' not in page()
 
 
+def _page_parts(client, url, begins, ends="</section>"):
+    """The part of a page from `begins` to `ends`, in en, fr and he."""
+    found = {}
+    for language in ("en", "fr", "he"):
+        text = client.get(url, headers={"Accept-Language": language}).text
+        start = text.index(begins)
+        found[language] = text[start : text.index(ends, start)]
+    return found
+
+
 @pytest.mark.config(PAGE_CACHE_ENABLED=False)
 def test_the_kept_calendar_links_are_the_links_made_now(app, client, db):
     """The "Add to calendar" section is kept rendered by all its links contain and the
@@ -542,14 +552,9 @@ def test_the_kept_calendar_links_are_the_links_made_now(app, client, db):
     screening, twin = ScreeningFactory(), ScreeningFactory()  # the same but for the id
 
     def sections(screening_id):
-        found = {}
-        for language in ("en", "fr", "he"):
-            answer = client.get(
-                f"/screenings/{screening_id}", headers={"Accept-Language": language}
-            )
-            start = answer.text.index('<section aria-labelledby="calendar-heading">')
-            found[language] = answer.text[start : answer.text.index("</section>", start)]
-        return found
+        return _page_parts(
+            client, f"/screenings/{screening_id}", '<section aria-labelledby="calendar-heading">'
+        )
 
     def fresh(screening_id):
         kept.clear()
@@ -584,6 +589,45 @@ def test_the_kept_calendar_links_are_the_links_made_now(app, client, db):
         now = fresh(screening.id)
         assert now != before, values  # the links show it
         assert kept_sections == now, values
+        before = now
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_kept_particulars_are_the_particulars_rendered_now(app, client, db):
+    """A screening page's particulars (host, start, duration, place, map link, website) are
+    kept rendered by all they show and the language (public.views._particulars): a change
+    to any of them shows at once, and every page's are the ones rendered with nothing kept."""
+    from sqlalchemy import update
+
+    from screenings.models import Screening
+
+    kept = app.extensions["kept_parts"]
+    screening = ScreeningFactory()
+
+    def particulars():
+        url = f"/screenings/{screening.id}"
+        return _page_parts(client, url, '<dl class="particulars">', 'class="seats-left"')
+
+    def fresh():
+        kept.clear()
+        return particulars()
+
+    before = fresh()
+    for values in [
+        {"organization_name": "Another Host"},
+        {"starts_at": screening.starts_at + timedelta(minutes=30)},
+        {"timezone": "America/Vancouver"},
+        {"duration_minutes": 200},
+        {"venue_name": "Another Hall"},
+        {"latitude": 43.7, "longitude": -79.4},  # the map link
+        {"organization_website": "https://example.org/another"},
+    ]:
+        db.session.execute(update(Screening).where(Screening.id == screening.id).values(**values))
+        db.session.commit()
+        kept_particulars = particulars()
+        now = fresh()
+        assert now != before, values  # the particulars show it
+        assert kept_particulars == now, values
         before = now
 
 

@@ -667,9 +667,30 @@ def _screening_page(
         shared=shared,
         place=place,
         open_for_rsvps=open_for_rsvps,
-        map_url=_map_url(place),
+        particulars=_particulars(screening, place),
         calendar_section=None if shared else _calendar_section(screening, place),
     ), status
+
+
+def _particulars(screening: Screening, place: Place) -> Markup:
+    """The page's particulars up to the seats left (public/_particulars.html: the host, the
+    start at the venue in words, the duration, the place and its map link, the website),
+    kept rendered by all they show and the language: an RSVP leaves them kept."""
+    key = (
+        screening.organization_name,
+        screening.starts_at,
+        screening.timezone,
+        screening.duration_minutes,
+        place,
+        screening.organization_website,
+    )
+    return kept_part(
+        "public.screening.particulars",
+        key,
+        lambda: macro_of("public/_particulars.html", "particulars")(
+            screening, place, _map_url(place)
+        ),
+    )
 
 
 def _calendar_section(screening: Screening, place: Place) -> Markup:
