@@ -483,6 +483,46 @@ def test_the_lists_kept_parts_are_the_parts_rendered_now(app, client, db):
 
 
 @pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_the_kept_search_fields_follow_the_country_and_radius_options(client, db, monkeypatch):
+    """The kept search fields' key holds the country and radius options as offered
+    (public.views._search_fields): a new list of either is shown at once, cursor pages too."""
+    from screenings.public import views
+
+    ScreeningFactory()
+    assert '<option value="CA">Canada</option>' in client.get("/screenings").text
+    monkeypatch.setattr(views, "countries", lambda locale: (("CA", "Kanada"),))
+    assert '<option value="CA">Kanada</option>' in client.get("/screenings").text
+    monkeypatch.setattr(nearby, "KM_CHOICES", (*nearby.KM_CHOICES, 250))
+    assert '<option value="250">250 km</option>' in client.get("/screenings").text
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
+def test_a_list_reads_each_search_field_given_alone(client, db):
+    """The list builds no search form for a query string without its fields (the list as it
+    opens, its pages by cursor: public.views._searched), and reads each one given alone."""
+    ScreeningFactory(city="Toronto")
+    ScreeningFactory(
+        city="Lyon", country="FR", region="", postal_code="69001", timezone="Europe/Paris"
+    )
+    everything = client.get("/screenings")
+    assert everything.status_code == 200
+    assert "Toronto" in everything.text
+    assert "Lyon" in everything.text
+    for query, hidden in [
+        ("city=Lyon", "Toronto"),
+        ("country=CA", "Lyon"),
+        ("film=no-such-film", "Lyon"),
+    ]:
+        answer = client.get(f"/screenings?{query}")
+        assert answer.status_code == 200, query
+        assert hidden not in answer.text, query
+    for query in ("near=Xqzzyville", "km=7"):  # an unknown town, a radius not offered
+        answer = client.get(f"/screenings?{query}")
+        assert answer.status_code == 422, query
+        assert 'aria-invalid="true"' in answer.text, query
+
+
+@pytest.mark.config(PAGE_CACHE_ENABLED=False)
 def test_the_kept_rsvp_form_is_the_form_rendered_now(app, client, db):
     """A GET's RSVP fields are kept rendered by the party size allowed, the host's question
     and the language (public.views._rsvp_parts): each change shows at once, every page is

@@ -24,6 +24,7 @@ from wtforms.validators import (
 )
 
 from ..forms import (
+    KeptChoices,
     LongSelectField,
     PublicForm,
     SafeForm,
@@ -39,9 +40,26 @@ REQUIRED = _l("This field is required.")
 
 def offer_radii(field: SelectField, radii: Iterable[int], default_km: int) -> None:
     """A "within" field's choices ("50 km", …), the default chosen when none was sent."""
-    field.choices = kept_choices(tuple((str(km), _("%(km)s km", km=km)) for km in radii))
+    field.choices = radius_choices(radii)
     if not field.data:
         field.data = str(default_km)
+
+
+def radius_choices(radii: Iterable[int]) -> KeptChoices:
+    """A "within" field's choices in the page's language, kept per list (kept_choices)."""
+    return kept_choices(tuple((str(km), _("%(km)s km", km=km)) for km in radii))
+
+
+def search_choices(
+    films: Iterable[FilmOption], countries: Iterable[tuple[str, str]]
+) -> tuple[KeptChoices, KeptChoices]:
+    """SearchForm's film and country choices in the page's language, kept per list
+    (kept_choices): the form's, and with radius_choices the key its kept fields are kept
+    under (public.views._search_fields)."""
+    return (
+        kept_choices((("", _("Any film")), *((film.slug, film.title) for film in films))),
+        kept_choices((("", _("Any country")), *countries)),
+    )
 
 
 class SearchForm(SafeForm):
@@ -71,10 +89,7 @@ class SearchForm(SafeForm):
     ) -> None:
         super().__init__(*args, **kwargs)
         # In the page's language, kept per list (forms.kept_choices): built once, not per page.
-        self.film.choices = kept_choices(
-            (("", _("Any film")), *((film.slug, film.title) for film in films))
-        )
-        self.country.choices = kept_choices((("", _("Any country")), *countries))
+        self.film.choices, self.country.choices = search_choices(films, countries)
         offer_radii(self.km, radii, default_km)
 
 

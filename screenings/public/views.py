@@ -38,7 +38,7 @@ from wtforms import Field
 from .. import LANGUAGES, caching, calendar, places, worldmap
 from ..caching import Answer, cached_page, screening_version
 from ..extensions import csrf, limiter
-from ..forms import ConfirmForm, KeptChoices
+from ..forms import ConfirmForm
 from ..models import Film, Screening
 from ..places import countries
 from ..producer.auth import is_safe_next
@@ -78,6 +78,8 @@ from .forms import (
     PlaceQueryForm,
     RsvpForm,
     SearchForm,
+    radius_choices,
+    search_choices,
 )
 
 COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
@@ -270,29 +272,36 @@ def _list_args(filters: listings.Filters, near: Near) -> dict[str, str]:
     return args
 
 
-def _search_fields(form: SearchForm) -> Markup:
+def _search_fields(form: SearchForm | None) -> Markup:
     """The search form's fields as the query string fills them, kept rendered by it, the
-    language and the option lists (films and countries: kept_choices, new when either
+    language and the option lists (films, countries and radii: kept_choices, new when one
     changes): they were a fifth of a cold list's render, the same on every visit. A typed
-    town is not kept: what it matches depends on the browser's country too (_town)."""
+    town is not kept: what it matches depends on the browser's country too (_town). `form`:
+    the form read, or None where the query string holds no field of it (_searched)."""
 
     def render() -> Markup:
-        return macro_of("public/_search_fields.html", "search_fields")(form)
+        shown = form if form is not None else _search_form()[0]
+        return macro_of("public/_search_fields.html", "search_fields")(shown)
 
     near = request.args.get("near", "")
     if near and not near.isdigit():
         return render()
-    choices = tuple(_kept_pairs(field) for field in (form.film, form.country, form.km))
+    films, places = search_choices(film_options(), countries(_locale()))
+    choices = (films.pairs, places.pairs, radius_choices(nearby.KM_CHOICES).pairs)
     return kept_part(
         "public.search.fields", (tuple(request.args.items(multi=True)), choices), render
     )
 
 
-def _kept_pairs(field: Field) -> tuple[tuple[str, str], ...]:
-    choices = field.choices
-    if not isinstance(choices, KeptChoices):  # SearchForm sets kept_choices on all three
-        raise TypeError(f"{field.name}: choices not from kept_choices")
-    return choices.pairs
+# The search form's fields, as the query string names them.
+SEARCH_FIELDS = ("city", "country", "film", "near", "km")
+
+
+def _searched() -> bool:
+    """Whether the query string holds a field of the search form: without one (the list as
+    it opens, its pages by cursor) there are no filters and the fields hold their defaults,
+    known without building and validating the form."""
+    return any(name in request.args for name in SEARCH_FIELDS)
 
 
 # A page of a list: from a cursor, or by number near a town.
@@ -403,19 +412,21 @@ def place_suggestions() -> Response:
 def upcoming() -> BaseResponse | tuple[str, int]:
     """Approved public screenings still to come, soonest first (or nearest a chosen town),
     filtered and paginated."""
-    form, filters = _search_form()
-    near = _near(form, ".upcoming")
-    if near.redirect is not None:
-        return near.redirect
+    form = None
+    filters, near = listings.Filters(), Near()
+    if _searched():
+        form, filters = _search_form()
+        near = _near(form, ".upcoming")
+        if near.redirect is not None:
+            return near.redirect
     moved = _old_page_link(filters, near, ".upcoming", listings.PER_PAGE)
     if moved is not None:
         return moved
     page = _list_page(filters, near, per_page=listings.PER_PAGE, shown=True)
-    status = 422 if form.near.errors or form.km.errors else 200
+    status = 422 if form is not None and (form.near.errors or form.km.errors) else 200
     args = _list_args(filters, near)
     return render_template(
         "public/upcoming.html",
-        form=form,
         search_fields=_search_fields(form),
         page=page,
         items=_items(page),
