@@ -176,8 +176,7 @@ class _LicencePDF(FPDF):
         self.start = "R" if self.rtl else "L"  # where lines of the page's language begin
         self.set_margins(18, 15, 18)
         self.set_auto_page_break(auto=True, margin=FOOT)
-        for style in FONT_FILES:
-            self.fonts[_font_key(style)] = _document_font(style, index=len(self.fonts) + 1)
+        add_bundled_fonts(self)
         self.set_font(FAMILY, size=10)
         self.set_text_color(*INK)
 
@@ -210,6 +209,15 @@ class _LicencePDF(FPDF):
     def line_rule(self, y: float) -> None:
         """A thin full-width line at ``y``."""
         self.line(self.l_margin, y, self.w - self.r_margin, y)
+
+
+def add_bundled_fonts(pdf: FPDF) -> None:
+    """The bundled faces in ``pdf`` as ``add_font`` would add them, made from the faces loaded
+    once per process (_document_font): the licence's and the poster's. Read from bytes, no
+    document holds a font file open (fontTools' lazy font from a path stays open until the
+    collector closes it, with a ResourceWarning inside whatever runs then)."""
+    for style in FONT_FILES:
+        pdf.fonts[_font_key(style)] = _document_font(style, index=len(pdf.fonts) + 1)
 
 
 @cache

@@ -17,14 +17,13 @@ from fpdf.enums import XPos, YPos
 from .licence_pdf import (
     ACCENT,
     FAMILY,
-    FONT_DIR,
-    FONT_FILES,
     INK,
     MUTED,
     Colour,
     _draw_qr,
     _needs_shaping,
     _printable,
+    add_bundled_fonts,
 )
 
 # Countries where Letter is the paper in the shops (the Americas that use it, the Philippines).
@@ -59,8 +58,7 @@ def render_poster_pdf(text: PosterText, *, paper: str) -> bytes:
     pdf = FPDF(orientation="portrait", unit="mm", format=paper)
     pdf.set_margins(18, 18, 18)
     pdf.set_auto_page_break(auto=False)
-    for style, filename in FONT_FILES.items():
-        pdf.add_font(FAMILY, style=style, fname=FONT_DIR / filename)
+    add_bundled_fonts(pdf)
     pdf.set_title(_printable(text.title))
     pdf.set_creator("Screenings")
     pdf.set_lang(text.language)

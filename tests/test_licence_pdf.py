@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 import logging
 import re
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 
 from screenings import licence_pdf
 from screenings.licence_pdf import _printable, qr_svg, render_licence_pdf
+from screenings.poster_pdf import PosterText, render_poster_pdf
 from screenings.services import films
 
 VERIFY_URL = "https://screenings.example.org/licences/TKR-2026-00042/verify?r=2&lang=fr"
@@ -413,3 +415,32 @@ def test_a_licence_renders_the_same_bytes_whatever_was_rendered_before(app, monk
     monkeypatch.setattr(licence_pdf, "_TERMS_HEIGHTS", {})
     render_in("en", terms_language="en")
     assert render_in("fr", terms_language="en") == first
+
+
+def test_licences_and_posters_open_no_font_file_once_the_faces_are_loaded(monkeypatch):
+    """The bundled faces are read once per process and each document takes them from bytes
+    (licence_pdf.add_bundled_fonts): no document parses a font file again, nor holds one open
+    (fontTools' lazy font opened from a path keeps its file until the collector closes it,
+    with a ResourceWarning inside whatever test runs then)."""
+    render(make_licence())  # the faces loaded, as by a process's first licence
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
+    render(make_licence())
+    poster = PosterText(
+        "Free screening",
+        "The Killing Roads",
+        "Sunday",
+        "19:30",
+        ("Hall",),
+        "Us",
+        "Scan",
+        "https://example.org/s/a",
+    )
+    render_poster_pdf(poster, paper="A4")
+    assert [path for path in opened if path.endswith(".ttf")] == []
