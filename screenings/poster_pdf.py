@@ -24,6 +24,7 @@ from .licence_pdf import (
     _needs_shaping,
     _printable,
     add_bundled_fonts,
+    document_bytes,
 )
 
 # Countries where Letter is the paper in the shops (the Americas that use it, the Philippines).
@@ -98,4 +99,4 @@ def render_poster_pdf(text: PosterText, *, paper: str) -> bytes:
     line(text.call_to_action, 12, "B", ACCENT)
     pdf.ln(1)
     line(text.url, 9, "", MUTED)
-    return bytes(pdf.output())
+    return document_bytes(pdf)

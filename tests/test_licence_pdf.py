@@ -15,7 +15,7 @@ import segno
 from pypdf import PdfReader
 
 from screenings import licence_pdf
-from screenings.licence_pdf import _printable, qr_svg, render_licence_pdf
+from screenings.licence_pdf import _printable, _unparsed, qr_svg, render_licence_pdf
 from screenings.poster_pdf import PosterText, render_poster_pdf
 from screenings.services import films
 
@@ -415,6 +415,38 @@ def test_a_licence_renders_the_same_bytes_whatever_was_rendered_before(app, monk
     monkeypatch.setattr(licence_pdf, "_TERMS_HEIGHTS", {})
     render_in("en", terms_language="en")
     assert render_in("fr", terms_language="en") == first
+
+
+MIXED_SCRIPTS = "Кирилл Σωκράτης Ωmega 5 \u2126 שָׁלוֹם عربي 漢字 😀"  # U+2126 ohm sign: Ω's glyph
+
+
+def test_a_pre_subset_face_embeds_what_the_whole_face_embeds(app, monkeypatch):
+    """Each face is subset from a kept pre-subset of the ranges the document touched
+    (licence_pdf.document_bytes): the bytes are those fpdf2 makes from the whole face, in
+    Latin, in scripts mixed with what DejaVu lacks, and in Hebrew shaped with its points."""
+
+    def documents() -> list[bytes]:
+        return [
+            render(make_licence()),
+            render(make_licence(organization_name=MIXED_SCRIPTS)),
+            render_in("he"),
+        ]
+
+    pre_subset = documents()
+    monkeypatch.setattr(licence_pdf, "_presubset_font", lambda style, names: _unparsed(style))
+    assert documents() == pre_subset
+
+
+def test_licences_in_one_script_share_their_pre_subsets(monkeypatch):
+    """A pre-subset is made once for the ranges a document touches: licences whose names
+    differ but stay in Latin take both faces' from the kept ones."""
+    render(make_licence())
+    before = licence_pdf._presubset.cache_info()
+    render(make_licence(organization_name="Église Saint-Jean", city="Zürich"))
+    render(make_licence(organization_name="Oak Street Library", city="Boston"))
+    after = licence_pdf._presubset.cache_info()
+
+    assert (after.misses - before.misses, after.hits - before.hits) == (0, 4)
 
 
 def test_licences_and_posters_open_no_font_file_once_the_faces_are_loaded(monkeypatch):
